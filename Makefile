@@ -1,0 +1,41 @@
+# vpt: two commands take a fresh machine to a result.
+#   make scenes   set up .venv (first time) and render the default benchmark into data/
+#   make test     set up .venv (first time) and run the test suite
+# Variables: PYTHON (a Python 3.11), SCALE (e.g. paper), PRESET (preview|standard|paper),
+#            OUT (output folder), ARGS (extra `vpt scenes` arguments).
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+OUT    ?= data
+PRESET ?= standard
+SCALE  ?=
+ARGS   ?=
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup scenes plan test bench clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[render,test]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+scenes: $(STAMP)
+	$(BIN)/vpt scenes scenes --out $(OUT) --plan-only $(if $(SCALE),--scale $(SCALE)) $(ARGS)
+
+plan: $(STAMP)
+	$(BIN)/vpt scenes scenes --out $(OUT) --plan-only $(if $(SCALE),--scale $(SCALE)) $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/vpt bench --seconds 10
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

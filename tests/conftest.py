@@ -1,0 +1,33 @@
+"""Shared test helpers: small recipes derived from the defaults."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def recipe_dict(name: str) -> dict:
+    return yaml.safe_load((ROOT / "scenes" / f"{name}.yaml").read_text())
+
+
+@pytest.fixture
+def small_binary() -> dict:
+    """The default depth-vpt recipe with small splits (fast to plan)."""
+    d = copy.deepcopy(recipe_dict("depth-vpt"))
+    d["splits"] = {"train": 64, "val": 32, "test": 64, "ood": 32}
+    d["human_set"] = 32
+    d["warmup"] = 8
+    return d
+
+
+@pytest.fixture
+def small_sweeps() -> dict:
+    d = copy.deepcopy(recipe_dict("vpt-strategy"))
+    d["sweeps"] = {"occluder_slide": {"count": 2, "steps": 11}, "viewer_turn": {"count": 1, "steps": 11},
+                   "depth_pass": {"count": 1, "steps": 9}, "max_attempts": 300}
+    return d

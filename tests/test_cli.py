@@ -1,0 +1,103 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from vpt.cli import main
+from tests.conftest import ROOT
+
+SUBCOMMANDS = ["scenes", "audit", "bench", "check", "verify", "export"]
+
+
+def test_help_works_without_blender_or_torch():
+    code = ("import sys\n"
+            "from vpt.cli import build_parser\n"
+            "p = build_parser()\n"
+            f"for c in [[]] + [[s] for s in {SUBCOMMANDS!r}]:\n"
+            "    try:\n"
+            "        p.parse_args(c + ['--help'])\n"
+            "    except SystemExit as e:\n"
+            "        assert e.code == 0, c\n"
+            "bad = [m for m in ('bpy', 'torch', 'timm', 'transformers') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "scenes" in out.stdout and "audit" in out.stdout and "verify" in out.stdout
+
+
+def test_console_script_help():
+    exe = ROOT / ".venv" / "bin" / "vpt"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "vpt.cli"]
+    out = subprocess.run(cmd + ["scenes", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--plan-only" in out.stdout
+
+
+def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "x", "viewer": {"hfov_deg": [90, 30]}}))
+    assert main(["check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "viewer.hfov_deg" in err and "swap them" in err and "Traceback" not in err
+    assert main(["scenes", str(tmp_path / "nope.yaml"), "--plan-only", "--out", str(tmp_path)]) == 2
+    assert "no such recipe file" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["audit", str(tmp_path / "empty")]) == 2
+    assert "not a dataset folder" in capsys.readouterr().err
+
+
+def _tiny_recipe(tmp_path, train=32):
+    d = yaml.safe_load((ROOT / "scenes" / "depth-vpt.yaml").read_text())
+    d["name"] = "tiny"
+    d["splits"] = {"train": train, "val": 16, "test": 32, "ood": 16}
+    d["human_set"], d["warmup"] = 16, 4
+    p = tmp_path / "tiny.yaml"
+    p.write_text(yaml.safe_dump(d))
+    return p, d
+
+
+def test_plan_only_writes_dataset_and_resumes(tmp_path, capsys):
+    recipe, d = _tiny_recipe(tmp_path)
+    out = tmp_path / "data"
+    assert main(["scenes", str(recipe), "--plan-only", "--out", str(out), "--quiet"]) == 0
+    root = out / "tiny"
+    df = pd.read_parquet(root / "index.parquet")
+    assert len(df) == 96 and len(pd.read_csv(root / "index.csv")) == 96
+    for col in ("image", "scene_json", "split", "vpt_label", "depth_label", "cell", "sweep_id", "sweep_step",
+                "human_set", "warmup", "hidden_reason"):
+        assert col in df.columns
+    assert (root / "audit.md").exists() and json.loads((root / "audit.json").read_text())["n_items"] == 96
+    card = (root / "card.md").read_text()
+    assert "Counts per cell" in card and "Shortcut audit" in card and "accepted of" in card
+    one = json.loads((root / df["scene_json"].iloc[0]).read_text())
+    for key in ("versions", "seeds", "spec_hash", "cameras", "labels", "visibility", "depths", "counterbalancing",
+                "spec", "flags"):
+        assert key in one
+    assert one["labels"]["polarity"]["depth_label"].startswith("1 = the ball is closer")
+    first_bytes = (root / df["scene_json"].iloc[0]).read_bytes()
+    capsys.readouterr()
+    # re-run: everything kept, byte-identical
+    assert main(["scenes", str(recipe), "--plan-only", "--out", str(out), "--quiet"]) == 0
+    assert "96 kept from an earlier run, 0 written" in capsys.readouterr().out
+    assert (root / df["scene_json"].iloc[0]).read_bytes() == first_bytes
+    # changing a label setting invalidates everything; shrinking a split removes stale files
+    d["labels"]["min_observer_visible"] = 0.91
+    d["splits"]["train"] = 16
+    d["warmup"] = 4
+    recipe.write_text(yaml.safe_dump(d))
+    assert main(["scenes", str(recipe), "--plan-only", "--out", str(out), "--quiet"]) == 0
+    msg = capsys.readouterr().out
+    assert "0 kept" in msg and "stale files removed" in msg
+    assert len(list((root / "scenes" / "train").glob("*.json"))) == 16
+
+
+def test_audit_command_on_a_dataset(tmp_path, capsys):
+    recipe, _ = _tiny_recipe(tmp_path)
+    out = tmp_path / "data"
+    assert main(["scenes", str(recipe), "--plan-only", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["audit", str(out / "tiny")]) == 0
+    text = capsys.readouterr().out
+    assert "ball x in the image" in text and "saved" in text

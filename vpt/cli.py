@@ -1,0 +1,169 @@
+"""The `vpt` command line. Every subcommand's --help works without Blender or torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_USER_ERROR = 2
+
+
+def _fail(msg: str) -> int:
+    print(f"vpt: error: {msg}", file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+def cmd_scenes(args: argparse.Namespace) -> int:
+    from vpt.datasets.pipeline import build_dataset
+    from vpt.datasets.recipe import find_recipes
+
+    recipes = [r for target in args.recipes for r in find_recipes(target)]
+    renderer, render_key, bpy_version = None, None, None
+    if not args.plan_only:
+        from vpt.render.integration import make_renderer  # imports bpy lazily, with a clear error
+
+        renderer, render_key, bpy_version = make_renderer(args)
+    for recipe in recipes:
+        build_dataset(recipe, Path(args.out), scale=args.scale, renderer=renderer, render_key=render_key,
+                      bpy_version=bpy_version, progress=not args.quiet)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from vpt.datasets.audit import audit_frame, write_audit
+
+    target = Path(args.target)
+    if target.is_dir() and (target / "index.parquet").exists():
+        df = pd.read_parquet(target / "index.parquet")
+        result = audit_frame(df, folds=args.folds)
+        write_audit(result, target)
+        saved = target
+    elif target.suffix in (".yaml", ".yml") or (target.is_dir() and any(target.glob("*.yaml"))):
+        from vpt.datasets.build import plan_recipe
+        from vpt.datasets.recipe import find_recipes
+        from vpt.datasets.writer import index_row
+
+        recipes = [r for r in find_recipes(target) if r.kind == "binary"]
+        if not recipes:
+            return _fail(f"{target}: no binary recipe to audit (sweeps carry no balanced labels)")
+        saved = None
+        for recipe in recipes:
+            plan = plan_recipe(recipe, args.scale, progress=True)
+            rows = [index_row(it, {}, Path("."), Path(it.spec.scene_id)) for it in plan.items]
+            result = audit_frame(pd.DataFrame(rows), folds=args.folds)
+            print(f"# {recipe.name}\n\n{result.to_markdown()}")
+        return 0
+    else:
+        return _fail(f"{target}: not a dataset folder (with index.parquet) nor a recipe (.yaml); "
+                     f"run `vpt scenes` first or pass scenes/<recipe>.yaml")
+    print(result.to_markdown())
+    print(f"saved {saved / 'audit.md'} and {saved / 'audit.json'}")
+    return 0 if result.passed() or not args.strict else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from vpt.bench import sampling_benchmark
+
+    sampling_benchmark(Path(args.recipe), seconds=args.seconds)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from vpt.datasets.recipe import find_recipes
+
+    for target in args.recipes:
+        for r in find_recipes(target):
+            print(f"{r.path}: ok ({r.kind}, config hash {r.config_hash})")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from vpt.render.integration import verify_dataset
+
+    return verify_dataset(Path(args.dataset), sample=args.sample, quiet=args.quiet)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vpt.datasets.export import export_imagefolder
+
+    export_imagefolder(Path(args.dataset), Path(args.out))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vpt", description="Generate and evaluate visual perspective taking and "
+                                "depth-order benchmarks rendered with Blender.")
+    from vpt import __version__
+
+    p.add_argument("--version", action="version", version=f"vpt {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("scenes", help="plan, label, render and write benchmarks from recipes",
+                       description="Sample, label, counterbalance and render every recipe; write images, masks, "
+                       "scene JSON, index (CSV/Parquet), audit and dataset card. Re-running resumes: finished "
+                       "stimuli whose spec and settings are unchanged are kept.")
+    s.add_argument("recipes", nargs="*", default=["scenes"], help="recipe files or folders (default: scenes/)")
+    s.add_argument("--out", default="data", help="output folder (default: data/)")
+    s.add_argument("--preset", default="standard", choices=["preview", "standard", "paper"], help="render quality")
+    s.add_argument("--scale", default=None, help="a named scale from the recipe's `scales` (e.g. paper)")
+    s.add_argument("--plan-only", action="store_true", help="write specs, labels, index and audit; no rendering")
+    s.add_argument("--workers", type=int, default=1, help="Blender worker processes (default 1, using all threads)")
+    s.add_argument("--device", default="cpu", choices=["cpu", "gpu"], help="Cycles device")
+    s.add_argument("--recycle-every", type=int, default=100, help="restart each Blender worker after N scenes")
+    s.add_argument("--depth", action="store_true", help="also write observer depth maps")
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
+    s.set_defaults(func=cmd_scenes)
+
+    a = sub.add_parser("audit", help="shortcut audit of a dataset folder or a recipe",
+                       description="Cross-validated logistic regression from single nuisance cues (and their "
+                       "union) to each label. A dataset folder is audited from its index and the table saved "
+                       "there; a recipe is sampled (no rendering) and audited in memory.")
+    a.add_argument("target", help="a dataset folder (data/<recipe>) or a recipe (scenes/<recipe>.yaml)")
+    a.add_argument("--folds", type=int, default=5)
+    a.add_argument("--scale", default=None, help="recipe scale (recipes only)")
+    a.add_argument("--strict", action="store_true", help="exit 1 if a single cue predicts VPT above 60 %%")
+    a.set_defaults(func=cmd_audit)
+
+    b = sub.add_parser("bench", help="candidate scenes sampled and labelled per second (one core)")
+    b.add_argument("--recipe", default="scenes/depth-vpt.yaml")
+    b.add_argument("--seconds", type=float, default=10.0)
+    b.set_defaults(func=cmd_bench)
+
+    c = sub.add_parser("check", help="validate recipes and print what is wrong")
+    c.add_argument("recipes", nargs="*", default=["scenes"])
+    c.set_defaults(func=cmd_check)
+
+    v = sub.add_parser("verify", help="re-check every label of a rendered dataset",
+                       description="Re-checks every scene JSON against its index and files, and on a sample renders "
+                       "an object-index image from the viewer's own camera: ball pixels must appear exactly when "
+                       "the label says visible.")
+    v.add_argument("dataset", help="a dataset folder (data/<recipe>)")
+    v.add_argument("--sample", type=int, default=24, help="stimuli to re-render from the viewer (0 = none)")
+    v.add_argument("--quiet", action="store_true")
+    v.set_defaults(func=cmd_verify)
+
+    e = sub.add_parser("export", help="export a rendered dataset as a Hugging Face `datasets` image folder")
+    e.add_argument("dataset")
+    e.add_argument("out")
+    e.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from vpt.errors import UserError
+
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        return _fail(str(err))
+    except KeyboardInterrupt:
+        print("\nvpt: interrupted; finished stimuli are kept and the next run resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

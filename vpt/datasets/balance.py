@@ -1,0 +1,222 @@
+"""Counterbalancing: fill every cell of a split to its quota by bounded rejection sampling.
+
+A *cell* is (ball left/right of the viewer in the image) x (viewer facing left/right in the
+image) x (an occluder overlaps the 2D segment viewer -> ball, yes/no). Inside each cell the
+VPT label is 50/50 and crossed 50/50 with the depth label, so the 2x2 of (VPT, depth) is
+balanced overall and within every cell. Hidden reasons: occlusion forces the overlap cue, so
+hidden items in "no overlap" cells are out of view, and ``occluded_share`` of all hidden
+items (at most 0.5) are occluded, all of them in "overlap" cells.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator
+
+from tqdm import tqdm
+
+from vpt.errors import UserError
+from vpt.scene.labels import LabelConfig, label_scenes
+from vpt.scene.sampling import Rejected, Target
+from vpt.scene.spec import SceneSpec
+
+SIDES = ("left", "right")
+CELLS = [(s, f, o) for s in SIDES for f in SIDES for o in (False, True)]
+COMBOS = [(1, 1), (0, 0), (1, 0), (0, 1)]  # (vpt, depth), ordered so any 4 consecutive strata cross 2x2
+
+
+class SamplingError(UserError):
+    """Rejection sampling hit its bound; the message lists the rejection reasons and counts."""
+
+
+@dataclass(frozen=True)
+class Stratum:
+    side: str
+    facing: str
+    overlap: bool
+    vpt: int
+    reason: str | None
+    depth: int
+
+    @property
+    def cell(self) -> str:
+        return f"ball-{self.side}/facing-{self.facing}/overlap-{'yes' if self.overlap else 'no'}"
+
+    def target(self) -> Target:
+        return Target(self.vpt, self.reason, self.overlap, self.side, self.facing, self.depth)
+
+
+def stratum_order() -> list[tuple[tuple[str, str, bool], tuple[int, int]]]:
+    """All 32 (cell, (vpt, depth)) pairs; every run of 4 consecutive pairs crosses the 2x2."""
+    return [(CELLS[(r + 2 * k) % 8], COMBOS[k]) for r in range(8) for k in range(4)]
+
+
+def spread(total: int, n: int) -> list[int]:
+    """``total`` split into ``n`` near-equal integers, the larger ones first."""
+    return [total // n + (1 if i < total % n else 0) for i in range(n)]
+
+
+def quotas(n_items: int, occluded_share: float) -> dict[Stratum, int]:
+    """Items per stratum for a split of ``n_items``."""
+    occ_in_overlap = min(1.0, 2.0 * occluded_share)
+    out: Counter[Stratum] = Counter()
+    for ((side, facing, overlap), (vpt, depth)), k in zip(stratum_order(), spread(n_items, 32)):
+        if vpt == 1:
+            out[Stratum(side, facing, overlap, 1, None, depth)] += k
+        elif not overlap:
+            out[Stratum(side, facing, overlap, 0, "out_of_view", depth)] += k
+        else:
+            n_occ = int(round(k * occ_in_overlap))
+            if n_occ:
+                out[Stratum(side, facing, overlap, 0, "occluded", depth)] += n_occ
+            if k - n_occ:
+                out[Stratum(side, facing, overlap, 0, "out_of_view", depth)] += k - n_occ
+    return dict(out)
+
+
+def stratum_of(lab: dict[str, Any]) -> tuple[Stratum | None, list[str]]:
+    """The stratum a labelled candidate falls in, or None with the reasons it is unusable."""
+    why = list(lab["observer_problems"])
+    if lab["vpt_label"] is None:
+        why.append("ball partly visible to the viewer (ambiguous)")
+    if lab["depth_label"] is None:
+        why.append("depth gap below the minimum")
+    if why:
+        return None, why
+    return Stratum(lab["ball_side"], lab["viewer_facing"], lab["occluder_overlaps_segment"], lab["vpt_label"],
+                   lab["hidden_reason"], lab["depth_label"]), []
+
+
+@dataclass
+class Accepted:
+    spec: SceneSpec
+    labels: dict[str, Any]
+    stratum: Stratum
+
+
+@dataclass
+class FillReport:
+    split: str
+    candidates: int = 0
+    accepted: int = 0
+    rejections: Counter = field(default_factory=Counter)
+    depth_swaps: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        rate = self.accepted / max(self.candidates, 1)
+        head = f"{self.split}: {self.accepted} accepted of {self.candidates} candidates ({rate:.1%})"
+        out = [head] + [f"  rejected {n:6d}  {why}" for why, n in self.rejections.most_common()]
+        return out + [f"  depth quota moved: {s}" for s in self.depth_swaps]
+
+
+def _swap_depth(need: Counter, starving: Stratum) -> str | None:
+    """Move one unit of ``starving``'s quota to its other-depth sibling in the same cell, and
+    one unit the other way in another cell with the same VPT label and hidden reason. The VPT
+    label stays 50/50 in every cell and the (VPT, depth) 2x2 stays balanced overall; only the
+    depth split inside two cells shifts by one item each. Returns a description, or None."""
+    sibling = replace(starving, depth=1 - starving.depth)
+    for donor in sorted(need, key=lambda s: (-need[s], str(s))):
+        if (donor.vpt, donor.reason, donor.depth) == (starving.vpt, starving.reason, sibling.depth) \
+                and donor.cell != starving.cell and need[donor] > 0:
+            need[starving] -= 1
+            need[sibling] += 1
+            need[donor] -= 1
+            need[replace(donor, depth=starving.depth)] += 1
+            return (f"vpt={starving.vpt} depth={starving.depth} from {starving.cell} to {donor.cell} "
+                    f"(none found after many candidates)")
+    return None
+
+
+def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec], cfg: LabelConfig,
+         steer_rays: int, batch_size: int, max_candidates_per_item: int, progress: bool = True,
+         starve_after: int = 1500) -> tuple[list[Accepted], FillReport]:
+    """Sample candidates until every stratum holds its quota.
+
+    ``make(index, target)`` builds candidate ``index`` aimed at ``target`` (raising
+    :class:`Rejected` when it cannot). Candidates are labelled in batches with ``steer_rays``
+    rays; accepted ones are labelled again at ``cfg.n_rays`` (the numbers recorded) and kept
+    only if they stay in the same stratum. A stratum that ``starve_after`` candidates aimed at
+    it have not hit since its last success gives one unit of quota to its other-depth sibling
+    (see :func:`_swap_depth`). Deterministic: the same inputs accept the same candidates.
+    """
+    need = Counter({s: n for s, n in quota.items() if n > 0})
+    total = sum(need.values())
+    report = FillReport(split)
+    kept: list[Accepted] = []
+    limit = max_candidates_per_item * max(total, 1)
+    steer = LabelConfig(**{**cfg.__dict__, "n_rays": steer_rays})
+    index = 0
+    dry: Counter[Stratum] = Counter()  # candidates aimed at a stratum since it last gained one
+    bar = tqdm(total=total, desc=f"sampling {split}", unit="scene", disable=not progress, leave=False)
+    try:
+        while len(kept) < total:
+            if report.candidates >= limit:
+                detail = "\n".join(FillReport.lines(report))
+                missing = {s.cell + f" vpt={s.vpt} {s.reason or ''} depth={s.depth}": n for s, n in need.items() if n}
+                raise SamplingError(f"split {split!r}: gave up after {report.candidates} candidates "
+                                    f"(balance.max_candidates_per_item={max_candidates_per_item}); still missing "
+                                    f"{missing}.\n{detail}\nWiden the recipe's ranges or raise the bound.")
+            open_strata = sorted((s for s in need if need[s] > 0), key=str)
+            for st in open_strata:
+                if dry[st] >= starve_after:
+                    swap = _swap_depth(need, st)
+                    dry[st] = 0
+                    if swap:
+                        report.depth_swaps.append(swap)
+            open_strata = sorted((s for s in need if need[s] > 0), key=str)
+            targets = list(itertools.islice(itertools.cycle(open_strata), batch_size))
+            dry.update(targets)
+            batch: list[SceneSpec] = []
+            for t in targets:
+                report.candidates += 1
+                try:
+                    batch.append(make(index, t.target()))
+                except Rejected as err:
+                    report.rejections[str(err)] += 1
+                index += 1
+            labs = label_scenes(batch, steer)
+            chosen: list[tuple[SceneSpec, Stratum]] = []
+            for spec, lab in zip(batch, labs):
+                st, why = stratum_of(lab)
+                if st is None:
+                    report.rejections.update(why)
+                elif st not in quota or quota[st] == 0:
+                    report.rejections["stratum not used by this recipe"] += 1
+                elif need[st] - sum(1 for _, c in chosen if c == st) <= 0:
+                    report.rejections["cell already full"] += 1
+                else:
+                    chosen.append((spec, st))
+            final = label_scenes([c[0] for c in chosen], cfg)
+            for (spec, st), lab in zip(chosen, final):
+                st2, why = stratum_of(lab)
+                if st2 != st:
+                    report.rejections["labels changed at the recorded ray count"] += 1
+                    continue
+                kept.append(Accepted(spec, lab, st))
+                need[st] -= 1
+                dry[st] = 0
+                bar.update(1)
+    finally:
+        bar.close()
+    report.accepted = len(kept)
+    return kept, report
+
+
+def pick_balanced(items: list[Accepted], n: int, key: Callable[[Accepted], Any]) -> Iterator[Accepted]:
+    """``n`` items spread evenly over the groups of ``key`` (round-robin, in item order)."""
+    groups: dict[Any, list[Accepted]] = {}
+    for it in items:
+        groups.setdefault(key(it), []).append(it)
+    keys = sorted(groups, key=str)
+    taken = 0
+    for rank in itertools.count():
+        progressed = False
+        for k in keys:
+            if rank < len(groups[k]) and taken < n:
+                yield groups[k][rank]
+                taken += 1
+                progressed = True
+        if taken >= n or not progressed:
+            return

@@ -1,0 +1,126 @@
+"""From recipes to planned datasets: sample, label, balance, plan sweeps, pick human sets.
+
+Planning is pure Python (no Blender): :func:`plan_recipe` returns every stimulus of a recipe
+with its spec, labels, split, counterbalancing cell and flags. :mod:`vpt.datasets.writer`
+turns a plan into files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from vpt.datasets.balance import fill, pick_balanced, quotas
+from vpt.datasets.recipe import Recipe, load_catalogue
+from vpt.datasets.sweeps import PlannedSweep, SweepError, plan_sweep
+from vpt.scene.sampling import dress, sample_candidate
+from vpt.scene.spec import SceneSpec
+
+BINARY_SPLITS = ("train", "val", "test", "ood")
+
+
+@dataclass
+class DatasetItem:
+    spec: SceneSpec
+    labels: dict[str, Any]
+    split: str
+    cell: str | None = None
+    human_set: bool = False
+    warmup: bool = False
+    sweep: dict[str, Any] | None = None  # sweep_id, kind, step, n_steps, parameter, value, step_label, transitions
+
+
+@dataclass
+class DatasetPlan:
+    recipe: Recipe
+    scale: str | None
+    items: list[DatasetItem]
+    reports: list[str] = field(default_factory=list)
+
+    def by_split(self) -> dict[str, list[DatasetItem]]:
+        out: dict[str, list[DatasetItem]] = {}
+        for it in self.items:
+            out.setdefault(it.split, []).append(it)
+        return out
+
+
+def plan_recipe(recipe: Recipe, scale: str | None = None, progress: bool = True) -> DatasetPlan:
+    """Every stimulus of a recipe, labelled and balanced (raises on an impossible recipe)."""
+    if recipe.kind == "sweeps":
+        return _plan_sweeps(recipe, scale, progress)
+    return _plan_binary(recipe, scale, progress)
+
+
+def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPlan:
+    cfg = recipe.config
+    catalogue, styles_cat = load_catalogue("occluders"), load_catalogue("styles")
+    sizes = recipe.split_sizes(scale)
+    plan = DatasetPlan(recipe, scale, [])
+    accepted_by_split = {}
+    for split in BINARY_SPLITS:
+        if sizes[split] == 0:
+            continue
+        shapes = cfg["ood"]["occluder_shapes"] if split == "ood" else cfg["occluders"]["shapes"]
+        styles = cfg["ood"]["styles"] if split == "ood" else cfg["styles"]
+
+        def make(index, target, split=split, shapes=shapes):
+            return sample_candidate(recipe.name, cfg, split, index, target, shapes, catalogue)
+
+        kept, report = fill(split, quotas(sizes[split], cfg["balance"]["occluded_share"]), make, recipe.labels,
+                            cfg["labels"]["steer_rays"], cfg["balance"]["batch_size"],
+                            cfg["balance"]["max_candidates_per_item"], progress=progress)
+        plan.reports.extend(report.lines())
+        kept.sort(key=lambda a: a.spec.index)
+        accepted_by_split[split] = kept
+        for a in kept:
+            plan.items.append(DatasetItem(dress(a.spec, styles, styles_cat), a.labels, split, a.stratum.cell))
+    _flag(plan, "test", cfg["human_set"], "human_set", lambda it: (it.cell, it.labels["vpt_label"], it.labels["depth_label"]))
+    _flag(plan, "train", cfg["warmup"], "warmup", lambda it: (it.labels["vpt_label"], it.labels["depth_label"]))
+    return plan
+
+
+def _flag(plan: DatasetPlan, split: str, n: int, flag: str, key) -> None:
+    pool = [it for it in plan.items if it.split == split]
+    for it in pick_balanced(pool, n, key):
+        setattr(it, flag, True)
+
+
+def _plan_sweeps(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPlan:
+    cfg = recipe.config
+    catalogue, styles_cat = load_catalogue("occluders"), load_catalogue("styles")
+    factor = cfg["scales"][scale] if scale else 1.0
+    if scale and scale not in cfg["scales"]:
+        recipe.split_sizes(scale)  # raises the clear error
+    plan = DatasetPlan(recipe, scale, [])
+    sw = cfg["sweeps"]
+    for kind in ("occluder_slide", "viewer_turn", "depth_pass"):
+        count = int(round(sw[kind]["count"] * factor))
+        attempts = 0
+        for number in range(count):
+            try:
+                ps = plan_sweep(recipe.name, cfg, kind, number, sw[kind]["steps"], recipe.labels,
+                                cfg["occluders"]["shapes"], catalogue, sw["max_attempts"])
+            except SweepError as err:
+                raise SweepError(f"{recipe.path}: {err}") from None
+            attempts += ps.attempts
+            plan.items.extend(_sweep_items(ps, cfg["styles"], styles_cat))
+        plan.reports.append(f"{kind}: {count} sweeps planned from {attempts} base scenes")
+    return plan
+
+
+def _sweep_items(ps: PlannedSweep, styles: list[str], styles_cat: dict[str, Any]) -> list[DatasetItem]:
+    """One item per step, all steps dressed alike (the first step's appearance)."""
+    first = dress(ps.steps[0], styles, styles_cat)
+    mats = {o.id: o.material for o in first.occluders}
+    items = []
+    for spec, lab, step_label in zip(ps.steps, ps.labels, ps.step_labels):
+        occ = tuple(replace(o, material=mats[o.id]) for o in spec.occluders)
+        dressed = replace(spec, appearance=first.appearance, lights=first.lights, occluders=occ)
+        sw = spec.sweep
+        assert sw is not None
+        info = {"sweep_id": ps.sweep_id, "kind": ps.kind, "step": sw.step, "n_steps": sw.n_steps,
+                "parameter": ps.parameter, "value": sw.value, "primary_label": ps.primary,
+                "step_label": step_label, "transitions": ps.transitions}
+        items.append(DatasetItem(dressed, lab, "strategy", None, sweep=info))
+    return items
+

@@ -1,0 +1,301 @@
+"""Recipes: validated YAML files in ``scenes/`` that say what a benchmark contains.
+
+Validation is strict and explains itself: an unknown key names the closest known key, a
+wrong type names the expected type, an impossible range says which bound is wrong. Every
+field has a default, so a recipe only states what it changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vpt.errors import UserError
+from vpt.scene.labels import LabelConfig
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+class RecipeError(UserError, ValueError):
+    """A recipe is malformed; the message says which field, what is wrong, and how to fix it."""
+
+
+def load_catalogue(name: str) -> dict[str, Any]:
+    path = ASSETS / f"{name}.yaml"
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+# Each schema leaf: (type, default, constraint). Types: "int", "float", "str", "bool",
+# "range" (a number or [lo, hi]), "list[str]", "choice:<a|b>", "dict" (nested schema).
+# Constraints: (lo, hi) bounds for numbers and ranges; for list[str] the catalogue to check.
+_RANGE = "range"
+
+BINARY_SCHEMA: dict[str, Any] = {
+    "name": ("str", None, None),
+    "description": ("str", "", None),
+    "kind": ("choice:binary|sweeps", "binary", None),
+    "seed": ("int", 0, (0, 2**32 - 1)),
+    "resolution": ("list[int]", [256, 256], (32, 4096)),
+    "splits": {
+        "train": ("int", 256, (0, 10**6)),
+        "val": ("int", 64, (0, 10**6)),
+        "test": ("int", 128, (0, 10**6)),
+        "ood": ("int", 64, (0, 10**6)),
+    },
+    "scales": ("dict[float]", {"paper": 12.0}, (0.01, 1000.0)),
+    "human_set": ("int", 96, (0, 10**5)),
+    "warmup": ("int", 24, (0, 10**5)),
+    "styles": ("list[str]", ["studio", "room", "outdoor"], "styles"),
+    "occluders": {
+        "shapes": ("list[str]", ["wall", "box", "slab", "pillar"], "occluders"),
+        "count": (_RANGE, [1, 3], (0, 8)),
+    },
+    "ood": {
+        "occluder_shapes": ("list[str]", ["drum", "boulder"], "occluders"),
+        "styles": ("list[str]", ["studio", "room", "outdoor"], "styles"),
+    },
+    "viewer": {
+        "models": ("list[str]", ["camera"], "viewers"),
+        "hfov_deg": (_RANGE, 60.0, (10.0, 150.0)),
+        "vfov_deg": (_RANGE, 60.0, (10.0, 150.0)),
+        "height": (_RANGE, [0.35, 0.75], (0.1, 3.0)),
+        "pitch_deg": (_RANGE, [-18.0, -4.0], (-60.0, 60.0)),
+        "facing_offset_deg": (_RANGE, [0.0, 60.0], (0.0, 80.0)),
+        "scale": (_RANGE, [0.9, 1.1], (0.2, 5.0)),
+        "area_x": (_RANGE, [-1.6, 1.6], (-20.0, 20.0)),
+        "area_y": (_RANGE, [-0.8, 1.4], (-20.0, 20.0)),
+    },
+    "ball": {
+        "radius": (_RANGE, [0.12, 0.19], (0.02, 2.0)),
+        "distance": (_RANGE, [1.1, 3.0], (0.2, 30.0)),
+    },
+    "observer": {
+        "distance": (_RANGE, [5.5, 7.0], (1.0, 100.0)),
+        "height": (_RANGE, [2.6, 3.8], (0.1, 50.0)),
+        "hfov_deg": (_RANGE, [46.0, 52.0], (5.0, 120.0)),
+        "look_jitter": ("float", 0.25, (0.0, 5.0)),
+    },
+    "labels": {
+        "ball_margin": ("float", 0.15, (0.0, 1.0)),
+        "fov_margin_deg": ("float", 6.0, (0.0, 30.0)),
+        "min_depth_gap": ("float", 0.10, (0.0, 0.9)),
+        "min_observer_visible": ("float", 0.9, (0.0, 1.0)),
+        "min_ball_px": ("float", 5.0, (0.0, 1000.0)),
+        "min_viewer_px": ("float", 9.0, (0.0, 1000.0)),
+        "n_rays": ("int", 2048, (64, 65536)),
+        "steer_rays": ("int", 256, (64, 65536)),
+    },
+    "balance": {
+        "occluded_share": ("float", 0.5, (0.0, 0.5)),
+        "max_candidates_per_item": ("int", 300, (1, 100000)),
+        "batch_size": ("int", 256, (1, 100000)),
+    },
+}
+
+SWEEP_KINDS = ("occluder_slide", "viewer_turn", "depth_pass")
+SWEEPS_SCHEMA: dict[str, Any] = {
+    **{k: v for k, v in BINARY_SCHEMA.items() if k not in ("splits", "human_set", "warmup", "ood", "balance")},
+    "sweeps": {
+        "occluder_slide": {"count": ("int", 4, (0, 10**4)), "steps": ("int", 15, (5, 200))},
+        "viewer_turn": {"count": ("int", 3, (0, 10**4)), "steps": ("int", 15, (5, 200))},
+        "depth_pass": {"count": ("int", 3, (0, 10**4)), "steps": ("int", 13, (5, 200))},
+        "max_attempts": ("int", 200, (1, 10**6)),
+    },
+    "scales": ("dict[float]", {"paper": 5.0}, (0.01, 1000.0)),
+}
+
+
+def _fail(path: str, msg: str) -> None:
+    raise RecipeError(f"{path}: {msg}")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_leaf(path: str, spec: tuple, value: Any) -> Any:
+    kind, _, constraint = spec
+    if kind == "str":
+        if not isinstance(value, str):
+            _fail(path, f"expected text, got {type(value).__name__} {value!r}")
+        return value
+    if kind.startswith("choice:"):
+        options = kind.split(":", 1)[1].split("|")
+        if value not in options:
+            _fail(path, f"must be one of {options}, got {value!r}")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            _fail(path, f"expected true or false, got {value!r}")
+        return value
+    if kind in ("int", "float"):
+        if kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
+            _fail(path, f"expected a whole number, got {value!r}")
+        if not _is_number(value):
+            _fail(path, f"expected a number, got {value!r}")
+        lo, hi = constraint
+        if not lo <= value <= hi:
+            _fail(path, f"{value} is outside the allowed range [{lo}, {hi}]")
+        return int(value) if kind == "int" else float(value)
+    if kind == _RANGE:
+        if _is_number(value):
+            value = [value, value]
+        if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
+            _fail(path, f"expected a number or a range [low, high], got {value!r}")
+        lo, hi = constraint
+        if value[0] > value[1]:
+            _fail(path, f"range [{value[0]}, {value[1]}] is empty: the low end is above the high end; swap them")
+        if value[0] < lo or value[1] > hi:
+            _fail(path, f"range [{value[0]}, {value[1]}] leaves the allowed range [{lo}, {hi}]")
+        return [float(value[0]), float(value[1])]
+    if kind == "list[int]":
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+            _fail(path, f"expected [width, height] in pixels, got {value!r}")
+        lo, hi = constraint
+        if not all(lo <= v <= hi for v in value):
+            _fail(path, f"{value} has a size outside [{lo}, {hi}] pixels")
+        return list(value)
+    if kind == "list[str]":
+        if isinstance(value, str):
+            value = [value]
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            _fail(path, f"expected a non-empty list of names, got {value!r}")
+        known = sorted(load_catalogue(constraint)) if constraint != "viewers" else ["camera", "figure", "head"]
+        for v in value:
+            if v not in known:
+                close = difflib.get_close_matches(v, known, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                _fail(path, f"unknown name {v!r}; known: {', '.join(known)}.{hint}")
+        return list(value)
+    if kind == "dict[float]":
+        if not isinstance(value, dict):
+            _fail(path, f"expected a mapping of name: number, got {value!r}")
+        lo, hi = constraint
+        out = {}
+        for k, v in value.items():
+            if not _is_number(v) or not lo <= v <= hi:
+                _fail(f"{path}.{k}", f"expected a number in [{lo}, {hi}], got {v!r}")
+            out[str(k)] = float(v)
+        return out
+    raise AssertionError(kind)
+
+
+def _validate(path: str, schema: dict[str, Any], data: Any) -> dict[str, Any]:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        _fail(path or "recipe", f"expected a mapping of keys, got {type(data).__name__}")
+    for key in data:
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), list(schema), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(schema)}."
+            _fail(f"{path}.{key}" if path else str(key), f"unknown key.{hint}")
+    out: dict[str, Any] = {}
+    for key, spec in schema.items():
+        sub = f"{path}.{key}" if path else key
+        if isinstance(spec, dict):
+            out[key] = _validate(sub, spec, data.get(key))
+        elif key in data:
+            out[key] = _check_leaf(sub, spec, data[key])
+        elif spec[1] is None:
+            _fail(sub, "is required")
+        else:
+            out[key] = _check_leaf(sub, spec, copy.deepcopy(spec[1]))  # normalises, e.g. 60 -> [60, 60]
+    return out
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    kind: str
+    path: str
+    config: dict[str, Any]
+
+    @property
+    def labels(self) -> LabelConfig:
+        c = self.config["labels"]
+        return LabelConfig(ball_margin=c["ball_margin"], fov_margin_deg=c["fov_margin_deg"],
+                           min_depth_gap=c["min_depth_gap"], min_observer_visible=c["min_observer_visible"],
+                           min_ball_px=c["min_ball_px"], min_viewer_px=c["min_viewer_px"], n_rays=c["n_rays"])
+
+    @property
+    def config_hash(self) -> str:
+        blob = json.dumps(self.config, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def split_sizes(self, scale: str | None = None) -> dict[str, int]:
+        factor = 1.0
+        if scale:
+            if scale not in self.config["scales"]:
+                raise RecipeError(f"{self.path}: scales: no scale named {scale!r}; "
+                                  f"known: {', '.join(self.config['scales'])}")
+            factor = self.config["scales"][scale]
+        return {k: int(round(v * factor)) for k, v in self.config["splits"].items()}
+
+
+def parse_recipe(data: Any, path: str = "<recipe>") -> Recipe:
+    """Validate a recipe mapping; raises :class:`RecipeError` naming the field at fault."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a YAML mapping (key: value lines), got {type(data).__name__}")
+    kind = data.get("kind", "binary")
+    schema = SWEEPS_SCHEMA if kind == "sweeps" else BINARY_SCHEMA
+    try:
+        config = _validate("", schema, data)
+    except RecipeError as err:
+        raise RecipeError(f"{path}: {err}") from None
+    _check_consistency(config, path)
+    return Recipe(name=config["name"], kind=config["kind"], path=path, config=config)
+
+
+def _check_consistency(c: dict[str, Any], path: str) -> None:
+    lab = c["labels"]
+    for axis in ("hfov_deg", "vfov_deg"):
+        if c["viewer"][axis][1] / 2 + lab["fov_margin_deg"] >= 89.0:
+            raise RecipeError(f"{path}: viewer.{axis}: half the field of view plus labels.fov_margin_deg must stay "
+                              f"below 89 degrees; lower one of them")
+        if c["viewer"][axis][0] / 2 <= lab["fov_margin_deg"]:
+            raise RecipeError(f"{path}: viewer.{axis}: the field of view is too narrow for labels.fov_margin_deg "
+                              f"({lab['fov_margin_deg']}); widen it or lower the margin")
+    if c["kind"] == "binary":
+        if c["human_set"] > c["splits"]["test"]:
+            raise RecipeError(f"{path}: human_set: {c['human_set']} items cannot be drawn from a test split of "
+                              f"{c['splits']['test']}; lower human_set or raise splits.test")
+        if c["warmup"] > c["splits"]["train"]:
+            raise RecipeError(f"{path}: warmup: {c['warmup']} items cannot be drawn from a train split of "
+                              f"{c['splits']['train']}")
+        shared_shapes = set(c["occluders"]["shapes"]) & set(c["ood"]["occluder_shapes"])
+        shared_styles = set(c["styles"]) & set(c["ood"]["styles"])
+        if shared_shapes and shared_styles:
+            raise RecipeError(f"{path}: ood: the ood split must use occluder shapes or styles never seen in train; "
+                              f"shapes {sorted(shared_shapes)} and styles {sorted(shared_styles)} appear in both")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate one recipe file."""
+    p = Path(path)
+    if not p.exists():
+        raise RecipeError(f"{p}: no such recipe file; recipes live in scenes/*.yaml")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{p}: not valid YAML: {err}") from None
+    return parse_recipe(data, str(p))
+
+
+def find_recipes(target: str | Path) -> list[Recipe]:
+    """A recipe file, or every ``*.yaml`` in a folder, sorted by name."""
+    p = Path(target)
+    if p.is_dir():
+        files = sorted(p.glob("*.yaml"))
+        if not files:
+            raise RecipeError(f"{p}: no *.yaml recipes in this folder")
+        return [load_recipe(f) for f in files]
+    return [load_recipe(p)]

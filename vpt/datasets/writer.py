@@ -1,0 +1,239 @@
+"""Dataset files: one JSON per stimulus (written last, the completion marker), an index
+(CSV and Parquet) with everything an evaluator needs, and a dataset card.
+
+Every file is written atomically (a temporary file in the same folder, then ``os.replace``),
+so an interrupted run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import vpt
+from vpt.datasets.build import DatasetItem, DatasetPlan
+from vpt.scene.labels import __doc__ as LABELS_DOC
+from vpt.scene.spec import to_dict
+
+PIXEL_CONVENTION = ("pixel (u, v): u right, v down, origin at the top-left corner of the top-left pixel; "
+                    "pixel centres at half-integers; principal point (W/2, H/2)")
+POLARITY = {
+    "vpt_label": "1 = the viewer can see the ball; 0 = it cannot (hidden_reason: occluded | out_of_view)",
+    "depth_label": "1 = the ball is closer to the observer camera than the viewer; 0 = the viewer is closer",
+}
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions(bpy_version: str | None = None) -> dict[str, Any]:
+    return {"schema": vpt.SCHEMA_VERSION, "vpt": vpt.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "git": git_commit(), "bpy": bpy_version}
+
+
+def spec_hash(item: DatasetItem, plan: DatasetPlan, render_key: dict[str, Any] | None) -> str:
+    """What a stimulus depends on: its spec, the label settings and the render settings. A
+    finished stimulus whose hash matches is kept on a re-run."""
+    blob = json.dumps({"spec": to_dict(item.spec), "labels": plan.recipe.config["labels"], "render": render_key},
+                      sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def scene_record(item: DatasetItem, plan: DatasetPlan, vers: dict[str, Any], hash_: str,
+                 render: dict[str, Any] | None = None, files: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The scene JSON (see ``../shared/design.md``: versions, seeds, cameras, objects,
+    visibility, depths, cell, sweep, render settings, file hashes)."""
+    s, lab = item.spec, item.labels
+    obs = s.observer
+    return to_dict({
+        "schema_version": vpt.SCHEMA_VERSION,
+        "scene_id": s.scene_id,
+        "split": item.split,
+        "versions": vers,
+        "recipe": {"name": plan.recipe.name, "path": plan.recipe.path, "config_hash": plan.recipe.config_hash,
+                   "scale": plan.scale},
+        "seeds": {"dataset_seed": s.seed, "scene_index": s.index,
+                  "streams": [f"{s.recipe}/{s.split}/layout", f"{s.recipe}/{s.split}/appearance"]},
+        "spec_hash": hash_,
+        "spec": s,
+        "cameras": {
+            "observer": {"K": obs.intrinsics(), "width": obs.width, "height": obs.height, "hfov_deg": obs.hfov_deg,
+                         "vfov_deg": obs.vfov_deg, "world_to_camera_opencv": obs.world_to_cv(),
+                         "camera_to_world_blender": obs.blender_matrix_world(), "pixel_convention": PIXEL_CONVENTION},
+            "viewer": {"eye": s.viewer.eye, "forward": s.viewer.forward, "hfov_deg": s.viewer.hfov_deg,
+                       "vfov_deg": s.viewer.vfov_deg, "model": s.viewer.model},
+        },
+        "labels": {"vpt_label": lab["vpt_label"], "hidden_reason": lab["hidden_reason"],
+                   "depth_label": lab["depth_label"], "polarity": POLARITY},
+        "visibility": {
+            "viewer": {"analytic_fraction": lab["viewer_visible_fraction"],
+                       "in_view_fraction": lab["viewer_in_view_fraction"],
+                       "unoccluded_fraction": lab["viewer_unoccluded_fraction"],
+                       "blocking_occluders": lab["blocking_occluders"], "floor_blocks": lab["floor_blocks"],
+                       "raycast_fraction": (render or {}).get("raycast", {}).get("visible_fraction")},
+            "observer": {"ball_visible_fraction": lab["observer_ball_visible_fraction"],
+                         "viewer_visible_fraction": lab["observer_viewer_visible_fraction"]},
+        },
+        "depths": lab["depth"],
+        "image": lab["image"],
+        "counterbalancing": {"cell": item.cell, "ball_side": lab["ball_side"], "viewer_facing": lab["viewer_facing"],
+                             "viewer_facing_angle_deg": lab["viewer_facing_angle_deg"],
+                             "occluder_overlaps_segment": lab["occluder_overlaps_segment"],
+                             "segment_occluders": lab["segment_occluders"]},
+        "sweep": item.sweep,
+        "flags": {"human_set": item.human_set, "warmup": item.warmup},
+        "render": render,
+        "files": files or {},
+    })
+
+
+def index_row(item: DatasetItem, rec: dict[str, Any], root: Path, json_path: Path) -> dict[str, Any]:
+    lab, s = item.labels, item.spec
+    sw = item.sweep or {}
+    files = rec.get("files") or {}
+    return {
+        "scene_id": s.scene_id, "recipe": s.recipe, "split": item.split,
+        "image": files.get("image", {}).get("path", ""), "mask": files.get("mask", {}).get("path", ""),
+        "depth_map": files.get("depth", {}).get("path", ""),
+        "scene_json": str(json_path.relative_to(root)),
+        "vpt_label": lab["vpt_label"], "hidden_reason": lab["hidden_reason"] or "", "depth_label": lab["depth_label"],
+        "cell": item.cell or "", "ball_side": lab["ball_side"], "viewer_facing": lab["viewer_facing"],
+        "viewer_facing_right": int(lab["viewer_facing"] == "right"),
+        "occluder_overlaps_segment": int(lab["occluder_overlaps_segment"]), "n_occluders": len(s.occluders),
+        "ball_x_px": lab["image"]["ball_center_px"][0], "ball_y_px": lab["image"]["ball_center_px"][1],
+        "ball_radius_px": lab["image"]["ball_radius_px"],
+        "viewer_x_px": lab["image"]["viewer_center_px"][0], "viewer_y_px": lab["image"]["viewer_center_px"][1],
+        "viewer_radius_px": lab["image"]["viewer_radius_px"], "segment_length_px": lab["image"]["segment_length_px"],
+        "viewer_visible_fraction": lab["viewer_visible_fraction"],
+        "style": s.appearance.style if s.appearance else "", "viewer_model": s.viewer.model,
+        "occluder_shapes": ",".join(o.shape for o in s.occluders),
+        "human_set": item.human_set, "warmup": item.warmup,
+        "sweep_id": sw.get("sweep_id", ""), "sweep_kind": sw.get("kind", ""), "sweep_step": sw.get("step", -1),
+        "sweep_parameter": sw.get("parameter", ""), "sweep_value": sw.get("value", np.nan),
+        "sweep_step_label": sw.get("step_label", ""), "rendered": bool(files.get("image")),
+    }
+
+
+def write_index(rows: list[dict[str, Any]], folder: Path) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for col in ("vpt_label", "depth_label"):
+        df[col] = df[col].astype("Int64")
+    atomic_write_text(folder / "index.csv", df.to_csv(index=False))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".index.parquet.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, folder / "index.parquet")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return df
+
+
+def counts_table(df: pd.DataFrame) -> str:
+    """Markdown counts per split and cell, by (VPT, depth)."""
+    binary = df[df["sweep_id"] == ""]
+    if binary.empty:
+        return "(no binary items)\n"
+    lines = ["| split | cell | vpt=1 depth=1 | vpt=1 depth=0 | vpt=0 depth=1 | vpt=0 depth=0 | occluded | out of view |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (split, cell), g in binary.groupby(["split", "cell"], sort=True):
+        c = Counter(zip(g["vpt_label"], g["depth_label"]))
+        r = Counter(g["hidden_reason"])
+        lines.append(f"| {split} | {cell} | {c[(1, 1)]} | {c[(1, 0)]} | {c[(0, 1)]} | {c[(0, 0)]} | "
+                     f"{r['occluded']} | {r['out_of_view']} |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_table(df: pd.DataFrame) -> str:
+    sw = df[df["sweep_id"] != ""]
+    if sw.empty:
+        return ""
+    lines = ["| sweep | kind | steps | labels along the sweep |", "|---|---|---|---|"]
+    for sid, g in sw.groupby("sweep_id", sort=True):
+        g = g.sort_values("sweep_step")
+        lines.append(f"| {sid} | {g['sweep_kind'].iloc[0]} | {len(g)} | {' '.join(g['sweep_step_label'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def dataset_card(plan: DatasetPlan, df: pd.DataFrame, audit_md: str | None, render_md: str = "") -> str:
+    r = plan.recipe
+    split_counts = df.groupby("split").size().to_dict()
+    parts = [
+        f"# Dataset card: {r.name}\n",
+        f"{r.config.get('description', '')}\n",
+        f"Generated by vpt {vpt.__version__} (git {git_commit()[:12]}) from `{r.path}` "
+        f"(config hash `{r.config_hash}`, seed {r.config['seed']}, scale {plan.scale or 'default'}).\n",
+        "## Labels\n",
+        *(f"- `{k}`: {v}\n" for k, v in POLARITY.items()),
+        "\nPartly visible balls never appear in binary items; in sweeps they are marked `partial`. "
+        "Depth labels need a relative gap of at least "
+        f"{r.config['labels']['min_depth_gap']:.0%} in both Euclidean and z depth.\n",
+        "\n## Splits\n",
+        *(f"- {k}: {v}\n" for k, v in sorted(split_counts.items())),
+        f"- human set (from test): {int(df['human_set'].sum())}; warm-up (from train): {int(df['warmup'].sum())}\n",
+        "\nSplits are disjoint by scene (each split draws from its own seeded streams).",
+    ]
+    if r.kind == "binary":
+        parts.append(f" The `ood` split uses occluder shapes {r.config['ood']['occluder_shapes']} and styles "
+                     f"{r.config['ood']['styles']}; train uses {r.config['occluders']['shapes']} and {r.config['styles']}.\n")
+    parts += ["\n## Counts per cell\n", counts_table(df)]
+    sw = sweep_table(df)
+    if sw:
+        parts += ["\n## Sweeps\n", sw]
+    parts += ["\n## Sampling\n", "```\n" + "\n".join(plan.reports) + "\n```\n"]
+    if audit_md:
+        parts += ["\n## Shortcut audit\n", audit_md]
+    if render_md:
+        parts += ["\n## Rendering\n", render_md]
+    parts += ["\n## Label definitions\n", "```\n" + (LABELS_DOC or "").strip() + "\n```\n"]
+    return "".join(parts)
+
+
+def write_scene_json(path: Path, record: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(record, sort_keys=True, indent=2) + "\n")
+
