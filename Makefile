@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 setup: $(STAMP)
 
 scenes: $(STAMP)
-	$(BIN)/vpt scenes scenes --out $(OUT) --plan-only $(if $(SCALE),--scale $(SCALE)) $(ARGS)
+	$(BIN)/vpt scenes scenes --out $(OUT) --preset $(PRESET) $(if $(SCALE),--scale $(SCALE)) $(ARGS)
 
 plan: $(STAMP)
 	$(BIN)/vpt scenes scenes --out $(OUT) --plan-only $(if $(SCALE),--scale $(SCALE)) $(ARGS)

@@ -21,7 +21,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     recipes = [r for target in args.recipes for r in find_recipes(target)]
     renderer, render_key, bpy_version = None, None, None
     if not args.plan_only:
-        from vpt.render.integration import make_renderer  # imports bpy lazily, with a clear error
+        from vpt.datasets.render_stage import make_renderer  # Blender runs in worker processes
 
         renderer, render_key, bpy_version = make_renderer(args)
     for recipe in recipes:
@@ -81,7 +81,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from vpt.render.integration import verify_dataset
+    from vpt.datasets.render_stage import verify_dataset
 
     return verify_dataset(Path(args.dataset), sample=args.sample, quiet=args.quiet)
 

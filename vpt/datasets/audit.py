@@ -112,7 +112,7 @@ def audit_frame(df: pd.DataFrame, folds: int = 5) -> AuditResult:
 
 
 def write_audit(result: AuditResult, folder: Path) -> None:
-    from vpt.datasets.writer import atomic_write_text
+    from vpt.fileio import atomic_write_text
 
     atomic_write_text(folder / "audit.json", result.to_json())
     atomic_write_text(folder / "audit.md", "# Shortcut audit\n\n" + result.to_markdown())

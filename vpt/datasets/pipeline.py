@@ -16,6 +16,8 @@ from typing import Any, Callable, Iterable
 from vpt.datasets.audit import audit_frame, write_audit
 from vpt.datasets.build import DatasetItem, DatasetPlan, plan_recipe
 from vpt.datasets.recipe import Recipe
+from vpt.datasets.sheet import contact_sheet, render_markdown, render_summary
+from vpt.errors import UserError
 from vpt.datasets.writer import (
     atomic_write_text,
     dataset_card,
@@ -97,12 +99,24 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
     df = write_index(rows, root)
     audit_md = None
     if recipe.kind == "binary":
-        result = audit_frame(df)
-        write_audit(result, root)
-        audit_md = result.to_markdown()
+        try:
+            result = audit_frame(df)
+        except UserError as err:  # too few items: say so in the card, keep the dataset
+            audit_md = f"Audit skipped: {err}.\n"
+            log(f"{recipe.name}: audit skipped: {err}")
+        else:
+            write_audit(result, root)
+            audit_md = result.to_markdown()
+    (root / "render_rejections.json").unlink(missing_ok=True)
     if rejected:
         atomic_write_text(root / "render_rejections.json", json.dumps(dict(rejected), indent=2, sort_keys=True) + "\n")
-    atomic_write_text(root / "card.md", dataset_card(plan, df, audit_md))
+        log(f"{recipe.name}: {len(rejected)} stimuli rejected at render (reasons in {root / 'render_rejections.json'}), "
+            f"for example {rejected[0][0]}: {rejected[0][1]}")
+    render_md = ""
+    if renderer is not None:
+        ordered = [records[it.spec.scene_id] for it in plan.items if it.spec.scene_id in records]
+        render_md = render_markdown(render_summary(ordered), contact_sheet(root, df))
+    atomic_write_text(root / "card.md", dataset_card(plan, df, audit_md, render_md))
     summary = {"recipe": recipe.name, "folder": str(root), "items": len(plan.items), "kept": kept,
                "written": len(records) - kept, "rejected": len(rejected), "stale_removed": stale,
                "plan_seconds": round(t_plan, 2), "seconds": round(time.perf_counter() - t0, 2)}

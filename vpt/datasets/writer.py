@@ -12,8 +12,8 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 import vpt
+from vpt.fileio import atomic_write_text, temp_name
 from vpt.datasets.build import DatasetItem, DatasetPlan
 from vpt.scene.labels import __doc__ as LABELS_DOC
 from vpt.scene.spec import to_dict
@@ -31,34 +32,6 @@ POLARITY = {
     "vpt_label": "1 = the viewer can see the ball; 0 = it cannot (hidden_reason: occluded | out_of_view)",
     "depth_label": "1 = the ball is closer to the observer camera than the viewer; 0 = the viewer is closer",
 }
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def git_commit() -> str:
@@ -99,6 +72,7 @@ def scene_record(item: DatasetItem, plan: DatasetPlan, vers: dict[str, Any], has
         "seeds": {"dataset_seed": s.seed, "scene_index": s.index,
                   "streams": [f"{s.recipe}/{s.split}/layout", f"{s.recipe}/{s.split}/appearance"]},
         "spec_hash": hash_,
+        "label_config": asdict(plan.recipe.labels),
         "spec": s,
         "cameras": {
             "observer": {"K": obs.intrinsics(), "width": obs.width, "height": obs.height, "hfov_deg": obs.hfov_deg,
@@ -163,14 +137,12 @@ def write_index(rows: list[dict[str, Any]], folder: Path) -> pd.DataFrame:
     for col in ("vpt_label", "depth_label"):
         df[col] = df[col].astype("Int64")
     atomic_write_text(folder / "index.csv", df.to_csv(index=False))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".index.parquet.", suffix=".tmp")
-    os.close(fd)
+    tmp = temp_name(folder / "index.parquet")
     try:
         df.to_parquet(tmp, index=False)
         os.replace(tmp, folder / "index.parquet")
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     return df
 
 

@@ -1,0 +1,71 @@
+"""Sharing: export a rendered dataset as a Hugging Face ``datasets`` image folder.
+
+The export is made from the same files (hard links where the file system allows, copies
+otherwise): one folder per split with its images and a ``metadata.csv`` (``file_name`` plus
+every index column an evaluator needs), object-index masks under ``masks/``, and a
+``README.md`` whose YAML header maps folders to splits, so that
+``datasets.load_dataset("path/to/export")`` loads every split, ``ood`` and ``strategy``
+included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from vpt.fileio import atomic_write_text
+from vpt.errors import UserError
+
+METADATA_COLUMNS = ["scene_id", "vpt_label", "hidden_reason", "depth_label", "cell", "ball_side", "viewer_facing",
+                    "occluder_overlaps_segment", "n_occluders", "style", "viewer_model", "occluder_shapes", "human_set",
+                    "warmup", "sweep_id", "sweep_kind", "sweep_step", "sweep_parameter", "sweep_value",
+                    "sweep_step_label", "mask_file"]
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def export_imagefolder(root: Path, out: Path) -> Path:
+    """Write the image-folder export of dataset ``root`` into ``out``; returns ``out``."""
+    index = root / "index.parquet"
+    if not index.exists():
+        raise UserError(f"{root}: no index.parquet; pass a dataset folder written by `vpt scenes`")
+    df = pd.read_parquet(index)
+    df = df[df["image"] != ""]
+    if df.empty:
+        raise UserError(f"{root}: no rendered images to export; run `vpt scenes` without --plan-only first")
+    out.mkdir(parents=True, exist_ok=True)
+    splits = []
+    for split, g in df.groupby("split", sort=True):
+        folder = out / split
+        if folder.exists():
+            shutil.rmtree(folder)
+        rows = []
+        for row in g.itertuples(index=False):
+            name = Path(row.image).name
+            _link(root / row.image, folder / name)
+            mask = ""
+            if row.mask:
+                mask = f"masks/{split}/{Path(row.mask).name}"
+                _link(root / row.mask, out / mask)
+            rows.append({"file_name": name, **{c: getattr(row, c) for c in METADATA_COLUMNS if c != "mask_file"},
+                         "mask_file": mask})
+        atomic_write_text(folder / "metadata.csv", pd.DataFrame(rows).to_csv(index=False))
+        splits.append(split)
+    header = "---\nconfigs:\n- config_name: default\n  data_files:\n" + "".join(
+        f"  - split: {s}\n    path: \"{s}/*\"\n" for s in splits) + "---\n"
+    card = (root / "card.md").read_text(encoding="utf-8") if (root / "card.md").exists() else ""
+    atomic_write_text(out / "README.md", header + "\n" + card)
+    print(f"exported {len(df)} images in splits {', '.join(splits)} to {out} "
+          f"(load with datasets.load_dataset({str(out)!r}))")
+    return out

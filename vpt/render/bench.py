@@ -1,0 +1,93 @@
+"""Render benchmark: ``python -m vpt.render.bench --preset standard -n 24``.
+
+Renders the canonical example scenes (every style, several layouts) through the local
+executor, as ``make scenes`` does, and reports seconds per image, images per hour, the
+share of per-scene time spent outside Blender's render call (scene build, ray casts,
+writes) and the workers' memory. Pass ``--specs DIR`` to time scene JSON files instead
+(each file a ``to_dict(spec)``, or a scene JSON with the spec under ``"spec"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from vpt.render.examples import analytic_visible_fraction, example_spec
+from vpt.render.executor import render_jobs
+from vpt.scene.spec import SceneSpec, scene_from_dict, to_dict
+
+LAYOUTS = ("shapes", "half", "wall", "plain")
+STYLES = ("studio", "room", "outdoor")
+
+
+def example_specs(n: int, size: int) -> list[SceneSpec]:
+    out = []
+    for i in range(n):
+        out.append(example_spec(LAYOUTS[(i // len(STYLES)) % len(LAYOUTS)], STYLES[i % len(STYLES)], size=size))
+    return out
+
+
+def load_specs(folder: Path) -> list[SceneSpec]:
+    specs = []
+    for p in sorted(folder.glob("*.json")):
+        data = json.loads(p.read_text())
+        specs.append(scene_from_dict(data.get("spec", data)))
+    return specs
+
+
+def summarize(results: list[dict[str, Any]], wall: float) -> dict[str, Any]:
+    t = [r["timings"] for r in results]
+    total = sum(x["total"] for x in t)
+    render = sum(x["render"] for x in t)
+    return {
+        "images": len(results),
+        "failed": sum(not r["ok"] for r in results),
+        "wall_s": wall,
+        "s_per_image_wall": wall / len(results),
+        "images_per_hour": 3600.0 * len(results) / wall,
+        "render_call_s_median": statistics.median(x["render"] for x in t),
+        "outside_render_share": (total - render) / total,
+        "outside_render_s_mean": {k: statistics.fmean(x[k] for x in t) for k in ("build", "raycast", "write")},
+        "rss_mb_max": max(r["rss_mb"] for r in results),
+        # memory trend: the first and the last ten renders (flat memory: these agree)
+        "rss_mb_first10_mean": statistics.fmean(r["rss_mb"] for r in results[:10]),
+        "rss_mb_last10_mean": statistics.fmean(r["rss_mb"] for r in results[-10:]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vpt.render.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="standard")
+    ap.add_argument("-n", type=int, default=12, help="number of scenes")
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    ap.add_argument("--recycle-every", type=int, default=50)
+    ap.add_argument("--specs", type=Path, help="folder of scene JSON files to render instead of the examples")
+    ap.add_argument("--out", type=Path, help="keep the images here (default: a temporary folder)")
+    args = ap.parse_args(argv)
+    specs = load_specs(args.specs)[: args.n] if args.specs else example_specs(args.n, args.size)
+    if args.specs and len(specs) < args.n:  # cycle the folder's scenes to reach n renders
+        specs = [specs[i % len(specs)] for i in range(args.n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        jobs = [{"scene_id": f"{i:05d}-{s.scene_id}", "spec": to_dict(s), "out_stem": str(out / f"{i:05d}"),
+                 "analytic_fraction": analytic_visible_fraction(s), "depth": False} for i, s in enumerate(specs)]
+        t0 = time.perf_counter()
+        results = list(render_jobs(jobs, args.preset, workers=args.workers, device=args.device,
+                                   recycle_every=args.recycle_every))
+        wall = time.perf_counter() - t0
+    summary = {"preset": args.preset, "workers": args.workers, "device": results[0]["settings"]["device"],
+               **summarize(results, wall)}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

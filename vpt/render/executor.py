@@ -1,0 +1,280 @@
+"""Run render jobs in Blender worker processes, cut into shards (no ``bpy`` in this process).
+
+A *job* is a JSON-ready dict::
+
+    {"scene_id": str, "spec": to_dict(spec), "out_stem": str,
+     "analytic_fraction": float | None, "depth": bool}
+
+and its *result* (from :func:`vpt.render.worker.run_job`) has ``scene_id``, ``ok`` and
+``reason`` (the ray-cast visible fraction disagrees with ``analytic_fraction`` by more than
+``FRACTION_TOLERANCE`` = 0.05, or an error), ``files`` (``image``, ``mask``, ``depth``: path
+and sha256), ``settings`` (every render setting), ``timings`` (build, raycast, render,
+write, total: seconds), ``raycast`` (:func:`~vpt.render.raycast.raycast_viewer_visibility`),
+``observer`` (ball and viewer pixel counts in the mask), ``pid`` and ``rss_mb``.
+
+Why 0.05: the analytic fraction samples the ball's disc with ~1000 sunflower rays and the
+ray cast with a 512-px grid (a few thousand rays), each good to about 0.01-0.02 on a disc
+cut by an edge; the meshes' facets shave up to 0.6 % off the radius. Real disagreements
+(a wrong primitive, a misplaced occluder, the floor) move the fraction far more.
+
+Execution: :func:`render_jobs` cuts the jobs into shards and runs them on the *local
+executor*: ``workers`` Blender processes (``python -m vpt.render.worker``), each using
+``cpu_count // workers`` threads and replaced by a fresh one every ``recycle_every`` scenes
+so memory stays flat. Results stream back in completion order. Ctrl-C (or closing the
+iterator) stops every worker: SIGTERM, then SIGKILL after a grace period. Files are
+written atomically, so a stopped run leaves only finished files; rerunning is safe.
+
+The seam for a distributed engine: :func:`run_shard` is a plain function of picklable
+arguments that renders one shard in its own worker and returns its results, e.g. with Ray::
+
+    run_remote = ray.remote(num_cpus=4)(run_shard)
+    futures = [run_remote.remote(shard, "standard") for shard in make_shards(jobs, 50)]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from vpt.render.presets import DEFAULT_PRESET, check_preset
+from vpt.render.worker import FRACTION_TOLERANCE
+
+DEFAULT_RECYCLE_EVERY = 50
+TERMINATE_GRACE_S = 5.0
+
+__all__ = ["FRACTION_TOLERANCE", "WorkerError", "WorkerFatal", "WorkerProcess", "make_shards", "remove_stale_temp",
+           "render_jobs", "run_shard"]
+
+
+class WorkerError(RuntimeError):
+    """A worker process died or could not start."""
+
+
+class WorkerFatal(WorkerError):
+    """A worker cannot render at all (for example, bpy is missing)."""
+
+
+def make_shards(jobs: list[dict[str, Any]], shard_size: int) -> list[list[dict[str, Any]]]:
+    """Cut jobs into consecutive shards of at most ``shard_size``."""
+    if shard_size < 1:
+        raise ValueError("shard_size must be at least 1")
+    return [jobs[i:i + shard_size] for i in range(0, len(jobs), shard_size)]
+
+
+def remove_stale_temp(folders: Iterable[str | os.PathLike]) -> int:
+    """Remove temporary files/folders left by killed workers (``.tmp-*``, ``.*.tmp-<pid>``)
+    whose process is gone; returns how many were removed."""
+    import shutil
+
+    removed = 0
+    for folder in {Path(f) for f in folders}:
+        if not folder.is_dir():
+            continue
+        for p in folder.glob(".*tmp-*"):
+            pid = p.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class WorkerProcess:
+    """One ``python -m vpt.render.worker`` child speaking JSON lines."""
+
+    def __init__(self, preset: str, device: str = "cpu", threads: int | None = None,
+                 log: str | os.PathLike | None = None, python: str | None = None) -> None:
+        cmd = [python or sys.executable, "-m", "vpt.render.worker", "--preset", preset, "--device", device]
+        if threads:
+            cmd += ["--threads", str(threads)]
+        if log is None:
+            cmd.append("--quiet")
+        self._log = open(log, "ab") if log is not None else None  # noqa: SIM115
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._log if self._log else subprocess.DEVNULL,
+                                     text=True, bufsize=1, env=env, start_new_session=True)
+        self.done = 0
+
+    def call(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one message and wait for its reply."""
+        assert self.proc.stdin and self.proc.stdout
+        try:
+            self.proc.stdin.write(json.dumps(message) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError as exc:
+            raise WorkerError(f"render worker {self.proc.pid} exited (code {self.proc.poll()})") from exc
+        line = self.proc.stdout.readline()
+        if not line:
+            raise WorkerError(f"render worker {self.proc.pid} died (code {self.proc.wait()}) during "
+                              f"{message.get('scene_id', message.get('op'))}")
+        reply = json.loads(line)
+        if reply.get("op") == "fatal":
+            raise WorkerFatal(reply["reason"])
+        self.done += 1
+        return reply
+
+    def terminate(self) -> None:
+        """Ask the worker to stop now (SIGTERM); safe from another thread."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def close(self, kill: bool = False) -> None:
+        """Let the worker exit (stdin closed), or stop it (SIGTERM, then SIGKILL)."""
+        p = self.proc
+        try:
+            if p.stdin:
+                p.stdin.close()
+        except OSError:
+            pass
+        if kill and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=TERMINATE_GRACE_S if kill else 60.0)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        if p.stdout:
+            p.stdout.close()
+        if self._log:
+            self._log.close()
+
+
+def run_shard(shard: list[dict[str, Any]], preset: str = DEFAULT_PRESET, device: str = "cpu",
+              threads: int | None = None, recycle_every: int = DEFAULT_RECYCLE_EVERY,
+              log: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Render one shard in one worker process at a time (recycled every ``recycle_every``
+    jobs); ``log`` is a folder for the Blender log. Picklable in and out, for remote runs."""
+    return list(render_jobs(shard, preset, workers=1, device=device, recycle_every=recycle_every,
+                            threads=threads, log_dir=log))
+
+
+def render_jobs(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET, workers: int = 1,
+                device: str = "cpu", recycle_every: int = DEFAULT_RECYCLE_EVERY,
+                progress: Callable[[dict[str, Any]], None] | None = None, threads: int | None = None,
+                log_dir: str | os.PathLike | None = None, shard_size: int | None = None) -> Iterator[dict[str, Any]]:
+    """Render jobs on the local executor; yields one result per job as it finishes.
+
+    ``workers`` Blender processes run side by side, each with ``threads`` CPU threads
+    (default: all cores divided among the workers). ``progress(result)`` is called for
+    every result. ``log_dir`` keeps each worker's Blender log (default: discarded).
+    """
+    check_preset(preset)
+    jobs = list(jobs)
+    if not jobs:
+        return
+    workers = max(1, min(int(workers), len(jobs)))
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    remove_stale_temp(Path(j["out_stem"]).parent for j in jobs)
+    # small shards keep every worker busy to the end; a worker serves shards until recycled
+    shards = make_shards(jobs, shard_size or max(1, min(recycle_every, -(-len(jobs) // (4 * workers)))))
+    todo: queue.Queue = queue.Queue()
+    for s in shards:
+        todo.put(s)
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    live: dict[int, WorkerProcess] = {}
+    lock = threading.Lock()
+
+    def start_worker(slot: int, log: Path | None) -> WorkerProcess:
+        try:
+            w = WorkerProcess(preset, device, threads, log)
+        except OSError as exc:
+            raise WorkerError(f"cannot start a render worker ({sys.executable} -m vpt.render.worker): {exc}") from exc
+        with lock:
+            live[slot] = w
+        w.call({"op": "ping"})  # startup failures (no bpy, bad python) stop the run here
+        w.done = 0
+        return w
+
+    def retire(slot: int, w: WorkerProcess | None) -> None:
+        if w is None:
+            return
+        with lock:
+            live.pop(slot, None)
+        w.close(kill=stop.is_set())
+
+    def loop(slot: int) -> None:
+        log = Path(log_dir) / f"worker-{slot}.log" if log_dir else None
+        w: WorkerProcess | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    shard = todo.get_nowait()
+                except queue.Empty:
+                    break
+                for job in shard:
+                    if stop.is_set():
+                        return
+                    if w is None or w.done >= recycle_every:  # recycled: memory stays flat
+                        retire(slot, w)
+                        w = None
+                        w = start_worker(slot, log)
+                    try:
+                        results.put(w.call(job))
+                    except WorkerFatal:
+                        raise
+                    except WorkerError as exc:  # Blender died on this scene: report it, go on
+                        if stop.is_set():
+                            return
+                        pid = w.proc.pid
+                        retire(slot, w)
+                        w = None
+                        remove_stale_temp([Path(job["out_stem"]).parent])
+                        results.put({"scene_id": job.get("scene_id"), "ok": False,
+                                     "reason": f"worker crashed: {exc}", "timings": {}, "pid": pid})
+        except Exception as exc:  # noqa: BLE001 (surfaced in the main thread)
+            if not stop.is_set():
+                results.put(exc)
+        finally:
+            retire(slot, w)
+            results.put(None)  # this slot is finished
+
+    threads_ = [threading.Thread(target=loop, args=(i,), daemon=True, name=f"vpt-render-{i}") for i in range(workers)]
+    for t in threads_:
+        t.start()
+    finished = 0
+    try:
+        while finished < workers:
+            item = results.get()
+            if item is None:
+                finished += 1
+                continue
+            if isinstance(item, Exception):
+                raise item
+            if progress is not None:
+                progress(item)
+            yield item
+    finally:  # Ctrl-C, an error, or the caller closed the generator: stop everything
+        stop.set()
+        with lock:
+            procs = list(live.values())
+        for w in procs:
+            w.terminate()  # each slot's thread then reaps its worker (SIGKILL after a grace)
+        for t in threads_:
+            t.join(timeout=TERMINATE_GRACE_S + 5)
+        for w in procs:
+            if w.proc.poll() is None:
+                w.proc.kill()
