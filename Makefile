@@ -12,7 +12,7 @@ SCALE  ?=
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup scenes plan test bench clean
+.PHONY: setup scenes plan test bench bench-render clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
@@ -37,5 +37,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/vpt bench --seconds 10
 
+# Render throughput per preset on scenes planned from the default recipe, and worker
+# memory over 500 renders in one Blender process that is never recycled.
+BENCH_SPECS := .bench/depth-vpt/scenes/train
+bench-render: $(STAMP)
+	$(BIN)/vpt scenes scenes/depth-vpt.yaml --out .bench --plan-only --quiet
+	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset preview -n 24
+	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset standard -n 24
+	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset paper -n 4
+	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset preview -n 500 --recycle-every 1000
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .bench

@@ -10,9 +10,11 @@ unblocked; ``vpt verify`` compares that with the label.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,10 +24,25 @@ import numpy as np
 
 from vpt.render.blender import require_bpy
 from vpt.render.build import BuiltScene, add_camera, build_scene
-from vpt.render.output import _find, read_exr_channel
+from vpt.render.output import _find, read_exr_channel, setup_pass_outputs
 from vpt.scene.spec import SceneSpec
 
 bpy = require_bpy()
+
+
+@contextlib.contextmanager
+def blender_output_silenced():
+    """Send Blender's per-render chatter on the C-level stdout to /dev/null."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 def viewer_camera_matrix(spec: SceneSpec) -> np.ndarray:
@@ -56,25 +73,14 @@ def render_viewer_index(spec: SceneSpec, size: int = 128, built: BuiltScene | No
     c.samples, c.use_denoising, c.use_adaptive_sampling = 1, False, False
     c.max_bounces = 0
     c.pixel_filter_type, c.filter_width = "BOX", 0.01
-    vl = scene.view_layers[0]
-    vl.use_pass_object_index = True
-    scene.use_nodes = True
-    nt = scene.node_tree
-    for node in list(nt.nodes):
-        nt.nodes.remove(node)
-    rl = nt.nodes.new("CompositorNodeRLayers")
-    fo = nt.nodes.new("CompositorNodeOutputFile")
     tmp = Path(tempfile.mkdtemp(prefix="vpt-verify-"))
     try:
-        fo.base_path = str(tmp)
-        fo.format.file_format, fo.format.color_depth, fo.format.exr_codec = "OPEN_EXR", "32", "NONE"
-        fo.file_slots.clear()
-        fo.file_slots.new("index_")
-        nt.links.new(rl.outputs["IndexOB"], fo.inputs["index_"])
+        setup_pass_outputs(scene, tmp, depth=False)
         r.use_file_extension = False
         r.filepath = str(tmp / "unused")
         scene.frame_set(1)
-        bpy.ops.render.render(write_still=False)
+        with blender_output_silenced():
+            bpy.ops.render.render(write_still=False)
         mask = np.clip(np.rint(read_exr_channel(_find(tmp, "index_"))), 0, 255).astype(np.uint8)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
