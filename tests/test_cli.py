@@ -101,3 +101,16 @@ def test_audit_command_on_a_dataset(tmp_path, capsys):
     assert main(["audit", str(out / "tiny")]) == 0
     text = capsys.readouterr().out
     assert "ball x in the image" in text and "saved" in text
+
+
+def test_missing_blender_gives_one_clear_message(tmp_path):
+    fake = tmp_path / "fake" / "bpy"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('simulated: this bpy cannot load')\n")
+    recipe, _ = _tiny_recipe(tmp_path)
+    env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path / "fake")}
+    out = subprocess.run([sys.executable, "-m", "vpt.cli", "scenes", str(recipe), "--out", str(tmp_path / "d"),
+                          "--quiet"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 2, out.stderr
+    assert "pip install 'bpy==4.5.15'" in out.stderr and "simulated" in out.stderr
+    assert "Traceback" not in out.stderr

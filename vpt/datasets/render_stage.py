@@ -31,14 +31,6 @@ MIN_BALL_SHARE_IN_MASK = 0.6
 MIN_VIEWER_SHARE_IN_MASK = 0.2
 
 
-def _require_render():
-    from vpt.render.blender import RenderUnavailable, bpy_available
-
-    if not bpy_available():
-        raise UserError(str(RenderUnavailable()) if str(RenderUnavailable()) else
-                        "Blender's Python module is not installed: pip install -e '.[render]' (bpy==4.5.15)")
-
-
 def render_key(preset: str, device: str, depth: bool) -> dict[str, Any]:
     """The render settings a stimulus depends on (part of its spec hash)."""
     from vpt.render.presets import render_settings
@@ -51,9 +43,10 @@ def render_key(preset: str, device: str, depth: bool) -> dict[str, Any]:
 def make_renderer(args: Any):
     """(renderer, render_key, bpy version) for ``vpt scenes`` options (preset, device, workers,
     recycle_every, depth, quiet)."""
-    _require_render()
-    from vpt.render.blender import bpy_version
+    from vpt.render.blender import probe_bpy
     from vpt.render.executor import render_jobs
+
+    version = probe_bpy()  # a clear error now rather than one per job from the workers
 
     key = render_key(args.preset, args.device, bool(args.depth))
 
@@ -84,7 +77,7 @@ def make_renderer(args: Any):
         finally:
             bar.close()
 
-    return renderer, key, bpy_version()
+    return renderer, key, version
 
 
 def observer_check(res: dict[str, Any], viewer_radius_px: float) -> tuple[bool, str | None]:
@@ -159,8 +152,7 @@ def verify_dataset(root: Path, sample: int = 24, quiet: bool = False) -> int:
     viewer_checks = []
     rendered = df[df["rendered"]] if "rendered" in df.columns else df.iloc[0:0]
     if sample and not rendered.empty:
-        _require_render()
-        from vpt.render.verify import render_viewer_index
+        from vpt.render.verify import render_viewer_index  # imports bpy, with a clear error if missing
 
         rows = _sample_rows(rendered[rendered["vpt_label"].notna()], sample)
         for row in tqdm(list(rows.itertuples(index=False)), desc="viewer renders", disable=quiet):
