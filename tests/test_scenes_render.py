@@ -84,7 +84,7 @@ def test_export_loads_with_hugging_face_datasets(rendered, tmp_path):
     _, root = rendered
     out = tmp_path / "hf"
     assert main(["export", str(root), str(out)]) == 0
-    ds = datasets.load_dataset(str(out))
+    ds = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "hf-cache"))  # no stale cache from other runs
     assert set(ds.keys()) == {"train", "test"}
     assert len(ds["train"]) == 12 and len(ds["test"]) == 12
     row = ds["test"][0]
