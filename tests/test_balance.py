@@ -1,4 +1,5 @@
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -123,3 +124,13 @@ def test_impossible_recipe_fails_with_reasons():
         plan_recipe(parse_recipe(d), progress=False)
     msg = str(err.value)
     assert "gave up after" in msg and "ball too small in the image" in msg and "max_candidates_per_item" in msg
+
+
+def test_depth_swap_never_feeds_another_starving_stratum():
+    need = Counter(quotas(64, 0.5))
+    a = Stratum("left", "right", True, 1, None, 0)
+    mirror = Stratum("right", "left", True, 1, None, 0)  # starving too
+    need[replace(mirror, depth=1)] += 5  # the mirror cell has the most quota to give
+    dry = Counter({a: 5000, mirror: 5000})
+    msg = _swap_depth(need, a, dry)
+    assert msg and mirror.cell not in msg.split(" to ")[1]

@@ -111,13 +111,16 @@ class FillReport:
         return out + [f"  depth quota moved: {s}" for s in self.depth_swaps]
 
 
-def _swap_depth(need: Counter, starving: Stratum) -> str | None:
+def _swap_depth(need: Counter, starving: Stratum, dry: Counter | None = None) -> str | None:
     """Move one unit of ``starving``'s quota to its other-depth sibling in the same cell, and
     one unit the other way in another cell with the same VPT label and hidden reason. The VPT
     label stays 50/50 in every cell and the (VPT, depth) 2x2 stays balanced overall; only the
-    depth split inside two cells shifts by one item each. Returns a description, or None."""
+    depth split inside two cells shifts by one item each. The donor is the eligible stratum
+    that succeeded most recently (fewest candidates since its last success, ``dry``), so a
+    quota never moves to another starving stratum. Returns a description, or None."""
+    dry = dry or Counter()
     sibling = replace(starving, depth=1 - starving.depth)
-    for donor in sorted(need, key=lambda s: (-need[s], str(s))):
+    for donor in sorted(need, key=lambda s: (dry[replace(s, depth=starving.depth)], -need[s], str(s))):
         if (donor.vpt, donor.reason, donor.depth) == (starving.vpt, starving.reason, sibling.depth) \
                 and donor.cell != starving.cell and need[donor] > 0:
             need[starving] -= 1
@@ -161,7 +164,7 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
             open_strata = sorted((s for s in need if need[s] > 0), key=str)
             for st in open_strata:
                 if dry[st] >= starve_after:
-                    swap = _swap_depth(need, st)
+                    swap = _swap_depth(need, st, dry)
                     dry[st] = 0
                     if swap:
                         report.depth_swaps.append(swap)
