@@ -73,3 +73,11 @@ def test_scale_and_config_hash():
     d["seed"] += 1
     assert parse_recipe(d).config_hash != r.config_hash
     assert parse_recipe(yaml.safe_load(yaml.safe_dump(recipe_dict("depth-vpt")))).config_hash == r.config_hash
+
+
+def test_unknown_scale_is_a_clear_error_for_sweeps_too():
+    from vpt.datasets.build import plan_recipe
+
+    r = load_recipe(ROOT / "scenes" / "vpt-strategy.yaml")
+    with pytest.raises(RecipeError, match="no scale named 'huge'; known: paper"):
+        plan_recipe(r, "huge", progress=False)

@@ -88,9 +88,7 @@ def _flag(plan: DatasetPlan, split: str, n: int, flag: str, key) -> None:
 def _plan_sweeps(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPlan:
     cfg = recipe.config
     catalogue, styles_cat = load_catalogue("occluders"), load_catalogue("styles")
-    factor = cfg["scales"][scale] if scale else 1.0
-    if scale and scale not in cfg["scales"]:
-        recipe.split_sizes(scale)  # raises the clear error
+    factor = recipe.scale_factor(scale)
     plan = DatasetPlan(recipe, scale, [])
     sw = cfg["sweeps"]
     for kind in ("occluder_slide", "viewer_turn", "depth_pass"):

@@ -231,13 +231,17 @@ class Recipe:
         blob = json.dumps(self.config, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def scale_factor(self, scale: str | None = None) -> float:
+        """The multiplier of a named scale (1 for None); a clear error for an unknown name."""
+        if not scale:
+            return 1.0
+        if scale not in self.config["scales"]:
+            raise RecipeError(f"{self.path}: scales: no scale named {scale!r}; "
+                              f"known: {', '.join(self.config['scales'])}")
+        return self.config["scales"][scale]
+
     def split_sizes(self, scale: str | None = None) -> dict[str, int]:
-        factor = 1.0
-        if scale:
-            if scale not in self.config["scales"]:
-                raise RecipeError(f"{self.path}: scales: no scale named {scale!r}; "
-                                  f"known: {', '.join(self.config['scales'])}")
-            factor = self.config["scales"][scale]
+        factor = self.scale_factor(scale)
         return {k: int(round(v * factor)) for k, v in self.config["splits"].items()}
 
 

@@ -127,7 +127,6 @@ def _variants_turn(cfg, rng, shapes, catalogue):
     radius = uniform(rng, cfg["ball"]["radius"])
     ball = ball_at(viewer, radius, float(rng.uniform(1.4, 2.4)), float(rng.uniform(-8, 8)))
     occluders = place_occluders(cfg, rng, viewer, ball, shapes, catalogue, None, observer.position[:2])
-    base_yaw = viewer.yaw_deg
     eye = viewer.eye
     to_ball = math.degrees(math.atan2(ball.position[1] - eye[1], ball.position[0] - eye[0]))
 
@@ -135,7 +134,6 @@ def _variants_turn(cfg, rng, shapes, catalogue):
         v = replace(viewer, yaw_deg=to_ball + turn)
         return SceneSpec("", "", "", 0, 0, observer, v, ball, tuple(occluders))
 
-    del base_yaw
     return np.linspace(0.0, 360.0, FINE_GRID), at, "viewer_turn_deg", "vpt"
 
 
