@@ -134,3 +134,6 @@ def test_depth_swap_never_feeds_another_starving_stratum():
     dry = Counter({a: 5000, mirror: 5000})
     msg = _swap_depth(need, a, dry)
     assert msg and mirror.cell not in msg.split(" to ")[1]
+    # when the only cell that could take the quota is starving too, nothing moves
+    only = Counter({a: 1, replace(a, depth=1): 1, replace(mirror, depth=1): 3, mirror: 1})
+    assert _swap_depth(only, a, dry, starve_after=1500) is None and only[a] == 1

@@ -111,22 +111,25 @@ class FillReport:
         return out + [f"  depth quota moved: {s}" for s in self.depth_swaps]
 
 
-def _swap_depth(need: Counter, starving: Stratum, dry: Counter | None = None) -> str | None:
+def _swap_depth(need: Counter, starving: Stratum, dry: Counter | None = None,
+                starve_after: float = float("inf")) -> str | None:
     """Move one unit of ``starving``'s quota to its other-depth sibling in the same cell, and
     one unit the other way in another cell with the same VPT label and hidden reason. The VPT
     label stays 50/50 in every cell and the (VPT, depth) 2x2 stays balanced overall; only the
     depth split inside two cells shifts by one item each. The donor is the eligible stratum
-    that succeeded most recently (fewest candidates since its last success, ``dry``), so a
-    quota never moves to another starving stratum. Returns a description, or None."""
+    that succeeded most recently (fewest candidates since its last success, ``dry``); a
+    quota never moves to a stratum that is starving itself (``starve_after`` candidates
+    without success). Returns a description, or None when no donor qualifies."""
     dry = dry or Counter()
     sibling = replace(starving, depth=1 - starving.depth)
     for donor in sorted(need, key=lambda s: (dry[replace(s, depth=starving.depth)], -need[s], str(s))):
+        receiver = replace(donor, depth=starving.depth)
         if (donor.vpt, donor.reason, donor.depth) == (starving.vpt, starving.reason, sibling.depth) \
-                and donor.cell != starving.cell and need[donor] > 0:
+                and donor.cell != starving.cell and need[donor] > 0 and dry[receiver] < starve_after:
             need[starving] -= 1
             need[sibling] += 1
             need[donor] -= 1
-            need[replace(donor, depth=starving.depth)] += 1
+            need[receiver] += 1
             return (f"vpt={starving.vpt} depth={starving.depth} from {starving.cell} to {donor.cell} "
                     f"(none found after many candidates)")
     return None
@@ -152,6 +155,7 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     steer = LabelConfig(**{**cfg.__dict__, "n_rays": steer_rays})
     index = 0
     dry: Counter[Stratum] = Counter()  # candidates aimed at a stratum since it last gained one
+    swaps: Counter[Stratum] = Counter()  # quota moves triggered by each stratum
     bar = tqdm(total=total, desc=f"sampling {split}", unit="scene", disable=not progress, leave=False)
     try:
         while len(kept) < total:
@@ -163,9 +167,9 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
                                     f"{missing}.\n{detail}\nWiden the recipe's ranges or raise the bound.")
             open_strata = sorted((s for s in need if need[s] > 0), key=str)
             for st in open_strata:
-                if dry[st] >= starve_after:
-                    swap = _swap_depth(need, st, dry)
-                    dry[st] = 0
+                if dry[st] >= starve_after * (1 + swaps[st]):  # dry keeps counting: a starving
+                    swap = _swap_depth(need, st, dry, starve_after)  # stratum never looks like a donor
+                    swaps[st] += 1
                     if swap:
                         report.depth_swaps.append(swap)
             open_strata = sorted((s for s in need if need[s] > 0), key=str)
