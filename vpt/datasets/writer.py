@@ -117,6 +117,7 @@ def index_row(item: DatasetItem, rec: dict[str, Any], root: Path, json_path: Pat
         "vpt_label": lab["vpt_label"], "hidden_reason": lab["hidden_reason"] or "", "depth_label": lab["depth_label"],
         "cell": item.cell or "", "ball_side": lab["ball_side"], "viewer_facing": lab["viewer_facing"],
         "viewer_facing_right": int(lab["viewer_facing"] == "right"),
+        "viewer_facing_angle_deg": lab["viewer_facing_angle_deg"],
         "occluder_overlaps_segment": int(lab["occluder_overlaps_segment"]), "n_occluders": len(s.occluders),
         "ball_x_px": lab["image"]["ball_center_px"][0], "ball_y_px": lab["image"]["ball_center_px"][1],
         "ball_radius_px": lab["image"]["ball_radius_px"],
