@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from vpt.datasets.build import DatasetItem
 from vpt.fileio import atomic_write_text, sha256_file
+from vpt.render.worker import FRACTION_TOLERANCE  # plain Python: no Blender here
 from vpt.errors import UserError
 from vpt.scene.labels import LabelConfig, label_scenes
 from vpt.scene.spec import scene_from_dict, to_dict
@@ -51,7 +52,7 @@ def make_renderer(args: Any):
     key = render_key(args.preset, args.device, bool(args.depth))
 
     def renderer(items: list[DatasetItem], stems: list[Path]) -> Iterator[tuple[DatasetItem, Any, Any]]:
-        by_id = {it.spec.scene_id: (it, stem) for it, stem in zip(items, stems)}
+        by_id = {it.spec.scene_id: it for it in items}
         jobs = [{"scene_id": it.spec.scene_id, "spec": to_dict(it.spec), "out_stem": str(stem),
                  "analytic_fraction": it.labels["viewer_visible_fraction"], "depth": bool(args.depth)}
                 for it, stem in zip(items, stems)]
@@ -62,7 +63,7 @@ def make_renderer(args: Any):
             for res in render_jobs(jobs, preset=args.preset, workers=args.workers, device=args.device,
                                    recycle_every=args.recycle_every, log_dir=root / "logs"):
                 bar.update(1)
-                item, _ = by_id[res["scene_id"]]
+                item = by_id[res["scene_id"]]
                 ok, reason = res.get("ok", False), res.get("reason")
                 if ok:
                     ok, reason = observer_check(res, item.labels["image"]["viewer_radius_px"])
@@ -136,7 +137,7 @@ def verify_dataset(root: Path, sample: int = 24, quiet: bool = False) -> int:
                 problems.append(f"{row.scene_id}: {kind} file changed since it was written (sha256)")
         rc = rec["visibility"]["viewer"].get("raycast_fraction")
         an = rec["visibility"]["viewer"]["analytic_fraction"]
-        tol = (rec.get("render") or {}).get("tolerance") or 0.05
+        tol = (rec.get("render") or {}).get("tolerance") or FRACTION_TOLERANCE
         if rc is not None and abs(rc - an) > tol:
             problems.append(f"{row.scene_id}: ray-cast fraction {rc:.3f} vs analytic {an:.3f}")
         specs.append(scene_from_dict(rec["spec"]))

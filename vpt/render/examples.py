@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from vpt.scene import geometry as geo
+from vpt.scene.labels import occluder_rows
 from vpt.scene.spec import (AppearanceSpec, BallSpec, LightSpec, ObserverSpec, OccluderSpec, SceneSpec,
                             ViewerSpec)
 
@@ -79,11 +80,7 @@ def analytic_visible_fraction(spec: SceneSpec, n_rays: int = 4096) -> float:
     frustum, not blocked by occluders or the floor (``vpt.scene.geometry``)."""
     v = spec.viewer
     f, r, u = v.basis()
-    rows = []
-    for o in spec.occluders:
-        sx, sy, sz = o.size
-        half = (sx / 2, sy / 2, sz / 2) if o.primitive == "box" else (sx / 2, sx / 2, sz / 2)
-        rows.append((0, geo.KIND_CODES[o.primitive], tuple(o.position), half, math.radians(o.yaw_deg)))
+    rows = occluder_rows(spec, 0)
     one = lambda x: np.asarray([x], dtype=float)  # noqa: E731
     q = geo.ConeQueries(
         eye=one(v.eye), center=one(spec.ball.position), radius=one(spec.ball.radius), dilate=one(1.0),
