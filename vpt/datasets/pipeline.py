@@ -8,6 +8,7 @@ An interrupted run keeps every finished stimulus; the next run redoes only the r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -29,9 +30,11 @@ from vpt.datasets.writer import (
     write_scene_json,
 )
 
-# A renderer takes (items needing a render, their output stems) and yields, per item in any
+# A renderer takes (items needing a render, their output stems or None where only the
+# human-resolution render is needed) and, as keywords, ``human`` (scene_id -> HumanTarget:
+# the items also rendered at the human resolution) and ``root``; it yields, per item in any
 # order, (item, render dict, files dict) or (item, None, reason) when the render was rejected.
-Renderer = Callable[[list[DatasetItem], list[Path]], Iterable[tuple[DatasetItem, dict[str, Any] | None, Any]]]
+Renderer = Callable[..., Iterable[tuple[DatasetItem, dict[str, Any] | None, Any]]]
 
 
 def scene_json_path(root: Path, item: DatasetItem) -> Path:
@@ -42,16 +45,52 @@ def image_stem(root: Path, item: DatasetItem) -> Path:
     return root / "images" / item.split / item.spec.scene_id
 
 
-def _existing(path: Path, hash_: str, need_render: bool) -> dict[str, Any] | None:
+def human_stem(root: Path, item: DatasetItem) -> Path:
+    """The human set and the warm-up at the human resolution: ``images/human/<scene_id>``."""
+    return root / "images" / "human" / item.spec.scene_id
+
+
+def human_resolution(recipe: Recipe, item: DatasetItem) -> list[int] | None:
+    """[width, height] of the item's render for people, or None (not in the human set or the
+    warm-up, or switched off in the recipe)."""
+    res = recipe.config.get("human_resolution")
+    return list(res) if res and (item.human_set or item.warmup) else None
+
+
+def with_human(hash_: str, resolution: list[int] | None) -> str:
+    """The spec hash of a stimulus that is also rendered at ``resolution`` for people."""
+    if resolution is None:
+        return hash_
+    return hashlib.sha256(json.dumps({"spec_hash": hash_, "human_resolution": resolution}).encode()).hexdigest()
+
+
+def _read(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    if rec.get("spec_hash") != hash_:
+
+
+def _existing(path: Path, hash_: str, need_render: bool, need_human: bool = False) -> dict[str, Any] | None:
+    rec = _read(path)
+    if rec is None or rec.get("spec_hash") != hash_:
         return None
     if need_render and not rec.get("files", {}).get("image"):
+        return None
+    if need_human and not rec.get("files", {}).get("human_image"):
+        return None
+    return rec
+
+
+def _model_part_current(path: Path, model_hash: str) -> dict[str, Any] | None:
+    """An earlier record whose model-resolution render is still current (only its
+    human-resolution part changed), so that only that part is redone."""
+    rec = _read(path)
+    if rec is None or rec.get("model_spec_hash", rec.get("spec_hash")) != model_hash:
+        return None
+    if not rec.get("files", {}).get("image") or not rec.get("render"):
         return None
     return rec
 
@@ -68,15 +107,25 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
     vers = versions(bpy_version)
     records: dict[str, dict[str, Any]] = {}
     todo: list[DatasetItem] = []
-    hashes = {}
+    hashes, model_hashes, human = {}, {}, {}
+    earlier: dict[str, dict[str, Any]] = {}  # records whose model-resolution part is kept
     for item in plan.items:
-        h = spec_hash(item, plan, render_key)
-        hashes[item.spec.scene_id] = h
-        rec = _existing(scene_json_path(root, item), h, renderer is not None)
+        sid = item.spec.scene_id
+        res = human_resolution(recipe, item) if renderer is not None else None
+        model_hashes[sid] = h = spec_hash(item, plan, render_key)
+        hashes[sid] = with_human(h, res)
+        if res is not None:
+            from vpt.datasets.render_stage import HumanTarget  # plain Python: no Blender here
+
+            human[sid] = HumanTarget(human_stem(root, item), res[0], res[1])
+        rec = _existing(scene_json_path(root, item), hashes[sid], renderer is not None, res is not None)
         if rec is not None:
-            records[item.spec.scene_id] = rec
-        else:
-            todo.append(item)
+            records[sid] = rec
+            continue
+        old = _model_part_current(scene_json_path(root, item), h) if renderer is not None else None
+        if old is not None:
+            earlier[sid] = old
+        todo.append(item)
     kept = len(records)
     rejected: list[tuple[str, str]] = []
     if renderer is None:
@@ -84,16 +133,36 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
             rec = scene_record(item, plan, vers, hashes[item.spec.scene_id])
             write_scene_json(scene_json_path(root, item), rec)
             records[item.spec.scene_id] = rec
-    elif todo:
-        stems = [image_stem(root, it) for it in todo]
-        for item, render, files in renderer(todo, stems):
+    else:
+        for item in [it for it in todo if it.spec.scene_id in earlier and it.spec.scene_id not in human]:
+            # only the human-resolution files went away (switched off): keep the render, drop them
+            sid = item.spec.scene_id
+            old = earlier[sid]
+            render = {k: v for k, v in old["render"].items() if k != "human"}
+            files = {k: v for k, v in old["files"].items() if not k.startswith("human_")}
+            rec = scene_record(item, plan, vers, hashes[sid], render, files, model_hash=model_hashes[sid])
+            write_scene_json(scene_json_path(root, item), rec)
+            records[sid] = rec
+        todo = [it for it in todo if it.spec.scene_id not in records]
+    if renderer is not None and todo:
+        stems = [None if it.spec.scene_id in earlier else image_stem(root, it) for it in todo]
+        for item, render, files in renderer(todo, stems, human={it.spec.scene_id: human[it.spec.scene_id]
+                                                                for it in todo if it.spec.scene_id in human},
+                                            root=root):
+            sid = item.spec.scene_id
             if render is None:
-                rejected.append((item.spec.scene_id, str(files)))
+                rejected.append((sid, str(files)))
                 continue
-            rec = scene_record(item, plan, vers, hashes[item.spec.scene_id], render, files)
+            if sid in earlier:  # only the human-resolution part was rendered now
+                old = earlier[sid]
+                render = {**{k: v for k, v in old["render"].items() if k != "human"}, **render}
+                files = {**{k: v for k, v in old["files"].items() if not k.startswith("human_")}, **files}
+            rec = scene_record(item, plan, vers, hashes[sid], render, files, model_hash=model_hashes[sid])
             write_scene_json(scene_json_path(root, item), rec)  # written last: the completion marker
-            records[item.spec.scene_id] = rec
+            records[sid] = rec
     stale = _remove_stale(root, {it.spec.scene_id for it in plan.items})
+    if renderer is not None:
+        stale += _remove_unrecorded_human(root, records)
     rows = [index_row(it, records[it.spec.scene_id], root, scene_json_path(root, it))
             for it in plan.items if it.spec.scene_id in records]
     df = write_index(rows, root)
@@ -123,6 +192,22 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
     log(f"{recipe.name}: {summary['items']} stimuli in {root} ({kept} kept from an earlier run, "
         f"{summary['written']} written, {len(rejected)} rejected at render, {stale} stale files removed)")
     return summary
+
+
+def _remove_unrecorded_human(root: Path, records: dict[str, dict[str, Any]]) -> int:
+    """Delete human-resolution files no scene JSON records (an item left the human set or
+    the warm-up, or the human resolution was switched off)."""
+    folder = root / "images" / "human"
+    if not folder.exists():
+        return 0
+    keep = {(root / f["path"]).resolve() for rec in records.values()
+            for k, f in (rec.get("files") or {}).items() if k.startswith("human_")}
+    n = 0
+    for f in folder.iterdir():
+        if f.is_file() and not f.name.startswith(".") and f.resolve() not in keep:
+            f.unlink()
+            n += 1
+    return n
 
 
 def _remove_stale(root: Path, current: set[str]) -> int:

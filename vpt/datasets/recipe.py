@@ -44,6 +44,9 @@ BINARY_SCHEMA: dict[str, Any] = {
     "kind": ("choice:binary|sweeps", "binary", None),
     "seed": ("int", 0, (0, 2**32 - 1)),
     "resolution": ("list[int]", [256, 256], (32, 4096)),
+    # the human set and the warm-up also rendered at this size (same camera and field of
+    # view, more pixels) for people; null, 0 or [] switches it off
+    "human_resolution": ("list[int]|off", [512, 512], (32, 4096)),
     "splits": {
         "train": ("int", 256, (0, 10**6)),
         "val": ("int", 64, (0, 10**6)),
@@ -163,6 +166,12 @@ def _check_leaf(path: str, spec: tuple, value: Any) -> Any:
         if not all(lo <= v <= hi for v in value):
             _fail(path, f"{value} has a size outside [{lo}, {hi}] pixels")
         return list(value)
+    if kind == "list[int]|off":
+        if value is None or value == 0 or value == [] or value is False:
+            return None
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+            _fail(path, f"expected [width, height] in pixels, or null (or 0) to switch it off, got {value!r}")
+        return _check_leaf(path, ("list[int]", None, constraint), value)
     if kind == "list[str]":
         if isinstance(value, str):
             value = [value]
@@ -261,6 +270,11 @@ def parse_recipe(data: Any, path: str = "<recipe>") -> Recipe:
 
 def _check_consistency(c: dict[str, Any], path: str) -> None:
     lab = c["labels"]
+    hr, res = c.get("human_resolution"), c["resolution"]
+    if hr is not None and hr[0] * res[1] != hr[1] * res[0]:
+        raise RecipeError(f"{path}: human_resolution: {hr} does not have the shape of resolution {res} (width / "
+                          f"height must be the same, so that the camera keeps its field of view); use, e.g., "
+                          f"[{2 * res[0]}, {2 * res[1]}]")
     for axis in ("hfov_deg", "vfov_deg"):
         if c["viewer"][axis][1] / 2 + lab["fov_margin_deg"] >= 89.0:
             raise RecipeError(f"{path}: viewer.{axis}: half the field of view plus labels.fov_margin_deg must stay "

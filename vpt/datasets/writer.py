@@ -13,7 +13,7 @@ import os
 import platform
 import subprocess
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +56,26 @@ def spec_hash(item: DatasetItem, plan: DatasetPlan, render_key: dict[str, Any] |
     return hashlib.sha256(blob).hexdigest()
 
 
+def _observer_camera(obs: Any) -> dict[str, Any]:
+    return {"K": obs.intrinsics(), "width": obs.width, "height": obs.height, "hfov_deg": obs.hfov_deg,
+            "vfov_deg": obs.vfov_deg, "world_to_camera_opencv": obs.world_to_cv(),
+            "camera_to_world_blender": obs.blender_matrix_world(), "pixel_convention": PIXEL_CONVENTION}
+
+
 def scene_record(item: DatasetItem, plan: DatasetPlan, vers: dict[str, Any], hash_: str,
-                 render: dict[str, Any] | None = None, files: dict[str, Any] | None = None) -> dict[str, Any]:
+                 render: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
+                 model_hash: str | None = None) -> dict[str, Any]:
     """The scene JSON (see ``../shared/design.md``: versions, seeds, cameras, objects,
-    visibility, depths, cell, sweep, render settings, file hashes)."""
+    visibility, depths, cell, sweep, render settings, file hashes). Items also rendered for
+    people carry ``cameras.observer_human`` (same pose and field of view, more pixels: K
+    scaled) and the files ``human_image``/``human_mask``; ``spec_hash`` then covers the
+    human resolution too, ``model_spec_hash`` only the model-resolution render."""
     s, lab = item.spec, item.labels
     obs = s.observer
+    human_res = ((render or {}).get("human") or {}).get("resolution")
+    cameras: dict[str, Any] = {}
+    if human_res:
+        cameras["observer_human"] = _observer_camera(replace(obs, width=int(human_res[0]), height=int(human_res[1])))
     return to_dict({
         "schema_version": vpt.SCHEMA_VERSION,
         "scene_id": s.scene_id,
@@ -72,12 +86,12 @@ def scene_record(item: DatasetItem, plan: DatasetPlan, vers: dict[str, Any], has
         "seeds": {"dataset_seed": s.seed, "scene_index": s.index,
                   "streams": [f"{s.recipe}/{s.split}/layout", f"{s.recipe}/{s.split}/appearance"]},
         "spec_hash": hash_,
+        "model_spec_hash": model_hash or hash_,
         "label_config": asdict(plan.recipe.labels),
         "spec": s,
         "cameras": {
-            "observer": {"K": obs.intrinsics(), "width": obs.width, "height": obs.height, "hfov_deg": obs.hfov_deg,
-                         "vfov_deg": obs.vfov_deg, "world_to_camera_opencv": obs.world_to_cv(),
-                         "camera_to_world_blender": obs.blender_matrix_world(), "pixel_convention": PIXEL_CONVENTION},
+            "observer": _observer_camera(obs),
+            **cameras,
             "viewer": {"eye": s.viewer.eye, "forward": s.viewer.forward, "hfov_deg": s.viewer.hfov_deg,
                        "vfov_deg": s.viewer.vfov_deg, "model": s.viewer.model},
         },
@@ -113,6 +127,8 @@ def index_row(item: DatasetItem, rec: dict[str, Any], root: Path, json_path: Pat
         "scene_id": s.scene_id, "recipe": s.recipe, "split": item.split,
         "image": files.get("image", {}).get("path", ""), "mask": files.get("mask", {}).get("path", ""),
         "depth_map": files.get("depth", {}).get("path", ""),
+        "human_image": files.get("human_image", {}).get("path", ""),
+        "human_mask": files.get("human_mask", {}).get("path", ""),
         "scene_json": str(json_path.relative_to(root)),
         "vpt_label": lab["vpt_label"], "hidden_reason": lab["hidden_reason"] or "", "depth_label": lab["depth_label"],
         "cell": item.cell or "", "ball_side": lab["ball_side"], "viewer_facing": lab["viewer_facing"],
@@ -173,6 +189,32 @@ def sweep_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def viewer_size_md(plan: DatasetPlan, df: pd.DataFrame) -> str:
+    """The minimum viewer size and the measured projected viewer sizes (image radius of the
+    viewer's proxy sphere) at the model resolution and, for people, at the human resolution."""
+    c = plan.recipe.config
+    (w, h), hr = c["resolution"], c.get("human_resolution")
+    lab = c["labels"]
+    people = df[df["human_set"] | df["warmup"]] if {"human_set", "warmup"} <= set(df.columns) else df.iloc[0:0]
+    lines = [f"Minimum viewer size (`labels.min_viewer_px`): an image radius of {lab['min_viewer_px']:g} px for the "
+             f"viewer's proxy sphere at {w}x{h}"
+             + (f" ({lab['min_viewer_px'] * hr[0] / w:g} px at the human resolution {hr[0]}x{hr[1]})" if hr else "")
+             + "; smaller viewers are rejected when sampling. Measured image radius of the viewer (px; its width "
+             "is about twice that):\n",
+             "| items | resolution | n | min | median | max |", "|---|---|---|---|---|---|"]
+
+    def row(name: str, g: pd.DataFrame, res: list[int], factor: float) -> None:
+        r = g["viewer_radius_px"].astype(float) * factor
+        if len(r):
+            lines.append(f"| {name} | {res[0]}x{res[1]} | {len(r)} | {r.min():.1f} | {r.median():.1f} | {r.max():.1f} |")
+
+    row("all", df, [w, h], 1.0)
+    row("human set + warm-up", people, [w, h], 1.0)
+    if hr:
+        row("human set + warm-up (shown to people)", people, hr, hr[0] / w)
+    return "\n".join(lines) + "\n"
+
+
 def dataset_card(plan: DatasetPlan, df: pd.DataFrame, audit_md: str | None, render_md: str = "") -> str:
     r = plan.recipe
     split_counts = df.groupby("split").size().to_dict()
@@ -195,6 +237,8 @@ def dataset_card(plan: DatasetPlan, df: pd.DataFrame, audit_md: str | None, rend
         parts.append(f" The `ood` split uses occluder shapes {r.config['ood']['occluder_shapes']} and styles "
                      f"{r.config['ood']['styles']}; train uses {r.config['occluders']['shapes']} and {r.config['styles']}.\n")
     parts += ["\n## Counts per cell\n", counts_table(df)]
+    if not df.empty and "viewer_radius_px" in df.columns:
+        parts += ["\n## Viewer size\n", viewer_size_md(plan, df)]
     sw = sweep_table(df)
     if sw:
         parts += ["\n## Sweeps\n", sw]

@@ -5,6 +5,9 @@ A *job* is a JSON-ready dict::
     {"scene_id": str, "spec": to_dict(spec), "out_stem": str,
      "analytic_fraction": float | None, "depth": bool}
 
+with optional ``"raycast": false`` (skip the viewer ray cast, e.g. for a second render of
+the same scene at another resolution) and ``"role"`` (any string, echoed in the result).
+
 and its *result* (from :func:`vpt.render.worker.run_job`) has ``scene_id``, ``ok`` and
 ``reason`` (the ray-cast visible fraction disagrees with ``analytic_fraction`` by more than
 ``FRACTION_TOLERANCE`` = 0.05, or an error), ``files`` (``image``, ``mask``, ``depth``: path
@@ -243,7 +246,7 @@ def render_jobs(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET, wo
                         retire(slot, w)
                         w = None
                         remove_stale_temp([Path(job["out_stem"]).parent])
-                        results.put({"scene_id": job.get("scene_id"), "ok": False,
+                        results.put({"scene_id": job.get("scene_id"), "role": job.get("role"), "ok": False,
                                      "reason": f"worker crashed: {exc}", "timings": {}, "pid": pid})
         except Exception as exc:  # noqa: BLE001 (surfaced in the main thread)
             if not stop.is_set():

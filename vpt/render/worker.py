@@ -50,13 +50,15 @@ def run_job(job: dict[str, Any], preset: str, device: str, tolerance: float = FR
     """Render one job; never raises (errors come back as ``ok: false``)."""
     t0 = time.perf_counter()
     out: dict[str, Any] = {"scene_id": job.get("scene_id"), "pid": os.getpid()}
+    if "role" in job:  # which render of the scene this is (e.g. "model", "human"), passed back as is
+        out["role"] = job["role"]
     try:
         from vpt.render.output import render
         from vpt.scene.spec import scene_from_dict
 
         spec = scene_from_dict(job["spec"])
         res = render(spec, job["out_stem"], preset=job.get("preset", preset), device=device,
-                     depth=bool(job.get("depth", False)), threads=threads)
+                     depth=bool(job.get("depth", False)), raycast=bool(job.get("raycast", True)), threads=threads)
         ok, reason = check_fraction(res["raycast"], job.get("analytic_fraction"), tolerance)
         out.update(res)
         out.update({"ok": ok, "reason": reason, "analytic_fraction": job.get("analytic_fraction"),
