@@ -5,7 +5,9 @@ otherwise): one folder per split with its images and a ``metadata.csv`` (``file_
 every index column an evaluator needs), object-index masks under ``masks/``, and a
 ``README.md`` whose YAML header maps folders to splits, so that
 ``datasets.load_dataset("path/to/export")`` loads every split, ``ood`` and ``strategy``
-included.
+included. The human set and the warm-up at the human resolution (``images/human/``) form a
+second config, ``human`` (splits ``human_set`` and ``warmup``):
+``datasets.load_dataset("path/to/export", "human")``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,34 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def _export_human(root: Path, df: pd.DataFrame, out: Path) -> list[str]:
+    """The human set and the warm-up at the human resolution, as splits ``human_set`` and
+    ``warmup`` of the config ``human`` (folders ``human/<split>/``); returns those splits."""
+    for folder in (out / "human", out / "masks" / "human"):
+        shutil.rmtree(folder, ignore_errors=True)
+    if "human_image" not in df.columns:
+        return []
+    done = []
+    for split, flag in (("human_set", "human_set"), ("warmup", "warmup")):
+        g = df[(df["human_image"] != "") & df[flag].astype(bool)]
+        if g.empty:
+            continue
+        folder = out / "human" / split
+        rows = []
+        for row in g.itertuples(index=False):
+            name = Path(row.human_image).name
+            _link(root / row.human_image, folder / name)
+            mask = ""
+            if row.human_mask:
+                mask = f"masks/human/{Path(row.human_mask).name}"
+                _link(root / row.human_mask, out / mask)
+            rows.append({"file_name": name, "split_of_origin": row.split,
+                         **{c: getattr(row, c) for c in METADATA_COLUMNS if c != "mask_file"}, "mask_file": mask})
+        atomic_write_text(folder / "metadata.csv", pd.DataFrame(rows).to_csv(index=False))
+        done.append(split)
+    return done
+
+
 def export_imagefolder(root: Path, out: Path) -> Path:
     """Write the image-folder export of dataset ``root`` into ``out``; returns ``out``."""
     index = root / "index.parquet"
@@ -62,10 +92,18 @@ def export_imagefolder(root: Path, out: Path) -> Path:
                          "mask_file": mask})
         atomic_write_text(folder / "metadata.csv", pd.DataFrame(rows).to_csv(index=False))
         splits.append(split)
+    human = _export_human(root, df, out)
     header = "---\nconfigs:\n- config_name: default\n  data_files:\n" + "".join(
-        f"  - split: {s}\n    path: \"{s}/*\"\n" for s in splits) + "---\n"
+        f"  - split: {s}\n    path: \"{s}/*\"\n" for s in splits)
+    if human:
+        header += "- config_name: human\n  data_files:\n" + "".join(
+            f"  - split: {s}\n    path: \"human/{s}/*\"\n" for s in human)
+    header += "---\n"
     card = (root / "card.md").read_text(encoding="utf-8") if (root / "card.md").exists() else ""
     atomic_write_text(out / "README.md", header + "\n" + card)
     print(f"exported {len(df)} images in splits {', '.join(splits)} to {out} "
           f"(load with datasets.load_dataset({str(out)!r}))")
+    if human:
+        print(f"  and the human-resolution images of {' and '.join(human)} (datasets.load_dataset({str(out)!r}, "
+              f"'human'))")
     return out

@@ -188,9 +188,11 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
     atomic_write_text(root / "card.md", dataset_card(plan, df, audit_md, render_md))
     summary = {"recipe": recipe.name, "folder": str(root), "items": len(plan.items), "kept": kept,
                "written": len(records) - kept, "rejected": len(rejected), "stale_removed": stale,
+               "human_only": sum(1 for sid in earlier if sid in records),
                "plan_seconds": round(t_plan, 2), "seconds": round(time.perf_counter() - t0, 2)}
+    redone = f" ({summary['human_only']} of them only at the human resolution)" if summary["human_only"] else ""
     log(f"{recipe.name}: {summary['items']} stimuli in {root} ({kept} kept from an earlier run, "
-        f"{summary['written']} written, {len(rejected)} rejected at render, {stale} stale files removed)")
+        f"{summary['written']} written{redone}, {len(rejected)} rejected at render, {stale} stale files removed)")
     return summary
 
 

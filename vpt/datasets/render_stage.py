@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from tqdm import tqdm
 
 from vpt.datasets.build import DatasetItem
@@ -179,8 +180,13 @@ def _sample_rows(df: pd.DataFrame, n: int) -> pd.DataFrame:
     return pd.concat(parts).head(n)
 
 
+# image files whose size must match a recorded camera
+_SIZED = {"image": "observer", "mask": "observer", "human_image": "observer_human", "human_mask": "observer_human"}
+
+
 def verify_dataset(root: Path, sample: int = 24, quiet: bool = False) -> int:
-    """``vpt verify``: re-check every label, file and ray cast; on a sample, render the
+    """``vpt verify``: re-check every label, file (sha256; images and masks also their size,
+    the human-resolution ones included) and ray cast; on a sample, render the
     viewer's own object-index image and confirm ball pixels appear exactly when the label
     says visible. Writes ``verify.json``; exit status 1 on any disagreement."""
     index = root / "index.parquet"
@@ -207,6 +213,12 @@ def verify_dataset(root: Path, sample: int = 24, quiet: bool = False) -> int:
                 problems.append(f"{row.scene_id}: {kind} file missing ({f['path']})")
             elif sha256_file(p) != f["sha256"]:
                 problems.append(f"{row.scene_id}: {kind} file changed since it was written (sha256)")
+            elif kind in _SIZED and _SIZED[kind] in rec.get("cameras", {}):
+                cam = rec["cameras"][_SIZED[kind]]
+                with Image.open(p) as im:
+                    if im.size != (cam["width"], cam["height"]):
+                        problems.append(f"{row.scene_id}: {kind} is {im.size[0]}x{im.size[1]} px, its camera "
+                                        f"{cam['width']}x{cam['height']}")
         rc = rec["visibility"]["viewer"].get("raycast_fraction")
         an = rec["visibility"]["viewer"]["analytic_fraction"]
         tol = (rec.get("render") or {}).get("tolerance") or FRACTION_TOLERANCE
