@@ -141,3 +141,147 @@ def test_build_is_deterministic():
         return sorted((o.name, tuple(np.round(_mat(o).ravel(), 9)), o.pass_index) for o in b.scene.objects)
 
     assert snapshot() == snapshot()
+
+
+# ---------------------------------------------------------------- a viewer a person can read
+_STAND = ("viewer_pole", "viewer_leg_")  # the stand (dark) is vertical, under the body
+_FIGURE_BODY = ("viewer_neck", "viewer_torso", "viewer_arm_", "viewer_leg_", "viewer_foot_")
+
+
+def _local_verts(obj, frame_inv: np.ndarray) -> np.ndarray:
+    """The object's vertices in the viewer's frame (x forward, y left, z up)."""
+    m = frame_inv @ _mat(obj)
+    co = np.array([v.co[:] for v in obj.data.vertices])
+    return co @ m[:3, :3].T + m[:3, 3]
+
+
+def _viewer_frame_inv(spec) -> np.ndarray:
+    from vpt.render.viewer_models import viewer_frame
+
+    return np.linalg.inv(np.array([list(r) for r in viewer_frame(spec.viewer)]))
+
+
+@pytest.mark.parametrize("yaw", [30.0, 200.0])
+def test_camera_front_is_unmistakable_and_its_back_plain(yaw):
+    from dataclasses import replace
+
+    spec = example_spec("plain", "studio", "camera")
+    spec = replace(spec, viewer=replace(spec.viewer, yaw_deg=yaw, scale=1.3))
+    b = build_scene(spec, "preview")
+    inv = _viewer_frame_inv(spec)
+    g = spec.viewer.geometry
+    parts = {o.name: o for o in b.viewer_parts}
+    verts = {n: _local_verts(o, inv) for n, o in parts.items()}
+    # the lens barrel protrudes from the front face and ends in a white rim at the eye
+    assert verts["viewer_lens"][:, 0].min() == pytest.approx(g["depth"] / 2, abs=1e-6)
+    assert verts["viewer_lens"][:, 0].max() > g["depth"] / 2 + 0.05 * spec.viewer.scale
+    rim = parts["viewer_lens_ring"]
+    assert rim.active_material.name == "viewer_white"
+    assert verts["viewer_lens_ring"][:, 0].max() == pytest.approx(g["eye"], abs=1e-6)
+    rim_r = np.hypot(verts["viewer_lens_ring"][:, 1], verts["viewer_lens_ring"][:, 2]).max()
+    lens_r = np.hypot(verts["viewer_lens"][:, 1], verts["viewer_lens"][:, 2]).max()
+    assert rim_r > 1.25 * lens_r  # a flange that stands out of the barrel's silhouette
+    assert parts["viewer_lens_glass"].active_material.name == "viewer_dark"
+    # nothing dark or light-coloured on the back: only green behind the front face, and the
+    # only dark parts off the stand sit in front of the body
+    for name, obj in parts.items():
+        if name.startswith(_STAND):
+            continue
+        mat = obj.active_material.name
+        if mat != "viewer_green":
+            assert verts[name][:, 0].min() >= g["depth"] / 2 - 1e-6, (name, mat)
+        if mat == "viewer_dark":
+            assert verts[name][:, 0].min() > g["depth"] / 2, name
+    assert "viewer_screen" not in parts
+    # the body is not front-back symmetric: its front face is larger than its back face
+    body = verts["viewer_body"]
+    front, back = body[body[:, 0] > 0], body[body[:, 0] < 0]
+    assert np.ptp(front[:, 1]) > 1.15 * np.ptp(back[:, 1]) and np.ptp(front[:, 2]) > 1.15 * np.ptp(back[:, 2])
+    assert np.allclose([np.ptp(body[:, 0]), np.ptp(front[:, 1]), np.ptp(front[:, 2])],
+                       [g["depth"], g["width"], g["height"]], atol=1e-6)
+    plate = parts["viewer_front_plate"]
+    assert plate.active_material.name == "viewer_green_light"
+    assert verts["viewer_front_plate"][:, 0].min() == pytest.approx(g["depth"] / 2, abs=1e-6)
+    finder = verts["viewer_viewfinder"]
+    assert finder[:, 0].max() < 0 and finder[:, 2].min() > 0  # on top, at the back
+
+
+@pytest.mark.parametrize("model", ["camera", "head", "figure"])
+def test_viewer_stays_inside_its_proxy_sphere(model):
+    from dataclasses import replace
+
+    spec = example_spec("plain", "studio", model)
+    spec = replace(spec, viewer=replace(spec.viewer, yaw_deg=123.0, pitch_deg=-15.0, scale=1.4))
+    b = build_scene(spec, "preview")
+    centre, radius = spec.viewer.proxy_center, spec.viewer.proxy_radius
+    checked = 0
+    for obj in b.viewer_parts:
+        if obj.name.startswith(_STAND + _FIGURE_BODY):
+            continue
+        co = np.array([v.co[:] for v in obj.data.vertices])
+        m = _mat(obj)
+        world = co @ m[:3, :3].T + m[:3, 3]
+        assert np.linalg.norm(world - centre, axis=1).max() <= radius + 1e-6, obj.name
+        checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize("model", ["head", "figure"])
+def test_head_has_a_clear_face_in_front_and_a_plain_back(model):
+    spec = example_spec("plain", "studio", model)
+    b = build_scene(spec, "preview")
+    inv = _viewer_frame_inv(spec)
+    parts = {o.name: o for o in b.viewer_parts}
+    a = spec.viewer.geometry["depth"] / 2
+    face = _local_verts(parts["viewer_face"], inv)
+    assert parts["viewer_face"].active_material.name == "viewer_green_light"
+    assert face[:, 0].max() > a and face[:, 0].min() > -0.1 * a  # the pale face covers the front only
+    for side in ("left", "right"):
+        eye = _local_verts(parts[f"viewer_eye_{side}"], inv)
+        pupil = _local_verts(parts[f"viewer_pupil_{side}"], inv)
+        assert parts[f"viewer_pupil_{side}"].active_material.name == "viewer_dark"
+        assert pupil[:, 0].max() > eye[:, 0].max() > face[:, 0].max() - 0.02  # pupils on the eyes, on the face
+    nose = _local_verts(parts["viewer_nose"], inv)
+    assert nose[:, 0].max() > face[:, 0].max() + 0.03 * spec.viewer.scale  # the nose sticks out
+    for name, obj in parts.items():
+        if name.startswith(_STAND + _FIGURE_BODY) or obj.active_material.name == "viewer_green":
+            continue
+        assert _local_verts(obj, inv)[:, 0].min() > -0.1 * a, name  # the back of the head is plain green
+
+
+def _observer_u(spec, pts: np.ndarray) -> np.ndarray:
+    pos = np.asarray(spec.observer.position, float)
+    fwd = np.subtract(spec.observer.look_at, pos)
+    fwd[2] = 0.0
+    return (pts - pos) @ (fwd / np.linalg.norm(fwd))
+
+
+@pytest.mark.parametrize("recipe", ["depth-vpt", "vpt-strategy"])
+def test_studio_backdrop_stays_clear_of_everything_the_recipes_place(recipe, small_binary, small_sweeps):
+    """The curve of the studio sheet rises behind the farthest ball, occluder and viewer
+    part of the scenes the recipes make (the labels know only the flat floor)."""
+    from dataclasses import replace
+
+    from vpt.datasets.build import plan_recipe
+    from vpt.datasets.recipe import parse_recipe
+    from vpt.render.build import BACKDROP_CLEARANCE_M, content_extent
+
+    d = small_binary if recipe == "depth-vpt" else small_sweeps
+    if recipe == "depth-vpt":
+        d["splits"], d["human_set"], d["warmup"] = {"train": 16, "val": 8, "test": 8, "ood": 8}, 4, 2
+    plan = plan_recipe(parse_recipe(d), progress=False)
+    specs = sorted((it.spec for it in plan.items), key=lambda s: content_extent(s)[1] - _observer_u(
+        s, np.array([s.viewer.position]))[0])[-4:]  # the scenes whose content reaches farthest back
+    for spec in specs:
+        app = replace(spec.appearance, style="studio", floor_material="matte_grey", wall_material="backdrop_white")
+        b = build_scene(replace(spec, appearance=app), "preview")
+        sheet = b.scene.objects["backdrop"]
+        co = np.array([v.co[:] for v in sheet.data.vertices])
+        m = _mat(sheet)
+        sheet_u = _observer_u(spec, co @ m[:3, :3].T + m[:3, 3])
+        content = [b.ball, *b.viewer_parts, *b.occluders.values()]
+        far = max(_observer_u(spec, np.array([v.co[:] for v in o.data.vertices]) @ _mat(o)[:3, :3].T
+                              + _mat(o)[:3, 3]).max() for o in content)
+        assert sheet_u.min() - far >= BACKDROP_CLEARANCE_M - 1e-6, spec.scene_id
+        rising = sheet_u[co[:, 2] > 1e-6]  # every vertex above the floor lies behind the content
+        assert rising.min() > far + BACKDROP_CLEARANCE_M

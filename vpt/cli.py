@@ -64,6 +64,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if result.passed() or not args.strict else 1
 
 
+def cmd_legibility(args: argparse.Namespace) -> int:
+    from vpt.datasets.legibility import measure_legibility, write_legibility
+
+    root = Path(args.dataset)
+    result, wrong = measure_legibility(root, size=args.crop_px)
+    write_legibility(result, wrong, root)
+    print(result.to_markdown())
+    print(f"saved {root / 'legibility.md'}, {root / 'legibility.json'} and {root / 'legibility_errors.png'}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from vpt.bench import sampling_benchmark
 
@@ -126,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--scale", default=None, help="recipe scale (recipes only)")
     a.add_argument("--strict", action="store_true", help="exit 1 if a single cue predicts VPT above 60 %%")
     a.set_defaults(func=cmd_audit)
+
+    lg = sub.add_parser("legibility", help="can the viewer's facing be read from the image? (per viewer model)",
+                        description="Crops the viewer from every rendered image (located by the mask only), trains a "
+                        "logistic regression on HOG features on train to predict its facing four ways (left/right x "
+                        "toward/away from the observer) and reports test and ood accuracy per viewer model; writes "
+                        "legibility.md, legibility.json and legibility_errors.png into the dataset folder.")
+    lg.add_argument("dataset", help="a rendered dataset folder (data/<recipe>)")
+    lg.add_argument("--crop-px", type=int, default=48, help="side of the resized viewer crop (default 48)")
+    lg.set_defaults(func=cmd_legibility)
 
     b = sub.add_parser("bench", help="candidate scenes sampled and labelled per second (one core)")
     b.add_argument("--recipe", default="scenes/depth-vpt.yaml")

@@ -15,7 +15,9 @@ Each light points from ``position`` at ``target``.
 
 Surroundings are laid out in the observer's horizontal frame (u forward, v left) around
 everything the scene contains, so they never come between the observer and the content:
-* ``backdrop`` (studio): a seamless sheet curving up from the floor behind the content;
+* ``backdrop`` (studio): a seamless sheet curving up from the floor behind the content; the
+  curve starts ``BACKDROP_CLEARANCE_M`` behind the farthest ball, occluder or viewer, so it
+  never touches them;
 * ``room``: three walls (back, left, right) 3 m high or more; the observer's side stays open;
 * ``open`` (outdoor): a 600 m ground plane under Blender's sky texture.
 """
@@ -49,6 +51,8 @@ OCCLUDER_PASS_BASE = 10
 WALL_HEIGHT_M = 3.0
 WALL_THICKNESS_M = 0.1
 SURROUND_MARGIN_M = 1.2
+BACKDROP_RADIUS_M = 1.5  # the studio sheet's curve from floor to wall
+BACKDROP_CLEARANCE_M = 0.3  # flat floor between the farthest content and the curve
 
 
 @dataclass
@@ -181,6 +185,13 @@ def content_extent(spec: SceneSpec) -> tuple[float, float, float, float]:
     return (min(a - r for a, r in us), max(a + r for a, r in us), min(a - r for a, r in vs), max(a + r for a, r in vs))
 
 
+def backdrop_curve_start(spec: SceneSpec) -> float:
+    """Where the studio backdrop leaves the floor (observer frame u, metres): at least
+    ``BACKDROP_CLEARANCE_M`` behind everything in the scene, so the sheet never rises into
+    the content (the analytic labels know only the floor)."""
+    return content_extent(spec)[1] + BACKDROP_CLEARANCE_M
+
+
 def _placement(o: np.ndarray, u: np.ndarray, v: np.ndarray, a: float, b: float, z: float) -> Matrix:
     """Matrix of a surroundings piece at (u=a, v=b, z) whose local x is the observer's u."""
     p = o + a * u + b * v
@@ -210,7 +221,8 @@ def build_surroundings(spec: SceneSpec) -> list[Any]:
     wall_mat = get_material(spec.appearance.wall_material)
     back = u_max + SURROUND_MARGIN_M
     if kind == "backdrop":
-        radius, height, width = 1.5, 8.0, 60.0
+        radius, height, width = BACKDROP_RADIUS_M, 8.0, 60.0
+        back = backdrop_curve_start(spec) + radius  # the curve starts behind all the content
         prof = [(back - radius + radius * math.sin(t), radius * (1 - math.cos(t)))
                 for t in np.linspace(0.0, math.pi / 2.0, 13)]
         prof.append((back, height))

@@ -5,10 +5,12 @@ centre, lengths times ``scale``) and placed with the viewer's yaw and pitch; sta
 legs stay vertical. ``VIEWER_GEOMETRY`` in :mod:`vpt.scene.spec` fixes the body size and
 where the eye (the lens front, or the eyes) sits, which the labels use.
 
-* camera: box body, lens barrel, a pale green ring with dark glass at the lens front (the
-  eye), a viewfinder bump on top at the back and a dark screen on the back face, so front
-  and back read at a glance.
-* head: an ellipsoid with two eyes (white, dark pupils) and a nose on the front.
+* camera: a green body that tapers toward the back, a pale green front plate, a protruding
+  lens barrel with a white rim and dark glass at the lens front (the eye), and a green
+  viewfinder hump on top at the back. Nothing dark or lens-like is on the back, so the
+  front reads at a glance from every side (``vpt legibility`` measures it).
+* head: a green ellipsoid with a pale face on the front: large eyes (white, dark pupils)
+  and a protruding nose; the back of the head is plain green.
 * figure: the head on a torso with arms, legs and feet that point forward.
 """
 
@@ -62,44 +64,73 @@ class _Parts:
             self.add(name, cylinder_mesh(name, radius, length, segments=12), material, m)
 
 
+def _tapered_box(name: str, depth: float, front: tuple[float, float], back: tuple[float, float]) -> Any:
+    """A box along x whose front face (+x) is ``front`` (width, height) and back face
+    (-x) the smaller ``back``: the body's silhouette narrows toward the rear."""
+    import bpy
+
+    verts = []
+    for x, (w, h) in ((-depth / 2.0, back), (depth / 2.0, front)):
+        verts += [(x, -w / 2.0, -h / 2.0), (x, w / 2.0, -h / 2.0), (x, w / 2.0, h / 2.0), (x, -w / 2.0, h / 2.0)]
+    faces = [(0, 3, 2, 1), (4, 5, 6, 7), (0, 1, 5, 4), (1, 2, 6, 5), (2, 3, 7, 6), (3, 0, 4, 7)]
+    me = bpy.data.meshes.new(name)
+    me.from_pydata(verts, [], faces)
+    me.update()
+    return me
+
+
 def _camera(p: _Parts, frame: Matrix) -> float:
+    """Box body tapering to the back, a protruding lens with a white rim and dark glass at
+    the front (the eye), a pale front plate; the back carries only a green viewfinder hump."""
     g = p.v.geometry
     s = p.s
     d, w, h = g["depth"], g["width"], g["height"]
     eye = g["eye"]
-    p.add("body", box_mesh("viewer_body", (d, w, h)), p.green, frame)
-    # lens barrel from the front face to the ring, then the ring and glass up to the eye
-    ring_len, r_lens, r_ring = 0.03 * s, 0.058 * s, 0.068 * s
+    p.add("body", _tapered_box("viewer_body", d, (w, h), (0.8 * w, 0.75 * h)), p.green, frame)
+    light, white, dark = get_material("viewer_green_light"), get_material("viewer_white"), get_material("viewer_dark")
+    plate = 0.006 * s
+    p.add("front_plate", box_mesh("viewer_front_plate", (plate, 0.94 * w, 0.92 * h)), light,
+          frame @ Matrix.Translation((d / 2.0 + plate / 2.0, 0.0, 0.0)))
+    # lens barrel from the front face to the rim; the rim and the glass end at the eye
+    ring_len, r_lens, r_ring = 0.035 * s, 0.056 * s, 0.076 * s
     barrel_len = eye - ring_len - d / 2.0
     p.add("lens", cylinder_mesh("viewer_lens", r_lens, barrel_len), p.green,
           frame @ Matrix.Translation((d / 2.0 + barrel_len / 2.0, 0.0, 0.0)) @ _Y_AXIS_TO_X)
-    p.add("lens_ring", cylinder_mesh("viewer_lens_ring", r_ring, ring_len), get_material("viewer_green_light"),
+    p.add("lens_ring", cylinder_mesh("viewer_lens_ring", r_ring, ring_len), white,
           frame @ Matrix.Translation((eye - ring_len / 2.0, 0.0, 0.0)) @ _Y_AXIS_TO_X)
-    p.add("lens_glass", cylinder_mesh("viewer_lens_glass", 0.045 * s, 0.004 * s), get_material("viewer_dark"),
+    p.add("lens_glass", cylinder_mesh("viewer_lens_glass", 0.05 * s, 0.004 * s), dark,
           frame @ Matrix.Translation((eye - 0.0015 * s, 0.0, 0.0)) @ _Y_AXIS_TO_X)
+    hump_x = -d / 2.0 + 0.055 * s  # green, on top at the back: it breaks the front-back symmetry
     p.add("viewfinder", box_mesh("viewer_viewfinder", (0.07 * s, 0.08 * s, 0.05 * s)), p.green,
-          frame @ Matrix.Translation((-d / 2.0 + 0.045 * s, 0.0, h / 2.0 + 0.022 * s)))
-    p.add("screen", box_mesh("viewer_screen", (0.006 * s, 0.15 * s, 0.10 * s)), get_material("viewer_dark"),
-          frame @ Matrix.Translation((-d / 2.0 - 0.002 * s, 0.0, -0.005 * s)))
+          frame @ Matrix.Translation((hump_x, 0.0, 0.75 * h / 2.0 + 0.015 * s)))
     return h / 2.0
 
 
 def _head(p: _Parts, frame: Matrix) -> float:
+    """A green ellipsoid with a pale face on the front: two large eyes (white, dark pupils)
+    and a green nose that sticks out; the back of the head is plain green."""
     g = p.v.geometry
     s = p.s
     a, b, c = g["depth"] / 2.0, g["width"] / 2.0, g["height"] / 2.0
     p.add("head", sphere_mesh("viewer_head", 1.0, segments=(48, 24), scale=(a, b, c)), p.green, frame)
-    white, dark = get_material("viewer_white"), get_material("viewer_dark")
-    for side, y in (("left", 0.042), ("right", -0.042)):
-        z = 0.03
-        x = a * math.sqrt(max(0.0, 1.0 - (y * s / b) ** 2 - (z * s / c) ** 2))
-        p.add(f"eye_{side}", sphere_mesh("viewer_eye", 0.026 * s, segments=(24, 12)), white,
-              frame @ Matrix.Translation((x - 0.012 * s, y * s, z * s)))
-        p.add(f"pupil_{side}", sphere_mesh("viewer_pupil", 0.013 * s, segments=(16, 8)), dark,
-              frame @ Matrix.Translation((x + 0.006 * s, y * s, z * s)))
-    nose_len = 0.05 * s
-    p.add("nose", cylinder_mesh("viewer_nose", 0.024 * s, nose_len, segments=16, radius_top=0.004 * s), p.green,
-          frame @ Matrix.Translation((a - 0.006 * s + nose_len / 2.0, 0.0, -0.02 * s)) @ _Y_AXIS_TO_X)
+    light, white, dark = get_material("viewer_green_light"), get_material("viewer_white"), get_material("viewer_dark")
+    fx, fa, fb, fc = 0.5 * a, 0.55 * a, 0.8 * b, 0.72 * c  # the face: an ellipsoid just proud of the front
+
+    def face_x(y: float, z: float) -> float:
+        return fx + fa * math.sqrt(max(0.0, 1.0 - (y / fb) ** 2 - (z / fc) ** 2))
+
+    p.add("face", sphere_mesh("viewer_face", 1.0, segments=(32, 16), scale=(fa, fb, fc)), light,
+          frame @ Matrix.Translation((fx, 0.0, 0.0)))
+    for side, y in (("left", 0.045 * s), ("right", -0.045 * s)):
+        z = 0.03 * s
+        x = face_x(y, z)
+        p.add(f"eye_{side}", sphere_mesh("viewer_eye", 0.03 * s, segments=(24, 12)), white,
+              frame @ Matrix.Translation((x - 0.014 * s, y, z)))
+        p.add(f"pupil_{side}", sphere_mesh("viewer_pupil", 0.016 * s, segments=(16, 8)), dark,
+              frame @ Matrix.Translation((x + 0.004 * s, y, z)))
+    nose_len, nose_z = 0.06 * s, -0.022 * s
+    p.add("nose", cylinder_mesh("viewer_nose", 0.026 * s, nose_len, segments=16, radius_top=0.006 * s), p.green,
+          frame @ Matrix.Translation((face_x(0.0, nose_z) - 0.008 * s + nose_len / 2.0, 0.0, nose_z)) @ _Y_AXIS_TO_X)
     return c
 
 

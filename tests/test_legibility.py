@@ -1,0 +1,129 @@
+"""Viewer legibility: crops located by the mask, classes from the scene JSON, a seeded classifier."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vpt.datasets.legibility import (CLASSES, crop_viewer, facing_class, load_crops, measure_legibility,
+                                     viewer_bbox, write_legibility)
+
+OBSERVER = (0.0, -5.0, 3.0)
+
+
+def _scene(sid: str, split: str, cls: str, model: str = "camera") -> dict:
+    side, way = cls.split("-")
+    fwd = [0.8 if side == "right" else -0.8, -0.6 if way == "toward" else 0.6, -0.05]
+    return {"scene_id": sid, "split": split,
+            "spec": {"viewer": {"model": model, "position": [0.0, 0.0, 0.5]}, "observer": {"position": list(OBSERVER)}},
+            "cameras": {"viewer": {"forward": fwd}}, "counterbalancing": {"viewer_facing": side},
+            "files": {"image": {"path": f"images/{split}/{sid}.png"}, "mask": {"path": f"images/{split}/{sid}_mask.png"}}}
+
+
+def _draw(rng: np.random.Generator, cls: str) -> tuple[np.ndarray, np.ndarray]:
+    """A grey noisy image with a green body; a white lens at the end it faces, drawn low
+    (toward the observer) or high (away); a green decoy that the mask does not mark."""
+    img = rng.integers(100, 140, (64, 64, 3)).astype(np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    w, h = int(rng.integers(14, 20)), int(rng.integers(9, 13))
+    x0, y0 = int(rng.integers(4, 64 - w - 10)), int(rng.integers(6, 64 - h - 6))
+    img[y0:y0 + h, x0:x0 + w] = (30, 170, 60)
+    mask[y0:y0 + h, x0:x0 + w] = 2
+    side, way = cls.split("-")
+    lx = x0 + w if side == "right" else x0 - 4
+    ly = y0 + h - 5 if way == "toward" else y0
+    img[ly:ly + 5, lx:lx + 4] = (245, 245, 240)
+    mask[ly:ly + 5, lx:lx + 4] = 2
+    img[1:5, 1:5] = (30, 170, 60)  # decoy: green, not in the mask
+    return img, mask
+
+
+@pytest.fixture
+def fake_dataset(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(7)
+    root = tmp_path / "fake"
+    for split, n in (("train", 48), ("val", 16), ("test", 32)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "scenes" / split).mkdir(parents=True)
+        for i in range(n):
+            cls = CLASSES[i % 4]
+            sid = f"fake-{split}-{i:04d}"
+            img, mask = _draw(rng, cls)
+            Image.fromarray(img).save(root / "images" / split / f"{sid}.png")
+            Image.fromarray(mask).save(root / "images" / split / f"{sid}_mask.png")
+            (root / "scenes" / split / f"{sid}.json").write_text(json.dumps(_scene(sid, split, cls)))
+    return root
+
+
+def test_facing_class_from_scene_json():
+    for cls in CLASSES:
+        got, turn = facing_class(_scene("x", "test", cls))
+        assert got == cls
+        assert (turn > 0) == cls.endswith("toward")
+    side_on = _scene("x", "test", "left-toward")
+    side_on["cameras"]["viewer"]["forward"] = [-1.0, 0.0, 0.0]  # perpendicular to the line to the observer
+    assert facing_class(side_on)[1] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_crop_is_located_by_the_mask_only():
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[:, :] = (0, 200, 0)  # everything green: only the mask says where the viewer is
+    img[20:30, 5:15] = (255, 0, 255)
+    mask = np.zeros((40, 40), np.uint8)
+    mask[20:30, 5:15] = 2
+    mask[0:3, 0:3] = 1  # the ball is not the viewer
+    assert viewer_bbox(mask) == (5, 20, 15, 30)
+    crop = crop_viewer(img, mask, size=20, pad=0.0)
+    assert crop.shape == (20, 20, 3)
+    assert (crop[..., 1] < 50).mean() > 0.9  # the magenta square fills the unpadded crop
+    edge = crop_viewer(img, np.pad(np.full((5, 5), 2, np.uint8), ((0, 35), (0, 35))), size=16)  # at the corner
+    assert edge.shape == (16, 16, 3)
+    assert crop_viewer(img, np.zeros((40, 40), np.uint8)) is None
+
+
+def test_legibility_learns_a_readable_viewer_and_writes_its_report(fake_dataset):
+    rows, crops = load_crops(fake_dataset)
+    assert len(rows) == 96 and crops.shape == (96, 48, 48, 3)
+    res, wrong = measure_legibility(fake_dataset, data=(rows, crops))
+    acc = res.accuracy("camera", "test")
+    assert acc is not None and acc >= 0.9
+    s = res.models["camera"]["splits"]["test"]
+    assert sum(s["class_n"].values()) == 32 and set(s["per_class"]) == set(CLASSES)
+    assert len(wrong) == len(res.errors) == round((1 - acc) * 32)
+    again, _ = measure_legibility(fake_dataset, data=(rows, crops))
+    assert again.to_dict() == res.to_dict()  # seeded: the same numbers every run
+    md = res.to_markdown()
+    assert "| camera | test | 32 |" in md and "chance is 25 %" in md
+    write_legibility(res, wrong, fake_dataset)
+    data = json.loads((fake_dataset / "legibility.json").read_text())
+    assert data["models"]["camera"]["splits"]["test"]["accuracy"] == acc
+    assert Image.open(fake_dataset / "legibility_errors.png").size[0] > 0
+    assert (fake_dataset / "legibility.md").read_text().startswith("# Viewer legibility")
+
+
+def test_labels_that_do_not_follow_the_image_stay_near_chance(fake_dataset):
+    rows, crops = load_crops(fake_dataset)
+    shuffled = rows.copy()
+    shuffled["cls"] = np.random.default_rng(3).permutation(rows["cls"].to_numpy())
+    res, _ = measure_legibility(fake_dataset, data=(shuffled, crops))
+    assert res.accuracy("camera", "test") < 0.6
+
+
+def test_cli_legibility(fake_dataset, capsys):
+    from vpt.cli import main
+
+    assert main(["legibility", str(fake_dataset)]) == 0
+    out = capsys.readouterr().out
+    assert "legibility.md" in out and "| camera | test |" in out
+    assert (fake_dataset / "legibility_errors.png").exists()
+
+
+def test_cli_legibility_without_renders_is_a_user_error(tmp_path, capsys):
+    from vpt.cli import main
+
+    assert main(["legibility", str(tmp_path)]) == 2
+    assert "render a dataset first" in capsys.readouterr().err

@@ -1,0 +1,267 @@
+"""Viewer legibility: can the viewer's facing be read from the image alone?
+
+A benchmark whose viewer cannot be read measures eyesight, not perspective taking. This
+module crops the viewer out of every rendered image (located with the object-index mask
+only: the bounding box of ``mask == 2``, padded to a square and resized to ``CROP_PX``)
+and trains a simple, seeded classifier (logistic regression on HOG features plus a small
+colour thumbnail) on the ``train`` split to predict the viewer's facing four ways:
+
+* left / right in the image: ``viewer_facing`` of the labels;
+* toward / away from the observer: the sign of the viewer's forward vector along the
+  direction from the viewer's body centre to the observer camera (toward = its front
+  faces the observer).
+
+``val`` picks the regularisation; accuracy is reported on ``test`` and ``ood`` per viewer
+model and per class, with the crops it gets wrong. Viewers turned less than
+``SIDE_ON_DEG`` from side-on are reported apart as well: there toward and away differ by
+a few degrees and no one can tell them apart.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from vpt.errors import UserError
+from vpt.fileio import atomic_write_bytes, atomic_write_text
+
+VIEWER_INDEX = 2
+CROP_PX = 48
+PAD = 0.2  # of the bounding box's longer side, on each side
+SIDE_ON_DEG = 10.0
+CLASSES = ("left-toward", "left-away", "right-toward", "right-away")
+C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+SEED = 0
+
+
+# ---------------------------------------------------------------------------- crops
+def viewer_bbox(mask: np.ndarray, index: int = VIEWER_INDEX) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) of the mask pixels equal to ``index`` (x1, y1 exclusive), or None."""
+    ys, xs = np.nonzero(np.asarray(mask) == index)
+    if xs.size == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def crop_viewer(image: np.ndarray, mask: np.ndarray, size: int = CROP_PX, pad: float = PAD) -> np.ndarray | None:
+    """The viewer cut from ``image`` (H x W x 3, uint8): a square around the bounding box of
+    ``mask == 2``, padded by ``pad`` of its side (beyond the image edge: edge pixels),
+    resized to ``size`` x ``size``. None when the mask shows no viewer."""
+    box = viewer_bbox(mask)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0) * (1.0 + 2.0 * pad)
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    a0, b0 = int(math.floor(cx - side / 2.0)), int(math.floor(cy - side / 2.0))
+    n = max(2, int(math.ceil(side)))
+    img = np.asarray(image)[..., :3]
+    h, w = img.shape[:2]
+    margin = n + 1
+    padded = np.pad(img, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
+    cut = padded[b0 + margin:b0 + margin + n, a0 + margin:a0 + margin + n]
+    return np.asarray(Image.fromarray(cut).resize((size, size), Image.Resampling.BILINEAR))
+
+
+def facing_class(scene: dict[str, Any]) -> tuple[str, float]:
+    """(class, turn in degrees) of a scene JSON: the class is ``<left|right>-<toward|away>``;
+    the turn is the elevation of the viewer's forward vector above the plane normal to the
+    direction to the observer (positive = toward; 0 = seen exactly side-on)."""
+    spec = scene["spec"]
+    fwd = np.asarray(scene["cameras"]["viewer"]["forward"], float)
+    to_obs = np.subtract(spec["observer"]["position"], spec["viewer"]["position"])
+    c = float(np.dot(fwd / np.linalg.norm(fwd), to_obs / np.linalg.norm(to_obs)))
+    turn = math.degrees(math.asin(max(-1.0, min(1.0, c))))
+    side = scene["counterbalancing"]["viewer_facing"]
+    return f"{side}-{'toward' if c > 0 else 'away'}", turn
+
+
+def features(crops: np.ndarray) -> np.ndarray:
+    """HOG of each crop (gradients over the colour channels) plus an 8 x 8 colour thumbnail."""
+    from skimage.feature import hog
+
+    out = []
+    for c in crops:
+        h = hog(c, orientations=9, pixels_per_cell=(6, 6), cells_per_block=(2, 2), channel_axis=-1,
+                feature_vector=True)
+        thumb = np.asarray(Image.fromarray(c).resize((8, 8), Image.Resampling.BOX), float).ravel() / 255.0
+        out.append(np.concatenate([h, thumb]))
+    return np.asarray(out, float)
+
+
+def _mirror(cls: str) -> str:
+    side, way = cls.split("-")
+    return f"{'right' if side == 'left' else 'left'}-{way}"
+
+
+# ---------------------------------------------------------------------------- data
+def load_crops(root: Path, size: int = CROP_PX) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per rendered stimulus with a visible viewer (scene_id, split, model, class,
+    turn_deg, image), and its crops (N x size x size x 3, uint8). Reads the scene JSONs (the
+    completion markers), so a dataset still being rendered can be measured too."""
+    root = Path(root)
+    paths = sorted((root / "scenes").glob("*/*.json"))
+    if not paths:
+        raise UserError(f"{root}: no scenes/<split>/<id>.json; render a dataset first (`vpt scenes`)")
+    rows, crops = [], []
+    for path in paths:
+        scene = json.loads(path.read_text())
+        files = scene.get("files") or {}
+        if not files.get("image") or not files.get("mask"):
+            continue
+        img = np.asarray(Image.open(root / files["image"]["path"]).convert("RGB"))
+        mask = np.asarray(Image.open(root / files["mask"]["path"]))
+        crop = crop_viewer(img, mask, size)
+        if crop is None:
+            continue
+        cls, turn = facing_class(scene)
+        rows.append({"scene_id": scene["scene_id"], "split": scene["split"], "model": scene["spec"]["viewer"]["model"],
+                     "cls": cls, "turn_deg": turn, "image": files["image"]["path"]})
+        crops.append(crop)
+    if not rows:
+        raise UserError(f"{root}: no rendered images (a --plan-only dataset); render it first")
+    return pd.DataFrame(rows), np.asarray(crops, np.uint8).reshape(-1, size, size, 3)
+
+
+# ---------------------------------------------------------------------------- result
+@dataclass
+class LegibilityResult:
+    dataset: str
+    crop_px: int
+    classifier: str
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def accuracy(self, model: str, split: str = "test") -> float | None:
+        return self.models.get(model, {}).get("splits", {}).get(split, {}).get("accuracy")
+
+    def to_markdown(self) -> str:
+        lines = [f"Viewer legibility of `{self.dataset}`: {self.classifier} on {self.crop_px} px crops of the viewer "
+                 f"(located by the mask only), trained on train, four classes (left/right in the image x "
+                 f"toward/away from the observer); chance is 25 %.", "",
+                 "| viewer | split | n | accuracy | " + " | ".join(CLASSES) + f" | turned >= {SIDE_ON_DEG:g} deg "
+                 "from side-on |", "|---|---|---|---|" + "---|" * len(CLASSES) + "---|"]
+        for model, m in sorted(self.models.items()):
+            for split, s in m["splits"].items():
+                per = " | ".join("-" if s["per_class"].get(c) is None else f"{s['per_class'][c]:.1%}" for c in CLASSES)
+                turned = "-" if s["turned_accuracy"] is None else f"{s['turned_accuracy']:.1%} (n={s['turned_n']})"
+                lines.append(f"| {model} | {split} | {s['n']} | **{s['accuracy']:.1%}** | {per} | {turned} |")
+        for model, m in sorted(self.models.items()):
+            lines.append(f"\n- {model}: trained on {m['n_train']} crops (plus their mirror images), C={m['C']} "
+                         f"chosen on val ({m['val_accuracy']:.1%})" if m.get("val_accuracy") is not None else
+                         f"\n- {model}: trained on {m['n_train']} crops (plus their mirror images), C={m['C']}")
+        lines.append(f"\n{len(self.errors)} crops misclassified in test and ood"
+                     + (" (in `legibility_errors.png`)." if self.errors else "."))
+        return "\n".join(lines) + "\n"
+
+
+def _split_report(y: np.ndarray, pred: np.ndarray, turn: np.ndarray) -> dict[str, Any]:
+    ok = y == pred
+    turned = np.abs(turn) >= SIDE_ON_DEG
+    return {
+        "n": int(len(y)), "accuracy": float(ok.mean()) if len(y) else None,
+        "per_class": {c: (float(ok[y == c].mean()) if (y == c).any() else None) for c in CLASSES},
+        "class_n": {c: int((y == c).sum()) for c in CLASSES},
+        "turned_n": int(turned.sum()), "turned_accuracy": float(ok[turned].mean()) if turned.any() else None,
+        "confusion": {t: {p: int(((y == t) & (pred == p)).sum()) for p in CLASSES} for t in CLASSES},
+    }
+
+
+def measure_legibility(root: Path, size: int = CROP_PX, seed: int = SEED,
+                       data: tuple[pd.DataFrame, np.ndarray] | None = None) -> tuple[LegibilityResult, np.ndarray]:
+    """Train per viewer model on train, pick C on val, report test and ood. Returns the
+    result and the misclassified crops (in the order of ``result.errors``)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rows, crops = data if data is not None else load_crops(root, size)
+    res = LegibilityResult(dataset=Path(root).name, crop_px=size,
+                           classifier="logistic regression on HOG (9 orientations, 6 px cells) + 8x8 colour")
+    wrong: list[np.ndarray] = []
+    for model in sorted(rows["model"].unique()):
+        sel = (rows["model"] == model).to_numpy()
+        tr = sel & (rows["split"] == "train").to_numpy()
+        if tr.sum() < 8 or rows.loc[tr, "cls"].nunique() < 2:
+            continue
+        feats = features(crops[sel])
+        fidx = {int(i): k for k, i in enumerate(np.nonzero(sel)[0])}
+        tr_idx = np.nonzero(tr)[0]
+        x_tr = np.concatenate([feats[[fidx[i] for i in tr_idx]],
+                               features(crops[tr_idx][:, :, ::-1].copy())])  # mirrored: left <-> right
+        y_tr = np.concatenate([rows["cls"].to_numpy()[tr_idx], [_mirror(c) for c in rows["cls"].to_numpy()[tr_idx]]])
+
+        def fit(c: float) -> Any:
+            clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, random_state=seed))
+            return clf.fit(x_tr, y_tr)
+
+        va_idx = np.nonzero(sel & (rows["split"] == "val").to_numpy())[0]
+        best_c, best_acc = C_GRID[len(C_GRID) // 2], None
+        if len(va_idx):
+            x_va, y_va = feats[[fidx[i] for i in va_idx]], rows["cls"].to_numpy()[va_idx]
+            for c in C_GRID:
+                acc = float((fit(c).predict(x_va) == y_va).mean())
+                if best_acc is None or acc > best_acc + 1e-12:
+                    best_c, best_acc = c, acc
+        clf = fit(best_c)
+        m: dict[str, Any] = {"n_train": int(len(tr_idx)), "C": best_c, "val_accuracy": best_acc, "splits": {}}
+        for split in ("test", "ood"):
+            idx = np.nonzero(sel & (rows["split"] == split).to_numpy())[0]
+            if not len(idx):
+                continue
+            y = rows["cls"].to_numpy()[idx]
+            pred = clf.predict(feats[[fidx[i] for i in idx]])
+            m["splits"][split] = _split_report(y, pred, rows["turn_deg"].to_numpy()[idx])
+            for i, t, p in zip(idx, y, pred, strict=True):
+                if t != p:
+                    r = rows.iloc[int(i)]
+                    res.errors.append({"scene_id": r.scene_id, "split": split, "model": model, "true": t,
+                                       "predicted": str(p), "turn_deg": round(float(r.turn_deg), 2)})
+                    wrong.append(crops[int(i)])
+        res.models[model] = m
+    if not res.models:
+        raise UserError(f"{root}: too few rendered training images with a visible viewer to measure legibility")
+    return res, np.asarray(wrong, np.uint8).reshape(-1, size, size, 3)
+
+
+# ---------------------------------------------------------------------------- output
+def error_sheet(result: LegibilityResult, crops: np.ndarray, zoom: int = 2, per_row: int = 8) -> Image.Image:
+    """The misclassified crops, enlarged, each captioned true -> predicted and its turn."""
+    tile = result.crop_px * zoom
+    cap = 24
+    n = max(1, len(crops))
+    cols = min(per_row, n)
+    rows = (n + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * tile, rows * (tile + cap)), "white")
+    draw = ImageDraw.Draw(sheet)
+    if not len(crops):
+        draw.text((4, 4), "no errors", fill="black")
+        return sheet
+    for k, (err, crop) in enumerate(zip(result.errors, crops, strict=True)):
+        x, y = (k % cols) * tile, (k // cols) * (tile + cap)
+        sheet.paste(Image.fromarray(crop).resize((tile, tile), Image.Resampling.NEAREST), (x, y + cap))
+        draw.text((x + 2, y), f"{err['true']}", fill="black")
+        draw.text((x + 2, y + 11), f"-> {err['predicted'].split('-')[0][0]}-{err['predicted'].split('-')[1]} "
+                                   f"{err['turn_deg']:+.0f}d", fill=(180, 0, 0))
+    return sheet
+
+
+def write_legibility(result: LegibilityResult, crops: np.ndarray, root: Path) -> None:
+    """``legibility.md``, ``legibility.json`` and ``legibility_errors.png`` in ``root``."""
+    root = Path(root)
+    atomic_write_text(root / "legibility.md", "# Viewer legibility\n\n" + result.to_markdown())
+    atomic_write_text(root / "legibility.json", json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    buf = io.BytesIO()
+    error_sheet(result, crops).save(buf, format="PNG")
+    atomic_write_bytes(root / "legibility_errors.png", buf.getvalue())
