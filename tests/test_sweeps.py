@@ -1,9 +1,20 @@
+import copy
+import math
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from vpt.datasets.build import plan_recipe
-from vpt.datasets.recipe import parse_recipe
-from vpt.datasets.sweeps import dense_steps, transitions_of
+from vpt.datasets.recipe import SWEEP_KINDS, load_catalogue, parse_recipe
+from vpt.datasets.sweeps import (FACTORS, FIT_FRACTION, MIN_SHIFT, balance_of, cycle_length, dense_steps,
+                                 plan_sweep, transitions_of)
+from vpt.scene import geometry as geo
+from vpt.scene.spec import camera_basis, to_json
+
+SMALL = {"occluder_slide": {"count": 2, "steps": 11}, "occluder_move": {"count": 2, "steps": 11},
+         "viewer_turn": {"count": 2, "steps": 11}, "depth_pass": {"count": 2, "steps": 9},
+         "invariance": {"count": 4, "steps": 7}, "max_attempts": 300}
 
 
 @pytest.fixture(scope="module")
@@ -11,12 +22,13 @@ def sweeps():
     from tests.conftest import recipe_dict
 
     d = recipe_dict("vpt-strategy")
-    d["sweeps"] = {"occluder_slide": {"count": 2, "steps": 11}, "viewer_turn": {"count": 1, "steps": 11},
-                   "depth_pass": {"count": 1, "steps": 9}, "max_attempts": 300}
+    d["sweeps"] = copy.deepcopy(SMALL)
     plan = plan_recipe(parse_recipe(d), progress=False)
     out = {}
     for it in plan.items:
         out.setdefault(it.sweep["sweep_id"], []).append(it)
+    for steps in out.values():
+        steps.sort(key=lambda it: it.sweep["step"])
     return out
 
 
@@ -30,40 +42,161 @@ def _clear(labels):
     return out
 
 
-def test_sweeps_follow_their_patterns(sweeps):
-    kinds = {sid.rsplit("-", 1)[0] for sid in sweeps}
-    assert kinds == {"occluder_slide", "viewer_turn", "depth_pass"}
+def test_every_kind_is_planned(sweeps):
+    kinds = Counter(steps[0].sweep["kind"] for steps in sweeps.values())
+    assert kinds == {k: SMALL[k]["count"] for k in SWEEP_KINDS}
     for sid, steps in sweeps.items():
-        steps.sort(key=lambda it: it.sweep["step"])
+        assert sid.rsplit("-", 1)[0] == steps[0].sweep["kind"]
+        assert len(steps) == SMALL[steps[0].sweep["kind"]]["steps"]
+
+
+def test_sweeps_follow_their_patterns(sweeps):
+    for sid, steps in sweeps.items():
         labels = [it.sweep["step_label"] for it in steps]
         kind = steps[0].sweep["kind"]
+        bal = steps[0].sweep["balance"]
+        values = [it.sweep["value"] for it in steps]
         if kind == "depth_pass":
-            assert [it.labels["depth_label"] for it in steps][0] is not None
-            assert sorted(_clear(labels)) == ["0", "1"]
             gaps = [it.labels["depth"]["ball_euclidean_m"] - it.labels["depth"]["viewer_euclidean_m"] for it in steps]
-            assert np.all(np.diff(gaps) > 0), "the ball must move steadily past the viewer's depth"
+            if bal["motion"] == "away":
+                assert _clear(labels) == ["1", "0"], (sid, labels)
+                assert np.all(np.diff(gaps) > 0), "the ball must move steadily away, past the viewer's depth"
+            else:
+                assert _clear(labels) == ["0", "1"], (sid, labels)
+                assert np.all(np.diff(gaps) < 0), "the ball must move steadily closer, past the viewer's depth"
+        elif kind == "invariance":
+            assert labels == [labels[0]] * len(labels) and labels[0] in ("0", "1") and steps[0].sweep["transitions"] == []
         else:
             assert _clear(labels) == ["1", "0", "1"], (sid, labels)
             assert labels[0] == labels[-1] == "1"
-            for it in steps:
-                frac = it.labels["viewer_visible_fraction"]
-                if it.sweep["step_label"] == "partial":
-                    assert it.labels["vpt_label"] is None
-                elif it.sweep["step_label"] == "1":
-                    assert frac == 1.0
-                else:
-                    assert frac == 0.0
+            if kind in ("occluder_slide", "occluder_move"):
+                assert {it.labels["hidden_reason"] for it in steps if it.labels["vpt_label"] == 0} == {"occluded"}
+            if kind == "viewer_turn":
+                assert abs(values[-1]) == 360 and (values[-1] > 0) == (bal["turn"] == "counter-clockwise")
+        for it in steps:
+            frac, pix = it.labels["viewer_visible_fraction"], it.labels[FIT_FRACTION]
+            assert it.sweep[FIT_FRACTION] == pix and it.sweep["fit_fraction"] == FIT_FRACTION
+            if it.labels["vpt_label"] is None:
+                assert it.sweep["step_label"] == "partial" or kind == "depth_pass"
+            elif it.labels["vpt_label"] == 1:
+                assert frac == 1.0 and pix == 1.0
+            else:
+                assert frac == 0.0 and pix == 0.0
         assert steps[0].sweep["transitions"] == transitions_of(labels)
         assert all(it.labels["observer_ok"] for it in steps)
         assert all(it.split == "strategy" for it in steps)
-        # one fixed view: only the swept thing changes
+        assert np.all(np.diff(values) > 0) or np.all(np.diff(values) < 0)
+        # one layout: only the swept thing changes
         first = steps[0].spec
         for it in steps[1:]:
-            assert it.spec.observer == first.observer and it.spec.appearance == first.appearance
+            assert it.spec.appearance == first.appearance
+            if kind == "invariance":
+                assert (it.spec.viewer, it.spec.ball, it.spec.occluders) == (first.viewer, first.ball, first.occluders)
+            else:
+                assert it.spec.observer == first.observer
             if kind == "viewer_turn":
                 assert it.spec.ball == first.ball and it.spec.viewer.position == first.viewer.position
-            else:
+            elif kind == "occluder_move":
+                assert it.spec.ball == first.ball and it.spec.viewer == first.viewer
+                assert it.spec.occluders[0].position != first.occluders[0].position
+            elif kind in ("occluder_slide", "depth_pass"):
                 assert it.spec.viewer == first.viewer and it.spec.occluders == first.occluders
+
+
+def test_motion_directions(sweeps):
+    for steps in sweeps.values():
+        kind, bal = steps[0].sweep["kind"], steps[0].sweep["balance"]
+        obs = np.asarray(steps[0].spec.observer.position[:2])
+        if kind == "occluder_slide":
+            d = [math.dist(it.spec.ball.position[:2], obs) for it in steps]
+        elif kind == "occluder_move":
+            d = [math.dist(it.spec.occluders[0].position[:2], obs) for it in steps]
+        else:
+            continue
+        assert (d[-1] > d[0]) == (bal["motion"] == "away")
+
+
+def test_balance_cycles_are_even():
+    for kind in SWEEP_KINDS:
+        n = 8
+        assert n % cycle_length(kind) == 0
+        combos = Counter(tuple(sorted(balance_of(kind, k).items())) for k in range(n))
+        assert len(combos) == cycle_length(kind) and len(set(combos.values())) == 1, kind
+        for name, values in FACTORS[kind]:
+            c = Counter(balance_of(kind, k)[name] for k in range(n))
+            if name == "target":
+                assert c == {"visible_away": 2, "visible_toward": 2, "occluded": 2, "out_of_view": 2}
+            else:
+                assert set(c.values()) == {n // len(values)}, (kind, name, c)
+    # turns: ball side crossed with turning direction
+    turns = Counter((balance_of("viewer_turn", k)["ball_side"], balance_of("viewer_turn", k)["turn"]) for k in range(8))
+    assert set(turns.values()) == {2} and len(turns) == 4
+
+
+def test_default_recipe_has_eight_sweeps_of_each_kind():
+    from tests.conftest import recipe_dict
+
+    sw = parse_recipe(recipe_dict("vpt-strategy")).config["sweeps"]
+    assert all(sw[k]["count"] >= 8 and sw[k]["count"] % cycle_length(k) == 0 for k in SWEEP_KINDS)
+
+
+def test_planned_sweeps_show_their_assigned_factors(sweeps):
+    sides = Counter()
+    for sid, steps in sweeps.items():
+        kind, bal = steps[0].sweep["kind"], steps[0].sweep["balance"]
+        if kind != "invariance":
+            assert {it.labels["ball_side"] for it in steps} == {bal["ball_side"]}, sid
+            sides[(kind, bal["ball_side"])] += 1
+        if kind == "viewer_turn":
+            # the turn starts facing the ball, so the viewer first faces the ball's side
+            assert steps[0].labels["viewer_facing"] == bal["ball_side"]
+        if kind == "depth_pass":
+            assert {it.labels["viewer_facing"] for it in steps} == {bal["viewer_facing"]}
+    for kind in ("occluder_slide", "occluder_move", "viewer_turn", "depth_pass"):
+        assert sides[(kind, "left")] == sides[(kind, "right")] == 1
+
+
+def test_invariance_keeps_the_answer_and_changes_the_image(sweeps):
+    targets = Counter()
+    for sid, steps in sweeps.items():
+        if steps[0].sweep["kind"] != "invariance":
+            continue
+        bal = steps[0].sweep["balance"]
+        targets[bal["target"]] += 1
+        vpt = {it.labels["vpt_label"] for it in steps}
+        reasons = {it.labels["hidden_reason"] for it in steps}
+        if bal["target"].startswith("visible"):
+            assert vpt == {1} and reasons == {None}
+        else:
+            assert vpt == {0} and reasons == {bal["target"]}
+        assert all(not it.labels["observer_problems"] for it in steps)
+        # the ball crosses the viewer in the image: the 2D layout flips
+        dx = [it.sweep["ball_minus_viewer_x_px"] for it in steps]
+        assert dx[0] * dx[-1] < 0 and min(abs(dx[0]), abs(dx[-1])) >= MIN_SHIFT * steps[0].spec.observer.width
+        assert steps[0].sweep["summary"]["ball_minus_viewer_x_px"] == [dx[0], dx[-1]]
+        assert steps[0].labels["ball_side"] != steps[-1].labels["ball_side"]
+        # the observer orbits: same height, same horizontal distance to its look-at point
+        look = np.asarray(steps[0].spec.observer.look_at)
+        radii = [math.dist(it.spec.observer.position[:2], look[:2]) for it in steps]
+        assert np.allclose(radii, radii[0]) and len({it.spec.observer.position[2] for it in steps}) == 1
+        assert all(it.spec.observer.look_at == steps[0].spec.observer.look_at for it in steps)
+        orbit = [it.sweep["value"] for it in steps]
+        assert 80 <= abs(orbit[-1] - orbit[0]) <= 120
+        assert (orbit[-1] > orbit[0]) == (bal["orbit"] == "counter-clockwise")
+        # the depth answer is recorded per step
+        assert [it.sweep["depth_label"] for it in steps] == [it.labels["depth_label"] for it in steps]
+    assert targets == {"visible_away": 1, "occluded": 1, "visible_toward": 1, "out_of_view": 1}
+
+
+def test_sweeps_are_deterministic():
+    from tests.conftest import recipe_dict
+
+    r = parse_recipe(recipe_dict("vpt-strategy"))
+    cfg, cat = r.config, load_catalogue("occluders")
+    for kind, number in (("invariance", 1), ("occluder_move", 3)):
+        a, b = (plan_sweep(r.name, cfg, kind, number, 7, r.labels, cfg["occluders"]["shapes"], cat, 300) for _ in range(2))
+        assert [to_json(s) for s in a.steps] == [to_json(s) for s in b.steps]
+        assert a.labels == b.labels and a.balance == b.balance
 
 
 def test_steps_are_denser_around_transitions():
@@ -74,3 +207,72 @@ def test_steps_are_denser_around_transitions():
     near = np.diff(v)[np.abs(0.5 * (v[1:] + v[:-1]) - 5) < 1.5]
     far = np.diff(v)[np.abs(0.5 * (v[1:] + v[:-1]) - 5) > 3]
     assert near.mean() < 0.5 * far.mean()
+    back = dense_steps(grid[::-1], labels[::-1], 15)  # a sweep run the other way
+    assert np.allclose(back, v[::-1])
+
+
+# --- the pixel share of the ball in the viewer's own image -----------------------------------
+
+HH, HV = 35.0, 30.0  # half fields of view of the test viewer, degrees
+
+
+def _query(center, radius, occ_rows=()):
+    f, r, u = camera_basis(np.array([1.0, 0.0, 0.0]))
+    return geo.ConeQueries(
+        eye=np.zeros((1, 3)), center=np.array([center], float), radius=np.array([radius]), dilate=np.ones(1),
+        forward=f[None], right=r[None], up=u[None], half_h=np.radians([HH]), half_v=np.radians([HV]),
+        margin=np.zeros(1), has_frustum=np.ones(1, bool), floor=np.zeros(1, bool),
+        occluders=geo.Primitives.from_rows(list(occ_rows)))
+
+
+def _pixel_reference(center, radius, n=1200):
+    """Brute force: a fine grid of points on the viewer's (unbounded) image plane, one ray each;
+    the share of the ball's grid points that fall inside the frame."""
+    center = np.asarray(center, float)
+    f, r, u = camera_basis(np.array([1.0, 0.0, 0.0]))
+    d = float(np.linalg.norm(center))
+    # the ball's image lies inside a box around its centre's image
+    cx, cy = center @ r / (center @ f), center @ u / (center @ f)
+    reach = 2.5 * radius / math.sqrt(d * d - radius * radius) * (1 + cx * cx + cy * cy)
+    X, Y = np.meshgrid(np.linspace(cx - reach, cx + reach, n), np.linspace(cy - reach, cy + reach, n))
+    rays = f + X[..., None] * r + Y[..., None] * u
+    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
+    b = rays @ center
+    hit = (b > 0) & (b * b - (d * d - radius * radius) >= 0)
+    assert not hit[0].any() and not hit[-1].any() and not hit[:, 0].any() and not hit[:, -1].any()
+    inside = (np.abs(X) <= math.tan(math.radians(HH))) & (np.abs(Y) <= math.tan(math.radians(HV)))
+    return (hit & inside).sum() / hit.sum()
+
+
+def _ball_at(angle_deg, dist=2.0):
+    a = math.radians(angle_deg)  # to the viewer's right (-Y for a viewer facing +X)
+    return (dist * math.cos(a), -dist * math.sin(a), 0.0)
+
+
+def test_pixel_share_equals_solid_angle_share_on_the_axis():
+    c, radius = _ball_at(0.0), 0.2
+    assert geo.pixel_visible_fraction(_query(c, radius))[0] == 1.0
+    # a thin wall hiding exactly the right half of an on-axis ball: both shares are one half
+    wall = (0, geo.BOX, (1.0, -0.5, 0.0), (0.01, 0.5, 1.0), 0.0)
+    q = _query(c, radius, [wall])
+    solid = geo.cone_visibility(q, 2048).visible_fraction[0]
+    pixel = geo.pixel_visible_fraction(q)[0]
+    assert solid == pytest.approx(0.5, abs=0.01) and pixel == pytest.approx(0.5, abs=0.01)
+    assert pixel == pytest.approx(solid, abs=0.005)
+
+
+@pytest.mark.parametrize("angle", [33.0, 35.0, 37.0])
+def test_pixel_share_near_the_frame_edge_matches_a_pixel_grid(angle):
+    c, radius = _ball_at(angle), 0.2
+    q = _query(c, radius)
+    solid = geo.cone_visibility(q, 2048).visible_fraction[0]
+    pixel = geo.pixel_visible_fraction(q)[0]
+    assert 0.05 < solid < 0.95
+    assert pixel == pytest.approx(_pixel_reference(c, radius), abs=0.01)
+    # the part outside the frame is farther from the axis, so it weighs more in pixels
+    assert pixel < solid - 0.02
+
+
+def test_pixel_share_of_a_ball_off_the_axis_but_inside_the_frame_is_whole():
+    q = _query(_ball_at(20.0), 0.2)
+    assert geo.pixel_visible_fraction(q)[0] == 1.0 == geo.cone_visibility(q, 2048).visible_fraction[0]

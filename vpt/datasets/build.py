@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vpt.datasets.balance import fill, pick_balanced, quotas
-from vpt.datasets.recipe import Recipe, load_catalogue
-from vpt.datasets.sweeps import PlannedSweep, SweepError, plan_sweep
+from vpt.datasets.recipe import SWEEP_KINDS, Recipe, load_catalogue
+from vpt.datasets.sweeps import FIT_FRACTION, PlannedSweep, SweepError, plan_sweep
 from vpt.scene.sampling import dress, sample_candidate
 from vpt.scene.spec import SceneSpec
 
@@ -91,9 +91,10 @@ def _plan_sweeps(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
     factor = recipe.scale_factor(scale)
     plan = DatasetPlan(recipe, scale, [])
     sw = cfg["sweeps"]
-    for kind in ("occluder_slide", "viewer_turn", "depth_pass"):
+    for kind in SWEEP_KINDS:
         count = int(round(sw[kind]["count"] * factor))
         attempts = 0
+        balance: dict[str, dict[str, int]] = {}
         for number in range(count):
             try:
                 ps = plan_sweep(recipe.name, cfg, kind, number, sw[kind]["steps"], recipe.labels,
@@ -101,8 +102,13 @@ def _plan_sweeps(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
             except SweepError as err:
                 raise SweepError(f"{recipe.path}: {err}") from None
             attempts += ps.attempts
+            for name, value in ps.balance.items():
+                balance.setdefault(name, {})
+                balance[name][value] = balance[name].get(value, 0) + 1
             plan.items.extend(_sweep_items(ps, cfg["styles"], styles_cat))
-        plan.reports.append(f"{kind}: {count} sweeps planned from {attempts} base scenes")
+        counts = "; ".join(f"{name} " + ", ".join(f"{v} {n}" for v, n in c.items()) for name, c in balance.items())
+        plan.reports.append(f"{kind}: {count} sweeps planned from {attempts} base scenes"
+                            + (f" ({counts})" if counts else ""))
     return plan
 
 
@@ -118,7 +124,13 @@ def _sweep_items(ps: PlannedSweep, styles: list[str], styles_cat: dict[str, Any]
         assert sw is not None
         info = {"sweep_id": ps.sweep_id, "kind": ps.kind, "step": sw.step, "n_steps": sw.n_steps,
                 "parameter": ps.parameter, "value": sw.value, "primary_label": ps.primary,
-                "step_label": step_label, "transitions": ps.transitions}
+                "step_label": step_label, "transitions": ps.transitions, "balance": ps.balance,
+                "summary": ps.summary,
+                "viewer_visible_fraction": lab["viewer_visible_fraction"],  # share of solid angle
+                FIT_FRACTION: lab[FIT_FRACTION],  # share of the viewer's image pixels
+                "fit_fraction": FIT_FRACTION,  # the one a psychometric fit over partial steps uses
+                "ball_minus_viewer_x_px": lab["image"]["ball_center_px"][0] - lab["image"]["viewer_center_px"][0],
+                "depth_label": lab["depth_label"]}
         items.append(DatasetItem(dressed, lab, "strategy", None, sweep=info))
     return items
 

@@ -103,14 +103,15 @@ BINARY_SCHEMA: dict[str, Any] = {
     },
 }
 
-SWEEP_KINDS = ("occluder_slide", "viewer_turn", "depth_pass")
+# sweep kinds, in planning order (see vpt.datasets.sweeps); 8 sweeps of a kind balance its
+# nuisance factors exactly (ball side, direction of motion, ...)
+SWEEP_KINDS = ("occluder_slide", "occluder_move", "viewer_turn", "depth_pass", "invariance")
+_SWEEP_STEPS = {"occluder_slide": 15, "occluder_move": 15, "viewer_turn": 15, "depth_pass": 13, "invariance": 9}
 SWEEPS_SCHEMA: dict[str, Any] = {
     **{k: v for k, v in BINARY_SCHEMA.items() if k not in ("splits", "human_set", "warmup", "ood", "balance")},
     "sweeps": {
-        "occluder_slide": {"count": ("int", 4, (0, 10**4)), "steps": ("int", 15, (5, 200))},
-        "viewer_turn": {"count": ("int", 3, (0, 10**4)), "steps": ("int", 15, (5, 200))},
-        "depth_pass": {"count": ("int", 3, (0, 10**4)), "steps": ("int", 13, (5, 200))},
-        "max_attempts": ("int", 200, (1, 10**6)),
+        **{k: {"count": ("int", 8, (0, 10**4)), "steps": ("int", n, (5, 200))} for k, n in _SWEEP_STEPS.items()},
+        "max_attempts": ("int", 300, (1, 10**6)),
     },
     "scales": ("dict[float]", {"paper": 5.0}, (0.01, 1000.0)),
 }

@@ -1,18 +1,48 @@
-"""Sweeps (VPT-strategy): a fixed view in which one thing moves step by step.
+"""Sweeps (VPT-strategy): one thing moves step by step and the answer flips, or stays, at known steps.
 
 Each sweep is planned analytically before anything is rendered: a base scene is sampled,
 one parameter is scanned on a fine grid, the labels along the grid locate the transitions,
 and the rendered steps are placed densest around them. A sweep is kept only when it shows
 the intended pattern and the ball and the viewer stay clearly visible in every step.
 
-* ``occluder_slide``: the ball slides sideways behind a wall or slab, seen from the viewer:
-  visible, hidden, visible. Parameter ``ball_offset_m``.
+* ``occluder_slide``: the ball slides sideways behind a fixed wall, seen from the viewer:
+  visible, hidden (occluded), visible. Parameter ``ball_offset_m``, the ball's offset across
+  the viewer's line of sight, positive on the side away from the observer.
+* ``occluder_move``: the ball and the viewer stay still; a wall slides across the viewer's
+  line of sight: visible, hidden (occluded), visible. Parameter ``occluder_offset_m``, the
+  wall's offset across the line of sight, positive away from the observer.
 * ``viewer_turn``: the viewer turns on the spot through a full circle starting from facing
   the ball, so the ball leaves and re-enters its field of view. Parameter
-  ``viewer_turn_deg``.
-* ``depth_pass``: the ball moves along the observer's line of sight past the viewer's depth,
-  for a psychometric curve of depth order. Parameter ``ball_depth_offset_m`` (ball minus
-  viewer distance from the observer).
+  ``viewer_turn_deg``, positive counter-clockwise seen from above.
+* ``depth_pass``: the ball moves parallel to the observer's line of sight to the viewer, past
+  the viewer's depth, for a psychometric curve of depth order. Parameter
+  ``ball_depth_offset_m`` (ball minus viewer distance from the observer).
+* ``invariance``: the layout stays still and the observer camera orbits it (azimuth about
+  the vertical through its look-at point, same distance and height), so the image changes a
+  lot (the ball crosses the viewer in the image) while the VPT answer stays the same in every
+  step: a clear 1, or a clear 0 (occluded or out of view). The depth answer may change with
+  the observer and is recorded per step. A model that reads the 2D layout flips its answer
+  along the sweep; one that takes the viewer's perspective does not. Parameter
+  ``observer_orbit_deg``, positive counter-clockwise seen from above.
+
+**Balance.** Each sweep number gets its nuisance factors from :func:`balance_of`, a fixed
+cycle through their combinations (no randomness): the ball's side of the viewer in the image
+and the direction of the motion (``occluder_slide``, ``occluder_move``: toward or away from
+the observer; ``viewer_turn``: clockwise or counter-clockwise; ``depth_pass``: approaching or
+receding, and the viewer facing left or right in the image; ``invariance``: the VPT answer,
+half the sweeps visible and the hidden ones half occluded, half out of view, and the orbit
+direction). A multiple of the cycle length (4 or 8) is exactly balanced. In
+``occluder_slide``, ``occluder_move`` and ``viewer_turn`` the ball lies in front of the viewer
+(at the first step), so the side the viewer faces in the image is the ball's side.
+
+**Visible fractions.** Every step records the ball's visible fraction twice: as a share of
+its solid angle seen from the viewer's eye (``viewer_visible_fraction``, the one the labels
+and the render check use) and as a share of its pixels in the viewer's own rectilinear image
+(``viewer_visible_pixel_fraction``, see :func:`vpt.scene.geometry.pixel_visible_fraction`).
+They agree for a ball near the viewer's optical axis and differ near the edge of its field
+of view. **A psychometric fit over partial steps uses the pixel share** (named in each step's
+``sweep.fit_fraction``): it is what an image taken by the viewer shows, which is what a
+participant imagining the viewer's picture judges.
 """
 
 from __future__ import annotations
@@ -23,13 +53,32 @@ from typing import Any, Callable
 
 import numpy as np
 
+from vpt.datasets.recipe import SWEEP_KINDS
 from vpt.errors import UserError
 from vpt.rng import stream
-from vpt.scene.labels import LabelConfig, label_scenes
-from vpt.scene.sampling import Rejected, ball_at, make_occluder, pick, place_occluders, sample_observer, uniform
-from vpt.scene.spec import BallSpec, SceneSpec, SweepStep, ViewerSpec
+from vpt.scene import geometry as geo
+from vpt.scene.labels import LabelConfig, label_scenes, occluder_rows
+from vpt.scene.sampling import (Rejected, ball_at, footprint_radius, make_occluder, pick, place_occluders,
+                                sample_observer, uniform)
+from vpt.scene.spec import BallSpec, ObserverSpec, SceneSpec, SweepStep, ViewerSpec
 
 FINE_GRID = 97
+FIT_FRACTION = "viewer_visible_pixel_fraction"  # the visible fraction a psychometric fit uses
+MIN_SHIFT = 0.04  # invariance: |ball - viewer| image x at both ends, as a share of the image width
+
+# Nuisance factors per kind, cycled by sweep number (first factor fastest).
+FACTORS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "occluder_slide": (("ball_side", ("right", "left")), ("motion", ("away", "toward"))),
+    "occluder_move": (("ball_side", ("right", "left")), ("motion", ("away", "toward"))),
+    "viewer_turn": (("ball_side", ("right", "left")), ("turn", ("counter-clockwise", "clockwise"))),
+    "depth_pass": (("ball_side", ("right", "left")), ("motion", ("away", "toward")),
+                   ("viewer_facing", ("right", "left"))),
+    # the two visible slots differ in where the viewer faces: away from or toward the observer
+    "invariance": (("target", ("visible_away", "occluded", "visible_toward", "out_of_view")),
+                   ("orbit", ("counter-clockwise", "clockwise"))),
+}
+TARGET_LABEL = {"visible_away": (1, None), "visible_toward": (1, None), "occluded": (0, "occluded"),
+                "out_of_view": (0, "out_of_view")}
 
 
 class SweepError(UserError):
@@ -48,6 +97,22 @@ class PlannedSweep:
     primary: str  # "vpt" or "depth"
     attempts: int = 1
     rejections: dict[str, int] = field(default_factory=dict)
+    balance: dict[str, str] = field(default_factory=dict)  # the nuisance factors of this sweep
+    summary: dict[str, Any] = field(default_factory=dict)  # e.g. invariance: the image shift
+
+
+def balance_of(kind: str, number: int) -> dict[str, str]:
+    """The nuisance factors of sweep ``number`` of a kind: a fixed cycle through their
+    combinations, so every multiple of the cycle length is exactly balanced."""
+    out, k = {}, number
+    for name, values in FACTORS[kind]:
+        out[name] = values[k % len(values)]
+        k //= len(values)
+    return out
+
+
+def cycle_length(kind: str) -> int:
+    return math.prod(len(v) for _, v in FACTORS[kind])
 
 
 def vpt_step_label(lab: dict[str, Any]) -> str:
@@ -63,9 +128,12 @@ def transitions_of(labels: list[str]) -> list[int]:
 
 
 def dense_steps(grid: np.ndarray, fine_labels: list[str], n: int, focus: float = 4.0) -> np.ndarray:
-    """``n`` parameter values over ``grid`` (sorted, both ends included), denser around the
-    places where ``fine_labels`` change: the density is 1 plus ``focus`` bumps at each
-    transition, and steps sit at equal quantiles of it."""
+    """``n`` parameter values over ``grid`` (monotonic, both ends included, in sweep order),
+    denser around the places where ``fine_labels`` change: the density is 1 plus ``focus``
+    bumps at each transition, and steps sit at equal quantiles of it."""
+    grid = np.asarray(grid, float)
+    if grid[0] > grid[-1]:
+        return dense_steps(grid[::-1], list(fine_labels)[::-1], n, focus)[::-1]
     edges = [0.5 * (grid[i - 1] + grid[i]) for i in transitions_of(fine_labels)]
     span = float(grid[-1] - grid[0])
     sigma = span / 25.0
@@ -78,9 +146,38 @@ def dense_steps(grid: np.ndarray, fine_labels: list[str], n: int, focus: float =
     return np.interp(np.linspace(0.0, 1.0, n), cdf, x)
 
 
-def _base_viewer(cfg: dict[str, Any], rng: np.random.Generator, max_offset: float = 25.0) -> ViewerSpec:
+def viewer_pixel_fractions(specs: list[SceneSpec], cfg: LabelConfig) -> np.ndarray:
+    """The visible share of the ball's pixels in each viewer's own image (see
+    :func:`vpt.scene.geometry.pixel_visible_fraction`), with the label's ray count."""
+    cols: dict[str, list] = {k: [] for k in ("eye", "center", "radius", "forward", "right", "up", "half_h", "half_v")}
+    rows: list[tuple] = []
+    for i, s in enumerate(specs):
+        f, r, u = s.viewer.basis()
+        for k, v in (("eye", s.viewer.eye), ("center", s.ball.position), ("radius", s.ball.radius), ("forward", f),
+                     ("right", r), ("up", u), ("half_h", math.radians(s.viewer.hfov_deg) / 2),
+                     ("half_v", math.radians(s.viewer.vfov_deg) / 2)):
+            cols[k].append(v)
+        rows.extend(occluder_rows(s, i))
+    n = len(specs)
+    q = geo.ConeQueries(occluders=geo.Primitives.from_rows(rows), dilate=np.ones(n), margin=np.zeros(n),
+                        has_frustum=np.ones(n, bool), floor=np.ones(n, bool),
+                        **{k: np.asarray(v, float) for k, v in cols.items()})
+    return geo.pixel_visible_fraction(q, cfg.n_rays)
+
+
+def _flat(yaw_deg: float) -> np.ndarray:
+    return np.array([math.cos(math.radians(yaw_deg)), math.sin(math.radians(yaw_deg))])
+
+
+def _away_side(f: np.ndarray, eye: np.ndarray, observer: ObserverSpec) -> np.ndarray:
+    """The horizontal unit vector across the direction ``f`` that points away from the observer."""
+    side = np.array([-f[1], f[0]])
+    return side if float(np.dot(side, eye[:2] - np.asarray(observer.position[:2]))) >= 0 else -side
+
+
+def _base_viewer(cfg: dict[str, Any], rng: np.random.Generator, facing_right: bool,
+                 max_offset: float = 25.0) -> ViewerSpec:
     v = cfg["viewer"]
-    facing_right = rng.random() < 0.5
     yaw = (0.0 if facing_right else 180.0) + float(rng.uniform(-max_offset, max_offset))
     x = uniform(rng, v["area_x"]) * 0.6
     x += (-0.5 if facing_right else 0.5)  # leave room in front of the viewer
@@ -89,17 +186,25 @@ def _base_viewer(cfg: dict[str, Any], rng: np.random.Generator, max_offset: floa
                       vfov_deg=uniform(rng, v["vfov_deg"]), scale=uniform(rng, v["scale"]))
 
 
-def _variants_slide(cfg, rng, shapes, catalogue):
+def _walls(shapes: list[str], catalogue: dict[str, Any]) -> list[str]:
+    return [s for s in shapes if catalogue[s]["primitive"] == "box"] or ["wall"]
+
+
+def _ordered(lo: float, hi: float, increasing: bool) -> np.ndarray:
+    g = np.linspace(lo, hi, FINE_GRID)
+    return g if increasing else g[::-1].copy()
+
+
+def _variants_slide(cfg, rng, shapes, catalogue, bal):
     observer = sample_observer(cfg, rng)
-    viewer = _base_viewer(cfg, rng)
+    viewer = _base_viewer(cfg, rng, bal["ball_side"] == "right")
     radius = uniform(rng, cfg["ball"]["radius"])
     dist = float(rng.uniform(1.7, 2.6))
-    walls = [s for s in shapes if catalogue[s]["primitive"] == "box"] or ["wall"]
-    shape = pick(rng, walls)
+    shape = pick(rng, _walls(shapes, catalogue))
     eye = viewer.eye
     yaw = viewer.yaw_deg
     t = float(rng.uniform(0.55, 0.75))
-    f = np.array([math.cos(math.radians(yaw)), math.sin(math.radians(yaw))])
+    f = _flat(yaw)
     wall = make_occluder(0, shape, catalogue, rng, (float(eye[0] + f[0] * t * dist), float(eye[1] + f[1] * t * dist)), yaw)
     # narrow enough that the ball can pass on both sides inside the viewer's field of view
     wall = replace(wall, size=(wall.size[0], float(rng.uniform(0.4, 0.7)), wall.size[2]))
@@ -112,18 +217,49 @@ def _variants_slide(cfg, rng, shapes, catalogue):
     if inside <= clear:
         raise Rejected("the wall is too wide for the viewer's field of view")
     clear += 0.3 * (inside - clear)  # both ends clear of the wall and inside the field of view
-    side = np.array([-f[1], f[0]])
+    side = _away_side(f, eye, observer)
 
     def at(s: float) -> SceneSpec:
         c = eye[:2] + f * dist + side * s
         return SceneSpec("", "", "", 0, 0, observer, viewer, BallSpec((float(c[0]), float(c[1]), radius), radius), (wall,))
 
-    return np.linspace(-clear, clear, FINE_GRID), at, "ball_offset_m", "vpt"
+    return _ordered(-clear, clear, bal["motion"] == "away"), at, "ball_offset_m", "vpt"
 
 
-def _variants_turn(cfg, rng, shapes, catalogue):
+def _variants_move(cfg, rng, shapes, catalogue, bal):
     observer = sample_observer(cfg, rng)
-    viewer = _base_viewer(cfg, rng)
+    viewer = _base_viewer(cfg, rng, bal["ball_side"] == "right")
+    lab = cfg["labels"]
+    radius = uniform(rng, cfg["ball"]["radius"])
+    dist = float(rng.uniform(1.7, 2.6))
+    alpha = math.degrees(math.asin(radius * (1 + lab["ball_margin"]) / dist))
+    room = max(0.0, viewer.hfov_deg / 2 - lab["fov_margin_deg"] - alpha - 3.0)
+    ball = ball_at(viewer, radius, dist, float(rng.uniform(-0.5, 0.5)) * room)
+    eye = viewer.eye
+    line = np.asarray(ball.position[:2]) - eye[:2]
+    length = float(np.linalg.norm(line))
+    f = line / length
+    t = float(rng.uniform(0.45, 0.7))
+    shape = pick(rng, _walls(shapes, catalogue))
+    wall = make_occluder(0, shape, catalogue, rng, (0.0, 0.0), math.degrees(math.atan2(f[1], f[0])))
+    wall = replace(wall, size=(wall.size[0], float(rng.uniform(0.4, 0.7)), wall.size[2]))
+    # far enough to either side that the wall leaves the ball's (dilated) cone with room to spare
+    shadow = t * length * math.tan(math.radians(alpha))
+    clear = 1.3 * (wall.size[1] / 2 + shadow) + 0.1
+    side = _away_side(f, eye, observer)
+    centre = eye[:2] + f * t * length
+
+    def at(s: float) -> SceneSpec:
+        c = centre + side * s
+        occ = replace(wall, position=(float(c[0]), float(c[1]), wall.position[2]))
+        return SceneSpec("", "", "", 0, 0, observer, viewer, ball, (occ,))
+
+    return _ordered(-clear, clear, bal["motion"] == "away"), at, "occluder_offset_m", "vpt"
+
+
+def _variants_turn(cfg, rng, shapes, catalogue, bal):
+    observer = sample_observer(cfg, rng)
+    viewer = _base_viewer(cfg, rng, bal["ball_side"] == "right")
     radius = uniform(rng, cfg["ball"]["radius"])
     ball = ball_at(viewer, radius, float(rng.uniform(1.4, 2.4)), float(rng.uniform(-8, 8)))
     occluders = place_occluders(cfg, rng, viewer, ball, shapes, catalogue, None, observer.position[:2])
@@ -134,37 +270,98 @@ def _variants_turn(cfg, rng, shapes, catalogue):
         v = replace(viewer, yaw_deg=to_ball + turn)
         return SceneSpec("", "", "", 0, 0, observer, v, ball, tuple(occluders))
 
-    return np.linspace(0.0, 360.0, FINE_GRID), at, "viewer_turn_deg", "vpt"
+    ccw = bal["turn"] == "counter-clockwise"
+    return np.linspace(0.0, 360.0 if ccw else -360.0, FINE_GRID), at, "viewer_turn_deg", "vpt"
 
 
-def _variants_depth(cfg, rng, shapes, catalogue):
+def _variants_depth(cfg, rng, shapes, catalogue, bal):
     observer = sample_observer(cfg, rng)
-    viewer = _base_viewer(cfg, rng)
+    viewer = _base_viewer(cfg, rng, bal["viewer_facing"] == "right")
     radius = uniform(rng, cfg["ball"]["radius"])
     o = np.asarray(observer.position[:2])
     p = np.asarray(viewer.position[:2])
     along = (p - o) / np.linalg.norm(p - o)
     lateral = np.array([-along[1], along[0]])
-    f = np.array([math.cos(math.radians(viewer.yaw_deg)), math.sin(math.radians(viewer.yaw_deg))])
-    sign = 1.0 if float(np.dot(lateral, f)) > 0 else -1.0  # on the side the viewer faces
+    right = observer.basis()[1][:2]
+    sign = 1.0 if (float(np.dot(lateral, right)) > 0) == (bal["ball_side"] == "right") else -1.0
     offset = sign * float(rng.uniform(0.7, 1.2))
     base = p + lateral * offset
     d_view = math.dist(viewer.position, observer.position)
     span = 0.35 * d_view
 
     def at(delta: float) -> SceneSpec:
-        # move along the observer's ray until the ball's distance is d_view + delta
+        # move parallel to the observer's line of sight to the viewer; delta ~ ball minus viewer distance
         c = base + along * delta
         return SceneSpec("", "", "", 0, 0, observer, viewer, BallSpec((float(c[0]), float(c[1]), radius), radius), ())
 
-    return np.linspace(-span, span, FINE_GRID), at, "ball_depth_offset_m", "depth"
+    return _ordered(-span, span, bal["motion"] == "away"), at, "ball_depth_offset_m", "depth"
 
 
-PLANNERS: dict[str, Callable] = {"occluder_slide": _variants_slide, "viewer_turn": _variants_turn,
-                                 "depth_pass": _variants_depth}
-# the clear labels a sweep must show, in order, starting and ending with a clear step
-# (depth_pass: one flip, either way)
-EXPECTED = {"occluder_slide": ["1", "0", "1"], "viewer_turn": ["1", "0", "1"], "depth_pass": None}
+def _variants_invariance(cfg, rng, shapes, catalogue, bal):
+    observer = sample_observer(cfg, rng)
+    lab, v = cfg["labels"], cfg["viewer"]
+    target = bal["target"]
+    look = np.asarray(observer.look_at[:2], float)
+    opos = np.asarray(observer.position[:2], float)
+    base_az = math.degrees(math.atan2(*(look - opos)[::-1]))  # the observer's horizontal heading
+    radius = uniform(rng, cfg["ball"]["radius"])
+    hfov = uniform(rng, v["hfov_deg"])
+    # the line from the viewer to the ball runs close to the observer's line of sight at the
+    # middle of the orbit, so the ball crosses the viewer in the image during the orbit
+    if target == "out_of_view":
+        away = bool(rng.random() < 0.5)
+    else:
+        away = target != "visible_toward"  # occluded: the observer looks over the viewer's back
+    line = base_az + (0.0 if away else 180.0) + float(rng.uniform(-12.0, 12.0))
+    length = float(rng.uniform(2.1, 2.6)) if target == "occluded" else float(rng.uniform(1.3, 2.2))
+    alpha = math.degrees(math.asin(radius * (1 + lab["ball_margin"]) / length))
+    if target == "out_of_view":
+        lo = hfov / 2 + lab["fov_margin_deg"] + alpha + 10.0
+        ang = float(rng.uniform(lo, 150.0)) * (1 if rng.random() < 0.5 else -1)
+    else:
+        room = max(0.0, hfov / 2 - lab["fov_margin_deg"] - alpha - 3.0)
+        ang = float(rng.uniform(-0.5, 0.5)) * room * (0.3 if target == "occluded" else 1.0)
+    mid = look + rng.uniform(-0.3, 0.3, 2)
+    p = mid - 0.5 * length * _flat(line)
+    viewer = ViewerSpec(model=pick(rng, v["models"]), position=(float(p[0]), float(p[1]), uniform(rng, v["height"])),
+                        yaw_deg=line - ang, pitch_deg=uniform(rng, v["pitch_deg"]), hfov_deg=hfov,
+                        vfov_deg=uniform(rng, v["vfov_deg"]), scale=uniform(rng, v["scale"]))
+    ball = ball_at(viewer, radius, length, ang)
+    occluders = []
+    if target == "occluded":
+        eye = viewer.eye
+        to_ball = np.asarray(ball.position) - eye
+        reach = float(np.linalg.norm(to_ball[:2]))
+        gap = viewer.proxy_radius + 0.2 + float(rng.uniform(0.0, 0.25))  # wall centre from the eye
+        w = make_occluder(0, pick(rng, _walls(shapes, catalogue)), catalogue, rng, (0.0, 0.0),
+                          math.degrees(math.atan2(to_ball[1], to_ball[0])))
+        s = gap / reach
+        c = eye[:2] + to_ball[:2] * s
+        # just tall enough to hide the (enlarged) ball from the eye, so the observer sees it over the top
+        top = ball.position[2] + radius * (1 + lab["ball_margin"])
+        need = eye[2] + (top - eye[2]) * (gap + w.size[0] / 2) / reach
+        height = max(need, eye[2] + 0.02) + float(rng.uniform(0.08, 0.2))
+        occluders.append(replace(w, position=(float(c[0]), float(c[1]), height / 2), size=(w.size[0], w.size[1], height)))
+    extras = place_occluders(cfg, rng, viewer, ball, shapes, catalogue, None, opos)
+    for o in extras:
+        if all(math.dist(o.position[:2], k.position[:2]) > footprint_radius(o) + footprint_radius(k) + 0.05
+               for k in occluders):
+            occluders.append(replace(o, id=len(occluders)))
+    amplitude = float(rng.uniform(40.0, 60.0))
+    rel = np.asarray(observer.position[:2]) - look
+
+    def at(phi: float) -> SceneSpec:
+        c, s_ = math.cos(math.radians(phi)), math.sin(math.radians(phi))
+        xy = look + np.array([c * rel[0] - s_ * rel[1], s_ * rel[0] + c * rel[1]])
+        obs = replace(observer, position=(float(xy[0]), float(xy[1]), observer.position[2]))
+        return SceneSpec("", "", "", 0, 0, obs, viewer, ball, tuple(occluders))
+
+    return _ordered(-amplitude, amplitude, bal["orbit"] == "counter-clockwise"), at, "observer_orbit_deg", "vpt"
+
+
+PLANNERS: dict[str, Callable] = {"occluder_slide": _variants_slide, "occluder_move": _variants_move,
+                                 "viewer_turn": _variants_turn, "depth_pass": _variants_depth,
+                                 "invariance": _variants_invariance}
 
 
 def _pattern(labels: list[str]) -> list[str]:
@@ -178,44 +375,102 @@ def _pattern(labels: list[str]) -> list[str]:
     return out
 
 
+def _expected(kind: str, bal: dict[str, str]) -> list[str]:
+    """The clear labels a sweep must show, in order, starting and ending with a clear step."""
+    if kind == "depth_pass":  # ball closer first when it recedes
+        return ["1", "0"] if bal["motion"] == "away" else ["0", "1"]
+    if kind == "invariance":
+        return [str(TARGET_LABEL[bal["target"]][0])]
+    return ["1", "0", "1"]
+
+
+def _check_fine(kind: str, bal: dict[str, str], fine: list[dict[str, Any]], fine_labels: list[str]) -> str | None:
+    want = _expected(kind, bal)
+    if kind == "invariance":
+        label, reason = TARGET_LABEL[bal["target"]]
+        if any(lab["vpt_label"] != label or lab["hidden_reason"] != reason for lab in fine):
+            return "the VPT answer changes along the orbit"
+        return None
+    if _pattern(fine_labels) != want or fine_labels[0] != want[0] or fine_labels[-1] != want[-1]:
+        return "labels along the sweep do not follow the intended pattern"
+    return None
+
+
+def _check_steps(kind: str, bal: dict[str, str], labs: list[dict[str, Any]], width: int) -> str | None:
+    bad = [p for lab in labs for p in lab["observer_problems"]]
+    if bad:
+        return bad[0]
+    sides = {lab["ball_side"] for lab in labs}
+    if kind == "invariance":
+        dx = [_dx(labs[0]), _dx(labs[-1])]
+        if labs[0]["ball_side"] == labs[-1]["ball_side"] or min(abs(x) for x in dx) < MIN_SHIFT * width:
+            return "the ball does not cross the viewer in the image along the orbit"
+        return None
+    if sides != {bal["ball_side"]}:
+        return "the ball is not on its assigned side of the viewer in the image"
+    if kind == "depth_pass" and {lab["viewer_facing"] for lab in labs} != {bal["viewer_facing"]}:
+        return "the viewer does not face its assigned side in the image"
+    if kind in ("occluder_slide", "occluder_move") and any(
+            lab["vpt_label"] == 0 and lab["hidden_reason"] != "occluded" for lab in labs):
+        return "the ball leaves the viewer's field of view"
+    return None
+
+
+def _dx(lab: dict[str, Any]) -> float:
+    return float(lab["image"]["ball_center_px"][0] - lab["image"]["viewer_center_px"][0])
+
+
+def _count(rejections: dict[str, int], reason: str) -> None:
+    rejections[reason] = rejections.get(reason, 0) + 1
+
+
 def plan_sweep(recipe_name: str, cfg: dict[str, Any], kind: str, number: int, n_steps: int, labels_cfg: LabelConfig,
                shapes: list[str], catalogue: dict[str, Any], max_attempts: int) -> PlannedSweep:
     """Plan one sweep: sample bases until one shows the intended pattern (bounded)."""
     rejections: dict[str, int] = {}
+    bal = balance_of(kind, number)
+    width = int(cfg["resolution"][0])
+    # the fine grid only locates the transitions: the steering ray count is enough there; the
+    # steps are labelled with the recorded ray count and checked again
+    fine_cfg = replace(labels_cfg, n_rays=min(labels_cfg.n_rays, int(cfg["labels"]["steer_rays"])))
     for attempt in range(max_attempts):
         rng = stream(cfg["seed"], number * max_attempts + attempt, f"{recipe_name}/sweep/{kind}")
         try:
-            grid, at, parameter, primary = PLANNERS[kind](cfg, rng, shapes, catalogue)
+            grid, at, parameter, primary = PLANNERS[kind](cfg, rng, shapes, catalogue, bal)
         except Rejected as err:
-            rejections[str(err)] = rejections.get(str(err), 0) + 1
+            _count(rejections, str(err))
             continue
         try:
-            fine = label_scenes([at(float(x)) for x in grid], labels_cfg)
+            fine = label_scenes([at(float(x)) for x in grid], fine_cfg)
         except ValueError as err:  # the eye ended up inside the ball
-            rejections[str(err)] = rejections.get(str(err), 0) + 1
+            _count(rejections, str(err))
             continue
         step_of = vpt_step_label if primary == "vpt" else depth_step_label
         fine_labels = [step_of(lab) for lab in fine]
-        pattern = _pattern(fine_labels)
-        want = EXPECTED[kind] or [fine_labels[0], fine_labels[-1]]
-        if pattern != want or fine_labels[0] != want[0] or fine_labels[-1] != want[-1] or sorted(set(pattern)) != ["0", "1"]:
-            rejections["labels along the sweep do not follow the intended pattern"] = rejections.get(
-                "labels along the sweep do not follow the intended pattern", 0) + 1
+        reason = _check_fine(kind, bal, fine, fine_labels)
+        if reason:
+            _count(rejections, reason)
             continue
         values = dense_steps(grid, fine_labels, n_steps)
         sweep_id = f"{kind}-{number:03d}"
         specs = [at(float(x)) for x in values]
         labs = label_scenes(specs, labels_cfg)
-        bad = [p for lab in labs for p in lab["observer_problems"]]
-        if bad:
-            rejections[bad[0]] = rejections.get(bad[0], 0) + 1
+        step_labels = [step_of(lab) for lab in labs]
+        reason = _check_fine(kind, bal, labs, step_labels) or _check_steps(kind, bal, labs, width)
+        if reason:
+            _count(rejections, reason)
             continue
+        for lab, frac in zip(labs, viewer_pixel_fractions(specs, labels_cfg)):
+            lab[FIT_FRACTION] = float(frac)
+        base = SWEEP_KINDS.index(kind) * 1_000_000 + number * 1000
         steps = [replace(s, scene_id=f"{recipe_name}-{sweep_id}-step{k:02d}", recipe=recipe_name, split="strategy",
-                         seed=cfg["seed"], index=number * 1000 + k,
+                         seed=cfg["seed"], index=base + k,
                          sweep=SweepStep(sweep_id, kind, k, n_steps, parameter, float(values[k])))
                  for k, s in enumerate(specs)]
-        step_labels = [step_of(lab) for lab in labs]
+        summary = {"ball_minus_viewer_x_px": [_dx(labs[0]), _dx(labs[-1])],
+                   "ball_side": [labs[0]["ball_side"], labs[-1]["ball_side"]],
+                   "viewer_facing": [labs[0]["viewer_facing"], labs[-1]["viewer_facing"]]}
         return PlannedSweep(sweep_id, kind, parameter, steps, labs, step_labels, transitions_of(step_labels), primary,
-                            attempt + 1, rejections)
+                            attempt + 1, rejections, bal, summary)
     raise SweepError(f"{kind} sweep {number}: no valid sweep in {max_attempts} attempts "
                      f"(sweeps.max_attempts); reasons: {rejections}")
