@@ -182,10 +182,19 @@ def sweep_table(df: pd.DataFrame) -> str:
     sw = df[df["sweep_id"] != ""]
     if sw.empty:
         return ""
-    lines = ["| sweep | kind | steps | labels along the sweep |", "|---|---|---|---|"]
+    lines = ["Ball side and viewer facing are in the image, at the first and the last step; "
+             "ball - viewer x is the ball's image x minus the viewer's, in pixels.\n",
+             "| sweep | kind | steps | parameter: first -> last | ball side | viewer facing | ball - viewer x (px) "
+             "| labels along the sweep |", "|---|---|---|---|---|---|---|---|"]
     for sid, g in sw.groupby("sweep_id", sort=True):
         g = g.sort_values("sweep_step")
-        lines.append(f"| {sid} | {g['sweep_kind'].iloc[0]} | {len(g)} | {' '.join(g['sweep_step_label'])} |")
+        a, b = g.iloc[0], g.iloc[-1]
+        ends = "" if "ball_x_px" not in g else f"{a.ball_x_px - a.viewer_x_px:+.0f} -> {b.ball_x_px - b.viewer_x_px:+.0f}"
+        lines.append(f"| {sid} | {a.sweep_kind} | {len(g)} | {a.sweep_parameter}: {a.sweep_value:.3g} -> "
+                     f"{b.sweep_value:.3g} | {a.ball_side} -> {b.ball_side} | {a.viewer_facing} -> {b.viewer_facing} "
+                     f"| {ends} | {' '.join(g['sweep_step_label'])} |")
+    kinds = sw.groupby("sweep_kind")["sweep_id"].nunique()
+    lines += ["", "Sweeps per kind: " + ", ".join(f"{k} {n}" for k, n in kinds.items()) + "."]
     return "\n".join(lines) + "\n"
 
 
