@@ -127,3 +127,51 @@ def test_cli_legibility_without_renders_is_a_user_error(tmp_path, capsys):
 
     assert main(["legibility", str(tmp_path)]) == 2
     assert "render a dataset first" in capsys.readouterr().err
+
+
+def _index(root: Path) -> "pd.DataFrame":
+    import pandas as pd
+
+    rows = []
+    for p in sorted((root / "scenes").glob("*/*.json")):
+        s = json.loads(p.read_text())
+        k = int(s["scene_id"].rsplit("-", 1)[-1])
+        sweep = s["split"] == "val" and k < 7  # a few val stimuli play a sweep
+        rows.append({"scene_id": s["scene_id"], "split": s["split"], "image": s["files"]["image"]["path"],
+                     "mask": s["files"]["mask"]["path"], "cell": f"ball-left/facing-{s['counterbalancing']['viewer_facing']}"
+                     "/overlap-no", "vpt_label": k % 2, "depth_label": (k // 2) % 2,
+                     "hidden_reason": "" if k % 2 else "occluded", "sweep_id": "turn-0" if sweep else "",
+                     "sweep_kind": "viewer_turn" if sweep else "", "sweep_step": k if sweep else -1,
+                     "sweep_step_label": "visible" if sweep else ""})
+    return pd.DataFrame(rows)
+
+
+def test_contact_sheets_per_split_and_sweep_with_zoomed_viewer(fake_dataset):
+    from vpt.datasets.sheet import IMG_PX, SHEETS_DIR, ZOOM_PX, contact_sheet, labelled_tile, render_markdown
+
+    df = _index(fake_dataset)
+    out = contact_sheet(fake_dataset, df)
+    assert out == fake_dataset / "contact_sheet.png" and out.exists()
+    names = sorted(p.name for p in (fake_dataset / SHEETS_DIR).glob("*.png"))
+    assert names == ["split-test.png", "split-train.png", "split-val.png", "sweep-turn-0.png"]
+    sweep = Image.open(fake_dataset / SHEETS_DIR / "sweep-turn-0.png")
+    assert sweep.size[0] >= 6 * (IMG_PX + ZOOM_PX)  # six steps in the first row
+    # the zoomed crop beside the image is the viewer, found by the mask: mostly green and white
+    r = next(df[df["split"] == "test"].itertuples())
+    tile = np.asarray(labelled_tile(fake_dataset, r))
+    zoom = tile[:ZOOM_PX, IMG_PX + 2:IMG_PX + 2 + ZOOM_PX].astype(int)
+    whole = tile[:IMG_PX, :IMG_PX].astype(int)
+
+    def viewer_share(a):
+        return ((a[..., 1] > a[..., 0] + 60) | (a.min(axis=-1) > 220)).mean()
+
+    assert viewer_share(zoom) > 0.12 and viewer_share(zoom) > 3 * viewer_share(whole)
+    caption = tile[IMG_PX:, :IMG_PX]
+    assert (caption.min(axis=-1) < 100).any()  # the labels are written under the image
+    md = render_markdown({"images": 1, "seconds_per_image": 1.0, "render_call_seconds_per_image": 1.0,
+                          "images_per_hour": 3600.0, "share_outside_render_call": 0.0, "peak_worker_rss_mb": 1.0,
+                          "settings": {}}, out)
+    assert f"({SHEETS_DIR}/split-test.png)" in md and f"({SHEETS_DIR}/sweep-turn-0.png)" in md
+    # a split that disappears from the index loses its sheet
+    contact_sheet(fake_dataset, df[df["split"] != "val"])
+    assert not (fake_dataset / SHEETS_DIR / "split-val.png").exists()
