@@ -77,3 +77,20 @@ def test_missing_bpy_gives_install_command():
             "try:\n    require_bpy()\nexcept RenderUnavailable as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True, text=True).stdout
     assert "pip install 'bpy==4.5.15'" in out and "pip install -e '.[render]'" in out
+
+
+def test_viewer_front_materials_contrast_with_its_green_body():
+    """The camera's lens rim (white) and glass (dark), and a head's pale face, must stand
+    out of the green body at a glance: a large luminance step, in both directions."""
+    mats = load_materials()
+
+    def luma(name: str) -> float:
+        r, g, b = hex_to_srgb(mats[name]["color"])
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    body = luma("viewer_green")
+    assert luma("viewer_white") - body > 0.35
+    assert body - luma("viewer_dark") > 0.35
+    assert luma("viewer_green_light") - body > 0.25
+    assert color_name(hex_to_srgb(mats["viewer_green_light"]["color"])) == "green"
+    assert color_name(hex_to_srgb(mats["viewer_white"]["color"])) == "other"  # the rim is not a second green
