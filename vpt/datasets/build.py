@@ -95,6 +95,7 @@ def _plan_sweeps(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
         count = int(round(sw[kind]["count"] * factor))
         attempts = 0
         balance: dict[str, dict[str, int]] = {}
+        rejected: dict[str, int] = {}
         for number in range(count):
             try:
                 ps = plan_sweep(recipe.name, cfg, kind, number, sw[kind]["steps"], recipe.labels,
@@ -102,6 +103,8 @@ def _plan_sweeps(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
             except SweepError as err:
                 raise SweepError(f"{recipe.path}: {err}") from None
             attempts += ps.attempts
+            for reason, n in ps.rejections.items():
+                rejected[reason] = rejected.get(reason, 0) + n
             for name, value in ps.balance.items():
                 balance.setdefault(name, {})
                 balance[name][value] = balance[name].get(value, 0) + 1
@@ -109,6 +112,7 @@ def _plan_sweeps(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
         counts = "; ".join(f"{name} " + ", ".join(f"{v} {n}" for v, n in c.items()) for name, c in balance.items())
         plan.reports.append(f"{kind}: {count} sweeps planned from {attempts} base scenes"
                             + (f" ({counts})" if counts else ""))
+        plan.reports.extend(f"  rejected {n}: {reason}" for reason, n in sorted(rejected.items(), key=lambda x: -x[1]))
     return plan
 
 
