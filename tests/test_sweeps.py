@@ -199,6 +199,19 @@ def test_sweeps_are_deterministic():
         assert a.labels == b.labels and a.balance == b.balance
 
 
+def test_attempts_are_bounded_and_the_error_gives_reasons():
+    from tests.conftest import recipe_dict
+    from vpt.datasets.sweeps import SweepError
+
+    d = recipe_dict("vpt-strategy")
+    d["viewer"]["hfov_deg"] = 20  # too narrow for a wall and a ball passing it on both sides
+    r = parse_recipe(d)
+    cfg = r.config
+    with pytest.raises(SweepError, match="no valid sweep in 5 attempts.*too wide"):
+        plan_sweep(r.name, cfg, "occluder_slide", 0, 9, r.labels, cfg["occluders"]["shapes"],
+                   load_catalogue("occluders"), 5)
+
+
 def test_steps_are_denser_around_transitions():
     grid = np.linspace(0, 10, 101)
     labels = ["1" if x < 5 else "0" for x in grid]
