@@ -103,6 +103,23 @@ def test_legibility_learns_a_readable_viewer_and_writes_its_report(fake_dataset)
     assert data["models"]["camera"]["splits"]["test"]["accuracy"] == acc
     assert Image.open(fake_dataset / "legibility_errors.png").size[0] > 0
     assert (fake_dataset / "legibility.md").read_text().startswith("# Viewer legibility")
+    # the dataset card gets the section, replaced (not repeated) on a second run
+    from vpt.datasets.legibility import CARD_SECTION, current_report
+
+    card = fake_dataset / "card.md"
+    card.write_text("# card\n\n## Rendering\n\nstuff\n\n## Label definitions\n\nlabels\n")
+    write_legibility(res, wrong, fake_dataset)
+    write_legibility(res, wrong, fake_dataset)
+    text = card.read_text()
+    assert text.count(CARD_SECTION) == 1 and "| camera | test | 32 |" in text
+    assert text.index("## Rendering") < text.index(CARD_SECTION) < text.index("## Label definitions")
+    assert "| camera | test | 32 |" in current_report(fake_dataset)
+    img = fake_dataset / "images" / "test" / "fake-test-0000.png"
+    scene = fake_dataset / "scenes" / "test" / "fake-test-0000.json"
+    d = json.loads(scene.read_text())
+    d["files"]["image"]["sha256"] = "0" * 64  # the images changed since: the report is stale
+    scene.write_text(json.dumps(d))
+    assert img.exists() and current_report(fake_dataset) is None
 
 
 def test_labels_that_do_not_follow_the_image_stay_near_chance(fake_dataset):
@@ -172,6 +189,7 @@ def test_contact_sheets_per_split_and_sweep_with_zoomed_viewer(fake_dataset):
                           "images_per_hour": 3600.0, "share_outside_render_call": 0.0, "peak_worker_rss_mb": 1.0,
                           "settings": {}}, out)
     assert f"({SHEETS_DIR}/split-test.png)" in md and f"({SHEETS_DIR}/sweep-turn-0.png)" in md
+    assert "## Viewer legibility" in md and "run `vpt legibility" in md  # not measured yet
     # a split that disappears from the index loses its sheet
     contact_sheet(fake_dataset, df[df["split"] != "val"])
     assert not (fake_dataset / SHEETS_DIR / "split-val.png").exists()

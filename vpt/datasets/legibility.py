@@ -124,7 +124,8 @@ def load_crops(root: Path, size: int = CROP_PX) -> tuple[pd.DataFrame, np.ndarra
             continue
         cls, turn = facing_class(scene)
         rows.append({"scene_id": scene["scene_id"], "split": scene["split"], "model": scene["spec"]["viewer"]["model"],
-                     "cls": cls, "turn_deg": turn, "image": files["image"]["path"]})
+                     "cls": cls, "turn_deg": turn, "image": files["image"]["path"],
+                     "sha256": files["image"].get("sha256", "")})
         crops.append(crop)
     if not rows:
         raise UserError(f"{root}: no rendered images (a --plan-only dataset); render it first")
@@ -137,6 +138,7 @@ class LegibilityResult:
     dataset: str
     crop_px: int
     classifier: str
+    fingerprint: str = ""  # of the measured images (see :func:`images_fingerprint`)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
 
@@ -188,7 +190,8 @@ def measure_legibility(root: Path, size: int = CROP_PX, seed: int = SEED,
 
     rows, crops = data if data is not None else load_crops(root, size)
     res = LegibilityResult(dataset=Path(root).name, crop_px=size,
-                           classifier="logistic regression on HOG (9 orientations, 6 px cells) + 8x8 colour")
+                           classifier="logistic regression on HOG (9 orientations, 6 px cells) + 8x8 colour",
+                           fingerprint=_fingerprint(rows.get("sha256", pd.Series([], dtype=str)).tolist()))
     wrong: list[np.ndarray] = []
     for model in sorted(rows["model"].unique()):
         sel = (rows["model"] == model).to_numpy()
@@ -235,6 +238,40 @@ def measure_legibility(root: Path, size: int = CROP_PX, seed: int = SEED,
     return res, np.asarray(wrong, np.uint8).reshape(-1, size, size, 3)
 
 
+def _fingerprint(hashes: list[str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("".join(sorted(h for h in hashes if h)).encode()).hexdigest()[:16]
+
+
+def images_fingerprint(root: Path) -> str:
+    """A short hash over the sha256 of every rendered image of the dataset (from the scene
+    JSONs): a stored legibility report is current when its fingerprint matches."""
+    hashes = []
+    for path in (Path(root) / "scenes").glob("*/*.json"):
+        img = (json.loads(path.read_text()).get("files") or {}).get("image") or {}
+        hashes.append(img.get("sha256", ""))
+    return _fingerprint(hashes)
+
+
+def current_report(root: Path) -> str | None:
+    """The markdown of ``legibility.md`` when it measured exactly the images now in
+    ``root`` (None when absent or stale)."""
+    root = Path(root)
+    try:
+        stored = json.loads((root / "legibility.json").read_text())
+        text = (root / "legibility.md").read_text()
+    except (OSError, ValueError):
+        return None
+    if stored.get("fingerprint") != images_fingerprint(root):
+        return None
+    body = text.split("\n", 2)[-1] if text.startswith("# ") else text
+    return body + "\n![misclassified viewer crops](legibility_errors.png)\n"
+
+
+CARD_SECTION = "## Viewer legibility"
+
+
 # ---------------------------------------------------------------------------- output
 def error_sheet(result: LegibilityResult, crops: np.ndarray, zoom: int = 2, per_row: int = 8) -> Image.Image:
     """The misclassified crops, enlarged, each captioned true -> predicted and its turn."""
@@ -251,17 +288,32 @@ def error_sheet(result: LegibilityResult, crops: np.ndarray, zoom: int = 2, per_
     for k, (err, crop) in enumerate(zip(result.errors, crops, strict=True)):
         x, y = (k % cols) * tile, (k // cols) * (tile + cap)
         sheet.paste(Image.fromarray(crop).resize((tile, tile), Image.Resampling.NEAREST), (x, y + cap))
-        draw.text((x + 2, y), f"{err['true']}", fill="black")
-        draw.text((x + 2, y + 11), f"-> {err['predicted'].split('-')[0][0]}-{err['predicted'].split('-')[1]} "
-                                   f"{err['turn_deg']:+.0f}d", fill=(180, 0, 0))
+        draw.text((x + 2, y), f"is {err['true']}", fill="black")
+        draw.text((x + 2, y + 11), f"read {err['predicted']}", fill=(180, 0, 0))
+        draw.text((x + tile - 30, y + cap + 2), f"{err['turn_deg']:+.0f}", fill=(255, 255, 0))
     return sheet
 
 
 def write_legibility(result: LegibilityResult, crops: np.ndarray, root: Path) -> None:
-    """``legibility.md``, ``legibility.json`` and ``legibility_errors.png`` in ``root``."""
+    """``legibility.md``, ``legibility.json`` and ``legibility_errors.png`` in ``root``; a
+    dataset card there (``card.md``) gets (or has replaced) its viewer legibility section."""
     root = Path(root)
     atomic_write_text(root / "legibility.md", "# Viewer legibility\n\n" + result.to_markdown())
     atomic_write_text(root / "legibility.json", json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     buf = io.BytesIO()
     error_sheet(result, crops).save(buf, format="PNG")
     atomic_write_bytes(root / "legibility_errors.png", buf.getvalue())
+    card = root / "card.md"
+    if card.exists():
+        text = card.read_text()
+        section = f"{CARD_SECTION}\n\n{result.to_markdown()}\n![misclassified viewer crops](legibility_errors.png)\n"
+        if CARD_SECTION in text:
+            head, rest = text.split(CARD_SECTION, 1)
+            tail = rest[rest.find("\n## "):] if "\n## " in rest else ""
+            text = head + section + ("\n" + tail.lstrip("\n") if tail else "")
+        elif "\n## Label definitions" in text:  # after the rendering section, as a fresh card has it
+            head, tail = text.split("\n## Label definitions", 1)
+            text = head.rstrip("\n") + "\n\n" + section + "\n## Label definitions" + tail
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+        atomic_write_text(card, text)

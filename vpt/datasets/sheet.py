@@ -194,4 +194,11 @@ def render_markdown(summary: dict[str, Any], sheet: Path | None) -> str:
         if sheets:
             lines.append("\nPer split and per sweep, every image with its labels, hidden reason and a zoomed crop "
                          "of the viewer: " + ", ".join(f"[{p.stem}]({SHEETS_DIR}/{p.name})" for p in sheets))
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if sheet is not None and (sheet.parent / "scenes" / "train").is_dir():  # sweeps have nothing to train on
+        from vpt.datasets.legibility import CARD_SECTION, current_report
+
+        report = current_report(sheet.parent)
+        text += f"\n{CARD_SECTION}\n\n" + (report or "Not measured for these images yet: run `vpt legibility "
+                                              f"{sheet.parent}` (it fills in this section).\n")
+    return text
