@@ -11,8 +11,9 @@ colour thumbnail) on the ``train`` split to predict the viewer's facing four way
   direction from the viewer's body centre to the observer camera (toward = its front
   faces the observer).
 
-``val`` picks the regularisation; accuracy is reported on ``test`` and ``ood`` per viewer
-model and per class, with the crops it gets wrong. Viewers turned less than
+Training sees every crop also mirrored (left and right swap) and at two other paddings;
+``val`` picks the regularisation, then the model is refitted on train and val. Accuracy is
+reported on ``test`` and ``ood`` per viewer model and per class, with the crops it gets wrong. Viewers turned less than
 ``SIDE_ON_DEG`` from side-on are reported apart as well: there toward and away differ by
 a few degrees and no one can tell them apart.
 """
@@ -36,6 +37,7 @@ from vpt.fileio import atomic_write_bytes, atomic_write_text
 VIEWER_INDEX = 2
 CROP_PX = 48
 PAD = 0.2  # of the bounding box's longer side, on each side
+TRAIN_PADS = (PAD, 0.1, 0.3)  # training also sees each crop a little larger and smaller
 SIDE_ON_DEG = 10.0
 CLASSES = ("left-toward", "left-away", "right-toward", "right-away")
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
@@ -105,8 +107,9 @@ def _mirror(cls: str) -> str:
 # ---------------------------------------------------------------------------- data
 def load_crops(root: Path, size: int = CROP_PX) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per rendered stimulus with a visible viewer (scene_id, split, model, class,
-    turn_deg, image), and its crops (N x size x size x 3, uint8). Reads the scene JSONs (the
-    completion markers), so a dataset still being rendered can be measured too."""
+    turn_deg, image, sha256), and its crops (N x len(TRAIN_PADS) x size x size x 3, uint8;
+    ``[:, 0]`` at ``PAD``, the one that is tested). Reads the scene JSONs (the completion
+    markers), so a dataset still being rendered can be measured too."""
     root = Path(root)
     paths = sorted((root / "scenes").glob("*/*.json"))
     if not paths:
@@ -119,8 +122,8 @@ def load_crops(root: Path, size: int = CROP_PX) -> tuple[pd.DataFrame, np.ndarra
             continue
         img = np.asarray(Image.open(root / files["image"]["path"]).convert("RGB"))
         mask = np.asarray(Image.open(root / files["mask"]["path"]))
-        crop = crop_viewer(img, mask, size)
-        if crop is None:
+        crop = [crop_viewer(img, mask, size, pad) for pad in TRAIN_PADS]
+        if crop[0] is None:
             continue
         cls, turn = facing_class(scene)
         rows.append({"scene_id": scene["scene_id"], "split": scene["split"], "model": scene["spec"]["viewer"]["model"],
@@ -129,7 +132,7 @@ def load_crops(root: Path, size: int = CROP_PX) -> tuple[pd.DataFrame, np.ndarra
         crops.append(crop)
     if not rows:
         raise UserError(f"{root}: no rendered images (a --plan-only dataset); render it first")
-    return pd.DataFrame(rows), np.asarray(crops, np.uint8).reshape(-1, size, size, 3)
+    return pd.DataFrame(rows), np.asarray(crops, np.uint8).reshape(-1, len(TRAIN_PADS), size, size, 3)
 
 
 # ---------------------------------------------------------------------------- result
@@ -150,7 +153,7 @@ class LegibilityResult:
 
     def to_markdown(self) -> str:
         lines = [f"Viewer legibility of `{self.dataset}`: {self.classifier} on {self.crop_px} px crops of the viewer "
-                 f"(located by the mask only), trained on train, four classes (left/right in the image x "
+                 f"(located by the mask only), trained on train and val, four classes (left/right in the image x "
                  f"toward/away from the observer); chance is 25 %.", "",
                  "| viewer | split | n | accuracy | " + " | ".join(CLASSES) + f" | turned >= {SIDE_ON_DEG:g} deg "
                  "from side-on |", "|---|---|---|---|" + "---|" * len(CLASSES) + "---|"]
@@ -159,10 +162,12 @@ class LegibilityResult:
                 per = " | ".join("-" if s["per_class"].get(c) is None else f"{s['per_class'][c]:.1%}" for c in CLASSES)
                 turned = "-" if s["turned_accuracy"] is None else f"{s['turned_accuracy']:.1%} (n={s['turned_n']})"
                 lines.append(f"| {model} | {split} | {s['n']} | **{s['accuracy']:.1%}** | {per} | {turned} |")
+        lines.append("")
         for model, m in sorted(self.models.items()):
-            lines.append(f"\n- {model}: trained on {m['n_train']} crops (plus their mirror images), C={m['C']} "
-                         f"chosen on val ({m['val_accuracy']:.1%})" if m.get("val_accuracy") is not None else
-                         f"\n- {model}: trained on {m['n_train']} crops (plus their mirror images), C={m['C']}")
+            val = f" chosen on val ({m['val_accuracy']:.1%} when trained on train only)" if m.get(
+                "val_accuracy") is not None else ""
+            lines.append(f"- {model}: trained on {m['n_train']} crops of train and val (each also mirrored and at "
+                         f"{len(TRAIN_PADS)} paddings), C={m['C']}{val}")
         lines.append(f"\n{len(self.errors)} crops misclassified in test and ood"
                      + (" (in `legibility_errors.png`)." if self.errors else "."))
         return "\n".join(lines) + "\n"
@@ -182,8 +187,8 @@ def _split_report(y: np.ndarray, pred: np.ndarray, turn: np.ndarray) -> dict[str
 
 def measure_legibility(root: Path, size: int = CROP_PX, seed: int = SEED,
                        data: tuple[pd.DataFrame, np.ndarray] | None = None) -> tuple[LegibilityResult, np.ndarray]:
-    """Train per viewer model on train, pick C on val, report test and ood. Returns the
-    result and the misclassified crops (in the order of ``result.errors``)."""
+    """Train per viewer model on train, pick C on val, refit on both, report test and ood.
+    Returns the result and the misclassified crops (in the order of ``result.errors``)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -198,32 +203,43 @@ def measure_legibility(root: Path, size: int = CROP_PX, seed: int = SEED,
         tr = sel & (rows["split"] == "train").to_numpy()
         if tr.sum() < 8 or rows.loc[tr, "cls"].nunique() < 2:
             continue
-        feats = features(crops[sel])
+        feats = features(crops[sel, 0])
         fidx = {int(i): k for k, i in enumerate(np.nonzero(sel)[0])}
-        tr_idx = np.nonzero(tr)[0]
-        x_tr = np.concatenate([feats[[fidx[i] for i in tr_idx]],
-                               features(crops[tr_idx][:, :, ::-1].copy())])  # mirrored: left <-> right
-        y_tr = np.concatenate([rows["cls"].to_numpy()[tr_idx], [_mirror(c) for c in rows["cls"].to_numpy()[tr_idx]]])
+        cls = rows["cls"].to_numpy()
 
-        def fit(c: float) -> Any:
+        def augmented(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """Features and classes of the crops ``idx`` at every padding, and mirrored."""
+            xs, ys = [], []
+            for k in range(crops.shape[1]):
+                xs += [feats[[fidx[i] for i in idx]] if k == 0 else features(crops[idx, k]),
+                       features(crops[idx, k][:, :, ::-1].copy())]
+                ys += [cls[idx], np.array([_mirror(c) for c in cls[idx]])]
+            return np.concatenate(xs), np.concatenate(ys)
+
+        def fit(x: np.ndarray, y: np.ndarray, c: float) -> Any:
             clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, random_state=seed))
-            return clf.fit(x_tr, y_tr)
+            return clf.fit(x, y)
 
+        tr_idx = np.nonzero(tr)[0]
+        x_tr, y_tr = augmented(tr_idx)
         va_idx = np.nonzero(sel & (rows["split"] == "val").to_numpy())[0]
         best_c, best_acc = C_GRID[len(C_GRID) // 2], None
         if len(va_idx):
-            x_va, y_va = feats[[fidx[i] for i in va_idx]], rows["cls"].to_numpy()[va_idx]
+            x_va, y_va = feats[[fidx[i] for i in va_idx]], cls[va_idx]
             for c in C_GRID:
-                acc = float((fit(c).predict(x_va) == y_va).mean())
+                acc = float((fit(x_tr, y_tr, c).predict(x_va) == y_va).mean())
                 if best_acc is None or acc > best_acc + 1e-12:
                     best_c, best_acc = c, acc
-        clf = fit(best_c)
-        m: dict[str, Any] = {"n_train": int(len(tr_idx)), "C": best_c, "val_accuracy": best_acc, "splits": {}}
+            x_va_aug, y_va_aug = augmented(va_idx)
+            x_tr, y_tr = np.concatenate([x_tr, x_va_aug]), np.concatenate([y_tr, y_va_aug])
+        clf = fit(x_tr, y_tr, best_c)
+        m: dict[str, Any] = {"n_train": int(len(tr_idx) + len(va_idx)), "C": best_c, "val_accuracy": best_acc,
+                             "splits": {}}
         for split in ("test", "ood"):
             idx = np.nonzero(sel & (rows["split"] == split).to_numpy())[0]
             if not len(idx):
                 continue
-            y = rows["cls"].to_numpy()[idx]
+            y = cls[idx]
             pred = clf.predict(feats[[fidx[i] for i in idx]])
             m["splits"][split] = _split_report(y, pred, rows["turn_deg"].to_numpy()[idx])
             for i, t, p in zip(idx, y, pred, strict=True):
@@ -231,7 +247,7 @@ def measure_legibility(root: Path, size: int = CROP_PX, seed: int = SEED,
                     r = rows.iloc[int(i)]
                     res.errors.append({"scene_id": r.scene_id, "split": split, "model": model, "true": t,
                                        "predicted": str(p), "turn_deg": round(float(r.turn_deg), 2)})
-                    wrong.append(crops[int(i)])
+                    wrong.append(crops[int(i), 0])
         res.models[model] = m
     if not res.models:
         raise UserError(f"{root}: too few rendered training images with a visible viewer to measure legibility")
