@@ -26,6 +26,7 @@ def tiny_recipe(folder: Path, name: str = "tiny", train: int = 12, test: int = 1
     d["splits"] = {"train": train, "val": 0, "test": test, "ood": 0}
     d["human_set"], d["warmup"] = 4, 4
     d["labels"]["min_ball_px"], d["labels"]["min_viewer_px"] = 1.2, 2.2  # 64 px images
+    d["human_resolution"] = [128, 128]  # the human set and warm-up also at 2x (512 px costs more time)
     p = folder / f"{name}.yaml"
     p.write_text(yaml.safe_dump(d))
     return p

@@ -205,6 +205,7 @@ def viewer_size_md(plan: DatasetPlan, df: pd.DataFrame) -> str:
     (w, h), hr = c["resolution"], c.get("human_resolution")
     lab = c["labels"]
     people = df[df["human_set"] | df["warmup"]] if {"human_set", "warmup"} <= set(df.columns) else df.iloc[0:0]
+    hr = hr if len(people) else None  # no human set or warm-up here (e.g. sweeps)
     lines = [f"Minimum viewer size (`labels.min_viewer_px`): an image radius of {lab['min_viewer_px']:g} px for the "
              f"viewer's proxy sphere at {w}x{h}"
              + (f" ({lab['min_viewer_px'] * hr[0] / w:g} px at the human resolution {hr[0]}x{hr[1]})" if hr else "")

@@ -5,9 +5,8 @@ A *job* is a JSON-ready dict::
     {"scene_id": str, "spec": to_dict(spec), "out_stem": str,
      "analytic_fraction": float | None, "depth": bool}
 
-with optional ``"raycast": false`` (skip the viewer ray cast, e.g. for a second render of
-the same scene at another resolution) and ``"role"`` (any string, echoed in the result).
-
+(optionally with ``"raycast": false``, which skips the viewer ray cast, e.g. for a second
+render of the same scene at another resolution, and ``"role"``, echoed in the result),
 and its *result* (from :func:`vpt.render.worker.run_job`) has ``scene_id``, ``ok`` and
 ``reason`` (the ray-cast visible fraction disagrees with ``analytic_fraction`` by more than
 ``FRACTION_TOLERANCE`` = 0.05, or an error), ``files`` (``image``, ``mask``, ``depth``: path
