@@ -1,58 +1,91 @@
+"""The shortcut audit: single image cues, the permutation null, combined models, --strict."""
+
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from vpt.datasets.audit import CUES, VPT_SINGLE_CUE_LIMIT, audit_frame
-from vpt.datasets.build import plan_recipe
-from vpt.datasets.recipe import load_recipe
-from vpt.datasets.writer import index_row
+from vpt.cli import main
+from vpt.datasets import audit as audit_mod
+from vpt.datasets.audit import audit_cues
+from vpt.datasets.cues import GEOMETRY_CUES
 from vpt.errors import UserError
-from tests.conftest import ROOT
+from tests.conftest import recipe_dict
 
 
-def _frame(n=400, leak=None, seed=0):
+def _table(n=240, leak=None, seed=0):
     g = np.random.default_rng(seed)  # test data only
-    df = pd.DataFrame({c: g.normal(size=n) for c in CUES})
-    df["occluder_overlaps_segment"] = g.integers(0, 2, n)
-    df["n_occluders"] = g.integers(1, 4, n)
-    df["viewer_facing_right"] = g.integers(0, 2, n)
+    df = pd.DataFrame({c: g.normal(size=n) for c in list(GEOMETRY_CUES)[:8]})
+    df["scene_id"] = [f"s{i}" for i in range(n)]
+    df["split"] = np.where(np.arange(n) % 3 == 0, "test", "train")
     df["vpt_label"] = g.integers(0, 2, n)
     df["depth_label"] = g.integers(0, 2, n)
+    df["sweep_id"] = ""
     if leak:
         df[leak] = df["vpt_label"] * 3.0 + g.normal(scale=0.3, size=n)
     return df
 
 
 def test_audit_catches_a_planted_shortcut_and_passes_noise():
-    clean = audit_frame(_frame())
+    clean = audit_cues(_table(n=900), permutations=3)
     assert clean.passed() and clean.max_single("vpt_label") < 0.6
-    leaky = audit_frame(_frame(leak="ball_x_px"))
-    assert not leaky.passed()
-    assert leaky.table.loc["ball_x_px", "vpt_label linear"] > 0.95
-    # a non-monotonic cue: label 1 in the middle band only; the binned model sees it
-    df = _frame()
+    assert 0.5 < clean.null_max["vpt_label"] < 0.65
+    leaky = audit_cues(_table(leak="ball_x"), permutations=0)
+    assert not leaky.passed() and leaky.worst_cue() == "ball_x"
+    assert leaky.single.loc["ball_x", "vpt_label cv logistic"] > 0.95
+    assert leaky.single.loc["ball_x", "vpt_label test tree"] > 0.95
+    assert leaky.combined.loc["logistic", "test"] > 0.95
+    assert "FAIL" in leaky.to_markdown() and '"passed": false' in leaky.to_json()
+
+
+def test_a_band_cue_is_caught_by_the_tree():
+    """Label 1 in the middle band only: a linear model cannot see it, a depth-2 tree can."""
+    df = _table()
     g = np.random.default_rng(1)
     middle = g.normal(scale=0.3, size=len(df))
     outer = np.sign(g.normal(size=len(df))) * (2.0 + g.normal(scale=0.3, size=len(df)))
-    df["segment_length_px"] = np.where(df["vpt_label"] == 1, middle, outer)
-    res = audit_frame(df)
-    assert res.table.loc["segment_length_px", "vpt_label binned"] > 0.95
-    assert res.table.loc["segment_length_px", "vpt_label linear"] < 0.7
-    assert "FAIL" in res.to_markdown()
+    df["segment_length"] = np.where(df["vpt_label"] == 1, middle, outer)
+    res = audit_cues(df, permutations=0)
+    assert res.single.loc["segment_length", "vpt_label cv tree"] > 0.95
+    assert res.single.loc["segment_length", "vpt_label cv logistic"] < 0.7
+    assert not res.passed()
+
+
+def test_sweep_rows_are_evaluation_sets_only():
+    df = _table(leak="ball_x")
+    sw = df.iloc[:30].copy()
+    sw["sweep_id"], sw["sweep_kind"], sw["split"] = "turn-000", "viewer_turn", "strategy"
+    sw["sweep_step_label"] = np.where(sw["vpt_label"] == 1, "0", "1")  # the cue now points the wrong way
+    sw[["vpt_label", "depth_label"]] = np.nan
+    res = audit_cues(pd.concat([df, sw], ignore_index=True), permutations=0)
+    assert res.n_items == len(df)
+    assert res.combined.loc["logistic", "sweep viewer_turn"] < 0.1
 
 
 def test_audit_rejects_bad_tables():
     with pytest.raises(UserError, match="lacks the columns"):
-        audit_frame(pd.DataFrame({"a": [1]}))
+        audit_cues(pd.DataFrame({"a": [1]}))
     with pytest.raises(UserError, match="too few"):
-        audit_frame(_frame(n=10))
+        audit_cues(_table(n=12))
 
 
-@pytest.mark.slow
-def test_default_recipe_has_no_single_cue_shortcut_for_vpt():
-    """The issue's criterion, on the default recipe at its default size."""
-    recipe = load_recipe(ROOT / "scenes" / "depth-vpt.yaml")
-    plan = plan_recipe(recipe, progress=False)
-    rows = [index_row(it, {}, ROOT, ROOT / it.spec.scene_id) for it in plan.items]
-    res = audit_frame(pd.DataFrame(rows))
-    assert res.max_single("vpt_label") <= VPT_SINGLE_CUE_LIMIT, res.to_markdown()
+@pytest.fixture(scope="module")
+def tiny_recipe(tmp_path_factory):
+    d = copy.deepcopy(recipe_dict("depth-vpt"))
+    d.update(name="tiny-audit", splits={"train": 24, "val": 0, "test": 24, "ood": 0}, human_set=8, warmup=4)
+    path = tmp_path_factory.mktemp("audit") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return path
+
+
+def test_strict_recipe_audit_fails_over_the_limit_and_passes_under_it(tiny_recipe, monkeypatch, capsys):
+    """`vpt audit RECIPE --strict` exits 1 when a cue is over the limit (it returned 0 always)."""
+    monkeypatch.setattr(audit_mod, "N_PERMUTATIONS", 0)
+    monkeypatch.setattr(audit_mod, "VPT_SINGLE_CUE_LIMIT", 0.0)
+    assert main(["audit", str(tiny_recipe), "--strict"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+    monkeypatch.setattr(audit_mod, "VPT_SINGLE_CUE_LIMIT", 1.0)
+    assert main(["audit", str(tiny_recipe), "--strict"]) == 0
+    assert "analytic projection" in capsys.readouterr().out

@@ -100,7 +100,8 @@ def test_audit_command_on_a_dataset(tmp_path, capsys):
     capsys.readouterr()
     assert main(["audit", str(out / "tiny")]) == 0
     text = capsys.readouterr().out
-    assert "ball x in the image" in text and "saved" in text
+    assert "analytic projection" in text and "Largest single-cue accuracy" in text and "saved" in text
+    assert (out / "tiny" / "audit.json").exists()
 
 
 def test_missing_blender_gives_one_clear_message(tmp_path):

@@ -5,7 +5,14 @@ image) x (an occluder overlaps the 2D segment viewer -> ball, yes/no). Inside ea
 VPT label is 50/50 and crossed 50/50 with the depth label, so the 2x2 of (VPT, depth) is
 balanced overall and within every cell. Hidden reasons: occlusion forces the overlap cue, so
 hidden items in "no overlap" cells are out of view, and ``occluded_share`` of all hidden
-items (at most 0.5) are occluded, all of them in "overlap" cells.
+items (at most 0.5) are occluded, all of them in "overlap" cells. The overlap flag is what the
+image shows: occluder pixels on the 2D segment from the viewer to the ball.
+
+Balancing binary flags is not enough: a graded cue (how much of that segment occluders
+cover, the angle in the image between the viewer's facing and the ball, how far the viewer
+is turned) can still differ between the labels inside a cell. :class:`Matcher` keeps the
+histograms of those cues' bins equal between the VPT labels in every (cell, depth) group,
+up to a small slack that grows, reported in the card, where a group starves.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from tqdm import tqdm
 
 from vpt.errors import UserError
 from vpt.scene.labels import LabelConfig, label_scenes
-from vpt.scene.sampling import Rejected, Target
+from vpt.scene.sampling import Rejected, Target, cue_bins
 from vpt.scene.spec import SceneSpec
 
 SIDES = ("left", "right")
@@ -89,6 +96,72 @@ def stratum_of(lab: dict[str, Any]) -> tuple[Stratum | None, list[str]]:
                    lab["hidden_reason"], lab["depth_label"]), []
 
 
+Bins = tuple[int, int, int]
+
+
+@dataclass
+class Matcher:
+    """Keeps the image cues of the two VPT labels matched inside each (cell, depth) group.
+
+    Every accepted item has a signature, the bins of its graded image cues
+    (:func:`vpt.scene.sampling.cue_bins`: segment coverage, facing angle in the image, turn).
+    For each cue separately, an item whose label has fewer items than the other label in its
+    bin *matches*; an item is admitted when, for every cue, it matches or the group holds
+    fewer than ``slack`` unmatched items of that cue. So both labels end with the same
+    histogram of every cue's bins, up to ``slack`` items per group and cue. A group that
+    starves gets 2 more (``relax``), reported.
+    """
+
+    slack: int = 2
+    hist: dict[tuple, dict[int, list[Counter]]] = field(default_factory=dict)
+    extra: Counter = field(default_factory=Counter)
+
+    def _h(self, group: tuple) -> dict[int, list[Counter]]:
+        return self.hist.setdefault(group, {0: [Counter(), Counter(), Counter()], 1: [Counter(), Counter(), Counter()]})
+
+    def unmatched(self, group: tuple, dim: int | None = None) -> int:
+        h = self._h(group)
+        dims = range(3) if dim is None else [dim]
+        return sum(abs(h[0][d][b] - h[1][d][b]) for d in dims for b in set(h[0][d]) | set(h[1][d]))
+
+    def admits(self, group: tuple, label: int, bins: Bins) -> bool:
+        h = self._h(group)
+        return all(h[1 - label][d][b] > h[label][d][b] or self.unmatched(group, d) < self.slack + self.extra[group]
+                   for d, b in enumerate(bins))
+
+    def add(self, group: tuple, label: int, bins: Bins, n: int = 1) -> None:
+        for d, b in enumerate(bins):
+            self._h(group)[label][d][b] += n
+
+    def hint(self, group: tuple, label: int, k: int) -> tuple[int | None, ...] | None:
+        """Per cue, a bin where the other label is ahead (the ``k``-th, cycling), or None."""
+        h = self._h(group)
+        out = []
+        for d in range(3):
+            wanted = sorted(b for b in h[1 - label][d] if h[1 - label][d][b] > h[label][d][b])
+            out.append(wanted[k % len(wanted)] if wanted else None)
+        return tuple(out) if any(x is not None for x in out) else None
+
+    def relax(self, group: tuple) -> str:
+        self.extra[group] += 2
+        return f"{group[0]} depth={group[1]}: up to {self.slack + self.extra[group]} unmatched items per cue"
+
+    def total_unmatched(self) -> int:
+        return sum(self.unmatched(g) for g in self.hist)
+
+
+def _group(st: Stratum) -> tuple:
+    return (st.cell, st.depth)
+
+
+def _target(st: Stratum, matcher: Matcher, k: int) -> Target:
+    t = st.target()
+    h = matcher.hint(_group(st), st.vpt, k)
+    if h is None:
+        return t
+    return replace(t, hint=(h[0] if h[0] is not None and h[0] >= 0 else None, h[1], h[2]))
+
+
 @dataclass
 class Accepted:
     spec: SceneSpec
@@ -103,12 +176,16 @@ class FillReport:
     accepted: int = 0
     rejections: Counter = field(default_factory=Counter)
     depth_swaps: list[str] = field(default_factory=list)
+    relaxed: list[str] = field(default_factory=list)
+    unmatched: int = 0
 
     def lines(self) -> list[str]:
         rate = self.accepted / max(self.candidates, 1)
-        head = f"{self.split}: {self.accepted} accepted of {self.candidates} candidates ({rate:.1%})"
+        head = (f"{self.split}: {self.accepted} accepted of {self.candidates} candidates ({rate:.1%}); "
+                f"{self.unmatched} unmatched image-cue bins between the VPT labels")
         out = [head] + [f"  rejected {n:6d}  {why}" for why, n in self.rejections.most_common()]
-        return out + [f"  depth quota moved: {s}" for s in self.depth_swaps]
+        return (out + [f"  depth quota moved: {s}" for s in self.depth_swaps]
+                + [f"  matching relaxed: {s}" for s in self.relaxed])
 
 
 def _swap_depth(need: Counter, starving: Stratum, dry: Counter | None = None,
@@ -137,7 +214,7 @@ def _swap_depth(need: Counter, starving: Stratum, dry: Counter | None = None,
 
 def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec], cfg: LabelConfig,
          steer_rays: int, batch_size: int, max_candidates_per_item: int, progress: bool = True,
-         starve_after: int = 1500) -> tuple[list[Accepted], FillReport]:
+         starve_after: int = 1500, relax_after: int = 600) -> tuple[list[Accepted], FillReport]:
     """Sample candidates until every stratum holds its quota.
 
     ``make(index, target)`` builds candidate ``index`` aimed at ``target`` (raising
@@ -145,7 +222,10 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     rays; accepted ones are labelled again at ``cfg.n_rays`` (the numbers recorded) and kept
     only if they stay in the same stratum. A stratum that ``starve_after`` candidates aimed at
     it have not hit since its last success gives one unit of quota to its other-depth sibling
-    (see :func:`_swap_depth`). Deterministic: the same inputs accept the same candidates.
+    (see :func:`_swap_depth`). Candidates whose image-cue bins the other VPT label has not
+    matched are refused beyond the matcher's slack (see :class:`Matcher`); after
+    ``relax_after`` candidates without success a stratum's group gets more slack and the
+    stratum is aimed without hints. Deterministic: the same inputs accept the same candidates.
     """
     need = Counter({s: n for s, n in quota.items() if n > 0})
     total = sum(need.values())
@@ -156,6 +236,8 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     index = 0
     dry: Counter[Stratum] = Counter()  # candidates aimed at a stratum since it last gained one
     swaps: Counter[Stratum] = Counter()  # quota moves triggered by each stratum
+    matcher = Matcher()
+    relaxes: Counter[tuple] = Counter()  # matching relaxations per (cell, depth) group
     bar = tqdm(total=total, desc=f"sampling {split}", unit="scene", disable=not progress, leave=False)
     try:
         while len(kept) < total:
@@ -172,33 +254,43 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
                     swaps[st] += 1
                     if swap:
                         report.depth_swaps.append(swap)
+                if dry[st] >= relax_after * (1 + relaxes[_group(st)]) and matcher.unmatched(_group(st)):
+                    relaxes[_group(st)] += 1
+                    report.relaxed.append(matcher.relax(_group(st)))
             open_strata = sorted((s for s in need if need[s] > 0), key=str)
             targets = list(itertools.islice(itertools.cycle(open_strata), batch_size))
             dry.update(targets)
             batch: list[SceneSpec] = []
-            for t in targets:
+            for k, t in enumerate(targets):
                 report.candidates += 1
                 try:
-                    batch.append(make(index, t.target()))
+                    # a stratum that starves is aimed without hints, as it would be unmatched
+                    hinted = dry[t] < relax_after
+                    batch.append(make(index, _target(t, matcher, k // max(len(open_strata), 1)) if hinted
+                                      else t.target()))
                 except Rejected as err:
                     report.rejections[str(err)] += 1
                 index += 1
             labs = label_scenes(batch, steer)
-            chosen: list[tuple[SceneSpec, Stratum]] = []
+            chosen: list[tuple[SceneSpec, Stratum, Bins]] = []
             for spec, lab in zip(batch, labs):
                 st, why = stratum_of(lab)
                 if st is None:
                     report.rejections.update(why)
                 elif st not in quota or quota[st] == 0:
                     report.rejections["stratum not used by this recipe"] += 1
-                elif need[st] - sum(1 for _, c in chosen if c == st) <= 0:
+                elif need[st] - sum(1 for _, c, _ in chosen if c == st) <= 0:
                     report.rejections["cell already full"] += 1
+                elif not matcher.admits(_group(st), st.vpt, cue_bins(lab)):
+                    report.rejections["image cues unmatched by the other VPT label"] += 1
                 else:
-                    chosen.append((spec, st))
+                    chosen.append((spec, st, cue_bins(lab)))
+                    matcher.add(_group(st), st.vpt, cue_bins(lab))
             final = label_scenes([c[0] for c in chosen], cfg)
-            for (spec, st), lab in zip(chosen, final):
+            for (spec, st, bins), lab in zip(chosen, final):
                 st2, why = stratum_of(lab)
-                if st2 != st:
+                if st2 != st or cue_bins(lab) != bins:
+                    matcher.add(_group(st), st.vpt, bins, -1)
                     report.rejections["labels changed at the recorded ray count"] += 1
                     continue
                 kept.append(Accepted(spec, lab, st))
@@ -208,6 +300,7 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     finally:
         bar.close()
     report.accepted = len(kept)
+    report.unmatched = matcher.total_unmatched()
     return kept, report
 
 

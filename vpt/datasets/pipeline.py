@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from vpt.datasets.audit import audit_frame, write_audit
+from vpt.datasets.audit import audit_dataset, audit_plan, write_audit
 from vpt.datasets.build import DatasetItem, DatasetPlan, plan_recipe
 from vpt.datasets.recipe import Recipe
 from vpt.datasets.sheet import contact_sheet, render_markdown, render_summary
@@ -169,7 +169,10 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
     audit_md = None
     if recipe.kind == "binary":
         try:
-            result = audit_frame(df)
+            if renderer is not None:
+                result = audit_dataset(root)
+            else:
+                result = audit_plan(plan.items)
         except UserError as err:  # too few items: say so in the card, keep the dataset
             audit_md = f"Audit skipped: {err}.\n"
             log(f"{recipe.name}: audit skipped: {err}")

@@ -339,23 +339,6 @@ def cone_visibility(q: ConeQueries, n_rays: int = N_RAYS_DEFAULT) -> ConeVisibil
                           floor_blocks, occ_blocks, n_rays)
 
 
-def segment_overlaps(eye: np.ndarray, p0: np.ndarray, p1: np.ndarray, occ: Primitives, n_samples: int = 33,
-                     inset: float = 0.02) -> np.ndarray:
-    """For each occluder, whether it covers part of the image segment from ``p0`` to ``p1``
-    as seen from ``eye`` (rays from the eye through points along the 3D segment, unbounded
-    in depth, so an occluder behind the segment counts too). ``eye``, ``p0``, ``p1`` are
-    (Q, 3) indexed by ``occ.query``. Returns (M,) bool."""
-    if len(occ) == 0:
-        return np.zeros(0, bool)
-    s = np.linspace(inset, 1.0 - inset, n_samples)
-    qi = occ.query
-    pts = p0[qi, None, :] + s[None, :, None] * (p1[qi] - p0[qi])[:, None, :]
-    d = pts - eye[qi, None, :]
-    d /= np.linalg.norm(d, axis=2, keepdims=True)
-    t = ray_entry(eye[qi, None, :], d, occ.kind, occ.center, occ.half, occ.yaw)
-    return np.any(np.isfinite(t), axis=1)
-
-
 def sphere_rims(eye: np.ndarray, center: np.ndarray, radius: np.ndarray, n: int = 24) -> np.ndarray:
     """Points (Q, n, 3) on the silhouette circles of spheres (Q,) seen from eyes (Q, 3)."""
     eye, center = np.asarray(eye, float), np.asarray(center, float)

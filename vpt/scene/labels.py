@@ -100,21 +100,21 @@ def label_scenes(specs: Sequence[SceneSpec], cfg: LabelConfig) -> list[dict[str,
     res_ob, q_ob, id_ob = ob.run(max(64, cfg.n_rays // 4))
     res_ov, q_ov, id_ov = ov.run(max(64, cfg.n_rays // 4))
 
-    # image-segment overlap cue: occluders covering the 2D segment viewer -> ball
     obs_pos = np.array([s.observer.position for s in specs], float)
     p_viewer = np.array([s.viewer.position for s in specs], float)
     p_ball = np.array([s.ball.position for s in specs], float)
-    seg_rows = [r for i, s in enumerate(specs) for r in occluder_rows(s, i)]
-    seg_prims = geo.Primitives.from_rows(seg_rows)
-    overlaps = geo.segment_overlaps(obs_pos, p_viewer, p_ball, seg_prims)
     img = _image_measurements(specs, obs_pos, p_viewer, p_ball)
+    # image-segment cue, as the image shows it: occluder pixels on the 2D segment viewer -> ball
+    from vpt.scene.raster import segment_coverage  # raster builds on this module's occluder rows
+
+    coverage, seen = segment_coverage(specs, img["uv"][:, 1], img["uv"][:, 0])
 
     out = []
     for i, s in enumerate(specs):
         rec = _scene_record(s, cfg, i, res_vb, q_vb, id_vb, res_ob, res_ov, img)
-        sel = seg_prims.query == i
-        rec["segment_occluders"] = [int(x) for x in np.asarray([o.id for o in s.occluders], int)[overlaps[sel]]]
-        rec["occluder_overlaps_segment"] = bool(len(rec["segment_occluders"]) > 0)
+        rec["segment_coverage"] = float(coverage[i])
+        rec["segment_occluders"] = seen[i]
+        rec["occluder_overlaps_segment"] = bool(coverage[i] > 0)
         out.append(rec)
     return out
 
@@ -220,4 +220,24 @@ def _scene_record(s: SceneSpec, cfg: LabelConfig, i: int, res_vb, q_vb, id_vb, r
         "ball_side": "right" if c_ball[0] > c_view[0] else "left",
         "viewer_facing": "right" if fwd_tip[0] > c_view[0] else "left",
         "viewer_facing_angle_deg": float(math.degrees(math.asin(float(np.clip(np.dot(s.viewer.forward, right), -1, 1))))),
+        "viewer_turn_deg": _turn_deg(s),
+        "facing_ball_angle_2d_deg": _angle_2d(c_eye - c_view, c_ball - c_eye),
     }
+
+
+def _turn_deg(s: SceneSpec) -> float:
+    """How far the viewer is turned from side-on toward (+) or away from (-) the observer,
+    in degrees of its horizontal facing (0 = side-on, 90 = facing the observer)."""
+    yaw = math.radians(s.viewer.yaw_deg)
+    f = np.array([math.cos(yaw), math.sin(yaw)])
+    to_obs = np.asarray(s.observer.position[:2], float) - np.asarray(s.viewer.position[:2], float)
+    to_obs /= max(float(np.linalg.norm(to_obs)), 1e-9)
+    return float(math.degrees(math.asin(float(np.clip(f @ to_obs, -1.0, 1.0)))))
+
+
+def _angle_2d(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle in degrees between two image vectors (the viewer's 2D facing, eye to ball)."""
+    na, nb = float(np.hypot(*a)), float(np.hypot(*b))
+    if na == 0 or nb == 0:
+        return 90.0
+    return float(math.degrees(math.acos(float(np.clip((a @ b) / (na * nb), -1.0, 1.0)))))

@@ -4,10 +4,13 @@ Each candidate comes from two streams, ``(dataset seed, candidate index, "<recip
 and ``(…, "…/appearance")``, so changing materials or lights never moves geometry. A candidate
 is *aimed* at a counterbalancing target (VPT label, hidden reason, whether an occluder should
 overlap the image segment, which side the ball and the viewer's facing should fall on); the
-analytic labels then decide which cell it really lands in. Aiming changes only where the
-ball and the first occluder are placed; every other draw (number of occluders, shapes,
-sizes, viewer pose, appearance) has the same distribution for every target, so the number of
-occluders, say, cannot give the label away.
+analytic labels then decide which cell it really lands in. Aiming changes where the ball and
+the first occluder are placed (and, for an occluder under the line of sight, its height)
+and, when the matching of :mod:`vpt.datasets.balance` asks for an image-cue bin (a
+``hint``), how far the viewer is turned; every other draw (number of occluders, shapes,
+appearance) has the same distribution for every target, so the number of occluders, say,
+cannot give the label away. The matching, not the aiming, is what equalises the graded cues
+between the labels: aiming only makes the wanted candidates more frequent.
 """
 
 from __future__ import annotations
@@ -40,6 +43,31 @@ class Target:
     side: str  # "left" | "right": ball relative to the viewer in the image
     facing: str  # "left" | "right": viewer's facing in the image
     depth: int  # 1 = ball closer to the observer
+    # the image-cue bins (coverage, 2D facing angle, turn) wanted by the matching of
+    # ``vpt.datasets.balance``, or None for any; they only steer where things are placed
+    hint: tuple[int | None, int | None, int | None] | None = None
+
+
+# Bins of the graded image cues that the sampler matches between the VPT labels inside each
+# counterbalancing cell (``vpt.datasets.balance``): the share of the viewer-ball image
+# segment that occluders cover (overlap cells only), the angle in the image between the
+# viewer's facing and the direction from its lens to the ball, and how far the viewer is
+# turned from side-on toward or away from the observer.
+COVER_EDGES = (0.3, 0.55, 0.75)
+ANGLE_EDGES = (30.0, 60.0, 90.0)
+TURN_EDGES = (36.0,)
+
+
+def bin_of(value: float, edges: tuple[float, ...]) -> int:
+    return int(sum(value > e for e in edges))
+
+
+def cue_bins(labels: dict[str, Any]) -> tuple[int, int, int]:
+    """(coverage bin, angle bin, turn bin) of a labelled scene; coverage -1 without overlap
+    (the no-overlap cells have no coverage to match)."""
+    cover = bin_of(labels["segment_coverage"], COVER_EDGES) if labels["occluder_overlaps_segment"] else -1
+    return (cover, bin_of(labels["facing_ball_angle_2d_deg"], ANGLE_EDGES),
+            bin_of(abs(labels["viewer_turn_deg"]), TURN_EDGES))
 
 
 class Rejected(Exception):
@@ -81,14 +109,21 @@ def viewer_x_sign(target: Target) -> int:
     return 1 if (target.facing == "right") == (target.depth == 0) else -1
 
 
-def sample_viewer(cfg: dict[str, Any], rng: np.random.Generator, facing: str, x_sign: int = 0) -> ViewerSpec:
+def sample_viewer(cfg: dict[str, Any], rng: np.random.Generator, facing: str, x_sign: int = 0,
+                  turn_bin: int | None = None) -> ViewerSpec:
     """The viewer. With ``x_sign`` set (see :func:`viewer_x_sign`) it stands in that half of
-    the scene, away from the centre, turned well toward or away from the observer."""
+    the scene, away from the centre, turned well toward or away from the observer;
+    ``turn_bin`` (see :data:`TURN_EDGES`) narrows how far it is turned, where that leaves room."""
     v = cfg["viewer"]
     model = pick(rng, v["models"])
     lo, hi = v["facing_offset_deg"]
     if x_sign:
         lo = max(lo, hi - 0.3 * (hi - lo))
+    if turn_bin is not None:
+        edges = (-math.inf,) + TURN_EDGES + (math.inf,)
+        blo, bhi = max(lo, edges[turn_bin]), min(hi, edges[turn_bin + 1])
+        if blo < bhi:
+            lo, hi = blo, bhi
     offset = uniform(rng, [lo, hi]) * (1 if rng.random() < 0.5 else -1)
     yaw = (0.0 if facing == "right" else 180.0) + offset
     x = uniform(rng, v["area_x"])
@@ -114,10 +149,14 @@ def sample_ball(cfg: dict[str, Any], rng: np.random.Generator, viewer: ViewerSpe
                 target: Target, tries: int = 32) -> BallSpec:
     """A ball aimed at the target: inside the viewer's field of view (visible or occluded
     targets) or clearly outside it, on the wanted side of the viewer in the image and at the
-    wanted depth order. ``tries`` proposals are drawn at once; the first that fits is kept
-    (the last one otherwise, and the labels decide)."""
+    wanted depth order, and (with an angle hint) at the wanted angle in the image from the
+    viewer's facing. ``tries`` proposals are drawn at once; the first that fits is kept (the
+    first that fits all but the angle, or the last one otherwise, and the labels decide)."""
     b, lab = cfg["ball"], cfg["labels"]
     half = viewer.hfov_deg / 2
+    hinted = target.hint is not None and target.hint[1] is not None
+    if hinted:
+        tries *= 3
     radius = rng.uniform(b["radius"][0], b["radius"][1], tries)
     dist = rng.uniform(b["distance"][0], b["distance"][1], tries)
     ang = np.degrees(np.arcsin(np.minimum(1.0, radius * (1 + lab["ball_margin"]) / dist)))
@@ -126,17 +165,27 @@ def sample_ball(cfg: dict[str, Any], rng: np.random.Generator, viewer: ViewerSpe
         angle = (2 * u - 1) * np.maximum(0.0, half - lab["fov_margin_deg"] - ang) * 0.92
     else:
         lo = half + lab["fov_margin_deg"] + ang + 3.0
+        if hinted:  # small angles in the image come from balls just outside the field of view
+            u = u ** 2
         angle = (lo + u * (180.0 - lo)) * np.where(rng.uniform(0.0, 1.0, tries) < 0.5, 1.0, -1.0)
     eye = viewer.eye
     a = np.radians(viewer.yaw_deg + angle)
     pos = np.stack([eye[0] + dist * np.cos(a), eye[1] + dist * np.sin(a), radius], axis=1)
-    uv, _ = observer.project(np.vstack([pos, np.asarray(viewer.position)[None]]))
+    uv, _ = observer.project(np.vstack([pos, np.asarray(viewer.position)[None], viewer.eye[None]]))
+    ub, uview, ueye = uv[:-2], uv[-2], uv[-1]
     d_ball = np.linalg.norm(pos - np.asarray(observer.position), axis=1)
     d_view = math.dist(viewer.position, observer.position)
-    ok = ((uv[:-1, 0] > uv[-1, 0]) == (target.side == "right"))
+    ok = ((ub[:, 0] > uview[0]) == (target.side == "right"))
     ok &= (d_ball < d_view) == bool(target.depth)
     ok &= np.abs(d_ball - d_view) / np.maximum(d_ball, d_view) >= lab["min_depth_gap"] * 1.1
-    ok &= (uv[:-1, 0] > 0) & (uv[:-1, 0] < observer.width) & (uv[:-1, 1] > 0) & (uv[:-1, 1] < observer.height)
+    ok &= (ub[:, 0] > 0) & (ub[:, 0] < observer.width) & (ub[:, 1] > 0) & (ub[:, 1] < observer.height)
+    if hinted:
+        facing, to_ball = ueye - uview, ub - ueye
+        cos = (to_ball @ facing) / np.maximum(np.linalg.norm(to_ball, axis=1) * np.linalg.norm(facing), 1e-9)
+        angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+        in_bin = np.array([bin_of(a, ANGLE_EDGES) == target.hint[1] for a in angle])
+        if (ok & in_bin).any():
+            ok &= in_bin
     k = int(np.argmax(ok)) if ok.any() else tries - 1
     return BallSpec(position=(float(pos[k, 0]), float(pos[k, 1]), float(pos[k, 2])), radius=float(radius[k]))
 
@@ -174,8 +223,11 @@ def make_occluder(oid: int, shape: str, catalogue: dict[str, Any], rng: np.rando
 def place_occluders(cfg: dict[str, Any], rng: np.random.Generator, viewer: ViewerSpec, ball: BallSpec, shapes: list[str],
                     catalogue: dict[str, Any], first: str | None, observer_xy: tuple[float, float]) -> list[OccluderSpec]:
     """Occluders for a scene. ``first`` aims the first one: ``"on_line"`` (between the viewer's
-    eye and the ball, facing the viewer), ``"near_line"`` (beside the line of sight, so it
-    may cover the image segment without blocking), or None (anywhere)."""
+    eye and the ball, facing the viewer; ``"on_line_near"`` / ``"on_line_far"`` nearer the
+    eye or the ball), ``"near_line"`` (beside the line of sight or behind it, seen from the
+    observer), ``"in_front"`` (between the observer and the line of sight, so that it covers
+    the image segment without blocking the view), ``"under"`` (on the line of sight but lower
+    than it: the line passes over it), or None (anywhere)."""
     lo, hi = cfg["occluders"]["count"]
     n = int(rng.integers(int(lo), int(hi) + 1))
     if first is not None:
@@ -190,9 +242,24 @@ def place_occluders(cfg: dict[str, Any], rng: np.random.Generator, viewer: Viewe
         shape = pick(rng, shapes)
         mode = first if i == 0 else None
         for _ in range(8):
-            if mode == "on_line":
-                p = eye + float(rng.uniform(0.2, 0.65)) * line + perp * float(rng.uniform(-0.05, 0.05))
+            height = None
+            if mode is not None and mode.startswith("on_line"):
+                lo_t, hi_t = {"on_line": (0.2, 0.65), "on_line_near": (0.2, 0.42), "on_line_far": (0.42, 0.7)}[mode]
+                p = eye + float(rng.uniform(lo_t, hi_t)) * line + perp * float(rng.uniform(-0.05, 0.05))
                 yaw = line_angle + float(rng.uniform(-20, 20))
+            elif mode == "in_front":
+                p = eye + float(rng.uniform(0.3, 0.65)) * line
+                toward = np.asarray(observer_xy) - p
+                p = p + toward / np.linalg.norm(toward) * float(rng.uniform(0.3, 0.8))
+                yaw = float(rng.uniform(0, 180))
+            elif mode == "under":
+                t = float(rng.uniform(0.3, 0.7))
+                p = eye + t * line + perp * float(rng.uniform(-0.1, 0.1))
+                yaw = line_angle + 90.0 + float(rng.uniform(-30, 30))
+                z_line = viewer.eye[2] + t * (ball.position[2] - viewer.eye[2])
+                height = (z_line - t * ball.radius * 1.4 - 0.03) * float(rng.uniform(0.45, 0.9))
+                if height < 0.05:
+                    raise Rejected("the line of sight is too low for an occluder under it")
             elif mode == "near_line":
                 p = eye + float(rng.uniform(0.2, 0.8)) * line
                 if rng.random() < 0.5:  # beside the line of sight
@@ -205,6 +272,9 @@ def place_occluders(cfg: dict[str, Any], rng: np.random.Generator, viewer: Viewe
                 p = np.array([rng.uniform(-2.2, 2.2), rng.uniform(-1.0, 2.3)])
                 yaw = float(rng.uniform(0, 180))
             occ = make_occluder(i, shape, catalogue, rng, (float(p[0]), float(p[1])), yaw)
+            if height is not None:
+                occ = replace(occ, position=(occ.position[0], occ.position[1], height / 2),
+                              size=(occ.size[0], occ.size[1], height) if occ.primitive != "sphere" else (height,) * 3)
             if _fits(occ, viewer, ball, out):
                 out.append(occ)
                 break
@@ -256,20 +326,31 @@ def _lights(rng: np.random.Generator, kind: str, app: AppearanceSpec) -> tuple[L
             LightSpec("area", fill, centre, energy * float(rng.uniform(0.25, 0.45)), (1.0, 1.0, 1.0), 3.0))
 
 
+def occluder_mode(target: Target, rng: np.random.Generator) -> str | None:
+    """How the first occluder is aimed (see :func:`place_occluders`). Visible items in
+    "overlap" cells need occluders that cover the image segment as much as those of occluded
+    items do, so they get occluders in front of or under the line of sight as well as beside
+    it; a coverage hint picks the placement that tends to give that coverage."""
+    cover = target.hint[0] if target.hint else None
+    if target.vpt == 0 and target.reason == "occluded":
+        return {None: "on_line", 0: "on_line_far", 1: "on_line_far", 2: "on_line", 3: "on_line_near"}.get(cover, "on_line")
+    if not target.overlap:
+        return None
+    options = {None: ["near_line", "in_front", "under"], 0: ["near_line", "near_line", "under"],
+               1: ["under", "in_front", "in_front"], 2: ["in_front", "in_front", "under"],
+               3: ["in_front"]}.get(cover)
+    return pick(rng, options or ["near_line", "in_front", "under"])
+
+
 def sample_candidate(recipe_name: str, cfg: dict[str, Any], split: str, index: int, target: Target,
                      shapes: list[str], catalogue: dict[str, Any]) -> SceneSpec:
     """The layout of candidate ``index`` aimed at ``target`` (no appearance yet: see
     :func:`dress`); raises :class:`Rejected` if it cannot be built."""
     layout = stream(cfg["seed"], index, f"{recipe_name}/{split}/layout")
     observer = sample_observer(cfg, layout)
-    viewer = sample_viewer(cfg, layout, target.facing, viewer_x_sign(target))
+    viewer = sample_viewer(cfg, layout, target.facing, viewer_x_sign(target), target.hint[2] if target.hint else None)
     ball = sample_ball(cfg, layout, viewer, observer, target)
-    if target.vpt == 0 and target.reason == "occluded":
-        first = "on_line"
-    elif target.overlap:
-        first = "near_line"
-    else:
-        first = None
+    first = occluder_mode(target, layout)
     occluders = place_occluders(cfg, layout, viewer, ball, shapes, catalogue, first, observer.position[:2])
     return SceneSpec(scene_id=f"{recipe_name}-{split}-{index:06d}", recipe=recipe_name, split=split, seed=cfg["seed"],
                      index=index, observer=observer, viewer=viewer, ball=ball, occluders=tuple(occluders))

@@ -1,0 +1,131 @@
+"""An analytic object-index image of a scene spec, seen from the observer camera.
+
+One ray per pixel centre (the image convention of :mod:`vpt.scene.spec`) is cast against
+the ball, the occluders and a simple stand-in for the viewer (its body box, a lens block
+reaching the eye, and the stand's pole), and each pixel takes the id of the first solid it
+hits: the same values as the rendered mask (0 nothing, 1 ball, 2 viewer, 10 + k occluder k).
+The floor and the surroundings are id 0, and every object stands on or above the floor, so
+they never hide one.
+
+Plan-time audits run the same image cues on this mask as on the rendered one, so a
+shortcut can be found before anything is rendered. The viewer stand-in is coarser than
+the rendered model (no tripod legs, no pitch), so its silhouette cues agree with the
+render only approximately; ``tests/test_image_cues.py`` measures by how much.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vpt.scene import geometry as geo
+from vpt.scene.labels import occluder_rows
+from vpt.scene.spec import SceneSpec
+
+BALL_ID, VIEWER_ID, OCCLUDER_BASE = 1, 2, 10
+
+
+def viewer_rows(spec: SceneSpec) -> list[tuple]:
+    """Primitive rows standing in for the viewer: body, lens block, stand pole."""
+    v = spec.viewer
+    g = v.geometry
+    s = v.scale
+    yaw = math.radians(v.yaw_deg)
+    f = np.array([math.cos(yaw), math.sin(yaw), 0.0])
+    pos = np.asarray(v.position, float)
+    d, w, h, eye = g["depth"], g["width"], g["height"], g["eye"]
+    lens_r = 0.068 * s
+    lens_len = max(eye - d / 2.0, 1e-3)
+    rows = [(0, geo.BOX, tuple(pos), (d / 2, w / 2, h / 2), yaw),
+            (0, geo.BOX, tuple(pos + f * (d / 2 + lens_len / 2)), (lens_len / 2, lens_r, lens_r), yaw)]
+    bottom = pos[2] - h / 2
+    if v.model != "figure" and v.stand and bottom > 0.02:
+        rows.append((0, geo.CYLINDER, (pos[0], pos[1], bottom / 2), (0.012 * s, 0.012 * s, bottom / 2), 0.0))
+    return rows
+
+
+def pixel_rays(spec: SceneSpec, scale: float = 1.0) -> tuple[np.ndarray, int, int]:
+    """Unit world directions (H*W, 3) through the pixel centres of the observer's image,
+    optionally at ``scale`` times its resolution; returns (directions, H, W)."""
+    obs = spec.observer
+    width, height = max(1, int(round(obs.width * scale))), max(1, int(round(obs.height * scale)))
+    f_px = obs.focal_px * width / obs.width
+    u = (np.arange(width) + 0.5 - width / 2.0) / f_px
+    v = (np.arange(height) + 0.5 - height / 2.0) / f_px
+    uu, vv = np.meshgrid(u, v)
+    fwd, right, up = obs.basis()
+    d = fwd[None, :] + uu.reshape(-1, 1) * right[None, :] - vv.reshape(-1, 1) * up[None, :]
+    return d / np.linalg.norm(d, axis=1, keepdims=True), height, width
+
+
+def analytic_mask(spec: SceneSpec, scale: float = 1.0) -> np.ndarray:
+    """The object-index mask (H, W) uint8 of ``spec`` seen from its observer."""
+    dirs, height, width = pixel_rays(spec, scale)
+    b = spec.ball
+    rows = [(0, geo.SPHERE, tuple(b.position), (b.radius,) * 3, 0.0)]
+    ids = [BALL_ID]
+    vr = viewer_rows(spec)
+    rows += vr
+    ids += [VIEWER_ID] * len(vr)
+    occ = occluder_rows(spec, 0)
+    rows += occ
+    ids += [OCCLUDER_BASE + o.id for o in spec.occluders]
+    prims = geo.Primitives.from_rows(rows)
+    origin = np.asarray(spec.observer.position, float)
+    n = len(prims)
+    t = geo.ray_entry(np.broadcast_to(origin, (n, 1, 3)), np.broadcast_to(dirs, (n,) + dirs.shape),
+                      prims.kind, prims.center, prims.half, prims.yaw)
+    first = np.argmin(t, axis=0)
+    hit = np.isfinite(t[first, np.arange(t.shape[1])])
+    out = np.where(hit, np.asarray(ids, np.uint8)[first], 0).astype(np.uint8)
+    return out.reshape(height, width)
+
+
+def segment_coverage(specs, p_viewer_px: np.ndarray, p_ball_px: np.ndarray, n_samples: int = 64
+                     ) -> tuple[np.ndarray, list[list[int]]]:
+    """How much of the image segment from the viewer to the ball occluder pixels cover, as
+    the image shows it: rays from the observer through ``n_samples`` points along the
+    segment (pixel coordinates, (Q, 2) each) take the first solid they hit (ball, viewer
+    stand-in, occluders); the share of the rays that do not hit the ball or the viewer and
+    do hit an occluder. Returns (coverage (Q,), ids of the occluders seen on the segment)."""
+    rows, ids = [], []
+    for q, s in enumerate(specs):
+        b = s.ball
+        rows.append((q, geo.SPHERE, tuple(b.position), (b.radius,) * 3, 0.0))
+        ids.append(BALL_ID)
+        for r in viewer_rows(s):
+            rows.append((q,) + r[1:])
+            ids.append(VIEWER_ID)
+        for r, o in zip(occluder_rows(s, q), s.occluders):
+            rows.append(r)
+            ids.append(OCCLUDER_BASE + o.id)
+    prims = geo.Primitives.from_rows(rows)
+    t = np.linspace(0.0, 1.0, n_samples)
+    dirs, origins = [], []
+    for q, s in enumerate(specs):
+        obs = s.observer
+        uv = p_viewer_px[q][None] + t[:, None] * (p_ball_px[q] - p_viewer_px[q])[None]
+        fwd, right, up = obs.basis()
+        x = (uv[:, 0] - obs.width / 2.0) / obs.focal_px
+        y = (uv[:, 1] - obs.height / 2.0) / obs.focal_px
+        d = fwd[None] + x[:, None] * right[None] - y[:, None] * up[None]
+        dirs.append(d / np.linalg.norm(d, axis=1, keepdims=True))
+        origins.append(np.asarray(obs.position, float))
+    dirs_a, orig_a = np.stack(dirs), np.stack(origins)
+    qi = prims.query
+    hit_t = geo.ray_entry(orig_a[qi][:, None, :], dirs_a[qi], prims.kind, prims.center, prims.half, prims.yaw)
+    ids_a = np.asarray(ids)
+    cover = np.zeros(len(specs))
+    seen: list[list[int]] = []
+    for q in range(len(specs)):
+        sel = np.flatnonzero(qi == q)
+        tq = hit_t[sel]
+        first = np.argmin(tq, axis=0)
+        hit = np.isfinite(tq[first, np.arange(n_samples)])
+        first_id = np.where(hit, ids_a[sel][first], 0)
+        free = (first_id != BALL_ID) & (first_id != VIEWER_ID)
+        occ = first_id >= OCCLUDER_BASE
+        cover[q] = float(occ[free].mean()) if free.any() else 0.0
+        seen.append(sorted(int(i) - OCCLUDER_BASE for i in np.unique(first_id[occ])))
+    return cover, seen
