@@ -45,6 +45,17 @@ def viewer_rows(spec: SceneSpec) -> list[tuple]:
     return rows
 
 
+def scene_rows(spec: SceneSpec, query: int) -> tuple[list[tuple], list[int]]:
+    """Primitive rows of everything the observer can see (ball, viewer stand-in, occluders)
+    for query ``query``, and the mask id of each row."""
+    b = spec.ball
+    vr = [(query,) + r[1:] for r in viewer_rows(spec)]
+    occ = occluder_rows(spec, query)
+    rows = [(query, geo.SPHERE, tuple(b.position), (b.radius,) * 3, 0.0)] + vr + occ
+    ids = [BALL_ID] + [VIEWER_ID] * len(vr) + [OCCLUDER_BASE + o.id for o in spec.occluders]
+    return rows, ids
+
+
 def pixel_rays(spec: SceneSpec, scale: float = 1.0) -> tuple[np.ndarray, int, int]:
     """Unit world directions (H*W, 3) through the pixel centres of the observer's image,
     optionally at ``scale`` times its resolution; returns (directions, H, W)."""
@@ -62,15 +73,7 @@ def pixel_rays(spec: SceneSpec, scale: float = 1.0) -> tuple[np.ndarray, int, in
 def analytic_mask(spec: SceneSpec, scale: float = 1.0) -> np.ndarray:
     """The object-index mask (H, W) uint8 of ``spec`` seen from its observer."""
     dirs, height, width = pixel_rays(spec, scale)
-    b = spec.ball
-    rows = [(0, geo.SPHERE, tuple(b.position), (b.radius,) * 3, 0.0)]
-    ids = [BALL_ID]
-    vr = viewer_rows(spec)
-    rows += vr
-    ids += [VIEWER_ID] * len(vr)
-    occ = occluder_rows(spec, 0)
-    rows += occ
-    ids += [OCCLUDER_BASE + o.id for o in spec.occluders]
+    rows, ids = scene_rows(spec, 0)
     prims = geo.Primitives.from_rows(rows)
     origin = np.asarray(spec.observer.position, float)
     n = len(prims)
@@ -91,15 +94,9 @@ def segment_coverage(specs, p_viewer_px: np.ndarray, p_ball_px: np.ndarray, n_sa
     do hit an occluder. Returns (coverage (Q,), ids of the occluders seen on the segment)."""
     rows, ids = [], []
     for q, s in enumerate(specs):
-        b = s.ball
-        rows.append((q, geo.SPHERE, tuple(b.position), (b.radius,) * 3, 0.0))
-        ids.append(BALL_ID)
-        for r in viewer_rows(s):
-            rows.append((q,) + r[1:])
-            ids.append(VIEWER_ID)
-        for r, o in zip(occluder_rows(s, q), s.occluders):
-            rows.append(r)
-            ids.append(OCCLUDER_BASE + o.id)
+        r, i = scene_rows(s, q)
+        rows += r
+        ids += i
     prims = geo.Primitives.from_rows(rows)
     t = np.linspace(0.0, 1.0, n_samples)
     dirs, origins = [], []
