@@ -193,3 +193,20 @@ def test_contact_sheets_per_split_and_sweep_with_zoomed_viewer(fake_dataset):
     # a split that disappears from the index loses its sheet
     contact_sheet(fake_dataset, df[df["split"] != "val"])
     assert not (fake_dataset / SHEETS_DIR / "split-val.png").exists()
+
+
+def test_sheet_captions_name_partial_and_ambiguous_sweep_steps():
+    """Sweep steps carry no binary label where the ball is partly visible or the depth gap is
+    too small; their captions say so instead of failing on a missing value."""
+    import pandas as pd
+
+    from vpt.datasets.sheet import _labels
+
+    df = pd.DataFrame({"vpt_label": [None, 0], "depth_label": [None, 1], "hidden_reason": ["", "occluded"],
+                       "scene_id": ["s-step03", "s-step04"], "sweep_id": ["turn-000", "turn-000"],
+                       "sweep_step": [3, 4], "sweep_step_label": ["partial", "0"], "cell": ["", ""]})
+    for col in ("vpt_label", "depth_label"):
+        df[col] = df[col].astype("Int64")
+    rows = list(df.itertuples())
+    assert _labels(rows[0])[:2] == ["vpt=partial", "depth=ambiguous"]
+    assert _labels(rows[1])[:2] == ["vpt=0 (occluded)", "depth=1 (ball nearer)"]

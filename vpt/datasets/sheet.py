@@ -37,8 +37,14 @@ def _tile(path: Path, caption: str) -> Image.Image:
 def _labels(r: Any) -> list[str]:
     """Caption lines of one index row: VPT label and hidden reason, depth label and its
     meaning, where the stimulus sits (cell or sweep step), its number."""
-    first = f"vpt={r.vpt_label}" + (f" ({r.hidden_reason})" if r.vpt_label == 0 and r.hidden_reason else " (sees it)")
-    depth = f"depth={r.depth_label} ({'ball' if r.depth_label == 1 else 'viewer'} nearer)"
+    if pd.isna(r.vpt_label):  # a sweep step partly visible to the viewer
+        first = "vpt=partial"
+    else:
+        first = f"vpt={r.vpt_label}" + (f" ({r.hidden_reason})" if r.vpt_label == 0 and r.hidden_reason else " (sees it)")
+    if pd.isna(r.depth_label):  # a sweep step inside the minimum depth gap
+        depth = "depth=ambiguous"
+    else:
+        depth = f"depth={r.depth_label} ({'ball' if r.depth_label == 1 else 'viewer'} nearer)"
     ident = str(r.scene_id).rsplit("-", 1)[-1]
     if r.sweep_id:
         return [first, depth, f"step {r.sweep_step}: {r.sweep_step_label}"[:34], ident]
