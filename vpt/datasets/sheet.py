@@ -68,7 +68,7 @@ def labelled_tile(root: Path, r: Any) -> Image.Image:
             tile.paste(Image.fromarray(crop), (IMG_PX + 2, 0))
             draw.text((IMG_PX + 4, ZOOM_PX + 2), "viewer", fill=(90, 90, 90))
     draw.text((IMG_PX + 4, ZOOM_PX + 2 + LINE_PX), lines[3], fill=(90, 90, 90))
-    draw.text((2, IMG_PX + 2), lines[0], fill=(170, 0, 0) if r.vpt_label == 0 else (0, 0, 0))
+    draw.text((2, IMG_PX + 2), lines[0], fill=(170, 0, 0) if lines[0].startswith("vpt=0") else (0, 0, 0))
     for k, line in enumerate(lines[1:3], start=1):
         draw.text((2, IMG_PX + 2 + k * LINE_PX), line, fill="black")
     return tile
