@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
+
+# The evaluator half adds its subcommands from its own packages: each module has
+# `add_parser(sub)` that registers one or more subcommands with `set_defaults(func=...)`.
+# Those modules import nothing heavy at module level (torch, SDKs, web frameworks load
+# inside the command), so `vpt --help` stays fast and works without them.
+EVALUATOR_COMMANDS: tuple[str, ...] = ()
 
 
 def _fail(msg: str) -> int:
@@ -171,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("dataset")
     e.add_argument("out")
     e.set_defaults(func=cmd_export)
+
+    for name in EVALUATOR_COMMANDS:
+        importlib.import_module(name).add_parser(sub)
     return p
 
 
