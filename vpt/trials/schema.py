@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -98,9 +99,10 @@ def conform(df: pd.DataFrame, source: str = "trial table") -> pd.DataFrame:
             _fail(source, col.name, f"null in {int(s.isna().sum())} rows; it may not be null")
         try:
             if pa.types.is_string(col.type):
-                bad = s.dropna().map(lambda v: not isinstance(v, str))
-                if bad.any():
-                    raise TypeError(f"non-string value {s.dropna()[bad].iloc[0]!r}")
+                inferred = pd.api.types.infer_dtype(s, skipna=True)
+                if inferred not in ("string", "empty"):
+                    bad = s.dropna()[[not isinstance(v, str) for v in s.dropna()]]
+                    raise TypeError(f"non-string value {bad.iloc[0]!r}" if len(bad) else f"{inferred} values")
                 s = s.astype("string")
             elif pa.types.is_integer(col.type):
                 v = pd.to_numeric(s, errors="raise")
@@ -108,7 +110,8 @@ def conform(df: pd.DataFrame, source: str = "trial table") -> pd.DataFrame:
                     raise TypeError("non-integer value")
                 s = v.astype("Int64")
             elif pa.types.is_boolean(col.type):
-                if not s.dropna().map(lambda v: isinstance(v, (bool,)) or v in (0, 1)).all():
+                if not (pd.api.types.is_bool_dtype(s.dtype)
+                        or all(isinstance(v, (bool, np.bool_)) or v in (0, 1) for v in s.dropna())):
                     raise TypeError("non-boolean value")
                 s = s.astype("boolean")
             elif pa.types.is_floating(col.type):
