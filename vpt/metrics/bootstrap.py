@@ -10,6 +10,8 @@ between two of them is resampled with the same scenes.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -35,7 +37,8 @@ def interval(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.n
     a = (1 - level) / 2 * 100
     if not samples.size:
         return np.full(samples.shape[:-1], np.nan), np.full(samples.shape[:-1], np.nan)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row gives a NaN interval
         if not np.isnan(samples).any():
             lo, hi = np.percentile(samples, [a, 100 - a], axis=-1)
         else:

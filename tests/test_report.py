@@ -1,0 +1,230 @@
+"""`vpt report` end to end: files, contents, and the page opened in headless Chromium."""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import vpt.cli
+from vpt.datasets import pipeline
+from vpt.datasets.recipe import parse_recipe
+from vpt.errors import UserError
+from vpt.metrics import synthetic as S
+from vpt.metrics.frame import HUMANS, generator
+from vpt.trials import store
+from tests.conftest import recipe_dict
+
+CHROMIUM = Path("/usr/bin/chromium")
+FIGURES = ("accuracy", "dissociation", "imagenet", "sweeps", "kappa")
+
+
+def _cli(monkeypatch, argv: list[str]) -> int:
+    monkeypatch.setattr(vpt.cli, "EVALUATOR_COMMANDS", ("vpt.deciders.cli", "vpt.report.cli"))
+    return vpt.cli.main(argv)
+
+
+def _population(humans: int) -> list[S.Planted]:
+    dms = S.population(10, humans, generator(1))
+    for dm, name in zip(dms[3:6], ("resnet50.tv_in1k/linear", "vit_base_patch16_224.augreg_in1k/linear",
+                                   "convnext_base.fb_in22k_ft_in1k/linear")):
+        dm.name = name
+    dms.append(S.Planted("mute-vlm", "vlm", {"vpt": 0, "depth": 0}, invalid=1.0))
+    return dms
+
+
+@pytest.fixture(scope="module")
+def synthetic_results(tmp_path_factory) -> Path:
+    """Runs of a small synthetic population: models, baselines, a VLM with a cost, humans,
+    and an attribution table beside one run."""
+    rng = generator(2)
+    stim = S.stimuli(60, 30, 24, 2, rng)
+    df = S.trial_table(stim, _population(4), rng)
+    results = tmp_path_factory.mktemp("results")
+    for kind, part in df.groupby("kind"):
+        cost = {"usd": 0.42, "input_tokens": 1234} if kind == "vlm" else None
+        store.write_run(results, f"run-{kind}", part.assign(run_id=f"run-{kind}"), {"kind": kind, "cost": cost})
+    pd.DataFrame({"decision_maker": ["resnet50.tv_in1k/linear"] * 3, "region": ["ball", "viewer", "occluders"],
+                  "share": [0.2, 0.5, 0.3]}).to_parquet(results / "run-probe" / "attribution.parquet")
+    return results
+
+
+@pytest.fixture(scope="module")
+def report(synthetic_results, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    with pytest.MonkeyPatch.context() as mp:
+        assert _cli(mp, ["report", str(synthetic_results), "--out", str(out), "--bootstrap", "100"]) == 0
+    return out
+
+
+def test_report_writes_html_figures_and_tables(report, synthetic_results):
+    for name in (*FIGURES, "attribution"):
+        for ext in ("png", "svg"):
+            assert (report / "figures" / f"{name}.{ext}").stat().st_size > 1000, name
+    for name in ("accuracy", "kappa_pairs", "kappa_summary", "noise_ceiling", "model_human_consistency",
+                 "psychometric_fits", "sweep_curves", "imagenet_correlation", "metadata_groups", "reference_3dpc",
+                 "cost", "attribution"):
+        assert (report / "tables" / f"{name}.csv").exists(), name
+    acc = pd.read_csv(report / "tables" / "accuracy.csv")
+    rule = acc[acc["decision_maker"] == "label-rule"]
+    assert (rule["accuracy"] == 1).all() and set(rule["split"]) == {"test", "ood", "human", "sweep"}
+    mute = acc[acc["decision_maker"] == "mute-vlm"]
+    assert (mute["accuracy"] == 0).all() and (mute["invalid_rate"] == 1).all()
+    trials = store.read_trials(synthetic_results)
+    m = acc[(acc["decision_maker"] == "model-003") & (acc["task"] == "vpt") & (acc["split"] == "test")].iloc[0]
+    t = trials[(trials["decision_maker"] == "model-003") & (trials["task"] == "vpt") & (trials["split"] == "test")]
+    assert m["accuracy"] == pytest.approx(t["correct"].fillna(False).astype(bool).mean())
+    assert (acc["decision_maker"] == HUMANS).any()
+    cost = pd.read_csv(report / "tables" / "cost.csv")
+    assert cost["cost_usd"].tolist() == [0.42]
+    page = (report / "report.html").read_text()
+    for section in ("Accuracy", "VPT against depth", "Model metadata", "Sweeps", "Error consistency", "Attribution",
+                    "Cost", "3D-PC reference"):
+        assert f">{section}" in page, section
+    assert len(re.findall(r"<svg", page)) >= len(FIGURES) + 1
+
+
+def _external_refs(page: str) -> list[str]:
+    """Every src/href/url() in the page that is not an in-page anchor or inline data."""
+    refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", page) + re.findall(r"url\(([^)#][^)]*)\)", page)
+    return [r for r in refs if not r.startswith(("#", "data:"))]
+
+
+def test_report_is_self_contained(report):
+    page = (report / "report.html").read_text()
+    assert _external_refs(page) == []
+    assert "<link" not in page and not re.search(r"<script[^>]+src", page)
+
+
+def test_without_own_humans_the_3dpc_band_is_labelled_as_another_stimulus_set(tmp_path, monkeypatch):
+    rng = generator(3)
+    df = S.trial_table(S.stimuli(40, 0, 20, 1, rng), _population(0), rng)
+    store.write_run(tmp_path / "r", "run", df.assign(run_id="run"), {})
+    assert _cli(monkeypatch, ["report", str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--bootstrap", "50"]) == 0
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "No human participants in these runs" in page and "3D-PC humans, other stimuli" in page
+    assert ">Cost<" not in page and ">Attribution<" not in page  # sections only where their data is
+    assert not (tmp_path / "o" / "tables" / "noise_ceiling.csv").exists()
+
+
+def test_report_errors_are_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "empty").mkdir()
+    assert _cli(monkeypatch, ["report", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == vpt.cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("vpt: error: ") and err.count("\n") == 1 and "no finished runs" in err
+
+
+# ---------------------------------------------------------------- in the browser
+
+
+def _open(html: Path) -> dict:
+    """Open a report from disk in headless Chromium; record console errors and requests."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (`make test` installs it with apt-get)")
+    seen: dict = {"errors": [], "requests": []}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: seen["errors"].append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+            page.on("request", lambda r: seen["requests"].append(r.url))
+            page.goto(html.resolve().as_uri())
+            page.wait_for_selector("body[data-ready='1']", timeout=20000)
+            seen["figures"] = page.eval_on_selector_all("figure.figure", """els => els.map(e => {
+                const s = e.querySelector('svg'); const r = s ? s.getBoundingClientRect() : {width: 0, height: 0};
+                return {id: e.id, width: r.width, height: r.height,
+                        marks: s ? s.querySelectorAll('path, use, image, rect, text').length : 0}; })""")
+            first = page.locator("table.sortable").first
+            cells = first.locator("tbody tr td:first-child")
+            before = cells.all_inner_texts()
+            first.locator("th").first.click()
+            seen["sorted"] = cells.all_inner_texts()
+            seen["before"] = before
+        finally:
+            browser.close()
+    return seen
+
+
+def _check_page(html: Path, expect: tuple[str, ...]) -> None:
+    seen = _open(html)
+    assert seen["errors"] == []
+    assert seen["requests"] == [html.resolve().as_uri()]  # the page itself, nothing else
+    ids = [f["id"] for f in seen["figures"]]
+    assert {f"fig-{e}" for e in expect} <= set(ids)
+    for f in seen["figures"]:
+        assert f["width"] > 100 and f["height"] > 100 and f["marks"] > 20, f
+    assert sorted(seen["before"]) == sorted(seen["sorted"])  # the inline script sorted, lost nothing
+    assert seen["sorted"] == sorted(seen["sorted"])
+
+
+def test_the_report_opens_in_chromium_offline_without_errors(report):
+    _check_page(report / "report.html", (*FIGURES, "attribution"))
+
+
+# ---------------------------------------------------------------- from `vpt baseline` rows on a tiny dataset
+
+SMALL_LABELS = {"min_ball_px": 1.2, "min_viewer_px": 2.2}  # 64 px images
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A planned (not rendered) tiny binary dataset and a sweep dataset beside it."""
+    out = tmp_path_factory.mktemp("data")
+    binary = copy.deepcopy(recipe_dict("depth-vpt"))
+    binary.update(name="tiny", splits={"train": 32, "val": 8, "test": 16, "ood": 8}, human_set=8, warmup=4,
+                  resolution=[64, 64])
+    binary["labels"].update(SMALL_LABELS)
+    binary.pop("human_resolution", None)
+    sweeps = copy.deepcopy(recipe_dict("vpt-strategy"))
+    sweeps.update(name="tiny-sweeps", resolution=[64, 64])
+    sweeps.setdefault("labels", {}).update(SMALL_LABELS)
+    sweeps["sweeps"] = {"occluder_slide": {"count": 1, "steps": 7}, "viewer_turn": {"count": 1, "steps": 7},
+                        "depth_pass": {"count": 1, "steps": 7}, "occluder_move": {"count": 0, "steps": 7},
+                        "invariance": {"count": 0, "steps": 7}, "max_attempts": 300}
+
+    def no_audit(*a, **k):
+        raise UserError("skipped in the report tests")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "audit_plan", no_audit)
+        mp.setattr(pipeline, "audit_dataset", no_audit)
+        for d in (binary, sweeps):
+            pipeline.build_dataset(parse_recipe(d), out, progress=False, log=lambda msg: None)
+    return out / "tiny"
+
+
+def test_report_from_baseline_rows_and_participants_on_a_tiny_dataset(tiny_dataset, tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    sweeps = tiny_dataset.parent / "tiny-sweeps"
+    assert _cli(monkeypatch, ["baseline", str(tiny_dataset), "--out", str(results), "--sweeps", str(sweeps),
+                              "--quiet"]) == 0
+    rows = store.read_trials(results)
+    human = rows[(rows["decision_maker"] == "baseline:label-rule") & (rows["split"] == "human")]
+    rng = generator(4)
+    parts = []
+    for i in range(3):  # three participants on the human set, right 85 % of the time
+        resp = np.where(rng.random(len(human)) < 0.85, human["label"], 1 - human["label"])
+        parts.append(human.assign(kind="human", decision_maker=f"p{i}", run_id="humans", response=resp,
+                                  correct=resp == human["label"].to_numpy()))
+    store.write_run(results, "humans", pd.concat(parts, ignore_index=True), {"kind": "human"})
+    out = tmp_path / "report"
+    assert _cli(monkeypatch, ["report", str(results), "--out", str(out), "--dataset", str(tiny_dataset),
+                              "--dataset", str(sweeps), "--bootstrap", "100"]) == 0
+    page = (out / "report.html").read_text()
+    assert ">Dataset<" in page and "Dataset card: tiny" in page and "matches the trial rows" in page
+    fits = pd.read_csv(out / "tables" / "psychometric_fits.csv")
+    rule = fits[fits["decision_maker"] == "baseline:label-rule"].set_index("sweep_kind")
+    assert rule.loc["occluder_slide", "variable"] == "ball_offset_m" and rule.loc["viewer_turn", "variable"] == "step"
+    acc = pd.read_csv(out / "tables" / "accuracy.csv")
+    assert (acc.loc[acc["decision_maker"] == "baseline:label-rule", "accuracy"] == 1).all()
+    assert (acc["decision_maker"] == HUMANS).any()
+    _check_page(out / "report.html", ("accuracy", "dissociation", "sweeps", "kappa"))
+    shutil.rmtree(out / "figures")

@@ -1,0 +1,276 @@
+"""The report's figures (matplotlib, Agg backend). Each function returns a Figure or None
+when its data is absent; `save` writes PNG and SVG and returns the SVG text for inlining."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from vpt.metrics.frame import HUMANS, is_label_rule  # noqa: E402
+
+SPLIT_ORDER = ("test", "ood", "human", "sweep", "val", "warmup", "train")
+KIND_COLORS = {"baseline": "#7f7f7f", "probe": "#1f77b4", "finetune": "#d62728", "scratch": "#9467bd",
+               "vlm": "#ff7f0e", "human": "#2ca02c"}
+MAX_LABELS = 30
+plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+                     "svg.hashsalt": "vpt-report"})
+
+
+def ordered_splits(splits: pd.Series | list[str]) -> list[str]:
+    present = list(pd.unique(pd.Series(list(splits))))
+    return [s for s in SPLIT_ORDER if s in present] + sorted(s for s in present if s not in SPLIT_ORDER)
+
+
+def save(fig: Figure, out: Path, name: str) -> str:
+    """Write `name`.png and `name`.svg into `out`; return the SVG markup (no XML prolog)."""
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    svg = buf.getvalue()
+    (out / f"{name}.svg").write_text(svg, encoding="utf-8")
+    return svg[svg.index("<svg"):]
+
+
+def shortcut_floor(acc: pd.DataFrame) -> pd.Series:
+    """Best baseline accuracy per (task, split), the label rule excluded."""
+    b = acc[(acc["kind"] == "baseline") & ~acc["decision_maker"].map(is_label_rule)]
+    return b.groupby(["task", "split"])["accuracy"].max()
+
+
+def accuracy_figure(acc: pd.DataFrame, ref_band: dict[tuple[str, str], tuple[float, float, float]]) -> Figure | None:
+    """Accuracy per decision maker with CIs, one panel per (task, split): chance, shortcut
+    floor, and the human band (own participants, else the 3D-PC reference, labelled)."""
+    if acc.empty:
+        return None
+    tasks = sorted(acc["task"].unique())
+    splits = ordered_splits(acc["split"])
+    floor = shortcut_floor(acc)
+    fig, axes = plt.subplots(len(tasks), len(splits), figsize=(3.2 * len(splits) + 1, 2.8 * len(tasks)),
+                             squeeze=False, sharey=True)
+    for r, task in enumerate(tasks):
+        for c, split in enumerate(splits):
+            ax = axes[r][c]
+            g = acc[(acc["task"] == task) & (acc["split"] == split)]
+            dms = g[(g["kind"] != "human") | (g["decision_maker"] == HUMANS)]
+            own = dms[dms["decision_maker"] == HUMANS]
+            dms = dms[dms["decision_maker"] != HUMANS].sort_values("accuracy")
+            x = np.arange(len(dms))
+            for kind, sub in dms.groupby("kind"):
+                xi = x[dms["kind"].to_numpy() == kind]
+                ax.errorbar(xi, sub["accuracy"], yerr=[sub["accuracy"] - sub["accuracy_lo"],
+                                                      sub["accuracy_hi"] - sub["accuracy"]],
+                            fmt="o", ms=3, lw=0.8, color=KIND_COLORS.get(kind, "k"), label=kind)
+            ax.axhline(0.5, color="k", ls=":", lw=0.8, label="chance")
+            if (task, split) in floor.index:
+                ax.axhline(floor[(task, split)], color="#8c564b", ls="--", lw=0.9, label="shortcut floor")
+            if len(own):
+                h = own.iloc[0]
+                ax.axhspan(h["accuracy_lo"], h["accuracy_hi"], color=KIND_COLORS["human"], alpha=0.2,
+                           label=f"humans (n={int(h['n_participants'])}, 95% CI)")
+            elif (task, split) in ref_band:
+                m, lo, hi = ref_band[(task, split)]
+                ax.axhspan(lo, hi, color="#bcbd22", alpha=0.25, label="3D-PC humans, other stimuli (mean±SD)")
+                ax.axhline(m, color="#bcbd22", lw=1)
+            ax.set_ylim(0, 1.02)
+            ax.set_title(f"{task} · {split}")
+            if len(dms) <= MAX_LABELS:
+                ax.set_xticks(x, dms["decision_maker"], rotation=70, ha="right", fontsize=6)
+            else:
+                ax.set_xticks([])
+                ax.set_xlabel(f"{len(dms)} decision makers, by accuracy")
+            if c == 0:
+                ax.set_ylabel("accuracy")
+    handles = {}
+    for ax in axes.ravel():
+        for hnd, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, hnd)
+    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=min(len(handles), 6), fontsize=7,
+               bbox_to_anchor=(0.5, 1.04))
+    fig.tight_layout()
+    return fig
+
+
+def main_split(acc: pd.DataFrame) -> str | None:
+    """The split the summary figures use: test when present, else the one most decision makers have."""
+    if acc.empty:
+        return None
+    return "test" if (acc["split"] == "test").any() else acc["split"].value_counts().idxmax()
+
+
+def dissociation_figure(acc: pd.DataFrame, ref: dict | None) -> Figure | None:
+    """VPT against depth accuracy per decision maker (the 3D-PC dissociation plot)."""
+    own = acc[(acc["decision_maker"] == HUMANS) & (acc["split"] == "human")]
+    split = "human" if own["task"].nunique() == 2 else main_split(acc)
+    if split is None or not {"vpt", "depth"} <= set(acc["task"]):
+        return None
+    g = acc[(acc["split"] == split) & ((acc["kind"] != "human") | (acc["decision_maker"] == HUMANS))]
+    w = g.pivot_table(index=["decision_maker", "kind"], columns="task",
+                      values=["accuracy", "accuracy_lo", "accuracy_hi"]).dropna().reset_index()
+    if w.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    for kind, sub in w.groupby("kind"):
+        dx, dy = sub[("accuracy", "depth")], sub[("accuracy", "vpt")]
+        ax.errorbar(dx, dy, xerr=[dx - sub[("accuracy_lo", "depth")], sub[("accuracy_hi", "depth")] - dx],
+                    yerr=[dy - sub[("accuracy_lo", "vpt")], sub[("accuracy_hi", "vpt")] - dy], fmt="o", ms=3.5,
+                    lw=0.6, alpha=0.8, color=KIND_COLORS.get(kind, "k"), label=kind)
+    if not (w["decision_maker"] == HUMANS).any() and ref is not None:
+        hum = {h["task"]: h for h in ref["humans"]}
+        if "depth" in hum and "vpt" in hum:
+            d, v = hum["depth"], hum["vpt"]
+            ax.errorbar([d["mean"] / 100], [v["mean"] / 100], xerr=[[(d["sd"] or 0) / 100]], yerr=[[(v["sd"] or 0) / 100]],
+                        fmt="*", ms=11, color="#bcbd22", label="3D-PC humans, other stimuli (mean±SD)")
+    ax.plot([0, 1], [0, 1], color="k", lw=0.6, ls="--", label="vpt = depth")
+    ax.axhline(0.5, color="k", ls=":", lw=0.7)
+    ax.axvline(0.5, color="k", ls=":", lw=0.7)
+    ax.set(xlim=(0.3, 1.02), ylim=(0.3, 1.02), xlabel=f"depth accuracy ({split})", ylabel=f"VPT accuracy ({split})",
+           title="VPT against depth order")
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def imagenet_figure(acc: pd.DataFrame, meta: pd.DataFrame, corr: pd.DataFrame) -> Figure | None:
+    """Accuracy against ImageNet top-1 per task, markers by family, Spearman rho in titles."""
+    split = main_split(acc)
+    if split is None or meta.empty or meta["imagenet_top1"].notna().sum() == 0:
+        return None
+    m = acc[acc["split"] == split].merge(meta.dropna(subset=["imagenet_top1"]), on="decision_maker")
+    if m.empty:
+        return None
+    tasks = sorted(m["task"].unique())
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.8), squeeze=False)
+    markers = dict(zip(sorted(m["family"].unique()), "osD^vP*X"))
+    for ax, task in zip(axes[0], tasks):
+        g = m[m["task"] == task]
+        for fam, sub in g.groupby("family"):
+            ax.scatter(sub["imagenet_top1"], sub["accuracy"], marker=markers.get(fam, "o"), s=22,
+                       c=[KIND_COLORS.get(k, "k") for k in sub["kind"]], label=fam)
+        c = corr[(corr["task"] == task) & (corr["split"] == split)] if len(corr) else corr
+        rho = f", Spearman ρ = {c['spearman_rho'].iloc[0]:.2f} (n={int(c['n_models'].iloc[0])})" if len(c) else ""
+        ax.axhline(0.5, color="k", ls=":", lw=0.7)
+        ax.set(xlabel="ImageNet top-1 (%)", ylabel=f"{task} accuracy ({split})", title=f"{task}{rho}")
+        ax.legend(fontsize=7, title="family", title_fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def pick_curves(fits: pd.DataFrame, acc: pd.DataFrame, limit: int = 8) -> list[str]:
+    """Decision makers drawn on sweep curves: label rule, humans, the best shortcut baseline,
+    then the models most accurate on sweeps (all of them are in the CSV)."""
+    chosen: list[str] = []
+    names = set(fits["decision_maker"]) if len(fits) else set()
+    chosen += sorted(n for n in names if is_label_rule(n))[:1]
+    if HUMANS in names:
+        chosen.append(HUMANS)
+    sw = acc[acc["split"] == "sweep"].groupby(["decision_maker", "kind"])["accuracy"].mean().reset_index()
+    base = sw[(sw["kind"] == "baseline") & ~sw["decision_maker"].map(is_label_rule)].sort_values("accuracy")
+    if len(base):
+        chosen.append(base["decision_maker"].iloc[-1])
+    rest = sw[~sw["kind"].isin(["baseline", "human"])].sort_values("accuracy", ascending=False)
+    chosen += [d for d in rest["decision_maker"] if d not in chosen][: max(limit - len(chosen), 0)]
+    return chosen
+
+
+def sweep_figure(fits: pd.DataFrame, curves: pd.DataFrame, acc: pd.DataFrame) -> Figure | None:
+    """One panel per (task, sweep kind): P(response 1) against the distance to the flip with
+    the fitted logistic (partial steps hollow, not fitted), or accuracy per step where the
+    kind never flips."""
+    if curves.empty:
+        return None
+    panels = curves[["task", "sweep_kind"]].drop_duplicates().sort_values(["task", "sweep_kind"]).values.tolist()
+    who = pick_curves(fits, acc)
+    ncol = min(4, len(panels))
+    nrow = int(np.ceil(len(panels) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.0 * nrow + 0.6), squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for ax, (task, kind) in zip(axes.ravel(), panels):
+        cg = curves[(curves["task"] == task) & (curves["sweep_kind"] == kind)]
+        for i, dm in enumerate(who):
+            d = cg[cg["decision_maker"] == dm].sort_values("x")
+            if d.empty:
+                continue
+            col = colors(i % 10)
+            fitted = d[d["fitted"]] if d["measure"].iloc[0] == "p_response_1" else d
+            ax.plot(fitted["x"], fitted["y"], "o", ms=3, color=col, label=dm)
+            part = d[~d["fitted"]] if d["measure"].iloc[0] == "p_response_1" else d.iloc[0:0]
+            ax.plot(part["x"], part["y"], "o", ms=5, mfc="none", color=col)
+            f = fits[(fits["decision_maker"] == dm) & (fits["task"] == task) & (fits["sweep_kind"] == kind)]
+            if d["measure"].iloc[0] == "p_response_1" and len(f):
+                xs = np.linspace(cg["x"].min(), cg["x"].max(), 100)
+                t, s = f["threshold"].iloc[0], f["slope"].iloc[0]
+                if np.isfinite(s):
+                    a = -t * s if np.isfinite(t) else 0.0
+                    ax.plot(xs, 1 / (1 + np.exp(-(a + s * xs))), "-", lw=1, color=col)
+            elif d["measure"].iloc[0] == "accuracy":
+                ax.plot(d["x"], d["y"], "-", lw=0.8, color=col)
+        measure = cg["measure"].iloc[0]
+        if measure == "p_response_1":
+            ax.axvline(0, color="k", lw=0.6, ls="--")
+            ax.set(xlabel=f"distance to the flip ({cg['variable'].iloc[0]}; label 1 side > 0)",
+                   ylabel="P(response = 1)")
+        else:
+            ax.set(xlabel="step (no flip in this kind)", ylabel="accuracy")
+        ax.axhline(0.5, color="k", ls=":", lw=0.6)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_title(f"{task} · {kind}")
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    handles = {}
+    for ax in axes.ravel():
+        for hnd, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, hnd)
+    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=min(len(handles), 4), fontsize=7,
+               bbox_to_anchor=(0.5, 1.06))
+    fig.tight_layout()
+    return fig
+
+
+def kappa_figure(mats: dict[str, pd.DataFrame], acc: pd.DataFrame, kinds: dict[str, str]) -> Figure | None:
+    """Kappa matrix per task, decision makers grouped by kind and sorted by accuracy."""
+    mats = {t: m for t, m in mats.items() if len(m) >= 2}
+    if not mats:
+        return None
+    fig, axes = plt.subplots(1, len(mats), figsize=(5.2 * len(mats), 4.6), squeeze=False)
+    mean_acc = acc.groupby("decision_maker")["accuracy"].mean()
+    for ax, (task, m) in zip(axes[0], sorted(mats.items())):
+        order = sorted(m.index, key=lambda d: (kinds.get(d, ""), -mean_acc.get(d, 0)))
+        mm = m.loc[order, order].to_numpy(dtype=float)
+        im = ax.imshow(mm, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        if len(order) <= MAX_LABELS:
+            ax.set_xticks(range(len(order)), order, rotation=80, fontsize=5)
+            ax.set_yticks(range(len(order)), order, fontsize=5)
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(f"{len(order)} decision makers, grouped by kind")
+        ax.set_title(f"error consistency (Cohen's kappa) · {task}")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def attribution_figure(att: pd.DataFrame) -> Figure | None:
+    """Share of attribution per region (ball, viewer, occluders, rest) per decision maker."""
+    if att is None or att.empty:
+        return None
+    w = att.pivot_table(index="decision_maker", columns="region", values="share", aggfunc="mean").fillna(0)
+    fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(w) + 2), 3.4))
+    bottom = np.zeros(len(w))
+    for region in w.columns:
+        ax.bar(range(len(w)), w[region], bottom=bottom, label=region)
+        bottom += w[region].to_numpy()
+    ax.set_xticks(range(len(w)), w.index, rotation=70, ha="right", fontsize=6)
+    ax.set(ylabel="attribution share", title="attribution share per region")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,119 @@
+"""Inputs of a report: trial rows and run manifests (through vpt.trials.store), dataset
+indexes and cards, and optional attribution tables beside the runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vpt.errors import UserError
+from vpt.trials.store import read_manifests, read_trials, trial_files
+
+ATTRIBUTION_FILE = "attribution.parquet"  # columns: decision_maker, region, share (optional, per run)
+
+
+@dataclass
+class DatasetInfo:
+    root: Path
+    name: str
+    index: pd.DataFrame
+    card: str
+    hash: str | None = None
+
+
+@dataclass
+class Inputs:
+    trials: pd.DataFrame
+    manifests: list[dict[str, Any]]
+    datasets: list[DatasetInfo] = field(default_factory=list)
+    attribution: pd.DataFrame | None = None
+    sources: list[Path] = field(default_factory=list)
+
+
+def read_dataset(root: Path) -> DatasetInfo:
+    """A dataset folder's index and card (the card may be missing)."""
+    index_path = root / "index.parquet"
+    if not index_path.exists():
+        raise UserError(f"{root}: no index.parquet; pass a dataset folder written by `vpt scenes` (e.g. data/depth-vpt)")
+    index = pd.read_parquet(index_path)
+    card = (root / "card.md").read_text(encoding="utf-8") if (root / "card.md").exists() else ""
+    digest = None
+    try:
+        from vpt.trials.items import content_hash
+
+        digest = content_hash(index)
+    except Exception:  # the hash is informative only; an index it cannot hash is still summarised
+        digest = None
+    return DatasetInfo(root.resolve(), root.resolve().name, index, card, digest)
+
+
+def _dataset_candidates(manifests: list[dict[str, Any]], names: set[str], given: list[Path]) -> list[Path]:
+    found = list(given)
+    for m in manifests:
+        for key in ("dataset_path", "dataset_dir", "dataset_root", "dataset"):
+            v = m.get(key)
+            if isinstance(v, dict):
+                v = v.get("path") or v.get("root")
+            if isinstance(v, str) and (Path(v) / "index.parquet").exists():
+                found.append(Path(v))
+    for name in names:
+        if (Path("data") / name / "index.parquet").exists():
+            found.append(Path("data") / name)
+    out, seen = [], set()
+    for p in found:
+        r = p.resolve()
+        if r not in seen:
+            seen.add(r)
+            out.append(p)
+    return out
+
+
+def load_inputs(results: list[str | Path], datasets: list[str | Path] | None = None) -> Inputs:
+    """Read every run under `results` (folders or Parquet files) and the datasets: those
+    given, those the manifests name, and data/<dataset> for every dataset in the rows."""
+    trials = read_trials(*results)
+    manifests = read_manifests(*results)
+    files = trial_files(*results)
+    names = set(trials["dataset"].unique()) if len(trials) else set()
+    dsets = [read_dataset(p) for p in _dataset_candidates(manifests, names, [Path(d) for d in datasets or []])]
+    att = []
+    for f in files:
+        a = f.parent / ATTRIBUTION_FILE
+        if a.exists():
+            df = pd.read_parquet(a)
+            missing = {"decision_maker", "region", "share"} - set(df.columns)
+            if missing:
+                raise UserError(f"{a}: missing columns {sorted(missing)} (an attribution table has decision_maker, "
+                                "region, share)")
+            att.append(df[["decision_maker", "region", "share"]])
+    return Inputs(trials, manifests, dsets, pd.concat(att, ignore_index=True) if att else None, files)
+
+
+def sweep_index(datasets: list[DatasetInfo]) -> pd.DataFrame | None:
+    """scene_id -> sweep_value, sweep_kind, sweep_parameter over every dataset given."""
+    parts = [d.index[[c for c in ("scene_id", "sweep_value", "sweep_kind", "sweep_parameter") if c in d.index]]
+             for d in datasets if "sweep_value" in d.index.columns]
+    parts = [p[p["sweep_kind"].astype(str) != ""] if "sweep_kind" in p else p for p in parts]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def cost_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run with a `cost` in its manifest (a number, or a mapping of numbers)."""
+    rows = []
+    for m in manifests:
+        cost = m.get("cost")
+        if cost is None or cost == {}:
+            continue
+        who = m.get("decider") or ", ".join(m.get("decision_makers") or [])
+        row = {"run_id": m.get("run_id"), "decider": who, "kind": m.get("kind"), "rows": m.get("rows")}
+        if isinstance(cost, dict):
+            row.update({f"cost_{k}": v for k, v in cost.items() if isinstance(v, (int, float, str))})
+        elif isinstance(cost, (int, float)):
+            row["cost_usd"] = cost
+        else:
+            row["cost"] = str(cost)
+        rows.append(row)
+    return pd.DataFrame(rows)
