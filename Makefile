@@ -12,7 +12,7 @@ SCALE  ?=
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup scenes plan test bench bench-render clean
+.PHONY: setup scenes plan test bench bench-render bench-report chromium clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
@@ -31,7 +31,17 @@ scenes: $(STAMP)
 plan: $(STAMP)
 	$(BIN)/vpt scenes scenes --out $(OUT) --plan-only $(if $(SCALE),--scale $(SCALE)) $(ARGS)
 
-test: $(STAMP)
+# The report's browser test drives Debian's chromium through Playwright (never a downloaded
+# browser); install it when it is missing (root or sudo). If apt-get cannot, that test skips.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "make: installing chromium with apt-get (for the report's browser test)"; \
+	  $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "make: could not install chromium; the report's browser test will be skipped"; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -46,6 +56,11 @@ bench-render: $(STAMP)
 	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset standard -n 24
 	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset paper -n 4
 	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset preview -n 500 --recycle-every 1000
+
+# The full report from a synthetic 3D-PC-sized trial table (350 decision makers, ~2.1 M rows,
+# 1,000 bootstrap resamples); prints its time.
+bench-report: $(STAMP)
+	$(BIN)/python -m vpt.report.bench
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .bench
