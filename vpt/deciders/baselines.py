@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,7 +62,7 @@ class LabelRule:
         groups: dict[str, list[tuple[str, Any]]] = {}
         for sid, path in zip(items["scene_id"], items["scene_json"]):
             try:
-                rec = json.loads(open(path, encoding="utf-8").read())
+                rec = json.loads(Path(path).read_text(encoding="utf-8"))
                 spec = scene_from_dict(rec["spec"])
                 cfg = json.dumps(rec["label_config"], sort_keys=True)
             except (OSError, ValueError, KeyError, TypeError) as err:
