@@ -105,9 +105,11 @@ def refine(k: np.ndarray, n: np.ndarray, z: np.ndarray, theta_b: np.ndarray, w: 
     fits are second-order accurate), in chunks of decision makers to bound memory.
     k, n: (dm, points); theta_b: (dm, B, 2); w: (B, points) resampling weights."""
     out = np.empty_like(theta_b)
+    k32, n32, w32, z32 = (a.astype(np.float32) for a in (k, n, w, z))  # one step: float32 is precise enough
     for lo in range(0, len(k), chunk):
         sl = slice(lo, lo + chunk)
-        out[sl] = fit_logistic(k[sl, None, :] * w[None], n[sl, None, :] * w[None], z, init=theta_b[sl], iters=1)[0]
+        out[sl] = fit_logistic(k32[sl, None, :] * w32[None], n32[sl, None, :] * w32[None], z32,
+                               init=theta_b[sl].astype(np.float32), iters=1)[0]
     return out
 
 

@@ -100,7 +100,7 @@ def card_summary(d: DatasetInfo, trials: pd.DataFrame) -> str:
     lines = [ln for ln in d.card.splitlines()]
     title = next((ln.lstrip("# ") for ln in lines if ln.startswith("# ")), d.name)
     paras = [ln for ln in lines if ln and not ln.startswith(("#", "-", "|", "`"))][:2]
-    hashes = set(trials.loc[trials["dataset"] == d.name, "dataset_hash"]) if len(trials) else set()
+    hashes = set(trials.loc[trials["dataset"] == d.name, "dataset_hash"].unique()) if len(trials) else set()
     match = ("" if not hashes or d.hash is None else
              f"<p class='note'>Index hash {H.esc(d.hash)}: "
              + ("matches the trial rows." if d.hash in hashes else f"differs from the trial rows' {H.esc(sorted(hashes))} "
@@ -154,7 +154,7 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
     t = time.perf_counter()
     for name, df in tables.items():
         if df is not None and len(df):
-            df.to_csv(tabdir / f"{name}.csv", index=False, float_format="%.6g")
+            df.to_csv(tabdir / f"{name}.csv", index=False)
     res.timings["csv"] = round(time.perf_counter() - t, 3)
     acc = res.tables["accuracy"]
     trials = inputs.trials
@@ -174,7 +174,7 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
                "Accuracy per decision maker (95% bootstrap CI) per task and split, sorted by accuracy; dotted: chance; "
                "dashed: shortcut floor (best baseline other than label-rule); band: human participants (95% CI) or, "
                "when there are none, the 3D-PC human mean ± SD from another stimulus set.")
-    show = acc if len(acc) <= 300 else acc[(acc["kind"].isin(["baseline", "human"]) & (acc["kind"] != "human"))
+    show = acc if len(acc) <= 300 else acc[(acc["kind"] == "baseline")
                                            | (acc["decision_maker"] == HUMANS)
                                            | acc.groupby(["task", "split"])["accuracy"].rank(ascending=False).le(10)]
     cols = ["decision_maker", "kind", "task", "split", "n_labelled", "n_unlabelled", "invalid_rate", "accuracy",
@@ -231,12 +231,12 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
     sections.append(H.Section("methods", "Methods", METHODS.format(n_boot=n_boot, n_splits=n_splits)
                               + "<h3>Trial table</h3><pre>" + H.esc(schema.markdown()) + "</pre>"))
     res.timings["figures+html"] = round(time.perf_counter() - t, 3)
-    runs = sorted(set(trials["run_id"])) if len(trials) else []
+    runs = sorted(trials["run_id"].unique()) if len(trials) else []
     intro = (f"<p>{len(trials):,} trial rows from {len(runs)} runs; {acc['decision_maker'].nunique()} decision makers "
              f"({', '.join(f'{k}: {n}' for k, n in acc.drop_duplicates('decision_maker')['kind'].value_counts().items())}); "
-             f"tasks {', '.join(sorted(set(trials['task'])))}; invalid answers "
+             f"tasks {', '.join(sorted(trials['task'].unique()))}; invalid answers "
              f"{int(trials['response'].isna().sum()):,} (counted as wrong). Datasets: "
-             f"{H.esc(', '.join(sorted(set(trials['dataset']))))}.</p>")
+             f"{H.esc(', '.join(sorted(trials['dataset'].unique())))}.</p>")
     path = out / "report.html"
     path.write_text(H.page("vpt report", intro, sections), encoding="utf-8")
     return path

@@ -245,7 +245,14 @@ def kappa_figure(mats: dict[str, pd.DataFrame], acc: pd.DataFrame, kinds: dict[s
     for ax, (task, m) in zip(axes[0], sorted(mats.items())):
         order = sorted(m.index, key=lambda d: (kinds.get(d, ""), -mean_acc.get(d, 0)))
         mm = m.loc[order, order].to_numpy(dtype=float)
+        np.fill_diagonal(mm, np.nan)  # a decision maker with itself: 1 by definition, not shown
         im = ax.imshow(mm, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        kind_of = [kinds.get(d, "") for d in order]
+        for i in range(1, len(order)):
+            if kind_of[i] != kind_of[i - 1]:
+                ax.axhline(i - 0.5, color="k", lw=0.5)
+                ax.axvline(i - 0.5, color="k", lw=0.5)
+                ax.text(i - 0.5, -1, kind_of[i], fontsize=6, rotation=60, va="bottom")
         if len(order) <= MAX_LABELS:
             ax.set_xticks(range(len(order)), order, rotation=80, fontsize=5)
             ax.set_yticks(range(len(order)), order, fontsize=5)
