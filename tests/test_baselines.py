@@ -254,3 +254,14 @@ def test_cli_on_a_rendered_dataset_uses_the_pixels(rendered, planned, tmp_path, 
     assert set(sc["split"]) == {"test", "human"} and set(sc["dataset"]) == {"tiny-r"}
     m = [x for x in store.read_manifests(out) if x["decider"] == "baseline-thumbnail"]
     assert m and all(x["config"]["cue_source"] == "images" for x in m)
+
+
+def test_the_cli_module_imports_nothing_heavy():
+    """`vpt --help` stays fast: registering `vpt baseline` loads neither pandas nor sklearn."""
+    import subprocess
+    import sys
+
+    code = ("import sys, argparse, vpt.deciders.cli as c; p = argparse.ArgumentParser(); "
+            "c.add_parser(p.add_subparsers()); print(sorted(m for m in ('pandas', 'sklearn', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
