@@ -244,7 +244,7 @@ def kappa_figure(mats: dict[str, pd.DataFrame], acc: pd.DataFrame, kinds: dict[s
     mean_acc = acc.groupby("decision_maker")["accuracy"].mean()
     for ax, (task, m) in zip(axes[0], sorted(mats.items())):
         order = sorted(m.index, key=lambda d: (kinds.get(d, ""), -mean_acc.get(d, 0)))
-        mm = m.loc[order, order].to_numpy(dtype=float)
+        mm = m.loc[order, order].to_numpy(dtype=float, copy=True)
         np.fill_diagonal(mm, np.nan)  # a decision maker with itself: 1 by definition, not shown
         im = ax.imshow(mm, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
         kind_of = [kinds.get(d, "") for d in order]
