@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
+import sys
 import shutil
 from pathlib import Path
 
@@ -228,3 +230,10 @@ def test_report_from_baseline_rows_and_participants_on_a_tiny_dataset(tiny_datas
     assert (acc["decision_maker"] == HUMANS).any()
     _check_page(out / "report.html", ("accuracy", "dissociation", "sweeps", "kappa"))
     shutil.rmtree(out / "figures")
+
+
+def test_registering_vpt_report_imports_nothing_heavy():
+    code = ("import sys, vpt.cli; vpt.cli.EVALUATOR_COMMANDS = ('vpt.report.cli',); vpt.cli.build_parser(); "
+            "print(sorted(m for m in ('matplotlib', 'scipy', 'pandas', 'pyarrow', 'playwright') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
