@@ -232,7 +232,7 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
                               + "<h3>Trial table</h3><pre>" + H.esc(schema.markdown()) + "</pre>"))
     res.timings["figures+html"] = round(time.perf_counter() - t, 3)
     runs = sorted(trials["run_id"].unique()) if len(trials) else []
-    intro = (f"<p>{len(trials):,} trial rows from {len(runs)} runs; {acc['decision_maker'].nunique()} decision makers "
+    intro = (f"<p>{len(trials):,} trial rows from {len(runs)} run{'s' if len(runs) != 1 else ''}; {acc['decision_maker'].nunique()} decision makers "
              f"({', '.join(f'{k}: {n}' for k, n in acc.drop_duplicates('decision_maker')['kind'].value_counts().items())}); "
              f"tasks {', '.join(sorted(trials['task'].unique()))}; invalid answers "
              f"{int(trials['response'].isna().sum()):,} (counted as wrong). Datasets: "

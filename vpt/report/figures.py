@@ -252,7 +252,8 @@ def kappa_figure(mats: dict[str, pd.DataFrame], acc: pd.DataFrame, kinds: dict[s
             if kind_of[i] != kind_of[i - 1]:
                 ax.axhline(i - 0.5, color="k", lw=0.5)
                 ax.axvline(i - 0.5, color="k", lw=0.5)
-                ax.text(i - 0.5, -1, kind_of[i], fontsize=6, rotation=60, va="bottom")
+                if len(order) > MAX_LABELS:  # no names on the axes: name the blocks
+                    ax.text(i - 0.5, -1, kind_of[i], fontsize=6, rotation=60, va="bottom")
         if len(order) <= MAX_LABELS:
             ax.set_xticks(range(len(order)), order, rotation=80, fontsize=5)
             ax.set_yticks(range(len(order)), order, fontsize=5)

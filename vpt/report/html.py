@@ -17,6 +17,7 @@ th,td{border:1px solid #ddd;padding:2px 6px;text-align:right}th{background:#f3f3
 td:first-child,th:first-child{text-align:left}figure{margin:1em 0;overflow-x:auto}
 figure svg{max-width:100%;height:auto}figcaption{font-size:.85em;color:#444;max-width:60em}
 pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}.note{color:#555;font-size:.9em}
+.tablewrap{max-height:30em;overflow:auto;margin:.5em 0}
 .ref{background:#fbf8e0;padding:.5em;border-left:4px solid #bcbd22}
 """
 
@@ -57,7 +58,8 @@ def table(df: pd.DataFrame, max_rows: int = 300, note: str = "") -> str:
     if df is None or df.empty:
         return "<p class='note'>(no rows)</p>"
     shown = df.head(max_rows)
-    out = shown.to_html(index=False, classes="sortable", border=0, na_rep="", float_format=lambda v: f"{v:.3g}")
+    out = ("<div class='tablewrap'>" + shown.to_html(index=False, classes="sortable", border=0, na_rep="",
+                                                    float_format=lambda v: f"{v:.3g}") + "</div>")
     if len(df) > max_rows or note:
         out += f"<p class='note'>{esc(note or '')} {'Showing ' + str(max_rows) + ' of ' + str(len(df)) + ' rows.' if len(df) > max_rows else ''}</p>"
     return out
