@@ -172,7 +172,7 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
                 "stimuli.</p>")
     body = fig("accuracy", F.accuracy_figure(acc, {} if own_humans else _ref_bands(res.reference, acc)),
                "Accuracy per decision maker (95% bootstrap CI) per task and split, sorted by accuracy; dotted: chance; "
-               "dashed: shortcut floor (best baseline other than label-rule); band: human participants (95% CI) or, "
+               "dashed: shortcut floor (the baseline, label rule excluded, that is best on val); band: human participants (95% CI) or, "
                "when there are none, the 3D-PC human mean ± SD from another stimulus set.")
     show = acc if len(acc) <= 300 else acc[(acc["kind"] == "baseline")
                                            | (acc["decision_maker"] == HUMANS)
