@@ -1,0 +1,48 @@
+"""Shared by the tests of the human experiment: a small rendered-looking dataset (real PNGs,
+a valid index) and a study opened on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+INSTRUCTIONS = """# The task
+
+Each picture shows a **green camera** and a **red ball**.
+
+Decide whether the green camera can see the red ball.
+"""
+
+
+def make_dataset(root: Path, n_human: int = 8, n_warmup: int = 4, n_train: int = 4, px: int = 256) -> Path:
+    """A dataset folder with ``n_human`` human-set items (test), ``n_warmup`` warm-up items and
+    ``n_train`` other train items; each item has an ``image`` (64 px) and a ``human_image``
+    (``px`` px, a distinct colour so a screenshot could tell them apart)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "images").mkdir(exist_ok=True)
+    rows = []
+    rng = np.random.default_rng(0)
+    specs = ([("test", True, False)] * n_human + [("train", False, True)] * n_warmup
+             + [("train", False, False)] * n_train)
+    for i, (split, human, warm) in enumerate(specs):
+        sid = f"{split}-{i:04d}"
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        Image.new("RGB", (64, 64), colour).save(root / "images" / f"{sid}.png")
+        Image.new("RGB", (px, px), colour).save(root / "images" / f"{sid}-human.png")
+        rows.append({"scene_id": sid, "split": split, "scene_json": f"scenes/{sid}.json",
+                     "image": f"images/{sid}.png", "mask": f"images/{sid}.png",
+                     "human_image": f"images/{sid}-human.png",
+                     "vpt_label": i % 2, "depth_label": (i // 2) % 2, "hidden_reason": "" if i % 2 else "occluded",
+                     "cell": "c0", "human_set": human, "warmup": warm, "sweep_id": "", "sweep_kind": "",
+                     "sweep_step": -1, "sweep_step_label": "", "rendered": True})
+    pd.DataFrame(rows).to_parquet(root / "index.parquet", index=False)
+    return root
+
+
+def write_instructions(folder: Path) -> Path:
+    p = folder / "vpt.md"
+    p.write_text(INSTRUCTIONS, encoding="utf-8")
+    return p

@@ -1,0 +1,104 @@
+"""`vpt human serve` and `vpt human export`: the browser experiment for human baselines.
+
+Registered by :mod:`vpt.cli` through ``EVALUATOR_COMMANDS`` (``"vpt.deciders.human.cli"``);
+imports neither FastAPI nor uvicorn nor pandas until a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    h = sub.add_parser("human", help="human baselines: a browser experiment (serve) and its trial table (export)",
+                       description="A jsPsych experiment served by FastAPI/uvicorn: consent, instructions, a warm-up "
+                       "with feedback, the human set in a per-participant random order, attention checks, breaks and "
+                       "a completion code; every answer is committed to SQLite when it is made.")
+    hs = h.add_subparsers(dest="human_command", metavar="{serve,export}")
+    hs.required = True
+    s = hs.add_parser("serve", help="run the experiment on a dataset's human set",
+                      description="Serves the experiment for one task on the human set (test) and warm-up set of a "
+                      "rendered dataset. Prolific's PROLIFIC_PID, STUDY_ID and SESSION_ID URL parameters are kept "
+                      "only as keyed hashes; IP addresses are never stored. Prints the experimenter view's URL.")
+    s.add_argument("--dataset", required=True, help="a rendered dataset folder (data/<recipe>) with a human set")
+    s.add_argument("--task", required=True, choices=["vpt", "depth"])
+    s.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for a lab "
+                   "network or behind a reverse proxy)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--db", default=None, help="study database (default: human-<task>.sqlite in the current folder)")
+    s.add_argument("--secret-file", default=None, help="pseudonymisation key file (default ~/.config/vpt/human-secret, "
+                   "made with mode 0600; or set $VPT_HUMAN_SECRET)")
+    s.add_argument("--admin-token", default=None, help="token of the experimenter view (default: a new random one, "
+                   "printed at start; or $VPT_HUMAN_ADMIN_TOKEN)")
+    s.add_argument("--deadline-ms", type=int, default=10000, help="response deadline; 0 = none (default 10000); a "
+                   "trial not answered in time is stored with response null")
+    s.add_argument("--presentation-ms", type=int, default=0, help="stimulus display time; 0 = until the response")
+    s.add_argument("--feedback-ms", type=int, default=1200, help="how long warm-up feedback stays (default 1200)")
+    s.add_argument("--break-every", type=int, default=40, help="a break after every N test trials (0 = none)")
+    s.add_argument("--attention-checks", type=int, default=4, help="warm-up items asked again during the test, "
+                   "without feedback (default 4)")
+    s.add_argument("--stimulus-px", type=int, default=None, help="CSS width of the stimulus (default: its rendered "
+                   "width; never larger)")
+    s.add_argument("--exclude-attention-below", type=float, default=0.75,
+                   help="exclude a participant whose attention-check accuracy is below this (default 0.75)")
+    s.add_argument("--exclude-timeouts-above", type=float, default=0.25,
+                   help="exclude a participant who timed out on more than this share of test trials (default 0.25)")
+    s.add_argument("--minutes", type=int, default=15, help="duration stated on the default consent page")
+    s.add_argument("--instructions", default=None,
+                   help="task wording (default evaluation/prompts/instructions/<task>.md, the models' words)")
+    s.add_argument("--consent", default=None, help="an HTML file with the lab's own consent text")
+    s.add_argument("--prolific-completion-url", default=None,
+                   help="where to send participants at the end, e.g. https://app.prolific.com/submissions/"
+                   "complete?cc=CODE (its cc is shown as the completion code)")
+    s.set_defaults(func=cmd_serve)
+
+    e = hs.add_parser("export", help="study database -> trial table run (kind human) + participants table")
+    e.add_argument("--db", required=True, help="the study database of `vpt human serve`")
+    e.add_argument("--dataset", required=True, help="the dataset folder the study ran on")
+    e.add_argument("--out", default="results", help="results folder (default results/)")
+    e.add_argument("--include-excluded", action="store_true", help="keep excluded participants in the trial table")
+    e.add_argument("--include-unfinished", action="store_true", help="keep participants who did not finish")
+    e.set_defaults(func=cmd_export)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from vpt.deciders.human.protocol import StudyConfig
+    from vpt.deciders.human.server import create_app, open_study
+    from vpt.errors import UserError
+
+    if args.deadline_ms < 0 or args.presentation_ms < 0:
+        raise UserError("--deadline-ms and --presentation-ms must be 0 (off) or positive")
+    config = StudyConfig(task=args.task, presentation_ms=args.presentation_ms, deadline_ms=args.deadline_ms,
+                         feedback_ms=args.feedback_ms, break_every=args.break_every,
+                         attention_checks=args.attention_checks, stimulus_px=args.stimulus_px,
+                         completion_url=args.prolific_completion_url,
+                         exclude_attention_below=args.exclude_attention_below,
+                         exclude_timeouts_above=args.exclude_timeouts_above, minutes=args.minutes)
+    db = args.db or f"human-{args.task}.sqlite"
+    study = open_study(args.dataset, config, db, args.instructions, args.consent, args.secret_file,
+                       args.admin_token or os.environ.get("VPT_HUMAN_ADMIN_TOKEN"))
+    import uvicorn
+
+    base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    print(f"vpt human: {args.task} on {study.stimuli.dataset.name}: {len(study.stimuli.warmup)} warm-up + "
+          f"{len(study.stimuli.test)} test stimuli at {study.stimulus_w}x{study.stimulus_h} CSS px; database {db}")
+    print(f"participants:      {base}/   (Prolific: {base}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
+          "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}})")
+    print(f"experimenter view: {base}/admin?token={study.admin_token}", flush=True)
+    # access_log off: uvicorn's access log would print client IP addresses
+    uvicorn.run(create_app(study), host=args.host, port=args.port, access_log=False, log_level="warning")
+    study.db.close()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from vpt.deciders.human.export import export_study
+
+    r = export_study(args.db, args.dataset, args.out, args.include_excluded, args.include_unfinished)
+    print(f"vpt human: {r['rows']} trial rows from {r['in_trial_table']} participants -> {r['folder']}/ "
+          f"({r['started']} started, {r['finished']} finished, {r['excluded']} excluded; every participant in "
+          "participants.csv)", file=sys.stdout)
+    return 0

@@ -1,0 +1,101 @@
+"""`vpt human export`: the study database -> a trial-table run and a participants table.
+
+One row per participant and answered trial, ``kind`` ``human``, ``decision_maker`` the
+participant's pseudonym, ``rt_ms`` the reaction time, ``seed`` the participant's order seed.
+Test trials have split ``human`` (variant ``default``); warm-up trials split ``warmup``
+(variant ``default``) and attention checks split ``warmup`` with variant ``attention``, so a
+participant's accuracy on the human set is never mixed with either. Timed-out trials stay in
+with ``response`` null. By default only finished, non-excluded participants go into the
+trial table; every participant is in ``participants.csv`` / ``participants.parquet`` beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vpt.deciders.base import RunContext, make_trials
+from vpt.deciders.human.db import StudyDB
+from vpt.deciders.human.protocol import StudyConfig, load_stimuli
+from vpt.deciders.human.summary import participant_rows
+from vpt.errors import UserError
+from vpt.fileio import atomic_write_text
+from vpt.trials import schema, store
+from vpt.trials.items import load_dataset
+
+SPLIT_OF_BLOCK = {"test": ("human", "default"), "warmup": ("warmup", "default"), "attention": ("warmup", "attention")}
+
+
+def export_study(db_path: str | Path, dataset: str | Path, results: str | Path, include_excluded: bool = False,
+                 include_unfinished: bool = False, config: StudyConfig | None = None) -> dict[str, Any]:
+    """Write the run (through :func:`vpt.trials.store.write_run`) and the participants table;
+    returns a summary (run folder, rows, participants in and out)."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise UserError(f"{db_path}: no such study database")
+    db = StudyDB(db_path)
+    try:
+        meta = db.meta()
+        if not meta:
+            raise UserError(f"{db_path}: not a study database of `vpt human serve` (no study in it)")
+        ds = load_dataset(dataset)
+        if ds.hash != meta["dataset_hash"]:
+            raise UserError(f"{db_path}: collected on dataset {meta['dataset']} (hash {meta['dataset_hash']}), "
+                            f"not on {ds.root} (hash {ds.hash}); pass the dataset the study ran on")
+        task = meta["task"]
+        settings = meta.get("settings") or {}
+        if config is None:
+            known = StudyConfig.__dataclass_fields__
+            config = StudyConfig(**{k: v for k, v in settings.items() if k in known})
+        stimuli = load_stimuli(ds, task)
+        people = pd.DataFrame(participant_rows(db, stimuli, config))
+        responses = pd.DataFrame(db.responses())
+    finally:
+        db.close()
+    if people.empty:
+        raise UserError(f"{db_path}: no participant has started yet")
+    people["included"] = ((people["exclusion"] == "") | include_excluded) & (people["completed"] | include_unfinished)
+    keep = set(people.loc[people["included"], "pseudonym"])
+    run_id = store.make_run_id(f"human-{task}", {"experiment_id": meta["experiment_id"]}, ds.hash, "human")
+    folder = Path(results) / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    started = store.utc_now()
+    frames = []
+    rows = responses[responses["pseudonym"].isin(keep)] if len(responses) else responses
+    seeds = people.set_index("pseudonym")["seed"]
+    for block, (split, variant) in SPLIT_OF_BLOCK.items():
+        part = rows[rows["block"] == block] if len(rows) else rows
+        if part.empty:
+            continue
+        answers = pd.DataFrame({
+            "decision_maker": part["pseudonym"].to_numpy(), "task": task, "scene_id": part["scene_id"].to_numpy(),
+            "response": pd.array(part["response"].to_numpy(), dtype="Int64"), "score": float("nan"),
+            "seed": seeds.loc[part["pseudonym"]].to_numpy(), "variant": variant, "repeat": 0,
+            "rt_ms": pd.to_numeric(part["rt_ms"]).to_numpy()})
+        items = ds.select("human" if split == "human" else "warmup")
+        t = make_trials(answers, items, RunContext(run_id, ds, "human", started), "human")
+        t["created_at"] = pd.to_datetime(part["created_at"].to_numpy(), utc=True)
+        frames.append(t)
+    trials = pd.concat(frames, ignore_index=True) if frames else schema.empty()
+    participants = people.assign(started_at=pd.to_datetime(people["started_at"], utc=True),
+                                 finished_at=pd.to_datetime(people["finished_at"], utc=True),
+                                 consent_at=pd.to_datetime(people["consent_at"], utc=True))
+    tmp = folder / ".participants.parquet.tmp"
+    participants.to_parquet(tmp, index=False)
+    tmp.replace(folder / "participants.parquet")
+    atomic_write_text(folder / "participants.csv", participants.to_csv(index=False))
+    manifest = {
+        "command": ["vpt", "human", "export", "--db", str(db_path), "--dataset", str(dataset), "--out", str(results)],
+        "decider": f"human-{task}", "kind": "human", "config": {"study": meta, "include_excluded": include_excluded,
+                                                                 "include_unfinished": include_unfinished},
+        "decision_makers": sorted(keep), "dataset": {"name": ds.name, "hash": ds.hash, "root": str(ds.root)},
+        "selection": "human", "seeds": {p: int(s) for p, s in seeds.items() if p in keep},
+        "versions": store.package_versions(), "started_utc": meta.get("created_at"),
+        "finished_utc": store.utc_now().isoformat(), "participants_table": "participants.csv",
+        "participants": {"started": len(people), "finished": int(people["completed"].sum()),
+                         "excluded": int((people["exclusion"] != "").sum()), "in_trial_table": len(keep)},
+    }
+    store.write_run(results, run_id, trials, manifest)
+    return {"run_id": run_id, "folder": folder, "rows": len(trials), **manifest["participants"]}

@@ -1,0 +1,231 @@
+"""The experiment's protocol: what a participant sees, in which order, and with which words.
+
+Pure Python (no web framework): the settings of one study (:class:`StudyConfig`), the
+stimuli it may show (:class:`Stimuli`, from the dataset through
+:func:`vpt.trials.items.load_dataset` only), the task wording (read from
+``evaluation/prompts/instructions/<task>.md``, the file the VLM prompts use too) and the
+per-participant trial plan (:func:`make_plan`): the warm-up set in a shuffled order, then the
+human set in a random order drawn from the participant's own seed, with attention checks
+(warm-up items, answered with feedback before, asked again without it) spread through it and
+a break every ``break_every`` test trials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vpt.errors import UserError
+from vpt.trials.items import Dataset, labels
+
+ROOT = Path(__file__).resolve().parents[3]
+INSTRUCTIONS = ROOT / "evaluation" / "prompts" / "instructions"
+
+# The two answers of each task, as (value, button text). value follows the index polarity.
+CHOICES: dict[str, tuple[tuple[int, str], tuple[int, str]]] = {
+    "vpt": ((1, "Yes, it can see the ball"), (0, "No, it cannot")),
+    "depth": ((1, "The red ball"), (0, "The green camera")),
+}
+QUESTION = {"vpt": "Can the green camera see the red ball?",
+            "depth": "Which is closer to you: the red ball or the green camera?"}
+KEYS = ("f", "j")  # left button, right button
+WINDOW_MARGIN = (40, 200)  # room around the stimulus for the question and the buttons (CSS px)
+
+DEFAULT_CONSENT = """<h2>Consent</h2>
+<p>This study is part of research on how people and computer models judge what others can see.
+You will look at computer-rendered pictures and answer one question about each. It takes about
+{minutes} minutes. Taking part is voluntary; you may stop at any time by closing the page.</p>
+<p>We store your answers, your response times, your browser window size and a pseudonymous
+code derived from your participant id. We do not store your name, your participant id or your
+IP address.</p>
+<p>If you agree to take part, press the button below.</p>"""
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Settings of one study (everything that changes what a participant sees)."""
+
+    task: str
+    presentation_ms: int = 0  # 0: the stimulus stays until the response
+    deadline_ms: int = 10000  # 0: no deadline; otherwise a trial ends unanswered (timed out)
+    feedback_ms: int = 1200
+    break_every: int = 40
+    attention_checks: int = 4
+    stimulus_px: int | None = None  # CSS width of the stimulus; default: the rendered width
+    completion_url: str | None = None  # e.g. https://app.prolific.com/submissions/complete?cc=XXXX
+    exclude_attention_below: float = 0.75
+    exclude_timeouts_above: float = 0.25
+    minutes: int = 15
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    key: str  # opaque name in image URLs (does not reveal the scene id or its split)
+    scene_id: str
+    path: Path
+    label: int
+    width: int
+    height: int
+
+
+@dataclass
+class Stimuli:
+    """The stimuli a study may show: the human set (test) and the warm-up set."""
+
+    dataset: Dataset
+    task: str
+    test: list[Stimulus] = field(default_factory=list)
+    warmup: list[Stimulus] = field(default_factory=list)
+
+    def by_key(self) -> dict[str, Stimulus]:
+        return {s.key: s for s in [*self.test, *self.warmup]}
+
+    def by_scene(self) -> dict[str, Stimulus]:
+        return {s.scene_id: s for s in [*self.test, *self.warmup]}
+
+    @property
+    def native_size(self) -> tuple[int, int]:
+        """The smallest rendered size among the stimuli (width, height)."""
+        all_ = [*self.test, *self.warmup]
+        return min(s.width for s in all_), min(s.height for s in all_)
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: cannot read the stimulus image ({err}); re-render the dataset") from None
+
+
+def load_stimuli(dataset: Dataset, task: str) -> Stimuli:
+    """The human set and the warm-up set of ``dataset`` with their labels for ``task``; the
+    512 px ``human_image`` where the dataset has one, else ``image``."""
+    if task not in CHOICES:
+        raise UserError(f"unknown task {task!r}; choose vpt or depth")
+    out = Stimuli(dataset, task)
+    for selection, bucket in (("human", out.test), ("warmup", out.warmup)):
+        items = dataset.select(selection)
+        if items.empty:
+            raise UserError(f"{dataset.root}: the dataset has no {selection} set (index column "
+                            f"{'human_set' if selection == 'human' else 'warmup'}); set it in the recipe and re-run "
+                            "`vpt scenes`")
+        lab = labels(items, task)
+        for row, label in zip(items.itertuples(index=False), lab):
+            path = row.human_image or row.image
+            if not path or not Path(path).is_file():
+                raise UserError(f"{dataset.root}: stimulus {row.scene_id} has no rendered image ({path or 'none'}); "
+                                "render the dataset (`make scenes`) before running people on it")
+            if pd.isna(label):
+                raise UserError(f"{dataset.root}: stimulus {row.scene_id} has no {task} label")
+            key = hashlib.sha256(f"{dataset.hash}:{row.scene_id}".encode()).hexdigest()[:16]
+            w, h = _png_size(Path(path))
+            bucket.append(Stimulus(key, str(row.scene_id), Path(path), int(label), int(w), int(h)))
+    return out
+
+
+def stimulus_size(stimuli: Stimuli, stimulus_px: int | None) -> tuple[int, int]:
+    """The fixed CSS size (width, height) of every stimulus: the rendered size by default,
+    smaller when asked, never larger (no upscaling beyond the rendered resolution)."""
+    w, h = stimuli.native_size
+    if stimulus_px is None:
+        return w, h
+    if stimulus_px < 64:
+        raise UserError(f"--stimulus-px {stimulus_px}: too small to see (at least 64)")
+    if stimulus_px > w:
+        raise UserError(f"--stimulus-px {stimulus_px}: larger than the rendered width of the stimuli ({w} px); "
+                        "stimuli are never upscaled. Render a larger human set (recipe: human_resolution)")
+    return stimulus_px, int(round(h * stimulus_px / w))
+
+
+def _md_to_html(text: str) -> str:
+    """A small Markdown subset for instruction files: headings, paragraphs, **bold**, lists."""
+    blocks = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.strip().splitlines()
+        esc = [re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(ln.strip())) for ln in lines]
+        if lines[0].startswith("#"):
+            level = min(len(lines[0]) - len(lines[0].lstrip("#")) + 1, 4)
+            blocks.append(f"<h{level}>{esc[0].lstrip('#').strip()}</h{level}>"
+                          + (f"<p>{' '.join(esc[1:])}</p>" if esc[1:] else ""))
+        elif all(re.match(r"^[-*] ", ln.strip()) for ln in lines):
+            blocks.append("<ul>" + "".join(f"<li>{e[2:]}</li>" for e in esc) + "</ul>")
+        else:
+            blocks.append(f"<p>{' '.join(esc)}</p>")
+    return "\n".join(blocks)
+
+
+def load_instructions(task: str, path: str | Path | None = None) -> str:
+    """The task wording as HTML, from ``evaluation/prompts/instructions/<task>.md`` (the words
+    the multimodal models get) or from ``path``."""
+    p = Path(path) if path else INSTRUCTIONS / f"{task}.md"
+    if not p.is_file():
+        raise UserError(f"{p}: task instructions not found. Humans and models get the same words from "
+                        f"evaluation/prompts/instructions/{task}.md; write that file (or pass --instructions FILE)")
+    text = p.read_text(encoding="utf-8")
+    if not text.strip():
+        raise UserError(f"{p}: the instruction file is empty")
+    return _md_to_html(text)
+
+
+def load_consent(path: str | Path | None, minutes: int) -> str:
+    """The consent page: an HTML file of the lab's own, or the default text."""
+    if path is None:
+        return DEFAULT_CONSENT.format(minutes=minutes)
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: consent file not found")
+    return p.read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    idx: int
+    block: str  # warmup | test | attention
+    scene_id: str
+    break_before: bool
+
+
+def make_plan(stimuli: Stimuli, config: StudyConfig, seed: int) -> list[PlannedTrial]:
+    """One participant's trials, from their own seed: warm-up (shuffled, with feedback), then
+    the human set in a random order with ``attention_checks`` warm-up items spread through it
+    (no feedback) and a break before every ``break_every``-th test trial."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 0x48554D])))
+    warm = [stimuli.warmup[i].scene_id for i in rng.permutation(len(stimuli.warmup))]
+    test: list[tuple[str, str]] = [("test", stimuli.test[i].scene_id) for i in rng.permutation(len(stimuli.test))]
+    n_att = max(0, int(config.attention_checks))
+    if n_att:
+        pool = [stimuli.warmup[i].scene_id for i in rng.permutation(len(stimuli.warmup))]
+        checks = [pool[i % len(pool)] for i in range(n_att)]
+        # one check in each of n_att equal stretches of the test block, at a random place in it
+        edges = np.linspace(0, len(test), n_att + 1)
+        spots = sorted(int(rng.integers(int(edges[i]), max(int(edges[i]) + 1, int(edges[i + 1])))) + 1
+                       for i in range(n_att))
+        for j, (spot, sid) in enumerate(zip(spots, checks)):
+            test.insert(min(spot + j, len(test)), ("attention", sid))
+    plan = [PlannedTrial(i, "warmup", sid, False) for i, sid in enumerate(warm)]
+    every = max(0, int(config.break_every))
+    for j, (block, sid) in enumerate(test):
+        plan.append(PlannedTrial(len(plan), block, sid, bool(every and j and j % every == 0)))
+    return plan
+
+
+def choices(task: str, flip: bool) -> list[dict[str, Any]]:
+    """The two buttons, left to right, with their keys; ``flip`` swaps the sides (counterbalanced
+    across participants)."""
+    opts = list(CHOICES[task])
+    if flip:
+        opts.reverse()
+    return [{"value": v, "text": t, "key": k} for (v, t), k in zip(opts, KEYS)]

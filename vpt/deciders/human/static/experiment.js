@@ -1,0 +1,232 @@
+/* vpt human experiment: a jsPsych 8 timeline built from the server's state.
+ *
+ * The server owns the protocol: it draws each participant's trial order from their seed,
+ * stores every answer when it is made (the page waits for the commit before the next trial)
+ * and tells a reloaded page where to resume. This script shows consent, instructions,
+ * the warm-up with feedback and the test trials (keys F/J or the buttons), breaks, and the
+ * completion code. Stimuli keep a fixed CSS size; a window too small gets a message.
+ */
+"use strict";
+
+const TOKEN_KEY = "vpt-human-token:" + location.host;
+let TOKEN = localStorage.getItem(TOKEN_KEY);
+
+function randomKey() {
+  const a = new Uint8Array(16);
+  crypto.getRandomValues(a);
+  return Array.from(a, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function setStatus(text) {
+  const el = document.getElementById("vpt-status");
+  if (el) el.textContent = text;
+}
+
+/* POST or GET with retries on network errors and 5xx; returns {status, body}. */
+async function api(path, body, method = "POST") {
+  let wait = 300;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const headers = { "Content-Type": "application/json" };
+      if (TOKEN) headers["Authorization"] = "Bearer " + TOKEN;
+      const r = await fetch(path, { method, headers, body: method === "GET" ? undefined : JSON.stringify(body || {}),
+                                    cache: "no-store" });
+      const json = await r.json().catch(() => ({}));
+      if (r.status < 500) return { status: r.status, body: json };
+    } catch (e) { /* the server is restarting or the network dropped: retry */ }
+    if (attempt >= 60) return { status: 0, body: { error: "the server cannot be reached" } };
+    setStatus("Saving... (waiting for the server)");
+    await new Promise((res) => setTimeout(res, wait));
+    wait = Math.min(wait * 2, 3000);
+  }
+}
+
+function windowInfo() {
+  return { window_w: window.innerWidth, window_h: window.innerHeight, dpr: window.devicePixelRatio || 1 };
+}
+
+function message(html) {
+  document.body.dataset.screen = "message";
+  document.body.innerHTML = `<div class="vpt-message">${html}</div>`;
+}
+
+const { ParameterType } = jsPsychModule;
+
+/* A screen of text continued with the space bar or a button. */
+class VptScreenPlugin {
+  static info = { name: "vpt-screen", version: "1.0.0", parameters: {
+    html: { type: ParameterType.HTML_STRING, default: "" },
+    button: { type: ParameterType.STRING, default: "Continue" },
+    screen: { type: ParameterType.STRING, default: "screen" } }, data: {} };
+  constructor(jsPsych) { this.jsPsych = jsPsych; }
+  trial(el, trial) {
+    document.body.dataset.screen = trial.screen;
+    el.innerHTML = `<div class="vpt-message">${trial.html}</div>
+      <p><button class="jspsych-btn" id="vpt-continue">${trial.button}</button>
+      <span class="vpt-status">(or press the space bar)</span></p>`;
+    return new Promise((resolve) => {
+      let listener = null;
+      const done = () => { if (listener) this.jsPsych.pluginAPI.cancelKeyboardResponse(listener); resolve({}); };
+      el.querySelector("#vpt-continue").addEventListener("click", done);
+      listener = this.jsPsych.pluginAPI.getKeyboardResponse({ callback_function: done, valid_responses: [" "],
+                                                              persist: false, allow_held_key: false });
+    });
+  }
+}
+
+/* One trial: question, stimulus at a fixed CSS size, two answers (F/J keys or buttons). The
+ * answer is committed to the server before the trial ends; warm-up trials show feedback. */
+class VptChoicePlugin {
+  static info = { name: "vpt-choice", version: "1.0.0", parameters: {
+    idx: { type: ParameterType.INT, default: 0 },
+    block: { type: ParameterType.STRING, default: "test" },
+    src: { type: ParameterType.STRING, default: "" },
+    question: { type: ParameterType.STRING, default: "" },
+    choices: { type: ParameterType.COMPLEX, default: [] },
+    cfg: { type: ParameterType.COMPLEX, default: {} } }, data: {} };
+  constructor(jsPsych) { this.jsPsych = jsPsych; }
+
+  async waitForWindow(el, cfg) {
+    const small = () => window.innerWidth < cfg.min_window_w || window.innerHeight < cfg.min_window_h;
+    if (!small()) return;
+    document.body.dataset.screen = "too-small";
+    api("/api/event", { kind: "window_too_small", ...windowInfo() });
+    while (small()) {
+      el.innerHTML = `<div class="vpt-message" id="vpt-too-small"><p>Your browser window is too small to show the
+        picture at its full size (it needs at least ${cfg.min_window_w} x ${cfg.min_window_h} pixels; now
+        ${window.innerWidth} x ${window.innerHeight}).</p><p>Please enlarge the window, or zoom out with Ctrl and
+        minus (Cmd and minus on a Mac). The study continues by itself.</p></div>`;
+      await new Promise((res) => window.addEventListener("resize", res, { once: true }));
+    }
+    api("/api/event", { kind: "window_ok", ...windowInfo() });
+  }
+
+  async trial(el, t) {
+    const cfg = t.cfg;
+    await this.waitForWindow(el, cfg);
+    document.body.dataset.screen = "trial";
+    const buttons = t.choices.map((c) => `<button class="jspsych-btn vpt-choice" data-value="${c.value}">
+      <span class="vpt-key">${c.key.toUpperCase()}</span>${c.text}</button>`).join("");
+    el.innerHTML = `<div id="vpt-trial" data-idx="${t.idx}" data-block="${t.block}">
+      <p class="vpt-question">${t.question}</p>
+      <div class="vpt-stimulus-box"><img class="vpt-stimulus" id="vpt-stim" alt="" draggable="false"
+        src="${t.src}" width="${cfg.stimulus_w}" height="${cfg.stimulus_h}"
+        style="width:${cfg.stimulus_w}px;height:${cfg.stimulus_h}px"></div>
+      <div class="vpt-buttons">${buttons}</div>
+      <div class="vpt-feedback" id="vpt-feedback"></div><div class="vpt-status" id="vpt-status"></div></div>`;
+    const img = el.querySelector("#vpt-stim");
+    try { await img.decode(); } catch (e) { /* shown anyway; the load error is in the console */ }
+    await new Promise((res) => requestAnimationFrame(() => res()));
+    const t0 = performance.now();
+    const answer = await new Promise((resolve) => {
+      let finished = false, keyListener = null;
+      const timers = [];
+      const respond = (value, input) => {
+        if (finished) return;
+        finished = true;
+        timers.forEach((h) => clearTimeout(h));
+        if (keyListener) this.jsPsych.pluginAPI.cancelKeyboardResponse(keyListener);
+        el.querySelectorAll("button.vpt-choice").forEach((b) => { b.disabled = true; });
+        resolve({ response: value, input, rt_ms: value === null ? null : performance.now() - t0 });
+      };
+      el.querySelectorAll("button.vpt-choice").forEach((b) =>
+        b.addEventListener("click", () => respond(Number(b.dataset.value), "button")));
+      const byKey = Object.fromEntries(t.choices.map((c) => [c.key, c.value]));
+      keyListener = this.jsPsych.pluginAPI.getKeyboardResponse({
+        callback_function: (info) => respond(byKey[info.key], "key"),
+        valid_responses: Object.keys(byKey), persist: false, allow_held_key: false });
+      if (cfg.presentation_ms > 0)
+        timers.push(setTimeout(() => { img.style.visibility = "hidden"; }, cfg.presentation_ms));
+      if (cfg.deadline_ms > 0) timers.push(setTimeout(() => respond(null, null), cfg.deadline_ms));
+    });
+    const body = { idx: t.idx, request_key: randomKey(), response: answer.response, rt_ms: answer.rt_ms,
+                   timed_out: answer.response === null, input: answer.input, ...windowInfo(),
+                   stimulus_w: Math.round(img.getBoundingClientRect().width),
+                   stimulus_h: Math.round(img.getBoundingClientRect().height) };
+    const r = await api("/api/response", body);
+    if (r.status !== 200) { location.reload(); await new Promise(() => {}); }
+    setStatus("");
+    if (r.body.feedback) {
+      const fb = el.querySelector("#vpt-feedback");
+      const f = r.body.feedback;
+      fb.className = "vpt-feedback " + (f.correct ? "correct" : "wrong");
+      fb.textContent = answer.response === null ? `Too slow. The answer was: ${f.answer}.`
+        : f.correct ? "Correct!" : `Not quite. The answer was: ${f.answer}.`;
+      await new Promise((res) => setTimeout(res, cfg.feedback_ms));
+    }
+    return { idx: t.idx, block: t.block, ...answer };
+  }
+}
+
+function keysHelp(st) {
+  return `<p>${st.question}</p><p>Answer with the keys or the buttons:</p><ul>` +
+    st.choices.map((c) => `<li><span class="vpt-key">${c.key.toUpperCase()}</span> ${c.text}</li>`).join("") +
+    `</ul>` + (st.config.deadline_ms > 0 ? `<p>Please answer within ${st.config.deadline_ms / 1000} seconds.</p>` : "");
+}
+
+function finishScreen(done) {
+  document.body.dataset.screen = "done";
+  message(`<h2>Thank you!</h2><p>You have finished the study. Your completion code is:</p>
+    <p id="vpt-code" style="font-size:28px;font-family:monospace">${done.code}</p>` +
+    (done.redirect ? `<p>You will be taken back to Prolific in a few seconds
+      (<a id="vpt-redirect" href="${done.redirect}">continue now</a>).</p>` : ""));
+  if (done.redirect) setTimeout(() => { location.href = done.redirect; }, 4000);
+}
+
+async function main() {
+  const q = new URLSearchParams(location.search);
+  let r = TOKEN ? await api("/api/session", {}) : { status: 401 };
+  if (r.status === 401) {
+    TOKEN = null;
+    localStorage.removeItem(TOKEN_KEY);
+    r = await api("/api/session", { prolific_pid: q.get("PROLIFIC_PID") || null, study_id: q.get("STUDY_ID") || null,
+                                    session_id: q.get("SESSION_ID") || null });
+  }
+  if (r.status !== 200) { message(`<p>${r.body.error || "The study cannot start."}</p>`); return; }
+  const st = r.body;
+  if (st.token) { TOKEN = st.token; localStorage.setItem(TOKEN_KEY, TOKEN); }
+  if (st.phase === "done") { finishScreen(st.completion); return; }
+
+  const jsPsych = initJsPsych({ on_finish: async () => {
+    const f = await api("/api/finish", {});
+    if (f.status === 200) finishScreen(f.body); else location.reload();
+  } });
+  const timeline = [];
+  if (st.phase === "consent") {
+    timeline.push({ type: jsPsychHtmlButtonResponse, stimulus: `<div class="vpt-message" id="vpt-consent">${st.consent_html}</div>`,
+                    choices: ["I agree"], on_start: () => { document.body.dataset.screen = "consent"; },
+                    on_finish: () => api("/api/event", { kind: "consent", ...windowInfo() }) });
+  }
+  if (st.next_idx === 0) {
+    timeline.push({ type: jsPsychInstructions, show_clickable_nav: true, allow_backward: true,
+                    on_start: () => { document.body.dataset.screen = "instructions"; },
+                    pages: [`<div class="vpt-message" id="vpt-instructions">${st.instructions_html}</div>`,
+                            `<div class="vpt-message">${keysHelp(st)}<p>First come ${st.trials.filter((x) => x.block === "warmup").length}
+                              practice pictures; after each you will see whether you were right.</p></div>`],
+                    button_label_next: "Next", button_label_previous: "Back" });
+  } else {
+    timeline.push({ type: VptScreenPlugin, screen: "welcome-back",
+                    html: `<h2>Welcome back</h2><p>You continue where you stopped (picture ${st.next_idx + 1} of
+                      ${st.n_trials}).</p>${keysHelp(st)}` });
+  }
+  const rest = st.trials.filter((x) => x.idx >= st.next_idx);
+  if (rest.length) timeline.push({ type: jsPsychPreload, images: rest.map((x) => x.src), show_progress_bar: false });
+  let prev = st.next_idx > 0 ? st.trials[st.next_idx - 1].block : "warmup";
+  const nTest = st.trials.filter((x) => x.block !== "warmup").length;
+  for (const trial of rest) {
+    if (prev === "warmup" && trial.block !== "warmup") {
+      timeline.push({ type: VptScreenPlugin, screen: "test-start", html: `<h2>The practice is over</h2>
+        <p>Now come ${nTest} pictures without feedback. ${keysHelp(st)}</p>` });
+    } else if (trial.break_before) {
+      timeline.push({ type: VptScreenPlugin, screen: "break", button: "Continue",
+                      html: `<h2>Time for a short break</h2><p>You have done ${trial.idx} of ${st.n_trials}
+                        pictures. Continue when you are ready.</p>` });
+    }
+    prev = trial.block;
+    timeline.push({ type: VptChoicePlugin, idx: trial.idx, block: trial.block, src: trial.src,
+                    question: st.question, choices: st.choices, cfg: st.config });
+  }
+  await jsPsych.run(timeline);
+}
+
+main();
