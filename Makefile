@@ -12,7 +12,7 @@ SCALE  ?=
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup scenes plan test bench bench-render bench-report chromium clean
+.PHONY: setup scenes plan test bench bench-render bench-report chromium human-assets clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
@@ -20,7 +20,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[render,test]'
+	$(BIN)/python -m pip install --quiet -e '.[render,test,human]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -41,7 +41,22 @@ chromium:
 	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "make: could not install chromium; the report's browser test will be skipped"; }
 
-test: $(STAMP) chromium
+# The human experiment's page runs jsPsych 8 from npm, pinned by the lockfile in
+# vpt/deciders/human/web and served from the package (never a CDN): npm ci, then copy the
+# browser builds into vpt/deciders/human/static/vendor. Without npm the browser tests skip.
+HUMAN_WEB    := vpt/deciders/human/web
+HUMAN_VENDOR := vpt/deciders/human/static/vendor
+$(HUMAN_VENDOR)/jspsych.js: $(HUMAN_WEB)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm not found; install Node.js/npm (apt-get install npm) for the human experiment's jsPsych files"; exit 0; }; \
+	cd $(HUMAN_WEB) && npm ci --silent --no-audit --no-fund && cd - >/dev/null && mkdir -p $(HUMAN_VENDOR) && \
+	cp $(HUMAN_WEB)/node_modules/jspsych/dist/index.browser.min.js $(HUMAN_VENDOR)/jspsych.js && \
+	cp $(HUMAN_WEB)/node_modules/jspsych/css/jspsych.css $(HUMAN_VENDOR)/jspsych.css && \
+	for p in html-button-response instructions preload; do \
+	  cp $(HUMAN_WEB)/node_modules/@jspsych/plugin-$$p/dist/index.browser.min.js $(HUMAN_VENDOR)/plugin-$$p.js; done
+
+human-assets: $(HUMAN_VENDOR)/jspsych.js
+
+test: $(STAMP) chromium human-assets
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
