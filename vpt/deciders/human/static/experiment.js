@@ -45,8 +45,16 @@ function windowInfo() {
   return { window_w: window.innerWidth, window_h: window.innerHeight, dpr: window.devicePixelRatio || 1 };
 }
 
+/* What is on screen, for people reading the DOM (and the browser test): data-screen names it,
+ * data-seq counts every screen shown since the page loaded. */
+let SEQ = 0;
+function shown(screen) {
+  document.body.dataset.screen = screen;
+  document.body.dataset.seq = String(++SEQ);
+}
+
 function message(html) {
-  document.body.dataset.screen = "message";
+  shown("message");
   document.body.innerHTML = `<div class="vpt-message">${html}</div>`;
 }
 
@@ -60,10 +68,10 @@ class VptScreenPlugin {
     screen: { type: ParameterType.STRING, default: "screen" } }, data: {} };
   constructor(jsPsych) { this.jsPsych = jsPsych; }
   trial(el, trial) {
-    document.body.dataset.screen = trial.screen;
     el.innerHTML = `<div class="vpt-message">${trial.html}</div>
       <p><button class="jspsych-btn" id="vpt-continue">${trial.button}</button>
       <span class="vpt-status">(or press the space bar)</span></p>`;
+    shown(trial.screen);
     return new Promise((resolve) => {
       let listener = null;
       const done = () => { if (listener) this.jsPsych.pluginAPI.cancelKeyboardResponse(listener); resolve({}); };
@@ -89,7 +97,7 @@ class VptChoicePlugin {
   async waitForWindow(el, cfg) {
     const small = () => window.innerWidth < cfg.min_window_w || window.innerHeight < cfg.min_window_h;
     if (!small()) return;
-    document.body.dataset.screen = "too-small";
+    shown("too-small");
     api("/api/event", { kind: "window_too_small", ...windowInfo() });
     while (small()) {
       el.innerHTML = `<div class="vpt-message" id="vpt-too-small"><p>Your browser window is too small to show the
@@ -104,7 +112,6 @@ class VptChoicePlugin {
   async trial(el, t) {
     const cfg = t.cfg;
     await this.waitForWindow(el, cfg);
-    document.body.dataset.screen = "trial";
     const buttons = t.choices.map((c) => `<button class="jspsych-btn vpt-choice" data-value="${c.value}">
       <span class="vpt-key">${c.key.toUpperCase()}</span>${c.text}</button>`).join("");
     el.innerHTML = `<div id="vpt-trial" data-idx="${t.idx}" data-block="${t.block}">
@@ -118,6 +125,7 @@ class VptChoicePlugin {
     try { await img.decode(); } catch (e) { /* shown anyway; the load error is in the console */ }
     await new Promise((res) => requestAnimationFrame(() => res()));
     const t0 = performance.now();
+    shown("trial");
     const answer = await new Promise((resolve) => {
       let finished = false, keyListener = null;
       const timers = [];
@@ -165,11 +173,11 @@ function keysHelp(st) {
 }
 
 function finishScreen(done) {
-  document.body.dataset.screen = "done";
   message(`<h2>Thank you!</h2><p>You have finished the study. Your completion code is:</p>
     <p id="vpt-code" style="font-size:28px;font-family:monospace">${done.code}</p>` +
     (done.redirect ? `<p>You will be taken back to Prolific in a few seconds
       (<a id="vpt-redirect" href="${done.redirect}">continue now</a>).</p>` : ""));
+  shown("done");
   if (done.redirect) setTimeout(() => { location.href = done.redirect; }, 4000);
 }
 
@@ -194,12 +202,12 @@ async function main() {
   const timeline = [];
   if (st.phase === "consent") {
     timeline.push({ type: jsPsychHtmlButtonResponse, stimulus: `<div class="vpt-message" id="vpt-consent">${st.consent_html}</div>`,
-                    choices: ["I agree"], on_start: () => { document.body.dataset.screen = "consent"; },
+                    choices: ["I agree"], on_load: () => shown("consent"),
                     on_finish: () => api("/api/event", { kind: "consent", ...windowInfo() }) });
   }
   if (st.next_idx === 0) {
     timeline.push({ type: jsPsychInstructions, show_clickable_nav: true, allow_backward: true,
-                    on_start: () => { document.body.dataset.screen = "instructions"; },
+                    on_load: () => shown("instructions"),
                     pages: [`<div class="vpt-message" id="vpt-instructions">${st.instructions_html}</div>`,
                             `<div class="vpt-message">${keysHelp(st)}<p>First come ${st.trials.filter((x) => x.block === "warmup").length}
                               practice pictures; after each you will see whether you were right.</p></div>`],
