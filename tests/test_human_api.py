@@ -285,6 +285,16 @@ def test_export_writes_a_conforming_trial_table_that_metrics_read(env):
     assert again["run_id"] == r["run_id"] and store.read_trials(out)["decision_maker"].nunique() == 3
 
 
+@pytest.mark.parametrize("task", ["vpt", "depth"])
+def test_the_default_wording_is_the_models_instruction_file(task):
+    page = protocol.load_instructions(task)  # evaluation/prompts/instructions/<task>.md
+    text = (protocol.INSTRUCTIONS / f"{task}.md").read_text()
+    assert page.count("<li>") == text.count("\n- ") and "<h2>" in page and "**" not in page
+    first_words = text.split("\n\n")[1].split()[:4]
+    assert " ".join(first_words) in page
+    assert protocol.QUESTION[task].lower().rstrip("?") in " ".join(text.lower().split())
+
+
 def test_clear_errors_for_missing_wording_upscaling_and_another_dataset(env, tmp_path):
     with pytest.raises(UserError, match="evaluation/prompts/instructions/depth.md"):
         protocol.load_instructions("depth", tmp_path / "nope.md")

@@ -34,7 +34,7 @@ CHOICES: dict[str, tuple[tuple[int, str], tuple[int, str]]] = {
     "depth": ((1, "The red ball"), (0, "The green camera")),
 }
 QUESTION = {"vpt": "Can the green camera see the red ball?",
-            "depth": "Which is closer to you: the red ball or the green camera?"}
+            "depth": "Which is closer to you, the green camera or the red ball?"}
 KEYS = ("f", "j")  # left button, right button
 WINDOW_MARGIN = (40, 200)  # room around the stimulus for the question and the buttons (CSS px)
 
@@ -150,20 +150,33 @@ def stimulus_size(stimuli: Stimuli, stimulus_px: int | None) -> tuple[int, int]:
     return stimulus_px, int(round(h * stimulus_px / w))
 
 
+def _inline(text: str) -> str:
+    out = html.escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"<em>\1</em>", out)
+
+
 def _md_to_html(text: str) -> str:
-    """A small Markdown subset for instruction files: headings, paragraphs, **bold**, lists."""
+    """A small Markdown subset for instruction files: headings, paragraphs, **bold**, *italic*,
+    and lists whose items may wrap onto indented lines."""
     blocks = []
     for block in re.split(r"\n\s*\n", text.strip()):
-        lines = block.strip().splitlines()
-        esc = [re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(ln.strip())) for ln in lines]
-        if lines[0].startswith("#"):
-            level = min(len(lines[0]) - len(lines[0].lstrip("#")) + 1, 4)
-            blocks.append(f"<h{level}>{esc[0].lstrip('#').strip()}</h{level}>"
-                          + (f"<p>{' '.join(esc[1:])}</p>" if esc[1:] else ""))
-        elif all(re.match(r"^[-*] ", ln.strip()) for ln in lines):
-            blocks.append("<ul>" + "".join(f"<li>{e[2:]}</li>" for e in esc) + "</ul>")
+        lines = [ln.rstrip() for ln in block.strip("\n").splitlines()]
+        first = lines[0].strip()
+        if first.startswith("#"):
+            level = min(len(first) - len(first.lstrip("#")) + 1, 4)
+            blocks.append(f"<h{level}>{_inline(first.lstrip('#').strip())}</h{level}>"
+                          + (f"<p>{_inline(' '.join(ln.strip() for ln in lines[1:]))}</p>" if lines[1:] else ""))
+        elif re.match(r"^[-*] ", first):
+            items: list[str] = []
+            for ln in lines:
+                if re.match(r"^\s*[-*] ", ln):
+                    items.append(ln.strip()[2:])
+                elif items:
+                    items[-1] += " " + ln.strip()
+            blocks.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
         else:
-            blocks.append(f"<p>{' '.join(esc)}</p>")
+            blocks.append(f"<p>{_inline(' '.join(ln.strip() for ln in lines))}</p>")
     return "\n".join(blocks)
 
 
