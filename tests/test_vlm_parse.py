@@ -1,0 +1,90 @@
+"""The answer parser against the hand-labelled corpus, its guarantees, and `vpt vlm parse`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import vpt.cli
+from vpt.deciders.vlm.parse import PARSES, parse_answer
+
+CORPUS = Path(__file__).parent / "corpora" / "vlm_answers.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _register(monkeypatch):
+    if "vpt.deciders.vlm.cli" not in vpt.cli.EVALUATOR_COMMANDS:
+        monkeypatch.setattr(vpt.cli, "EVALUATOR_COMMANDS", (*vpt.cli.EVALUATOR_COMMANDS, "vpt.deciders.vlm.cli"))
+
+
+def _corpus() -> list[dict]:
+    return [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+
+
+def test_corpus_is_large_varied_and_labelled():
+    rows = _corpus()
+    assert len(rows) >= 300
+    truths = Counter(r["truth"] for r in rows)
+    assert set(truths) == set(PARSES) and min(truths.values()) >= 30
+    assert sum(len(r["response"]) > 200 for r in rows) >= 10  # chain-of-thought answers
+    assert sum(r["response"].lstrip().startswith(("{", "```")) for r in rows) >= 10  # JSON answers
+
+
+def test_parser_agrees_with_the_hand_labels():
+    rows = _corpus()
+    wrong = [(r["truth"], got, r["response"]) for r in rows
+             if (got := parse_answer(r["response"], r["question_kind"], r["options"], r["question"])) != r["truth"]]
+    agreement = 1 - len(wrong) / len(rows)
+    committed_wrongly = [w for w in wrong if w[1] != "invalid"]  # a guess where the truth is invalid or the other
+    print(f"parser agreement {agreement:.2%} on {len(rows)} answers; {len(committed_wrongly)} wrong commitments")
+    assert agreement >= 0.99, wrong[:10]
+    assert not committed_wrongly, committed_wrongly
+
+
+@pytest.mark.parametrize("text", ["Yes or no.", "Maybe yes, maybe no.", "It could be either A or B.",
+                                  "I cannot determine this.", "Sorry, I can't help with that.", None, ""])
+def test_undecided_answers_are_invalid_never_a_guess(text):
+    assert parse_answer(text, "yes_no") == "invalid"
+    assert parse_answer(text, "two_option", ["The red ball.", "The green camera."]) == "invalid"
+
+
+def test_yes_means_option_a_when_the_options_are_yes_and_no():
+    assert parse_answer("Yes", "two_option", ["Yes", "No"]) == "A"
+    assert parse_answer("Yes", "two_option", ["No", "Yes"]) == "B"
+    assert parse_answer("Yes", "two_option", ["The red ball.", "The green camera."]) == "invalid"
+
+
+def test_the_parser_is_pure_and_total():
+    for r in _corpus()[:50]:
+        a = parse_answer(r["response"], r["question_kind"], r["options"], r["question"])
+        assert a == parse_answer(r["response"], r["question_kind"], r["options"], r["question"]) and a in PARSES
+    with pytest.raises(ValueError):
+        parse_answer("A", "multiple")
+
+
+def test_parse_command_adds_a_parse_to_every_line(tmp_path, capsys):
+    rows = _corpus()
+    src = tmp_path / "answers.jsonl"
+    src.write_text("\n".join(json.dumps({k: v for k, v in r.items() if k != "truth"}) for r in rows) + "\n")
+    out = tmp_path / "parsed.jsonl"
+    assert vpt.cli.main(["vlm", "parse", "--in", str(src), "--out", str(out)]) == 0
+    parsed = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(parsed) == len(rows)
+    assert all(p["response"] == r["response"] and p["parse"] == parse_answer(r["response"], r["question_kind"],
+               r["options"], r["question"]) for p, r in zip(parsed, rows))
+    assert f"{len(rows)} answers parsed" in capsys.readouterr().out
+
+
+def test_parse_command_names_the_bad_line(tmp_path, capsys):
+    src = tmp_path / "answers.jsonl"
+    src.write_text('{"response": "yes", "question_kind": "yes_no", "options": null}\n'
+                   '{"response": "A", "question_kind": "two_option", "options": ["x"]}\n')
+    assert vpt.cli.main(["vlm", "parse", "--in", str(src), "--out", str(tmp_path / "o.jsonl")]) != 0
+    err = capsys.readouterr().err
+    assert "line 2" in err and "two texts" in err and len(err.strip().splitlines()) == 1
+    src.write_text("not json\n")
+    assert vpt.cli.main(["vlm", "parse", "--in", str(src), "--out", str(tmp_path / "o.jsonl")]) != 0
+    assert "line 1: not JSON" in capsys.readouterr().err

@@ -1,0 +1,391 @@
+"""The answer parser: raw model text -> ``yes``, ``no``, ``A``, ``B`` or ``invalid``; never a guess.
+
+A pure function (:func:`parse_answer`). The cascade, first hit wins:
+
+1. empty -> invalid; a JSON object with an ``answer`` (or ``final_answer``, ``choice``) field
+   -> that field, parsed by steps 2-5 alone;
+2. the whole (cleaned) text is an answer: ``yes``, ``No.``, ``(B)``, ``**A**``, ``Option A``,
+   an option's text;
+3. an explicit answer line, searched from the end: ``Final answer: B``, ``Answer: (A)``,
+   ``the answer is no``, ``I choose option B``, ``My answer: yes``;
+4. refusals and "cannot determine" -> invalid;
+5. the conclusion (the last sentence that concludes, or the whole of a short answer): a
+   leading yes/no word (hedges such as "probably" or "I think" are skipped, a hedge in both
+   directions is invalid), a restatement with negation handled ("it cannot see the ball",
+   "the ball is not hidden", "no, the view is blocked"), the option texts, or a comparative
+   naming one option ("the red ball is closer").
+
+Two-option questions whose options differ only by a negation (or are "Yes"/"No") are read
+through the same yes/no polarity: the option without the negation is "yes". Anything
+unresolved, contradictory or ambiguous is ``invalid``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Sequence
+
+PARSES = ("yes", "no", "A", "B", "invalid")
+INVALID = "invalid"
+
+_YES = {"yes", "yeah", "yep", "yup", "y", "true", "correct", "affirmative", "sure", "indeed", "absolutely",
+        "definitely", "certainly", "si", "oui", "ja"}
+_NO = {"no", "nope", "nah", "n", "false", "negative", "incorrect", "not"}
+_HEDGE = (r"(?:i think|i believe|i would say|i'd say|i guess|i suspect|probably|likely|most likely|very likely|"
+          r"presumably|apparently|it seems|it appears|it looks like|seemingly|i'm fairly sure|i am fairly sure|"
+          r"i'm pretty sure|i am pretty sure|i'm confident|i am confident|my guess is|my best guess is|"
+          r"based on the image|based on the picture|looking at the image|from the image|in this image|"
+          r"in the image|well|hmm|ok|okay|so|therefore|thus|hence|overall|in conclusion|to conclude|"
+          r"in summary|final answer|answer|the answer is|my answer is|my answer|i'd go with|i would go with)")
+_REFUSAL = re.compile(
+    r"(?:can ?not|can't|unable to|not able to|impossible to|hard to|difficult to|couldn't|could not|no way to)\s+"
+    r"(?:reliably |confidently |definitively |accurately |clearly |really )?(?:determine|tell|say|judge|answer|"
+    r"know|assess|decide|infer|be sure|be certain)"
+    r"|\bi(?:'m| am) (?:sorry|unable|not able|not sure|unsure|uncertain)|\bi apologi[sz]e|not enough information"
+    r"|insufficient information|\b(?:is|remains|it's) (?:unclear|ambiguous|uncertain|indeterminate|undetermined)"
+    r"|\bcannot be determined|can't be determined|not possible to (?:tell|determine|say)|\bi (?:can ?not|can't|"
+    r"am unable to|do not|don't) (?:see|view|access|process|analy[sz]e|open|load) (?:the |this |any |your )?"
+    r"(?:image|picture|photo|attachment)|no image|image (?:is )?(?:not|isn't) (?:visible|provided|available|loaded)"
+    r"|as an ai|i can(?:no|')t help|i won't|i will not|unknown|not determinable|either (?:answer|option)|"
+    r"could be either|both (?:are|options|answers) (?:possible|plausible|equally)|\bunsure\b|\bnot sure\b|"
+    r"\bno idea\b|\bdepends\b|\bit depends\b")
+_NEG_VERB = re.compile(
+    r"\b(?:can ?not|can't|cant|could ?not|couldn't|is ?not able to|isn't able to|unable to|does ?not|doesn't|"
+    r"do not|don't|would ?not|wouldn't|won't|will not|has no|have no|lacks?|without|never|no longer)\s+"
+    r"(?:(?:be |have |really |possibly |actually |directly |clearly )*)"
+    r"(?:see|view|spot|observe|detect|notice|perceive|capture|have|get|reach|record|film|photograph|image|be able)"
+    r"|\b(?:is|are|'s|remains|would be|will be)\s+(?:not|n't)\s+(?:visible|in view|in (?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?(?:view|field|sight)|"
+    r"seen|within)|\bisn't (?:visible|in view|seen|within)|\bnot (?:visible|in view|seen) (?:to|by|from)"
+    r"|\b(?:is |are |'s |being |gets |remains )?(?:blocked|occluded|obstructed|hidden|concealed|obscured|covered|"
+    r"shielded|screened)\b|\bout of (?:its |the |the camera's )?(?:view|sight|field of view|frame|line of sight)"
+    r"|\boutside (?:of )?(?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?(?:view|field of view|fov|line of sight|frame)"
+    r"|\bbehind the (?:green )?camera\b|\bfacing away\b|\bfaces away\b|\bpointing away\b|\bpoints away\b"
+    r"|\bno (?:clear |direct |unobstructed )?line of sight\b|\bnot in (?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?(?:view|line of sight|field|sight)"
+    r"|\bblocks? (?:the |its |their )?(?:view|line of sight|sight|ball|it|camera)\b|\bobstructs?\b|\bin the way\b")
+_NOT_NEG = re.compile(r"\b(?:does not|doesn't|do not|don't|did not|didn't|would not|wouldn't)\s+(?:obstruct|block|"
+                      r"occlude|hide|cover|get in the way)|\b(?:not|n't|nothing|no (?:object|obstacle|occluder)s?)\s+(?:is |are )?(?:being )?"
+                      r"(?:blocked|occluded|obstructed|hidden|concealed|obscured|blocking|obstructing|occluding|"
+                      r"in the way|between)|\bnot (?:out of|outside)|\bunobstructed|\bunblocked|\bnot behind")
+_POS_VERB = re.compile(
+    r"\b(?:can|could|is able to|are able to|would be able to|will be able to|does|would|will)\s+"
+    r"(?:(?:clearly |easily |directly |indeed |definitely |still |probably |likely |certainly |actually )*)"
+    r"(?:see|view|spot|observe|detect|capture|have|reach|record|film)\b"
+    r"|\b(?:sees|views|spots|observes|captures|has (?:a )?(?:clear |direct |unobstructed )?(?:view|line of sight|"
+    r"sight))\b|\b(?:is|are|'s|remains)\s+(?:clearly |fully |directly |well )?(?:visible|in view|within (?:its|the) "
+    r"(?:view|field of view|line of sight)|in (?:its|the) (?:view|field of view|line of sight))"
+    r"|\b(?:clear|direct|unobstructed|unblocked) (?:line of sight|view)\b|\bin plain view\b")
+_ANSWER_LINE = re.compile(
+    r"(?:final answer|final response|final choice|final verdict|answer|my answer|the answer|correct answer|"
+    r"the correct answer|correct option|the correct option|my choice|choice|conclusion|verdict|response|"
+    r"i choose|i pick|i select|i'll go with|i will go with|i'd go with|i would go with|i'll choose|i would choose|"
+    r"i'd choose|i'll pick|i'd pick|i answer|i'd answer|i would answer|my final answer|the best answer|best answer|"
+    r"output)\s*(?:would be|will be|is|=|:|-|–|—)?\s*[:\-–—]?\s*(?P<rest>[^\n]*)", re.I)
+_CONCLUDE = re.compile(r"\b(?:therefore|thus|hence|so|consequently|in conclusion|to conclude|in summary|overall|"
+                       r"this means|which means|as a result|accordingly|in short|altogether)\b")
+_COMPARATIVES = {"closer": ("closer", "nearer", "nearest", "closest", "less far", "in front"),
+                 "farther": ("farther", "further", "farthest", "furthest", "more distant", "behind")}
+
+
+def _clean(text: str) -> str:
+    t = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    t = re.sub(r"<think>.*?</think>", " ", t, flags=re.S | re.I)
+    t = re.sub(r"```[a-zA-Z]*", " ", t).replace("```", " ")
+    t = re.sub(r"[*_`#>]+", "", t)
+    t = re.sub(r"\\boxed\{([^}]*)\}", r" \1 ", t)
+    return t.strip()
+
+
+def _norm(s: str) -> str:
+    s = s.lower().replace("can not", "cannot").replace("can't", "cannot")
+    s = re.sub(r"[^a-z0-9' ]+", " ", s)
+    s = re.sub(r"\b(?:the|a|an)\b", " ", s)
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def _json_answer(text: str) -> str | None:
+    for m in re.finditer(r"\{[^{}]*\}", text, re.S):
+        try:
+            obj = json.loads(m.group(0))
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            for key in ("answer", "final_answer", "finalAnswer", "choice", "response", "option", "Answer"):
+                if isinstance(obj.get(key), (str, bool)):
+                    v = obj[key]
+                    return ("yes" if v else "no") if isinstance(v, bool) else v
+    return None
+
+
+class _Question:
+    """What the parser knows about the question: kind, options, and how they map to polarity."""
+
+    def __init__(self, kind: str, options: Sequence[str] | None, question: str | None) -> None:
+        if kind not in ("yes_no", "two_option"):
+            raise ValueError(f"question_kind must be yes_no or two_option, not {kind!r}")
+        if kind == "two_option" and (not options or len(options) != 2):
+            raise ValueError("a two_option question needs two option texts")
+        self.kind = kind
+        self.options = [str(o) for o in options] if kind == "two_option" and options else None
+        self.question = question or ""
+        self.polar: dict[str, str] | None = None  # polarity -> letter, for yes/no-like options
+        if self.options:
+            a, b = (_norm(o) for o in self.options)
+            if {a, b} == {"yes", "no"}:
+                self.polar = {"yes": "A" if a == "yes" else "B", "no": "B" if a == "yes" else "A"}
+            else:
+                na, nb = _negated(a), _negated(b)
+                if na != nb and _strip_neg(a) == _strip_neg(b):
+                    self.polar = {"yes": "B" if na else "A", "no": "A" if na else "B"}
+        m = re.search(r"\bwhich\b.*?\b(?:is|are|one is|looks)\s+(\w+)", self.question.lower())
+        self.adjective = m.group(1) if m else ("closer" if self.options and "closer" in self.question.lower() else None)
+
+    def from_polarity(self, p: str | None) -> str | None:
+        if p is None:
+            return None
+        if self.kind == "yes_no":
+            return p
+        return self.polar[p] if self.polar else None
+
+
+def _negated(s: str) -> bool:
+    return bool(re.search(r"\b(?:not|cannot|no|never|n't|unable)\b|n't\b", s))
+
+
+def _strip_neg(s: str) -> str:
+    s = re.sub(r"\bcannot\b", "can", s)
+    s = re.sub(r"\b(?:not|no|never)\b|n't\b", " ", s)
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def _token_answer(s: str, q: _Question) -> str | None:
+    """A short text that is exactly an answer: a letter, yes/no, or an option's text."""
+    t = _clean(s).strip().strip(".!,;:\"'()[]{} ").strip()
+    low = t.lower()
+    low = re.sub(r"^(?:option|choice|answer|letter)\s+", "", low)
+    low = low.strip(".!,;:\"'()[]{} ")
+    if q.kind == "two_option":
+        if low in ("a", "b"):
+            return low.upper()
+        m = re.fullmatch(r"\(?([ab])[\).:\-]\s*(.*)", low, re.S)
+        if m and (not m.group(2) or _matches_option(m.group(2), q) in (None, m.group(1).upper())):
+            return m.group(1).upper()
+        opt = _matches_option(low, q, exact=True)
+        if opt:
+            return opt
+        if q.polar and low in _YES | _NO:
+            return q.polar["yes" if low in _YES else "no"]
+        return None
+    if low in _YES:
+        return "yes"
+    if low in _NO:
+        return "no"
+    return None
+
+
+def _matches_option(text: str, q: _Question, exact: bool = False) -> str | None:
+    if not q.options:
+        return None
+    n = _norm(text)
+    opts = [_norm(o) for o in q.options]
+    if exact:
+        hits = [i for i, o in enumerate(opts) if n == o]
+    else:
+        hits = [i for i, o in enumerate(opts) if re.search(r"(?:^| )" + re.escape(o) + r"(?: |$)", n)]
+        if len(hits) == 2:  # one option text inside the other: take the longer one
+            if opts[0] in opts[1] or opts[1] in opts[0]:
+                hits = [0 if len(opts[0]) > len(opts[1]) else 1]
+    return "AB"[hits[0]] if len(hits) == 1 else None
+
+
+def _core_option(text: str, q: _Question) -> str | None:
+    """The one option whose head noun (its last word: "ball", "camera") the text names, when
+    the options have different head nouns and the text names only one of them."""
+    if not q.options:
+        return None
+    cores = [(_norm(o).split() or [""])[-1] for o in q.options]
+    if cores[0] == cores[1] or not all(cores):
+        return None
+    n = _norm(text)
+    hits = [i for i, c in enumerate(cores) if re.search(rf"\b{re.escape(c)}s?\b", n)]
+    return "AB"[hits[0]] if len(hits) == 1 else None
+
+
+def _polarity(sentence: str) -> str | None:
+    """yes/no from one sentence: a leading yes/no word after hedges, else a restatement."""
+    s = sentence.lower().strip()
+    s = re.sub(r"^[\W_]+", "", s)
+    for _ in range(4):
+        s2 = re.sub(r"^" + _HEDGE + r"\b[\s,:;.\-–—]*", "", s)
+        if s2 == s:
+            break
+        s = s2
+    m = re.match(r"(\w+)\b", s)
+    lead = m.group(1) if m else ""
+    rest = s[m.end():] if m else s
+    if lead in ("yes", "yeah", "yep", "yup", "correct", "affirmative", "absolutely", "definitely", "certainly",
+                "indeed", "true"):
+        if re.match(r"\s*(?:and|or|/)\s*no\b", rest):
+            return None
+        if re.match(r"\s*not\b", rest):
+            return "no"
+        return "yes"
+    if lead in ("no", "nope", "nah", "negative", "false", "incorrect"):
+        if re.match(r"\s*(?:and|or|/)\s*yes\b", rest) or re.match(r"\s+(?:doubt|question)\b", rest):
+            return "yes" if re.match(r"\s+doubt\b", rest) else None
+        return "no"
+    if lead == "not" and re.match(r"\s*(?:$|[.!,;]|at all|really|likely|quite|visible|seen)", rest):
+        return "no"
+    m = re.search(r"(?:^|[,;:\-–—]\s*|\b(?:so|therefore|thus|hence|then|the answer is|answer is|i'd say|i would say|"
+                  r"meaning|which means)[,:]?\s+)(?:actually |rather |then |in fact )?(yes|no)\W*$", s)
+    if m:
+        return m.group(1)
+    s = re.sub(r"\b(?:i|we|you|one) (?:can |could )?(?:clearly )?(?:see|notice|observe)\b", " ", s)
+    pos = bool(_POS_VERB.search(s)) or bool(_NOT_NEG.search(s))
+    neg_s = _NOT_NEG.sub(" ", s)
+    neg = bool(_NEG_VERB.search(neg_s))
+    if neg and not pos:
+        return "no"
+    if pos and not neg:
+        return "yes"
+    return None
+
+
+def _comparative(sentence: str, q: _Question) -> str | None:
+    """Which option a sentence names with the question's adjective ("the ball is closer")."""
+    if not q.options or not q.adjective:
+        return None
+    group = next((g for g, words in _COMPARATIVES.items() if q.adjective in words), None)
+    if group is None:
+        return None
+    other = "farther" if group == "closer" else "closer"
+    s = _norm(sentence)
+    found = []
+    for i, opt in enumerate(_norm(o) for o in q.options):
+        core = opt.split()[-1] if opt else opt  # "red ball" -> "ball"
+        for same, words in ((True, _COMPARATIVES[group]), (False, _COMPARATIVES[other])):
+            for w in words:
+                if re.search(rf"\b(?:{re.escape(opt)}|{re.escape(core)}) (?:is|appears|seems|looks|lies|sits|stands|"
+                             rf"is located|is positioned|is placed)(?: \w+)? {w}\b", s) or \
+                        re.search(rf"\b{w}(?: one| object| of two| of them)? (?:is|appears to be|seems to be) "
+                                  rf"(?:{re.escape(opt)}|{re.escape(core)})\b", s):
+                    found.append(i if same else 1 - i)
+    return "AB"[found[0]] if found and len(set(found)) == 1 else None
+
+
+def _strip_echo(text: str, q: _Question) -> str:
+    """Remove an echo of the prompt: the question, the option listing, the answer format."""
+    t = text
+    if q.question:
+        t = t.replace(q.question, " ")
+    if q.options:
+        a, b = (re.escape(o.strip().rstrip(".")) for o in q.options)
+        t = re.sub(rf"\(?A[\).:]\s*{a}\.?\s*\n?\s*\(?B[\).:]\s*{b}\.?", " ", t, flags=re.I)
+    t = re.sub(r"(?:answer|respond|reply) with (?:yes or no|a or b|\"?yes\"? or \"?no\"?)(?: only)?\.?", " ", t,
+               flags=re.I)
+    t = re.sub(r"\((?:yes/no|a/b)\)|\byes/no\b|\ba/b\b|\byes or no\b(?! *[,.]? *(?:it|the))", " ", t, flags=re.I)
+    return t
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?])\s+|\n+", text)
+    return [p.strip() for p in parts if p and p.strip(" .!?-")]
+
+
+def _resolve_short(s: str, q: _Question) -> str | None:
+    """An answer from a short span (an answer line's rest, a JSON field, a conclusion)."""
+    tok = _token_answer(s, q)
+    if tok:
+        return tok
+    low = _clean(s).lower()
+    if q.kind == "two_option":
+        m = re.match(r"^\W*(?:option |choice |letter )?\(?([ab])\b(?![''])(?:\)|\.|:|,|\s*[-–—]|\s*$|\s+(?:is|because|"
+                     r"since|as|-|the))", low)
+        if m:
+            letter = m.group(1).upper()
+            other = _matches_option(low[m.end():], q)
+            return letter if other in (None, letter) else None
+        m = re.fullmatch(r"\W*(?:" + _HEDGE + r"\W+)*(?:it's|it is|i choose|i pick|i'd pick|i'd choose)?\s*"
+                         r"\(?([ab])\)?\W*", low)
+        if m:
+            return m.group(1).upper()
+        m = re.search(r"\b(?:option|choice)\s+\(?([ab])\b", low)
+        if m and len(set(re.findall(r"\b(?:option|choice)\s+\(?([ab])\b", low))) == 1:
+            return m.group(1).upper()
+        opt = _matches_option(low, q)
+        if opt:
+            return opt
+        comp = _comparative(low, q)
+        if comp:
+            return comp
+        core = _core_option(low, q)
+        if core:
+            return core
+        return q.from_polarity(_polarity(low)) if q.polar else None
+    return _polarity(low)
+
+
+def parse_answer(response: str | None, question_kind: str, options: Sequence[str] | None = None,
+                 question: str | None = None) -> str:
+    """Parse one raw answer. Returns ``yes``/``no`` (yes_no), ``A``/``B`` (two_option) or ``invalid``."""
+    q = _Question(question_kind, options, question)
+    if response is None or not str(response).strip():
+        return INVALID
+    raw = str(response)
+    text = _clean(raw)
+    if not text:
+        return INVALID
+    js = _json_answer(text)
+    if js is not None:
+        return _resolve_short(js, q) or INVALID
+    tok = _token_answer(text, q)
+    if tok:
+        return tok
+    body = _strip_echo(text, q)
+    lines = [m for m in _ANSWER_LINE.finditer(body)]
+    for m in reversed(lines):
+        rest = m.group("rest").strip()
+        if not rest or re.search(r"\b(?:yes or no|a or b)\b", rest.lower()):
+            continue
+        got = _resolve_short(rest, q)
+        if got:
+            return got
+        if _REFUSAL.search(rest.lower()):
+            return INVALID
+    if _REFUSAL.search(body.lower()):
+        return INVALID
+    sents = _sentences(body)
+    if not sents:
+        return INVALID
+    last = _token_answer(sents[-1], q)
+    if last:
+        return last
+    first = _lead(sents[0], q)
+    concl = [s for s in sents if _CONCLUDE.search(s.lower())]
+    if concl:
+        candidates = [concl[-1]]
+    elif len(sents) <= 2:
+        each = {g for g in (_resolve_short(c, q) for c in sents) if g}
+        if len(each) > 1:
+            return INVALID  # "Yes. Wait, actually no."
+        candidates = [*sents, " ".join(sents)]
+    else:
+        candidates = [sents[-1]]
+    got = next((g for g in (_resolve_short(c, q) for c in candidates) if g), None)
+    if first and got and first != got:
+        return INVALID  # "Yes, ..." then a conclusion the other way: contradictory
+    return first or got or INVALID
+
+
+def _lead(sentence: str, q: _Question) -> str | None:
+    """An answer given by the first word(s) alone: "Yes, ...", "No.", "(B) ...", "Option A ..."."""
+    low = _clean(sentence).lower()
+    m = re.match(r"^\W*(yes|no|yeah|nope|yep)\b(?!\s*(?:or|/|and)\s*(?:yes|no))", low)
+    if m:
+        p = "yes" if m.group(1) in ("yes", "yeah", "yep") else "no"
+        return q.from_polarity(p)
+    if q.kind == "two_option":
+        m = re.match(r"^\W*(?:option |choice )?\(?([ab])(?:\)|\.|:|\s*[-–—])", low)
+        if m:
+            return m.group(1).upper()
+    return None
