@@ -12,7 +12,7 @@ SCALE  ?=
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup scenes plan test bench bench-render bench-report chromium human-assets clean
+.PHONY: setup scenes plan test bench bench-render bench-report bench-human chromium human-assets clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
@@ -20,7 +20,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[render,test,human]'
+	$(BIN)/python -m pip install --quiet -e '.[render,test,human,vlm]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -76,6 +76,12 @@ bench-render: $(STAMP)
 # 1,000 bootstrap resamples); prints its time.
 bench-report: $(STAMP)
 	$(BIN)/python -m vpt.report.bench
+
+# The human experiment's server under load on loopback: 50 participants at once, 100 trials
+# each, 10 % of the answers sent twice; checks every answer is stored once and prints the
+# median and 99th-percentile response times.
+bench-human: $(STAMP) human-assets
+	$(BIN)/python -m vpt.deciders.human.bench --participants 50 --trials 100
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .bench

@@ -113,6 +113,7 @@ class StudyDB:
         except sqlite3.DatabaseError as err:
             raise UserError(f"{self.path}: not a study database ({err})") from None
         self.lock = threading.Lock()
+        self._plans: dict[str, list[tuple[int, str, str, bool]]] = {}  # plans never change once written
 
     def close(self) -> None:
         self.conn.close()
@@ -193,9 +194,14 @@ class StudyDB:
 
     # ---- trials -----------------------------------------------------------------------------
     def plan(self, pseudonym: str) -> list[tuple[int, str, str, bool]]:
+        if pseudonym in self._plans:
+            return self._plans[pseudonym]
         rows = self._tx("SELECT idx, block, scene_id, break_before FROM plan WHERE pseudonym = ? ORDER BY idx",
                         (pseudonym,)).fetchall()
-        return [(i, b, s, bool(br)) for i, b, s, br in rows]
+        plan = [(i, b, s, bool(br)) for i, b, s, br in rows]
+        if plan:
+            self._plans[pseudonym] = plan
+        return plan
 
     def next_idx(self, pseudonym: str) -> int:
         row = self._tx("SELECT COALESCE(MAX(idx) + 1, 0) FROM responses WHERE pseudonym = ?", (pseudonym,)).fetchone()
