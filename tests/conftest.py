@@ -22,6 +22,7 @@ def small_binary() -> dict:
     d["splits"] = {"train": 64, "val": 32, "test": 64, "ood": 32}
     d["human_set"] = 32
     d["warmup"] = 8
+    d["balance"]["pool"] = 2  # matched selection still runs, on a small pool
     return d
 
 

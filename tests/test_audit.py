@@ -74,6 +74,7 @@ def test_audit_rejects_bad_tables():
 @pytest.fixture(scope="module")
 def tiny_recipe(tmp_path_factory):
     d = copy.deepcopy(recipe_dict("depth-vpt"))
+    d["balance"]["pool"] = 2  # matched selection on a small pool (fast)
     d.update(name="tiny-audit", splits={"train": 24, "val": 0, "test": 24, "ood": 0}, human_set=8, warmup=4)
     path = tmp_path_factory.mktemp("audit") / "tiny.yaml"
     path.write_text(yaml.safe_dump(d))

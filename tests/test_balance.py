@@ -64,6 +64,7 @@ def plan_small():
     from tests.conftest import recipe_dict
 
     d = recipe_dict("depth-vpt")
+    d["balance"]["pool"] = 2  # matched selection on a small pool (fast)
     d["splits"] = {"train": 64, "val": 32, "test": 64, "ood": 32}
     d["human_set"], d["warmup"] = 32, 8
     return plan_recipe(parse_recipe(d), progress=False)

@@ -34,6 +34,7 @@ def _no_audit(*args, **kwargs):
 
 def _binary(name: str, splits: dict, human: int, warmup: int) -> dict:
     d = copy.deepcopy(recipe_dict("depth-vpt"))
+    d["balance"]["pool"] = 2  # matched selection on a small pool (fast)
     d.update(name=name, splits=splits, human_set=human, warmup=warmup, resolution=[64, 64])
     d["labels"].update(SMALL_LABELS)
     d.pop("human_resolution", None)

@@ -53,6 +53,7 @@ def _tiny_recipe(tmp_path, train=32):
     d["name"] = "tiny"
     d["splits"] = {"train": train, "val": 16, "test": 32, "ood": 16}
     d["human_set"], d["warmup"] = 16, 4
+    d["balance"]["pool"] = 2  # matched selection still runs, on a small pool
     p = tmp_path / "tiny.yaml"
     p.write_text(yaml.safe_dump(d))
     return p, d

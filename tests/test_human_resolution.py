@@ -51,6 +51,7 @@ def test_human_resolution_defaults_to_512():
 
 def human_recipe(folder: Path, human_resolution) -> Path:
     d = recipe_dict("depth-vpt")
+    d["balance"]["pool"] = 2  # matched selection on a small pool (fast)
     d["name"] = "humanres"
     d["resolution"], d["human_resolution"] = [128, 128], human_resolution
     d["splits"] = {"train": 3, "val": 0, "test": 2, "ood": 0}

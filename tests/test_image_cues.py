@@ -42,6 +42,7 @@ def test_label_coverage_is_what_the_analytic_image_shows():
     from vpt.datasets.recipe import parse_recipe
 
     d = copy.deepcopy(recipe_dict("depth-vpt"))
+    d["balance"]["pool"] = 2  # matched selection on a small pool (fast)
     d.update(splits={"train": 24, "val": 0, "test": 0, "ood": 0}, human_set=0, warmup=0)
     plan = plan_recipe(parse_recipe(d, "test"), progress=False)
     diffs = []
@@ -60,6 +61,7 @@ def rendered_small(tmp_path_factory):
     from vpt.cli import main
 
     d = copy.deepcopy(recipe_dict("depth-vpt"))
+    d["balance"]["pool"] = 2  # matched selection on a small pool (fast)
     d.update(name="cues", resolution=[128, 128], splits={"train": 8, "val": 0, "test": 0, "ood": 0}, human_set=0,
              warmup=0, human_resolution=0)
     d["labels"]["min_ball_px"], d["labels"]["min_viewer_px"] = 2.5, 4.5

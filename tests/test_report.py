@@ -181,6 +181,7 @@ def tiny_dataset(tmp_path_factory) -> Path:
     """A planned (not rendered) tiny binary dataset and a sweep dataset beside it."""
     out = tmp_path_factory.mktemp("data")
     binary = copy.deepcopy(recipe_dict("depth-vpt"))
+    binary["balance"]["pool"] = 2  # matched selection on a small pool (fast)
     binary.update(name="tiny", splits={"train": 32, "val": 8, "test": 16, "ood": 8}, human_set=8, warmup=4,
                   resolution=[64, 64])
     binary["labels"].update(SMALL_LABELS)

@@ -21,6 +21,7 @@ from tests.conftest import ROOT  # noqa: E402
 
 def tiny_recipe(folder: Path, name: str = "tiny", train: int = 12, test: int = 12) -> Path:
     d = yaml.safe_load((ROOT / "scenes" / "depth-vpt.yaml").read_text())
+    d["balance"]["pool"] = 2  # matched selection on a small pool (fast)
     d["name"] = name
     d["resolution"] = [64, 64]
     d["splits"] = {"train": train, "val": 0, "test": test, "ood": 0}

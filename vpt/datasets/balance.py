@@ -177,15 +177,17 @@ class FillReport:
     rejections: Counter = field(default_factory=Counter)
     depth_swaps: list[str] = field(default_factory=list)
     relaxed: list[str] = field(default_factory=list)
-    unmatched: int = 0
+    unmatched: int | None = 0  # None: chosen by matched selection (see notes), not by bins
+    notes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         rate = self.accepted / max(self.candidates, 1)
-        head = (f"{self.split}: {self.accepted} accepted of {self.candidates} candidates ({rate:.1%}); "
-                f"{self.unmatched} unmatched image-cue bins between the VPT labels")
+        head = f"{self.split}: {self.accepted} accepted of {self.candidates} candidates ({rate:.1%})"
+        if self.unmatched is not None:
+            head += f"; {self.unmatched} unmatched image-cue bins between the VPT labels"
         out = [head] + [f"  rejected {n:6d}  {why}" for why, n in self.rejections.most_common()]
         return (out + [f"  depth quota moved: {s}" for s in self.depth_swaps]
-                + [f"  matching relaxed: {s}" for s in self.relaxed])
+                + [f"  matching relaxed: {s}" for s in self.relaxed] + self.notes)
 
 
 def _swap_depth(need: Counter, starving: Stratum, dry: Counter | None = None,
@@ -214,7 +216,9 @@ def _swap_depth(need: Counter, starving: Stratum, dry: Counter | None = None,
 
 def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec], cfg: LabelConfig,
          steer_rays: int, batch_size: int, max_candidates_per_item: int, progress: bool = True,
-         starve_after: int = 1500, relax_after: int = 600) -> tuple[list[Accepted], FillReport]:
+         starve_after: float = 1500, relax_after: int = 600, enforce_match: bool = True,
+         matcher: Matcher | None = None, start_index: int = 0,
+         partial: bool = False) -> tuple[list[Accepted], FillReport]:
     """Sample candidates until every stratum holds its quota.
 
     ``make(index, target)`` builds candidate ``index`` aimed at ``target`` (raising
@@ -225,7 +229,11 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     (see :func:`_swap_depth`). Candidates whose image-cue bins the other VPT label has not
     matched are refused beyond the matcher's slack (see :class:`Matcher`); after
     ``relax_after`` candidates without success a stratum's group gets more slack and the
-    stratum is aimed without hints. Deterministic: the same inputs accept the same candidates.
+    stratum is aimed without hints. With ``enforce_match=False`` the matcher only steers
+    (its hints) and admits everything; ``matcher`` carries its histograms between calls.
+    Candidate indices start at ``start_index``; with ``partial`` the candidate bound returns
+    what was found instead of raising. Deterministic: the same inputs accept the same
+    candidates.
     """
     need = Counter({s: n for s, n in quota.items() if n > 0})
     total = sum(need.values())
@@ -233,15 +241,17 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     kept: list[Accepted] = []
     limit = max_candidates_per_item * max(total, 1)
     steer = LabelConfig(**{**cfg.__dict__, "n_rays": steer_rays})
-    index = 0
+    index = start_index
     dry: Counter[Stratum] = Counter()  # candidates aimed at a stratum since it last gained one
     swaps: Counter[Stratum] = Counter()  # quota moves triggered by each stratum
-    matcher = Matcher()
+    matcher = matcher if matcher is not None else Matcher()
     relaxes: Counter[tuple] = Counter()  # matching relaxations per (cell, depth) group
     bar = tqdm(total=total, desc=f"sampling {split}", unit="scene", disable=not progress, leave=False)
     try:
         while len(kept) < total:
             if report.candidates >= limit:
+                if partial:
+                    break
                 detail = "\n".join(FillReport.lines(report))
                 missing = {s.cell + f" vpt={s.vpt} {s.reason or ''} depth={s.depth}": n for s, n in need.items() if n}
                 raise SamplingError(f"split {split!r}: gave up after {report.candidates} candidates "
@@ -254,7 +264,8 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
                     swaps[st] += 1
                     if swap:
                         report.depth_swaps.append(swap)
-                if dry[st] >= relax_after * (1 + relaxes[_group(st)]) and matcher.unmatched(_group(st)):
+                if enforce_match and dry[st] >= relax_after * (1 + relaxes[_group(st)]) \
+                        and matcher.unmatched(_group(st)):
                     relaxes[_group(st)] += 1
                     report.relaxed.append(matcher.relax(_group(st)))
             open_strata = sorted((s for s in need if need[s] > 0), key=str)
@@ -281,7 +292,7 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
                     report.rejections["stratum not used by this recipe"] += 1
                 elif need[st] - sum(1 for _, c, _ in chosen if c == st) <= 0:
                     report.rejections["cell already full"] += 1
-                elif not matcher.admits(_group(st), st.vpt, cue_bins(lab)):
+                elif enforce_match and not matcher.admits(_group(st), st.vpt, cue_bins(lab)):
                     report.rejections["image cues unmatched by the other VPT label"] += 1
                 else:
                     chosen.append((spec, st, cue_bins(lab)))
@@ -320,3 +331,37 @@ def pick_balanced(items: list[Accepted], n: int, key: Callable[[Accepted], Any])
                 progressed = True
         if taken >= n or not progressed:
             return
+
+
+def fill_matched(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec], cfg: LabelConfig,
+                 steer_rays: int, batch_size: int, max_candidates_per_item: int, pool: float,
+                 describe: Callable[[list[Accepted]], tuple[Any, list[str]]],
+                 progress: bool = True) -> tuple[list[Accepted], FillReport]:
+    """Fill ``quota`` as :func:`fill` does, then go on sampling until every stratum holds
+    ``pool`` times its quota (bounded by ``max_candidates_per_item``; whatever was found
+    counts), and keep the matched subset (:func:`vpt.datasets.matching.match_pool`): inside
+    each cell, the hidden and visible items that look most alike in the image.
+    The matcher's hints steer both phases toward cue bins the other label fills. ``pool <= 1``
+    is :func:`fill` with the matcher enforcing its bins."""
+    from vpt.datasets.matching import match_pool
+
+    if pool <= 1:
+        return fill(split, quota, make, cfg, steer_rays, batch_size, max_candidates_per_item, progress)
+    matcher = Matcher()
+    kept, report = fill(split, quota, make, cfg, steer_rays, batch_size, max_candidates_per_item, progress,
+                        enforce_match=False, matcher=matcher)
+    final = Counter(a.stratum for a in kept)
+    extra = {s: int(round((pool - 1) * n)) for s, n in final.items()}
+    more, rep2 = fill(f"{split} (pool)", extra, make, cfg, steer_rays, batch_size, max_candidates_per_item, progress,
+                      starve_after=float("inf"), enforce_match=False, matcher=matcher,
+                      start_index=report.candidates, partial=True)
+    chosen, lines = match_pool(kept + more, dict(final), describe, lambda st: st.cell)
+    report.candidates += rep2.candidates
+    report.rejections.update(rep2.rejections)
+    report.rejections["not kept by matched selection"] += len(kept) + len(more) - len(chosen)
+    report.notes.extend(lines)
+    report.unmatched = None
+    report.accepted = len(chosen)
+    by_stratum = Counter(a.stratum for a in chosen)
+    assert by_stratum == final, "matched selection must keep every stratum's quota"
+    return chosen, report

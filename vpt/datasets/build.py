@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vpt.datasets.balance import fill, pick_balanced, quotas
+from vpt.datasets.balance import fill_matched, pick_balanced, quotas
+from vpt.datasets.cues import analytic_cue_matrix
 from vpt.datasets.recipe import SWEEP_KINDS, Recipe, load_catalogue
 from vpt.datasets.sweeps import FIT_FRACTION, PlannedSweep, SweepError, plan_sweep
 from vpt.scene.sampling import dress, sample_candidate
 from vpt.scene.spec import SceneSpec
 
 BINARY_SPLITS = ("train", "val", "test", "ood")
+MATCH_SCALE = 0.5  # matched selection reads the analytic cues at half resolution (4x faster; ranks only)
 
 
 @dataclass
@@ -66,9 +68,11 @@ def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
         def make(index, target, split=split, shapes=shapes):
             return sample_candidate(recipe.name, cfg, split, index, target, shapes, catalogue)
 
-        kept, report = fill(split, quotas(sizes[split], cfg["balance"]["occluded_share"]), make, recipe.labels,
-                            cfg["labels"]["steer_rays"], cfg["balance"]["batch_size"],
-                            cfg["balance"]["max_candidates_per_item"], progress=progress)
+        kept, report = fill_matched(split, quotas(sizes[split], cfg["balance"]["occluded_share"]), make,
+                                    recipe.labels, cfg["labels"]["steer_rays"], cfg["balance"]["batch_size"],
+                                    cfg["balance"]["max_candidates_per_item"], cfg["balance"]["pool"],
+                                    lambda acc: analytic_cue_matrix([(a.spec, a.labels) for a in acc], MATCH_SCALE),
+                                    progress=progress)
         plan.reports.extend(report.lines())
         kept.sort(key=lambda a: a.spec.index)
         accepted_by_split[split] = kept

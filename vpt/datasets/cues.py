@@ -262,3 +262,20 @@ def plan_cue_table(items, progress: bool = False) -> "tuple[Any, np.ndarray]":
         thumbs.append(cues.pop("thumbnail"))
         rows.append({**meta, **cues})
     return pd.DataFrame(rows), np.stack(thumbs) if thumbs else np.zeros((0, THUMB * THUMB))
+
+
+def analytic_cue_matrix(pairs, scale: float = 1.0, progress: bool = False) -> "tuple[np.ndarray, list[str]]":
+    """The geometry cues of ``(spec, labels)`` pairs from their analytic projection at
+    ``scale`` times the stimulus resolution, as a matrix (one row per pair, columns
+    :data:`GEOMETRY_CUES`) and the column names."""
+    from tqdm import tqdm
+
+    from vpt.scene.raster import analytic_mask
+
+    names = list(GEOMETRY_CUES)
+    rows = []
+    for spec, lab in tqdm(pairs, desc="analytic cues", unit="scene", disable=not progress, leave=False):
+        eye = tuple(float(c) * scale for c in lab["image"]["viewer_eye_px"])
+        cues = image_cues(analytic_mask(spec, scale), None, eye)
+        rows.append([float(cues.get(n, math.nan)) for n in names])
+    return np.array(rows, dtype=float).reshape(len(rows), len(names)), names

@@ -100,6 +100,7 @@ BINARY_SCHEMA: dict[str, Any] = {
         "occluded_share": ("float", 0.5, (0.0, 0.5)),
         "max_candidates_per_item": ("int", 300, (1, 100000)),
         "batch_size": ("int", 256, (1, 100000)),
+        "pool": ("float", 3.0, (1.0, 20.0)),
     },
 }
 

@@ -165,9 +165,12 @@ def sample_ball(cfg: dict[str, Any], rng: np.random.Generator, viewer: ViewerSpe
         angle = (2 * u - 1) * np.maximum(0.0, half - lab["fov_margin_deg"] - ang) * 0.92
     else:
         lo = half + lab["fov_margin_deg"] + ang + 3.0
-        if hinted:  # small angles in the image come from balls just outside the field of view
-            u = u ** 2
-        angle = (lo + u * (180.0 - lo)) * np.where(rng.uniform(0.0, 1.0, tries) < 0.5, 1.0, -1.0)
+        span = 180.0 - lo
+        if hinted and target.hint[1] < len(ANGLE_EDGES) - 1:
+            # small angles in the image come from balls just outside the field of view,
+            # displaced in depth (the observer's elevation foreshortens the floor)
+            span = np.minimum(span, 12.0 + 12.0 * target.hint[1])
+        angle = (lo + u * span) * np.where(rng.uniform(0.0, 1.0, tries) < 0.5, 1.0, -1.0)
     eye = viewer.eye
     a = np.radians(viewer.yaw_deg + angle)
     pos = np.stack([eye[0] + dist * np.cos(a), eye[1] + dist * np.sin(a), radius], axis=1)
