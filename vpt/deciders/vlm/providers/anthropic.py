@@ -1,0 +1,68 @@
+"""Anthropic (official ``anthropic`` SDK, Messages API): images as base64 PNG blocks,
+exemplar answers as assistant turns, constrained output through ``output_config.format``
+(JSON schema), usage from ``usage.input_tokens`` / ``output_tokens``, ``stop_reason ==
+"refusal"`` tagged. Key: ``ANTHROPIC_API_KEY``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+
+from vpt.deciders.vlm.images import Image
+from vpt.deciders.vlm.prompts import Conversation
+from vpt.deciders.vlm.providers.base import Failure, Params, Provider, Reply, status_failure
+
+
+def messages(conv: Conversation) -> list[dict[str, Any]]:
+    out = []
+    for turn in conv.turns:
+        content = []
+        for p in turn.parts:
+            if isinstance(p, Image):
+                content.append({"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                            "data": p.b64}})
+            else:
+                content.append({"type": "text", "text": p})
+        out.append({"role": turn.role, "content": content})
+    return out
+
+
+class AnthropicProvider(Provider):
+    name = "anthropic"
+    key_env = "ANTHROPIC_API_KEY"
+    key_what = "Anthropic"
+
+    def make_client(self) -> Any:
+        return anthropic.Anthropic(api_key=self.key(), base_url=self.base_url, timeout=self.timeout_s,
+                                   max_retries=0, http_client=self.http_client())
+
+    def request(self, conv: Conversation, params: Params) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "max_tokens": params.max_tokens, "system": conv.system,
+                                "messages": messages(conv)}
+        if params.temperature is not None:  # this SDK has no temperature argument; older snapshots take it
+            body["extra_body"] = {"temperature": params.temperature}  # (--no-temperature for models that refuse)
+        schema = self.schema(conv) if params.constrained else None
+        if schema:
+            body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+        return body
+
+    def send(self, conv: Conversation, params: Params) -> Reply:
+        r = self.client.messages.create(**self.request(conv, params))
+        text = "".join(getattr(b, "text", "") for b in r.content if getattr(b, "type", "") == "text") or None
+        return Reply(text, r.usage.input_tokens, r.usage.output_tokens, r.stop_reason == "refusal", r.stop_reason,
+                     r.model)
+
+    def classify(self, exc: BaseException) -> Failure:
+        if isinstance(exc, anthropic.APITimeoutError):
+            return Failure("timeout", None, None, "timed out")
+        if isinstance(exc, anthropic.APIConnectionError):
+            return Failure("retryable", None, None, f"connection error: {type(exc).__name__}")
+        if isinstance(exc, anthropic.APIStatusError):
+            # 529 (overloaded) is a 5xx: retried
+            return status_failure(exc.status_code, exc.response.headers, f"HTTP {exc.status_code}: {exc.message}")
+        raise exc
+
+    def image_tokens(self, img: Image) -> int:
+        """Anthropic's rule: about width * height / 750 tokens."""
+        return max(1, round(img.width * img.height / 750))

@@ -1,0 +1,85 @@
+"""OpenAI (official ``openai`` SDK, Chat Completions): images as PNG data URLs (detail high),
+constrained output with a strict JSON schema, usage from ``usage.prompt_tokens`` /
+``completion_tokens``. Key: ``OPENAI_API_KEY``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import openai
+
+from vpt.deciders.vlm.images import Image
+from vpt.deciders.vlm.prompts import Conversation
+from vpt.deciders.vlm.providers.base import Failure, Params, Provider, Reply, status_failure
+
+
+def chat_messages(conv: Conversation) -> list[dict[str, Any]]:
+    """The conversation as Chat Completions messages (system, then alternating user/assistant)."""
+    msgs: list[dict[str, Any]] = [{"role": "system", "content": conv.system}]
+    for turn in conv.turns:
+        if turn.role == "assistant":
+            msgs.append({"role": "assistant", "content": "".join(p for p in turn.parts if isinstance(p, str))})
+            continue
+        content = []
+        for p in turn.parts:
+            if isinstance(p, Image):
+                content.append({"type": "image_url", "image_url": {"url": p.data_url, "detail": "high"}})
+            else:
+                content.append({"type": "text", "text": p})
+        msgs.append({"role": "user", "content": content})
+    return msgs
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+    key_env = "OPENAI_API_KEY"
+    key_what = "OpenAI"
+    max_tokens_field = "max_completion_tokens"
+
+    def make_client(self) -> Any:
+        return openai.OpenAI(api_key=self.key() or "none", base_url=self.base_url, timeout=self.timeout_s,
+                             max_retries=0, http_client=self.http_client())
+
+    def request(self, conv: Conversation, params: Params) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": chat_messages(conv),
+                                self.max_tokens_field: params.max_tokens}
+        if params.temperature is not None:
+            body["temperature"] = params.temperature
+        if params.seed is not None:
+            body["seed"] = params.seed
+        schema = self.schema(conv) if params.constrained and self.supports_schema else None
+        if schema:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+        return body
+
+    def send(self, conv: Conversation, params: Params) -> Reply:
+        r = self.client.chat.completions.create(**self.request(conv, params))
+        choice = r.choices[0] if r.choices else None
+        msg = choice.message if choice else None
+        refusal = bool(msg is not None and getattr(msg, "refusal", None)) or \
+            (choice is not None and choice.finish_reason == "content_filter")
+        text = (msg.content if msg is not None else None) or (getattr(msg, "refusal", None) if msg else None)
+        u = r.usage
+        version = r.model + (f"/{r.system_fingerprint}" if getattr(r, "system_fingerprint", None) else "")
+        return Reply(text, getattr(u, "prompt_tokens", None), getattr(u, "completion_tokens", None), refusal,
+                     choice.finish_reason if choice else None, version)
+
+    def classify(self, exc: BaseException) -> Failure:
+        if isinstance(exc, openai.APITimeoutError):
+            return Failure("timeout", None, None, "timed out")
+        if isinstance(exc, openai.APIConnectionError):
+            return Failure("retryable", None, None, f"connection error: {type(exc).__name__}")
+        if isinstance(exc, openai.APIStatusError):
+            return status_failure(exc.status_code, exc.response.headers, f"HTTP {exc.status_code}: {exc.message}")
+        raise exc
+
+    def image_tokens(self, img: Image) -> int:
+        """OpenAI's rule for detail high: fit in 2048, shortest side 768, 170 per 512 tile + 85."""
+        w, h = img.width, img.height
+        s = min(1.0, 2048 / max(w, h))
+        w, h = w * s, h * s
+        s = min(1.0, 768 / min(w, h))
+        w, h = w * s, h * s
+        return 85 + 170 * math.ceil(w / 512) * math.ceil(h / 512)
