@@ -238,3 +238,28 @@ def test_registering_vpt_report_imports_nothing_heavy():
             "print(sorted(m for m in ('matplotlib', 'scipy', 'pandas', 'pyarrow', 'playwright') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_rerun_with_changed_settings_does_not_count_twice(tmp_path):
+    from vpt.report.load import latest_runs, load_inputs
+
+    rng = generator(5)
+    stim = S.stimuli(20, 10, 8, 1, rng)
+    dms = S.population(2, 0, rng)[:1]
+    old = S.trial_table(stim, dms, rng, run_id="old")
+    new = S.trial_table(stim, dms, rng, run_id="new")
+    new["created_at"] = old["created_at"].max() + pd.Timedelta(seconds=5)
+    # the newer run answers only the test split again: the old run keeps its other splits
+    new = new[new["split"] == "test"]
+    store.write_run(tmp_path, "old", old, {"kind": "probe"})
+    store.write_run(tmp_path, "new", new, {"kind": "probe"})
+    rows = store.read_trials(tmp_path)
+    kept, dropped = latest_runs(rows)
+    assert dropped == ["old"]
+    test = kept[kept["split"] == "test"]
+    assert set(test["run_id"]) == {"new"} and len(test) == len(new)
+    assert set(kept.loc[kept["split"] != "test", "run_id"]) == {"old"}
+    assert len(kept) == len(old)  # each trial once
+    inputs = load_inputs([tmp_path])
+    assert inputs.superseded == ["old"] and len(inputs.trials) == len(old)
+    assert {m["run_id"] for m in inputs.manifests} == {"old", "new"}

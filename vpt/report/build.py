@@ -180,6 +180,10 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
     cols = ["decision_maker", "kind", "task", "split", "n_labelled", "n_unlabelled", "invalid_rate", "accuracy",
             "accuracy_lo", "accuracy_hi", "balanced_accuracy", "balanced_accuracy_lo", "balanced_accuracy_hi",
             "majority_rate", "perm_floor", "dprime", "criterion", "unit", "n_units", "sd_participants"]
+    if inputs.superseded:
+        ref_note += (f"<p class='ref'>{len(inputs.superseded)} older run(s) answered the same trials as a newer run of "
+                     "the same decision maker (a setting changed); only the newest rows count: "
+                     + H.esc(", ".join(inputs.superseded)) + ".</p>")
     body += ref_note + H.table(show[cols].sort_values(["task", "split", "accuracy"], ascending=[True, True, False]),
                                note="" if len(show) == len(acc) else "Baselines, pooled humans and the 10 best per "
                                "task and split; every decision maker is in tables/accuracy.csv.")

@@ -31,6 +31,30 @@ class Inputs:
     datasets: list[DatasetInfo] = field(default_factory=list)
     attribution: pd.DataFrame | None = None
     sources: list[Path] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)  # run ids whose rows a newer run replaced
+
+
+SAME_TRIALS = ("decision_maker", "task", "dataset_hash", "split", "variant")
+
+
+def latest_runs(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Where one decision maker answered the same trials (same task, dataset hash, split and
+    variant) in more than one run, as when a setting changed and a rerun wrote a new run
+    beside the old one, keep the rows of the run made last (latest ``created_at``) and drop
+    the others, so that no decision maker counts twice. Returns the rows and the run ids
+    dropped."""
+    if trials.empty:
+        return trials, []
+    runs = trials.groupby(list(SAME_TRIALS) + ["run_id"], dropna=False, observed=True)["created_at"].max().reset_index()
+    runs = runs.sort_values(["created_at", "run_id"])
+    keep = runs.drop_duplicates(list(SAME_TRIALS), keep="last")
+    if len(keep) == len(runs):
+        return trials, []
+    key = list(SAME_TRIALS) + ["run_id"]
+    kept = trials.merge(keep[key], on=key, how="inner")
+    lost = runs.merge(keep[key], on=key, how="left", indicator=True)
+    dropped = sorted(set(lost.loc[lost["_merge"] == "left_only", "run_id"]))
+    return kept.reset_index(drop=True), dropped
 
 
 def read_dataset(root: Path) -> DatasetInfo:
@@ -74,8 +98,9 @@ def _dataset_candidates(manifests: list[dict[str, Any]], names: set[str], given:
 def load_inputs(results: list[str | Path], datasets: list[str | Path] | None = None) -> Inputs:
     """Read every run under `results` (folders or Parquet files) and the datasets: those
     given, those the manifests name, and data/<dataset> for every dataset in the rows."""
-    trials = read_trials(*results)
-    manifests = read_manifests(*results)
+    trials, superseded = latest_runs(read_trials(*results))
+    left = set(trials["run_id"].unique()) if len(trials) else set()
+    manifests = [m for m in read_manifests(*results) if m.get("run_id") in left or m.get("run_id") not in superseded]
     files = trial_files(*results)
     names = set(trials["dataset"].unique()) if len(trials) else set()
     dsets = [read_dataset(p) for p in _dataset_candidates(manifests, names, [Path(d) for d in datasets or []])]
@@ -89,7 +114,7 @@ def load_inputs(results: list[str | Path], datasets: list[str | Path] | None = N
                 raise UserError(f"{a}: missing columns {sorted(missing)} (an attribution table has decision_maker, "
                                 "region, share)")
             att.append(df[["decision_maker", "region", "share"]])
-    return Inputs(trials, manifests, dsets, pd.concat(att, ignore_index=True) if att else None, files)
+    return Inputs(trials, manifests, dsets, pd.concat(att, ignore_index=True) if att else None, files, superseded)
 
 
 def sweep_index(datasets: list[DatasetInfo]) -> pd.DataFrame | None:
