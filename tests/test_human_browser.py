@@ -111,7 +111,7 @@ def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, 
             assert "too small" in page.inner_text("#vpt-too-small")
             page.set_viewport_size({"width": 1200, "height": 900})
 
-            def answer_trial(timeout: bool = False) -> int:
+            def answer_trial(timeout: bool = False, click: bool = False) -> int:
                 idx = int(page.get_attribute("#vpt-trial", "data-idx"))
                 box = page.eval_on_selector("#vpt-stim", "e => [e.getBoundingClientRect().width, "
                                             "e.getBoundingClientRect().height, e.naturalWidth]")
@@ -123,6 +123,10 @@ def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, 
                     given.append((idx, None))
                     return idx
                 values = page.eval_on_selector_all("button.vpt-choice", "els => els.map(e => Number(e.dataset.value))")
+                if click:  # the mouse instead of the keyboard
+                    page.click("button.vpt-choice >> nth=1")
+                    given.append((idx, values[1]))
+                    return idx
                 key = "f" if idx % 3 else "j"
                 page.keyboard.press(key)
                 given.append((idx, values[0] if key == "f" else values[1]))
@@ -146,7 +150,7 @@ def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, 
                     answer_trial(timeout=True)
                     timed_out = True
                     continue
-                idx = answer_trial()
+                idx = answer_trial(click=block == "attention")
                 if block == "warmup":
                     page.wait_for_selector("#vpt-feedback.correct, #vpt-feedback.wrong", timeout=10000)
                     seen["feedback"] += 1
@@ -177,7 +181,8 @@ def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, 
     assert [(i, r) for i, r, *_ in stored] == given  # exactly the responses given, in the order given
     assert len(stored) == n_total and [i for i, *_ in stored] == list(range(n_total))
     assert [t for _, r, t, *_ in stored] == [int(r is None) for _, r, *_ in stored]
-    assert {inp for _, r, _, inp, *_ in stored if r is not None} == {"key"}
+    inputs = [inp for _, r, _, inp, *_ in stored if r is not None]
+    assert set(inputs) == {"key", "button"} and inputs.count("button") == 2  # the two attention checks
     assert all(w == 1200 and dpr == 1 and sw == 256 for *_, w, dpr, sw in stored)
     assert PID not in dump and "127.0.0.1" not in dump
 
