@@ -154,7 +154,7 @@ def summary_table(trials) -> str:
     df = trials[trials["label"].notna()]
     for (task, variant), g in df.groupby(["task", "variant"], observed=True):
         lab, resp = g["label"].astype(int), g["response"]
-        correct = (g["correct"] == True).to_numpy()  # noqa: E712 - null (invalid) counts as wrong
+        correct = g["correct"].fillna(False).astype(bool).to_numpy()  # null (invalid) counts as wrong
         acc = correct.mean()
         bal = np.nanmean([correct[(lab == k).to_numpy()].mean() if (lab == k).any() else np.nan for k in (0, 1)])
         valid = resp.notna()

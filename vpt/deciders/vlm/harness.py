@@ -12,6 +12,7 @@ labels unchanged, see :mod:`.images`). Exemplars are never mirrored or blanked.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -35,6 +36,7 @@ from vpt.errors import UserError
 CONTROLS = ("default", "blank", "swap", "mirror")
 IMAGE_CONTROL = {"default": "none", "blank": "blank", "swap": "none", "mirror": "mirror"}
 MAX_ATTEMPTS = 6
+INPUT_SAFETY = 1.5  # worst-case factor on the input-token estimate before the API has counted one
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
 SLEEP: Callable[[float], None] = time.sleep  # tests replace it
@@ -275,6 +277,9 @@ class Harness:
             if progress:
                 progress(rec)
         stopped = 0
+        # the budget reserves each call's worst case: input estimated x ratio (1.5 until the API has
+        # counted one, then the largest counted/estimated ratio + 5 %), output at its cap
+        ratio, seen = INPUT_SAFETY, 0.0
         pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="vlm")
         try:
             it = iter(todo)
@@ -285,7 +290,7 @@ class Harness:
                     if job is None:
                         exhausted = True
                         break
-                    worst = self.price.usd(job.input_estimate, job.output_cap)
+                    worst = self.price.usd(math.ceil(job.input_estimate * ratio), job.output_cap)
                     if not budget.reserve(worst):
                         stopped = 1 + sum(1 for _ in it)
                         exhausted = True
@@ -298,6 +303,9 @@ class Harness:
                     job, worst = pending.pop(fut)
                     rec = fut.result()
                     budget.settle(worst, rec.usd or 0.0)
+                    if rec.input_tokens:  # calibrate the input estimate on what the API counted
+                        seen = max(seen, rec.input_tokens / max(1, job.input_estimate))
+                        ratio = seen * 1.05
                     records.append(rec)
                     if progress:
                         progress(rec)

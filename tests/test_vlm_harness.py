@@ -1,0 +1,260 @@
+"""The VLM harness end to end on a tiny planned dataset with small PNGs, through the real SDK
+clients over a mocked transport: trial rows, controls, k-shot draw, cache and resume, retries,
+budget, dry run, and that a key in the environment reaches no output."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image as PILImage
+
+import vpt.cli
+from tests.conftest import recipe_dict
+from tests.vlm_mock import MockAPI
+from vpt.datasets import pipeline
+from vpt.deciders.vlm import harness as harness_mod
+from vpt.deciders.vlm.cache import ResponseCache
+from vpt.deciders.vlm.prompts import exemplar_items
+from vpt.errors import UserError
+from vpt.trials import store
+from vpt.trials.items import load_dataset
+
+MODEL = "gpt-4o-2024-08-06"
+FAKE_KEY = "sk-FAKE-vpt-leak-check-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _register(monkeypatch):
+    if "vpt.deciders.vlm.cli" not in vpt.cli.EVALUATOR_COMMANDS:
+        monkeypatch.setattr(vpt.cli, "EVALUATOR_COMMANDS", (*vpt.cli.EVALUATOR_COMMANDS, "vpt.deciders.vlm.cli"))
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setattr(harness_mod, "SLEEP", lambda s: None)
+
+
+def _no_audit(*args, **kwargs):
+    raise UserError("skipped in the VLM tests")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """`vpt scenes --plan-only` on a tiny recipe, then one small PNG per scene: red channel 255
+    where the viewer sees the ball (the mock model reads it), a unique colour otherwise."""
+    out = tmp_path_factory.mktemp("vlmdata")
+    d = copy.deepcopy(recipe_dict("depth-vpt"))
+    d["balance"]["pool"] = 2
+    d.update(name="tiny", splits={"train": 24, "val": 4, "test": 8, "ood": 4}, human_set=4, warmup=2,
+             resolution=[64, 64])
+    d["labels"].update({"min_ball_px": 1.2, "min_viewer_px": 2.2})
+    d.pop("human_resolution", None)
+    (out / "tiny.yaml").write_text(yaml.safe_dump(d))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "audit_plan", _no_audit)
+        mp.setattr(pipeline, "audit_dataset", _no_audit)
+        assert vpt.cli.main(["scenes", str(out / "tiny.yaml"), "--out", str(out), "--plan-only", "--quiet"]) == 0
+    root = out / "tiny"
+    index = pd.read_parquet(root / "index.parquet")
+    (root / "images").mkdir()
+    paths = []
+    for i, (sid, lab) in enumerate(zip(index["scene_id"], index["vpt_label"])):
+        rel = f"images/{sid}.png"
+        PILImage.new("RGB", (80, 60), (255 if lab == 1 else 0, (37 * i) % 256, (11 * i) % 256)).save(root / rel)
+        paths.append(rel)
+    index["image"] = paths
+    index.to_parquet(root / "index.parquet", index=False)
+    return root
+
+
+def _seen_pixel(body: dict) -> str:
+    """The mock model: reads the last image of an OpenAI request and answers the VPT question right."""
+    import base64
+
+    url = [c for c in body["messages"][-1]["content"] if c["type"] == "image_url"][-1]["image_url"]["url"]
+    im = PILImage.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
+    yes = im.getpixel((0, 0))[0] > 128
+    if "A or B" in json.dumps(body):
+        opts = body["messages"][-1]["content"][-1]["text"]
+        a_is_can = "A. The green camera can see" in opts
+        return '{"answer": "%s"}' % ("A" if yes == a_is_can else "B")
+    return '{"answer": "%s"}' % ("yes" if yes else "no")
+
+
+def _run(args: list[str]) -> int:
+    return vpt.cli.main(["vlm", "run", *args])
+
+
+def _base(dataset, out, *extra) -> list[str]:
+    return [str(dataset), "--provider", "openai", "--model", MODEL, "--out", str(out), "--quiet", "--task", "vpt",
+            "--shots", "4", "--concurrency", "2", *extra]
+
+
+def test_end_to_end_rows_controls_cost_and_rerun(dataset, tmp_path, monkeypatch, capsys):
+    api = MockAPI(lambda body, url: _seen_pixel(body)).install(monkeypatch)
+    out = tmp_path / "results"
+    args = _base(dataset, out, "--split", "test", "ood", "--variants", "default", "mirror", "blank",
+                 "--repeats", "2", "--repeat-subset", "3")
+    assert _run(args) == 0
+    printed = capsys.readouterr().out
+    (run,) = store.finished_runs(out)
+    trials = store.read_trials(run)
+    n_items = 12  # test 8 + ood 4
+    assert len(trials) == api.calls == n_items * 3 + 3 * 2
+    assert set(trials["kind"]) == {"vlm"} and set(trials["decision_maker"]) == {f"vlm:openai:{MODEL}"}
+    assert set(trials["variant"]) == {f"v1:plain:yes_no:k4:{c}" for c in ("default", "mirror", "blank")}
+    rep = trials[trials["repeat"] > 0]
+    assert len(rep) == 6 and set(rep["variant"]) == {"v1:plain:yes_no:k4:default"}
+    default = trials[trials["variant"].str.endswith(":default")]
+    assert default["correct"].all()  # the mock reads the pixel; mirroring keeps the label
+    assert trials[trials["variant"].str.endswith(":mirror")]["correct"].all()
+    assert trials["rt_ms"].notna().all()
+    # k-shot: 4 exemplar turns before the tested image, alternating, then the test
+    roles = [m["role"] for m in api.requests[0]["json"]["messages"]]
+    assert roles == ["system"] + ["user", "assistant"] * 4 + ["user"]
+    m = store.read_manifest(run)
+    c = m["cost"]
+    assert c["sent"] == api.calls and c["input_tokens"] == 1000 * api.calls and c["output_tokens"] == 2 * api.calls
+    assert c["usd"] == pytest.approx(api.calls * (1000 * 2.5 + 2 * 10.0) / 1e6)
+    assert c["price_as_of"] == "2025-06-01"
+    assert m["images"]["format"] == "PNG" and m["images"]["sizes_sent"] == ["512x384"]
+    calls = pd.read_parquet(run / "calls.parquet")
+    assert (calls["image_width"] == 512).all() and calls["text"].str.contains('"answer"').all()
+    assert "| vpt | v1:plain:yes_no:k4:default |" in printed
+    # the rerun of a finished run makes zero calls; so does --retry-failed when nothing failed
+    before = api.calls
+    assert _run(args) == 0 and api.calls == before
+    assert "kept; no calls made" in capsys.readouterr().out
+    assert _run(args + ["--retry-failed"]) == 0 and api.calls == before
+
+
+def test_swap_exchanges_the_options_and_their_labels(dataset, tmp_path, monkeypatch):
+    api = MockAPI(lambda body, url: _seen_pixel(body)).install(monkeypatch)
+    out = tmp_path / "r"
+    assert _run(_base(dataset, out, "--split", "test", "--form", "two_option", "--variants", "default", "swap",
+                      "--shots", "0")) == 0
+    trials = store.read_trials(*store.finished_runs(out))
+    assert trials["correct"].all() and len(trials) == 16
+    texts = [r["json"]["messages"][-1]["content"][-1]["text"] for r in api.requests]
+    assert sum("A. The green camera can see" in t for t in texts) == 8
+    assert sum("A. The green camera cannot see" in t for t in texts) == 8
+
+
+def test_exemplars_are_train_disjoint_balanced_and_fixed(dataset):
+    ds = load_dataset(dataset)
+    tested = set(ds.items.loc[ds.items["split"] == "test", "scene_id"])
+    a = exemplar_items(ds.items, tested, "vpt", 6, seed=1)
+    assert len(a) == 6 and set(a["split"]) == {"train"} and not (set(a["scene_id"]) & tested)
+    assert a["vpt_label"].astype(int).sum() == 3
+    assert a["scene_id"].tolist() == exemplar_items(ds.items, tested, "vpt", 6, seed=1)["scene_id"].tolist()
+    assert a["scene_id"].tolist() != exemplar_items(ds.items, tested, "vpt", 6, seed=2)["scene_id"].tolist()
+    with pytest.raises(UserError, match="lower --shots"):
+        exemplar_items(ds.items, tested, "vpt", 200, seed=1)
+
+
+def test_interrupted_run_resumes_sending_only_the_missing_requests(dataset, tmp_path, monkeypatch):
+    api = MockAPI(lambda body, url: _seen_pixel(body)).install(monkeypatch)
+    out = tmp_path / "r"
+    seen = {"n": 0}
+    real = harness_mod.Harness._record
+
+    def crash_after_five(self, job, *a, **k):  # Ctrl-C arrives in the middle of the run
+        rec = real(self, job, *a, **k)
+        seen["n"] += 1
+        if seen["n"] == 5:
+            raise KeyboardInterrupt
+        return rec
+
+    monkeypatch.setattr(harness_mod.Harness, "_record", crash_after_five)
+    args = _base(dataset, out, "--split", "test", "ood")
+    assert _run(args) == 130
+    assert not store.finished_runs(out)
+    answered = len(ResponseCache(out / ".vlm-cache.sqlite"))
+    first = api.calls
+    assert 5 <= answered == first < 12
+    monkeypatch.setattr(harness_mod.Harness, "_record", real)
+    assert _run(args) == 0
+    assert api.calls - first == 12 - answered  # only the missing ones
+    fps = [json.dumps(r["json"], sort_keys=True) for r in api.requests]
+    assert len(set(fps)) == len(fps) == 12  # no request was ever sent twice
+
+
+def test_retries_honour_retry_after_and_failures_become_invalid_rows(dataset, tmp_path, monkeypatch):
+    api = MockAPI(lambda body, url: _seen_pixel(body)).install(monkeypatch)
+    waits: list[float] = []
+    monkeypatch.setattr(harness_mod, "SLEEP", waits.append)
+    err = {"error": {"message": "mock", "type": "x", "code": None}}
+    api.script = [(429, {"retry-after": "7"}, err), (500, {}, err), (400, {}, err), "timeout"]
+    out = tmp_path / "r"
+    args = _base(dataset, out, "--split", "test", "--concurrency", "1", "--shots", "0")
+    assert _run(args) == 0
+    assert waits[0] == 7.0 and len(waits) == 2  # 429 waited Retry-After; 500 backed off; 400 and timeout not retried
+    trials = store.read_trials(*store.finished_runs(out))
+    calls = pd.read_parquet(store.finished_runs(out)[0] / "calls.parquet")
+    assert sorted(calls["status"]) == ["error"] + ["ok"] * 6 + ["timeout"]
+    bad = trials[trials["response"].isna()]
+    assert len(bad) == 2 and bad["correct"].isna().all() and bad["rt_ms"].notna().all()
+    assert len(ResponseCache(out / ".vlm-cache.sqlite")) == 6  # failures are never cached
+    sent = api.calls
+    assert _run(args + ["--retry-failed"]) == 0
+    assert api.calls - sent == 2  # only the two failures are sent again
+    trials = store.read_trials(*store.finished_runs(out))
+    assert trials["response"].notna().all()
+
+
+def test_budget_stops_cleanly_and_a_larger_budget_finishes(dataset, tmp_path, monkeypatch, capsys):
+    api = MockAPI(lambda body, url: _seen_pixel(body)).install(monkeypatch)
+    out = tmp_path / "r"
+    args = _base(dataset, out, "--split", "test", "ood", "--concurrency", "1", "--shots", "0")
+    assert _run(args + ["--budget-usd", "0.02"]) != 0
+    err = capsys.readouterr().err
+    assert "budget $0.02 reached" in err and "no results were written" in err
+    assert not store.finished_runs(out) and not list(out.glob("*/run.json"))
+    sent = api.calls
+    assert 0 < sent < 12 and sent * (1000 * 2.5 + 2 * 10) / 1e6 <= 0.02
+    assert _run(args + ["--budget-usd", "5"]) == 0
+    assert api.calls == 12
+
+
+def test_dry_run_and_estimate_send_nothing(dataset, tmp_path, monkeypatch, capsys):
+    api = MockAPI().install(monkeypatch)
+    monkeypatch.delenv("OPENAI_API_KEY")
+    out = tmp_path / "r"
+    assert _run(_base(dataset, out, "--split", "test", "--dry-run")) == 0
+    text = capsys.readouterr().out
+    assert "8 requests (0 cached, 8 to send)" in text and "estimated cost $" in text and "Nothing was sent" in text
+    assert vpt.cli.main(["vlm", "estimate", *_base(dataset, out, "--split", "test", "--prompt", "cot")]) == 0
+    assert "at most $" in capsys.readouterr().out
+    assert api.calls == 0 and not store.finished_runs(out)
+    assert _run(_base(dataset, out, "--split", "test")) != 0
+    err = capsys.readouterr().err.strip()
+    assert "OPENAI_API_KEY" in err and len(err.splitlines()) == 1 and api.calls == 0
+
+
+def test_an_unpriced_model_and_an_unrendered_dataset_are_clear_errors(dataset, tmp_path, monkeypatch, capsys):
+    MockAPI().install(monkeypatch)
+    args = _base(dataset, tmp_path, "--split", "test")
+    args[args.index(MODEL)] = "gpt-unknown"
+    assert _run(args) != 0
+    assert "no price for openai model 'gpt-unknown'" in capsys.readouterr().err
+
+
+def test_the_key_reaches_no_output(dataset, tmp_path, monkeypatch, capsys, caplog):
+    api = MockAPI(lambda body, url: _seen_pixel(body)).install(monkeypatch)
+    api.script = [(500, {}, {"error": {"message": "boom"}}), "timeout"]
+    out = tmp_path / "r"
+    caplog.set_level("DEBUG")
+    assert _run(_base(dataset, out, "--split", "test", "--variants", "default", "mirror")) == 0
+    assert vpt.cli.main(["vlm", "estimate", *_base(dataset, out, "--split", "test")]) == 0
+    assert any(FAKE_KEY in json.dumps(r["headers"]) for r in api.requests)  # it was used ...
+    captured = capsys.readouterr()
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {p.suffix for p in files} >= {".parquet", ".json", ".sqlite"}
+    for p in files:  # ... and appears in no cache, WAL, manifest, Parquet part or call log
+        data = p.read_bytes()
+        assert FAKE_KEY.encode() not in data and FAKE_KEY[8:30].encode() not in data, p
+    assert FAKE_KEY not in captured.out + captured.err + caplog.text
