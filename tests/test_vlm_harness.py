@@ -258,3 +258,29 @@ def test_the_key_reaches_no_output(dataset, tmp_path, monkeypatch, capsys, caplo
         data = p.read_bytes()
         assert FAKE_KEY.encode() not in data and FAKE_KEY[8:30].encode() not in data, p
     assert FAKE_KEY not in captured.out + captured.err + caplog.text
+
+
+@pytest.mark.parametrize("provider,model,env", [("anthropic", "claude-sonnet-4-20250514", "ANTHROPIC_API_KEY"),
+                                                ("google", "gemini-2.5-flash", "GEMINI_API_KEY"),
+                                                ("openai-compatible", "qwen2.5-vl-7b", None)])
+def test_every_provider_runs_through_the_harness(dataset, tmp_path, monkeypatch, provider, model, env):
+    api = MockAPI(lambda body, url: "Final answer: No").install(monkeypatch)
+    if env:
+        monkeypatch.setenv(env, FAKE_KEY)
+    out = tmp_path / "r"
+    args = [str(dataset), "--provider", provider, "--model", model, "--out", str(out), "--quiet", "--split", "test",
+            "--shots", "2", "--free-text", "--prompt", "cot"]
+    if provider == "openai-compatible":
+        args += ["--base-url", "http://127.0.0.1:11434/v1"]
+    assert _run(args) == 0
+    trials = store.read_trials(*store.finished_runs(out))
+    assert len(trials) == api.calls == 16 and (trials["response"] == 0).all()
+    assert set(trials["variant"]) == {"v1:cot:yes_no:k2:default"}
+    cost = store.read_manifest(store.finished_runs(out)[0])["cost"]
+    from vpt.deciders.vlm.cost import price_for
+
+    assert cost["sent"] == 16 and cost["usd"] == pytest.approx(16 * price_for(provider, model).usd(1000, 2))
+    assert (cost["usd"] == 0.0) == (provider == "openai-compatible")
+    if provider == "openai-compatible":
+        assert all(r["url"].startswith("http://127.0.0.1:11434/v1/") for r in api.requests)
+    assert _run(args) == 0 and api.calls == 16
