@@ -108,3 +108,12 @@ def test_registering_vpt_vlm_imports_no_sdk_nor_pandas():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_benchmark_runs_the_whole_harness_and_encodes_each_image_once():
+    from vpt.deciders.vlm.bench import bench_harness
+
+    r = bench_harness(calls=80, concurrency=4)
+    assert r["calls"] == 80 and r["calls_per_s"] > 0
+    assert r["images_encoded"] <= 80 // 2 + 8  # 20 pictures x (plain, mirrored) + exemplars, not one per call
+    assert r["cached_rerun_s"] < r["run_s"]
