@@ -1,4 +1,4 @@
-"""`vpt human serve` and `vpt human export`: the browser experiment for human baselines.
+"""`vpt human serve|export|static|import`: the browser experiment for human baselines.
 
 Registered by :mod:`vpt.cli` through ``EVALUATOR_COMMANDS`` (``"vpt.deciders.human.cli"``);
 imports neither FastAPI nor uvicorn nor pandas until a command runs.
@@ -11,11 +11,11 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    h = sub.add_parser("human", help="human baselines: a browser experiment (serve) and its trial table (export)",
+    h = sub.add_parser("human", help="human baselines: a browser experiment (serve, or a static bundle) and its trial table",
                        description="A jsPsych experiment served by FastAPI/uvicorn: consent, instructions, a warm-up "
                        "with feedback, the human set in a per-participant random order, attention checks, breaks and "
                        "a completion code; every answer is committed to SQLite when it is made.")
-    hs = h.add_subparsers(dest="human_command", metavar="{serve,export}")
+    hs = h.add_subparsers(dest="human_command", metavar="{serve,export,static,import}")
     hs.required = True
     s = hs.add_parser("serve", help="run the experiment on a dataset's human set",
                       description="Serves the experiment for one task on the human set (test) and warm-up set of a "
@@ -31,26 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "made with mode 0600; or set $VPT_HUMAN_SECRET)")
     s.add_argument("--admin-token", default=None, help="token of the experimenter view (default: a new random one, "
                    "printed at start; or $VPT_HUMAN_ADMIN_TOKEN)")
-    s.add_argument("--deadline-ms", type=int, default=10000, help="response deadline; 0 = none (default 10000); a "
-                   "trial not answered in time is stored with response null")
-    s.add_argument("--presentation-ms", type=int, default=0, help="stimulus display time; 0 = until the response")
-    s.add_argument("--feedback-ms", type=int, default=1200, help="how long warm-up feedback stays (default 1200)")
-    s.add_argument("--break-every", type=int, default=40, help="a break after every N test trials (0 = none)")
-    s.add_argument("--attention-checks", type=int, default=4, help="warm-up items asked again during the test, "
-                   "without feedback (default 4)")
-    s.add_argument("--stimulus-px", type=int, default=None, help="CSS width of the stimulus (default: its rendered "
-                   "width; never larger)")
+    _protocol_options(s)
     s.add_argument("--exclude-attention-below", type=float, default=0.75,
                    help="exclude a participant whose attention-check accuracy is below this (default 0.75)")
     s.add_argument("--exclude-timeouts-above", type=float, default=0.25,
                    help="exclude a participant who timed out on more than this share of test trials (default 0.25)")
-    s.add_argument("--minutes", type=int, default=15, help="duration stated on the default consent page")
-    s.add_argument("--instructions", default=None,
-                   help="task wording (default evaluation/prompts/instructions/<task>.md, the models' words)")
-    s.add_argument("--consent", default=None, help="an HTML file with the lab's own consent text")
-    s.add_argument("--prolific-completion-url", default=None,
-                   help="where to send participants at the end, e.g. https://app.prolific.com/submissions/"
-                   "complete?cc=CODE (its cc is shown as the completion code)")
     s.set_defaults(func=cmd_serve)
 
     e = hs.add_parser("export", help="study database -> trial table run (kind human) + participants table")
@@ -61,22 +46,69 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--include-unfinished", action="store_true", help="keep participants who did not finish")
     e.set_defaults(func=cmd_export)
 
+    b = hs.add_parser("static", help="a self-contained bundle of the experiment for JATOS, Pavlovia or any web host",
+                      description="Writes OUT/bundle/ (upload it: page, script, jsPsych, stimuli, pre-drawn plans) and "
+                      "OUT/manifest.json (keep it: the importer maps the bundle's opaque stimulus names back with it).")
+    b.add_argument("--dataset", required=True, help="a rendered dataset folder with a human set")
+    b.add_argument("--task", required=True, choices=["vpt", "depth"])
+    b.add_argument("--out", required=True, help="output folder")
+    b.add_argument("--plans", type=int, default=200, help="pre-drawn trial orders (one seed each; default 200)")
+    b.add_argument("--jatos", action="store_true", help="load jatos.js and append each answer to JATOS' result data")
+    _protocol_options(b)
+    b.add_argument("--exclude-attention-below", type=float, default=0.75, help=argparse.SUPPRESS)
+    b.add_argument("--exclude-timeouts-above", type=float, default=0.25, help=argparse.SUPPRESS)
+    b.set_defaults(func=cmd_static)
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import os
+    i = hs.add_parser("import", help="a bundle's result files -> trial table run (kind human) + participants table")
+    i.add_argument("results_files", nargs="+", metavar="RESULT_FILE",
+                   help="JATOS result data or participants' downloaded .jsonl files")
+    i.add_argument("--manifest", required=True, help="the bundle's manifest.json")
+    i.add_argument("--dataset", required=True, help="the dataset folder the bundle was made from")
+    i.add_argument("--out", default="results", help="results folder (default results/)")
+    i.add_argument("--include-excluded", action="store_true")
+    i.add_argument("--include-unfinished", action="store_true")
+    i.set_defaults(func=cmd_import)
 
+
+def _protocol_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--deadline-ms", type=int, default=10000, help="response deadline; 0 = none (default 10000); a "
+                   "trial not answered in time is stored with response null")
+    s.add_argument("--presentation-ms", type=int, default=0, help="stimulus display time; 0 = until the response")
+    s.add_argument("--feedback-ms", type=int, default=1200, help="how long warm-up feedback stays (default 1200)")
+    s.add_argument("--break-every", type=int, default=40, help="a break after every N test trials (0 = none)")
+    s.add_argument("--attention-checks", type=int, default=4, help="warm-up items asked again during the test, "
+                   "without feedback (default 4)")
+    s.add_argument("--stimulus-px", type=int, default=None, help="CSS width of the stimulus (default: its rendered "
+                   "width; never larger)")
+    s.add_argument("--minutes", type=int, default=15, help="duration stated on the default consent page")
+    s.add_argument("--instructions", default=None,
+                   help="task wording (default evaluation/prompts/instructions/<task>.md, the models' words)")
+    s.add_argument("--consent", default=None, help="an HTML file with the lab's own consent text")
+    s.add_argument("--prolific-completion-url", default=None,
+                   help="where to send participants at the end, e.g. https://app.prolific.com/submissions/"
+                   "complete?cc=CODE (its cc is shown as the completion code)")
+
+
+def _config(args: argparse.Namespace):
     from vpt.deciders.human.protocol import StudyConfig
-    from vpt.deciders.human.server import create_app, open_study
     from vpt.errors import UserError
 
     if args.deadline_ms < 0 or args.presentation_ms < 0:
         raise UserError("--deadline-ms and --presentation-ms must be 0 (off) or positive")
-    config = StudyConfig(task=args.task, presentation_ms=args.presentation_ms, deadline_ms=args.deadline_ms,
-                         feedback_ms=args.feedback_ms, break_every=args.break_every,
-                         attention_checks=args.attention_checks, stimulus_px=args.stimulus_px,
-                         completion_url=args.prolific_completion_url,
-                         exclude_attention_below=args.exclude_attention_below,
-                         exclude_timeouts_above=args.exclude_timeouts_above, minutes=args.minutes)
+    return StudyConfig(task=args.task, presentation_ms=args.presentation_ms, deadline_ms=args.deadline_ms,
+                       feedback_ms=args.feedback_ms, break_every=args.break_every,
+                       attention_checks=args.attention_checks, stimulus_px=args.stimulus_px,
+                       completion_url=args.prolific_completion_url,
+                       exclude_attention_below=args.exclude_attention_below,
+                       exclude_timeouts_above=args.exclude_timeouts_above, minutes=args.minutes)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from vpt.deciders.human.server import create_app, open_study
+
+    config = _config(args)
     db = args.db or f"human-{args.task}.sqlite"
     study = open_study(args.dataset, config, db, args.instructions, args.consent, args.secret_file,
                        args.admin_token or os.environ.get("VPT_HUMAN_ADMIN_TOKEN"))
@@ -101,4 +133,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"vpt human: {r['rows']} trial rows from {r['in_trial_table']} participants -> {r['folder']}/ "
           f"({r['started']} started, {r['finished']} finished, {r['excluded']} excluded; every participant in "
           "participants.csv)", file=sys.stdout)
+    return 0
+
+
+def cmd_static(args: argparse.Namespace) -> int:
+    from vpt.deciders.human.bundle import build_bundle
+
+    r = build_bundle(args.dataset, _config(args), args.out, args.plans, args.instructions, args.consent, args.jatos)
+    print(f"vpt human: bundle of study {r['study_id']} ({r['stimuli']} stimuli, {r['plans']} trial orders) in "
+          f"{r['bundle']}/ (upload it); keep {r['manifest']} for `vpt human import`")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from vpt.deciders.human.bundle import import_results
+
+    r = import_results(args.results_files, args.manifest, args.dataset, args.out, args.include_excluded,
+                       args.include_unfinished)
+    print(f"vpt human: {r['rows']} trial rows from {r['in_trial_table']} participants -> {r['folder']}/ "
+          f"({r['started']} started, {r['finished']} finished, {r['excluded']} excluded)")
     return 0

@@ -23,7 +23,7 @@ from vpt.deciders.human.summary import participant_rows
 from vpt.errors import UserError
 from vpt.fileio import atomic_write_text
 from vpt.trials import schema, store
-from vpt.trials.items import load_dataset
+from vpt.trials.items import Dataset, load_dataset
 
 SPLIT_OF_BLOCK = {"test": ("human", "default"), "warmup": ("warmup", "default"), "attention": ("warmup", "attention")}
 
@@ -56,9 +56,25 @@ def export_study(db_path: str | Path, dataset: str | Path, results: str | Path, 
         db.close()
     if people.empty:
         raise UserError(f"{db_path}: no participant has started yet")
+    run_id = store.make_run_id(f"human-{task}", {"experiment_id": meta["experiment_id"]}, ds.hash, "human")
+    manifest = {
+        "command": ["vpt", "human", "export", "--db", str(db_path), "--dataset", str(dataset), "--out", str(results)],
+        "decider": f"human-{task}", "config": {"study": meta}, "started_utc": meta.get("created_at"),
+    }
+    return write_human_run(ds, task, run_id, responses, people, results, manifest, include_excluded,
+                           include_unfinished)
+
+
+def write_human_run(ds: Dataset, task: str, run_id: str, responses: pd.DataFrame, people: pd.DataFrame,
+                    results: str | Path, manifest: dict[str, Any], include_excluded: bool = False,
+                    include_unfinished: bool = False) -> dict[str, Any]:
+    """Trial rows from answers (columns pseudonym, block, scene_id, response, rt_ms, created_at)
+    and participants (pseudonym, seed, completed, exclusion, started_at, finished_at,
+    consent_at, ...); writes the run and participants.csv/.parquet. Shared by the server's
+    export and the static bundle's importer."""
+    people = people.copy()
     people["included"] = ((people["exclusion"] == "") | include_excluded) & (people["completed"] | include_unfinished)
     keep = set(people.loc[people["included"], "pseudonym"])
-    run_id = store.make_run_id(f"human-{task}", {"experiment_id": meta["experiment_id"]}, ds.hash, "human")
     folder = Path(results) / run_id
     folder.mkdir(parents=True, exist_ok=True)
     started = store.utc_now()
@@ -79,23 +95,22 @@ def export_study(db_path: str | Path, dataset: str | Path, results: str | Path, 
         t["created_at"] = pd.to_datetime(part["created_at"].to_numpy(), utc=True)
         frames.append(t)
     trials = pd.concat(frames, ignore_index=True) if frames else schema.empty()
-    participants = people.assign(started_at=pd.to_datetime(people["started_at"], utc=True),
-                                 finished_at=pd.to_datetime(people["finished_at"], utc=True),
-                                 consent_at=pd.to_datetime(people["consent_at"], utc=True))
+    participants = people.assign(**{c: pd.to_datetime(people[c], utc=True)
+                                    for c in ("started_at", "finished_at", "consent_at") if c in people})
     tmp = folder / ".participants.parquet.tmp"
     participants.to_parquet(tmp, index=False)
     tmp.replace(folder / "participants.parquet")
     atomic_write_text(folder / "participants.csv", participants.to_csv(index=False))
+    counts = {"started": len(people), "finished": int(people["completed"].sum()),
+              "excluded": int((people["exclusion"] != "").sum()), "in_trial_table": len(keep)}
     manifest = {
-        "command": ["vpt", "human", "export", "--db", str(db_path), "--dataset", str(dataset), "--out", str(results)],
-        "decider": f"human-{task}", "kind": "human", "config": {"study": meta, "include_excluded": include_excluded,
-                                                                 "include_unfinished": include_unfinished},
+        **manifest, "kind": "human",
+        "config": {**manifest.get("config", {}), "include_excluded": include_excluded,
+                   "include_unfinished": include_unfinished},
         "decision_makers": sorted(keep), "dataset": {"name": ds.name, "hash": ds.hash, "root": str(ds.root)},
         "selection": "human", "seeds": {p: int(s) for p, s in seeds.items() if p in keep},
-        "versions": store.package_versions(), "started_utc": meta.get("created_at"),
-        "finished_utc": store.utc_now().isoformat(), "participants_table": "participants.csv",
-        "participants": {"started": len(people), "finished": int(people["completed"].sum()),
-                         "excluded": int((people["exclusion"] != "").sum()), "in_trial_table": len(keep)},
+        "versions": store.package_versions(), "finished_utc": store.utc_now().isoformat(),
+        "participants_table": "participants.csv", "participants": counts,
     }
     store.write_run(results, run_id, trials, manifest)
-    return {"run_id": run_id, "folder": folder, "rows": len(trials), **manifest["participants"]}
+    return {"run_id": run_id, "folder": folder, "rows": len(trials), **counts}

@@ -27,16 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vpt.deciders.human import protocol
+from vpt.deciders.human.assets import STATIC, check_assets
 from vpt.deciders.human.db import StudyDB, keyed_hash, load_secret
 from vpt.deciders.human.protocol import Stimuli, StudyConfig
 from vpt.deciders.human.summary import study_summary
 from vpt.errors import UserError
 from vpt.trials.items import load_dataset
 
-HERE = Path(__file__).resolve().parent
-STATIC = HERE / "static"
-VENDOR_FILES = ("jspsych.js", "jspsych.css", "plugin-html-button-response.js", "plugin-instructions.js",
-                "plugin-preload.js")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 ID = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
 
@@ -55,13 +52,6 @@ class Study:
     stimulus_w: int
     stimulus_h: int
     meta: dict[str, Any]
-
-
-def check_assets() -> None:
-    missing = [f for f in VENDOR_FILES if not (STATIC / "vendor" / f).is_file()]
-    if missing:
-        raise UserError(f"{STATIC / 'vendor'}: jsPsych is not installed ({', '.join(missing)} missing); run "
-                        "`make human-assets` (npm ci from the lockfile in vpt/deciders/human/web)")
 
 
 def open_study(dataset: str | Path, config: StudyConfig, db_path: str | Path, instructions: str | Path | None = None,

@@ -41,6 +41,29 @@ async function api(path, body, method = "POST") {
   }
 }
 
+/* Where answers go. The server backend (vpt human serve) commits each answer to SQLite; the
+ * static backend (vpt human static, on JATOS or any web host) keeps the state in local
+ * storage and appends each answer to the platform's result data (jatos.appendResultData)
+ * or, without a platform, offers the results as a file at the end. Same protocol, same plans. */
+const serverBackend = {
+  async session(q) {
+    let r = TOKEN ? await api("/api/session", {}) : { status: 401 };
+    if (r.status === 401) {
+      TOKEN = null;
+      localStorage.removeItem(TOKEN_KEY);
+      r = await api("/api/session", { prolific_pid: q.get("PROLIFIC_PID") || null, study_id: q.get("STUDY_ID") || null,
+                                      session_id: q.get("SESSION_ID") || null });
+    }
+    if (r.status === 200 && r.body.token) { TOKEN = r.body.token; localStorage.setItem(TOKEN_KEY, TOKEN); }
+    return r;
+  },
+  event(kind, info) { return api("/api/event", { kind, ...info }); },
+  respond(body) { return api("/api/response", body); },
+  finish() { return api("/api/finish", {}); },
+};
+
+const BACKEND = window.VPT_STATIC ? window.vptStaticBackend(window.VPT_STATIC) : serverBackend;
+
 function windowInfo() {
   return { window_w: window.innerWidth, window_h: window.innerHeight, dpr: window.devicePixelRatio || 1 };
 }
@@ -98,7 +121,7 @@ class VptChoicePlugin {
     const small = () => window.innerWidth < cfg.min_window_w || window.innerHeight < cfg.min_window_h;
     if (!small()) return;
     shown("too-small");
-    api("/api/event", { kind: "window_too_small", ...windowInfo() });
+    BACKEND.event("window_too_small", windowInfo());
     while (small()) {
       el.innerHTML = `<div class="vpt-message" id="vpt-too-small"><p>Your browser window is too small to show the
         picture at its full size (it needs at least ${cfg.min_window_w} x ${cfg.min_window_h} pixels; now
@@ -106,7 +129,7 @@ class VptChoicePlugin {
         minus (Cmd and minus on a Mac). The study continues by itself.</p></div>`;
       await new Promise((res) => window.addEventListener("resize", res, { once: true }));
     }
-    api("/api/event", { kind: "window_ok", ...windowInfo() });
+    BACKEND.event("window_ok", windowInfo());
   }
 
   async trial(el, t) {
@@ -151,7 +174,7 @@ class VptChoicePlugin {
                    timed_out: answer.response === null, input: answer.input, ...windowInfo(),
                    stimulus_w: Math.round(img.getBoundingClientRect().width),
                    stimulus_h: Math.round(img.getBoundingClientRect().height) };
-    const r = await api("/api/response", body);
+    const r = await BACKEND.respond(body);
     if (r.status !== 200) { location.reload(); await new Promise(() => {}); }
     setStatus("");
     if (r.body.feedback) {
@@ -174,7 +197,7 @@ function keysHelp(st) {
 
 function finishScreen(done) {
   message(`<h2>Thank you!</h2><p>You have finished the study. Your completion code is:</p>
-    <p id="vpt-code" style="font-size:28px;font-family:monospace">${done.code}</p>` +
+    <p id="vpt-code" style="font-size:28px;font-family:monospace">${done.code}</p>` + (done.extra_html || "") +
     (done.redirect ? `<p>You will be taken back to Prolific in a few seconds
       (<a id="vpt-redirect" href="${done.redirect}">continue now</a>).</p>` : ""));
   shown("done");
@@ -183,27 +206,20 @@ function finishScreen(done) {
 
 async function main() {
   const q = new URLSearchParams(location.search);
-  let r = TOKEN ? await api("/api/session", {}) : { status: 401 };
-  if (r.status === 401) {
-    TOKEN = null;
-    localStorage.removeItem(TOKEN_KEY);
-    r = await api("/api/session", { prolific_pid: q.get("PROLIFIC_PID") || null, study_id: q.get("STUDY_ID") || null,
-                                    session_id: q.get("SESSION_ID") || null });
-  }
+  const r = await BACKEND.session(q);
   if (r.status !== 200) { message(`<p>${r.body.error || "The study cannot start."}</p>`); return; }
   const st = r.body;
-  if (st.token) { TOKEN = st.token; localStorage.setItem(TOKEN_KEY, TOKEN); }
   if (st.phase === "done") { finishScreen(st.completion); return; }
 
   const jsPsych = initJsPsych({ on_finish: async () => {
-    const f = await api("/api/finish", {});
+    const f = await BACKEND.finish();
     if (f.status === 200) finishScreen(f.body); else location.reload();
   } });
   const timeline = [];
   if (st.phase === "consent") {
     timeline.push({ type: jsPsychHtmlButtonResponse, stimulus: `<div class="vpt-message" id="vpt-consent">${st.consent_html}</div>`,
                     choices: ["I agree"], on_load: () => shown("consent"),
-                    on_finish: () => api("/api/event", { kind: "consent", ...windowInfo() }) });
+                    on_finish: () => BACKEND.event("consent", windowInfo()) });
   }
   if (st.next_idx === 0) {
     timeline.push({ type: jsPsychInstructions, show_clickable_nav: true, allow_backward: true,
@@ -237,4 +253,5 @@ async function main() {
   await jsPsych.run(timeline);
 }
 
-main();
+// on JATOS, jatos.js must be ready before the first answer is appended
+if (window.jatos && typeof window.jatos.onLoad === "function") window.jatos.onLoad(main); else main();
