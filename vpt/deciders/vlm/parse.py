@@ -60,13 +60,15 @@ _NEG_VERB = re.compile(
     r"|\b(?:is |are |'s |being |gets |remains )?(?:blocked|occluded|obstructed|hidden|concealed|obscured|covered|"
     r"shielded|screened)\b|\bout of (?:its |the |the camera's )?(?:view|sight|field of view|frame|line of sight)"
     r"|\boutside (?:of )?(?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?(?:view|field of view|fov|line of sight|frame)"
-    r"|\bbehind the (?:green )?camera\b|\bfacing away\b|\bfaces away\b|\bpointing away\b|\bpoints away\b"
+    r"|\bbehind the (?:green )?camera\b|\b(?:facing|faces|faced|pointing|points|pointed|looking|looks|turned|turns|"
+    r"oriented|aimed) (?:\w+ )?away\b|\b(?:opposite|other) (?:direction|way|side)\b"
     r"|\bno (?:clear |direct |unobstructed )?line of sight\b|\bnot in (?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?(?:view|line of sight|field|sight)"
     r"|\bblocks? (?:the |its |their )?(?:view|line of sight|sight|ball|it|camera)\b|\bobstructs?\b|\bin the way\b")
 _NOT_NEG = re.compile(r"\b(?:does not|doesn't|do not|don't|did not|didn't|would not|wouldn't)\s+(?:obstruct|block|"
-                      r"occlude|hide|cover|get in the way)|\b(?:not|n't|nothing|no (?:object|obstacle|occluder)s?)\s+(?:is |are )?(?:being )?"
+                      r"occlude|hide|cover|get in the way)|\b(?:nothing|no (?:\w+ )?(?:object|obstacle|occluder|thing)s?)\s+"
+                      r"(?:\w+ )?(?:blocks?|obstructs?|occludes?|hides?|covers?|stands? in|is in|gets? in|comes? between)\b|\b(?:not|n't|nothing|no (?:object|obstacle|occluder)s?)\s+(?:is |are )?(?:being )?"
                       r"(?:blocked|occluded|obstructed|hidden|concealed|obscured|blocking|obstructing|occluding|"
-                      r"in the way|between)|\bnot (?:out of|outside)|\bunobstructed|\bunblocked|\bnot behind")
+                      r"in the way|in between|between)|\bnot (?:out of|outside)|\bunobstructed|\bunblocked|\bnot behind")
 _POS_VERB = re.compile(
     r"\b(?:can|could|is able to|are able to|would be able to|will be able to|does|would|will)\s+"
     r"(?:(?:clearly |easily |directly |indeed |definitely |still |probably |likely |certainly |actually )*)"
@@ -74,7 +76,9 @@ _POS_VERB = re.compile(
     r"|\b(?:sees|views|spots|observes|captures|has (?:a )?(?:clear |direct |unobstructed )?(?:view|line of sight|"
     r"sight))\b|\b(?:is|are|'s|remains)\s+(?:clearly |fully |directly |well )?(?:visible|in view|within (?:its|the) "
     r"(?:view|field of view|line of sight)|in (?:its|the) (?:view|field of view|line of sight))"
-    r"|\b(?:clear|direct|unobstructed|unblocked) (?:line of sight|view)\b|\bin plain view\b")
+    r"|\b(?:clear|direct|unobstructed|unblocked) (?:line of sight|view)\b|\bin plain view\b|^(?:clearly |fully )?visible\b"
+    r"|\b(?:lens|camera|it) (?:is )?(?:facing|faces|points|pointing|pointed|looks|looking|aimed|directed) "
+    r"(?:directly |straight |right )?(?:at|toward|towards) (?:the (?:red )?ball|it)\b")
 _ANSWER_LINE = re.compile(
     r"(?:final answer|final response|final choice|final verdict|answer|my answer|the answer|correct answer|"
     r"the correct answer|correct option|the correct option|my choice|choice|conclusion|verdict|response|"
@@ -83,6 +87,9 @@ _ANSWER_LINE = re.compile(
     r"output)\s*(?:would be|will be|is|=|:|-|–|—)?\s*[:\-–—]?\s*(?P<rest>[^\n]*)", re.I)
 _CONCLUDE = re.compile(r"\b(?:therefore|thus|hence|so|consequently|in conclusion|to conclude|in summary|overall|"
                        r"this means|which means|as a result|accordingly|in short|altogether)\b")
+_NO_NOUN = re.compile(r"\s+(?:(?:clear|direct|visible|obvious|real|other|single|big|large|tall)\s+)?(?:object|obstacle|"
+                      r"occluder|obstruction|barrier|thing|wall|box|block|cube|cylinder|one|part|line|view|way|path|"
+                      r"matter|need|sign|evidence|issue|problem|doubt|question)s?\b")
 _COMPARATIVES = {"closer": ("closer", "nearer", "nearest", "closest", "less far", "in front"),
                  "farther": ("farther", "further", "farthest", "furthest", "more distant", "behind")}
 
@@ -137,6 +144,10 @@ class _Question:
                 na, nb = _negated(a), _negated(b)
                 if na != nb and _strip_neg(a) == _strip_neg(b):
                     self.polar = {"yes": "B" if na else "A", "no": "A" if na else "B"}
+        # "Is the red ball closer to you than the green camera?": yes = the first is closer
+        c = re.search(r"\b(?:is|are)\s+(?:the\s+)?([\w ]+?)\s+(closer|nearer|farther|further)\b(?:[\w ]*?)\s+than\s+"
+                      r"(?:the\s+)?([\w ]+?)\s*\?", self.question.lower())
+        self.compare = (c.group(1), c.group(3), c.group(2)) if c and kind == "yes_no" else None
         m = re.search(r"\bwhich\b.*?\b(?:is|are|one is|looks)\s+(\w+)", self.question.lower())
         self.adjective = m.group(1) if m else ("closer" if self.options and "closer" in self.question.lower() else None)
 
@@ -230,6 +241,8 @@ def _polarity(sentence: str) -> str | None:
         if re.match(r"\s*not\b", rest):
             return "no"
         return "yes"
+    if lead == "no" and _NO_NOUN.match(rest):
+        lead = ""  # "No obstacle blocks the view": a determiner, not the answer
     if lead in ("no", "nope", "nah", "negative", "false", "incorrect"):
         if re.match(r"\s*(?:and|or|/)\s*yes\b", rest) or re.match(r"\s+(?:doubt|question)\b", rest):
             return "yes" if re.match(r"\s+doubt\b", rest) else None
@@ -240,7 +253,14 @@ def _polarity(sentence: str) -> str | None:
                   r"meaning|which means)[,:]?\s+)(?:actually |rather |then |in fact )?(yes|no)\W*$", s)
     if m:
         return m.group(1)
+    m = re.search(r"\b(?:it|they|the (?:green )?camera|the viewer|the lens)\s+(cannot|can't|can not|could not|couldn't|"
+                  r"can|could|does not|doesn't|does)\W*$", s)
+    if m:  # an elliptical answer to "Can the camera see ...?": "It can." / "It cannot."
+        return "no" if re.search(r"not|n't", m.group(1)) else "yes"
     s = re.sub(r"\b(?:i|we|you|one) (?:can |could )?(?:clearly )?(?:see|notice|observe)\b", " ", s)
+    s = re.sub(r"\b(?:is |are |'s )?(?:partly |partially |clearly |fully )?(?:visible|hidden|seen|obscured|occluded) "
+               r"(?:to|from|for|in) (?:me|us|you|the observer|my (?:view|viewpoint|perspective)|our (?:view|viewpoint|"
+               r"perspective)|the picture|the image)\b", " ", s)
     pos = bool(_POS_VERB.search(s)) or bool(_NOT_NEG.search(s))
     neg_s = _NOT_NEG.sub(" ", s)
     neg = bool(_NEG_VERB.search(neg_s))
@@ -309,9 +329,13 @@ def _resolve_short(s: str, q: _Question) -> str | None:
                          r"\(?([ab])\)?\W*", low)
         if m:
             return m.group(1).upper()
-        m = re.search(r"\b(?:option|choice)\s+\(?([ab])\b", low)
-        if m and len(set(re.findall(r"\b(?:option|choice)\s+\(?([ab])\b", low))) == 1:
-            return m.group(1).upper()
+        found = set(re.findall(r"\b(?:option|choice|statement|letter)\s+\(?([ab])\b(?!['’-])", low))
+        if len(found) == 1:
+            return found.pop().upper()
+        m = re.fullmatch(r"\W*(?:the )?(first|second|former|latter)(?: one| option| statement| choice)?(?: is (?:true|"
+                         r"correct|right))?\W*", low)
+        if m:
+            return "A" if m.group(1) in ("first", "former") else "B"
         opt = _matches_option(low, q)
         if opt:
             return opt
@@ -322,7 +346,13 @@ def _resolve_short(s: str, q: _Question) -> str | None:
         if core:
             return core
         return q.from_polarity(_polarity(low)) if q.polar else None
-    return _polarity(low)
+    pol = _polarity(low)
+    if pol is None and q.compare:
+        x, y, adj = q.compare
+        pseudo = _Question("two_option", [x, y], f"Which is {adj}?")
+        got = _comparative(low, pseudo)
+        pol = {"A": "yes", "B": "no"}.get(got or "")
+    return pol
 
 
 def parse_answer(response: str | None, question_kind: str, options: Sequence[str] | None = None,
@@ -381,7 +411,7 @@ def _lead(sentence: str, q: _Question) -> str | None:
     """An answer given by the first word(s) alone: "Yes, ...", "No.", "(B) ...", "Option A ..."."""
     low = _clean(sentence).lower()
     m = re.match(r"^\W*(yes|no|yeah|nope|yep)\b(?!\s*(?:or|/|and)\s*(?:yes|no))", low)
-    if m:
+    if m and not (m.group(1) == "no" and _NO_NOUN.match(low[m.end():])):
         p = "yes" if m.group(1) in ("yes", "yeah", "yep") else "no"
         return q.from_polarity(p)
     if q.kind == "two_option":
