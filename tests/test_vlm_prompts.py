@@ -117,3 +117,26 @@ def test_the_benchmark_runs_the_whole_harness_and_encodes_each_image_once():
     assert r["calls"] == 80 and r["calls_per_s"] > 0
     assert r["images_encoded"] <= 80 // 2 + 8  # 20 pictures x (plain, mirrored) + exemplars, not one per call
     assert r["cached_rerun_s"] < r["run_s"]
+
+
+def test_rate_limiter_waits_for_the_window(monkeypatch):
+    from vpt.deciders.vlm import harness
+
+    waits: list[float] = []
+    clock = {"t": 0.0}
+    monkeypatch.setattr(harness.time, "monotonic", lambda: clock["t"])
+
+    def sleep(s: float) -> None:
+        waits.append(s)
+        clock["t"] += s
+
+    monkeypatch.setattr(harness, "SLEEP", sleep)
+    lim = harness.RateLimiter(rpm=2, tpm=None)
+    lim.acquire(10), lim.acquire(10)
+    assert not waits
+    lim.acquire(10)
+    assert len(waits) == 1 and 59 < waits[0] <= 60.1
+    tok = harness.RateLimiter(rpm=None, tpm=100)
+    tok.acquire(80)
+    tok.acquire(80)  # would pass 100 tokens in the minute: waits
+    assert len(waits) == 2
