@@ -1,0 +1,110 @@
+"""Vision backbones: the real weight-loading paths round trip, missing weights, bad names, no crop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="vision models need the eval extra (pip install -e '.[eval]')")
+timm = pytest.importorskip("timm")
+transformers = pytest.importorskip("transformers")
+
+from vpt.deciders.vision.backbones import Preprocessing, load_backbone  # noqa: E402
+from vpt.errors import UserError  # noqa: E402
+
+
+def _pooled(model, x):
+    with torch.no_grad():
+        return model.eval().forward_head(model.forward_features(x), pre_logits=True)
+
+
+def test_timm_state_dict_file_round_trips_through_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    saved = timm.create_model("resnet18", pretrained=False, num_classes=7)  # a fine-tuned head loads too
+    torch.save(saved.state_dict(), tmp_path / "r18.pth")
+    b = load_backbone("resnet18", checkpoint=tmp_path / "r18.pth", device="cpu")
+    x = torch.randn(2, 3, 64, 64)
+    assert b.weights.startswith("ckpt-") and b.tag == f"resnet18/{b.weights}"
+    assert torch.equal(b.features(x), _pooled(saved, x)) and b.features(x).shape == (2, 512)
+    other = timm.create_model("resnet18", pretrained=False)  # other random weights: other features
+    assert not torch.allclose(b.features(x), _pooled(other, x))
+
+
+def test_a_named_layer_is_read_and_pooled(tmp_path):
+    b = load_backbone("resnet18", random_init=True, layer="layer3", device="cpu")
+    assert b.tag == "resnet18/random-init@layer3" and b.features(torch.randn(2, 3, 64, 64)).shape == (2, 256)
+
+
+def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
+    torch.save(timm.create_model("resnet10t", pretrained=False).state_dict(), tmp_path / "other.pth")
+    with pytest.raises(UserError, match="not a state dict of resnet18"):
+        load_backbone("resnet18", checkpoint=tmp_path / "other.pth", device="cpu")
+
+
+@pytest.mark.parametrize("kind", ["dinov2", "clip"])
+def test_transformers_folder_round_trips_through_hf_dir(tmp_path, kind):
+    small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
+                 patch_size=8)
+    torch.manual_seed(0)
+    if kind == "dinov2":
+        saved = transformers.Dinov2Model(transformers.Dinov2Config(**small))
+    else:  # a dual encoder: the image tower is used
+        saved = transformers.CLIPModel(transformers.CLIPConfig(vision_config=small, text_config={
+            "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}))
+    saved.save_pretrained(tmp_path / kind)
+    b = load_backbone(f"tiny-{kind}", hf_dir=tmp_path / kind, device="cpu")
+    assert b.source == "transformers" and b.weights.startswith("hfdir-") and b.preprocessing.size == (32, 32)
+    x = torch.randn(2, 3, 32, 32)
+    tower = saved.vision_model if kind == "clip" else saved
+    with torch.no_grad():
+        expect = tower.eval()(pixel_values=x).pooler_output
+    assert torch.equal(b.features(x), expect)
+    layer = load_backbone(f"tiny-{kind}", hf_dir=tmp_path / kind, layer="encoder.layer.0" if kind == "dinov2"
+                          else "encoder.layers.0", device="cpu")
+    assert layer.features(x).shape == (2, 32)
+
+
+def _one_line(err: UserError) -> str:
+    text = str(err)
+    assert "\n" not in text
+    return text
+
+
+@pytest.mark.parametrize("model", ["resnet18.a1_in1k", "facebook/dinov2-small"])
+def test_missing_weights_name_the_model_and_both_ways_to_give_them(model):
+    with pytest.raises(UserError) as info:
+        load_backbone(model, device="cpu")
+    text = _one_line(info.value)
+    assert model in text and "--checkpoint FILE" in text and "--hf-dir DIR" in text and "--random-init" in text
+
+
+def test_unknown_model_and_layer_suggest_close_names(tmp_path):
+    with pytest.raises(UserError) as info:
+        load_backbone("resnet181", random_init=True, device="cpu")
+    assert "unknown model 'resnet181'" in _one_line(info.value) and "resnet18" in str(info.value)
+    with pytest.raises(UserError) as info:
+        load_backbone("resnet18", random_init=True, layer="layer9", device="cpu")
+    assert "no layer 'layer9'" in _one_line(info.value) and "layer4" in str(info.value)
+    with pytest.raises(UserError, match="no config.json"):
+        load_backbone("x", hf_dir=tmp_path, device="cpu")
+
+
+def test_preprocessing_resizes_the_whole_image_without_a_centre_crop():
+    """timm's own eval transform crops (crop_pct 0.95 for resnet18): ours keeps every pixel."""
+    from PIL import Image
+
+    b = load_backbone("resnet18", random_init=True, device="cpu")
+    cfg = timm.data.resolve_model_data_config(b.module)
+    assert cfg["crop_pct"] < 1  # the model's config would crop; ours must not
+    p = b.preprocessing
+    assert p.crop == "none" and p.size == tuple(cfg["input_size"][1:]) and p.mean == tuple(cfg["mean"])
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[0, 0] = img[0, -1] = img[-1, 0] = img[-1, -1] = 255  # a white pixel in each corner
+    out = p.transform()(Image.fromarray(img))
+    assert out.shape == (3, 224, 224)
+    rgb = out * torch.tensor(p.std)[:, None, None] + torch.tensor(p.mean)[:, None, None]
+    for corner in (rgb[:, :2, :2], rgb[:, :2, -2:], rgb[:, -2:, :2], rgb[:, -2:, -2:]):
+        assert corner.mean() > 0.6  # each corner pixel survives at the border
+    cropped = timm.data.create_transform(**cfg)(Image.fromarray(img))
+    assert (cropped * torch.tensor(p.std)[:, None, None] + torch.tensor(p.mean)[:, None, None])[:, :2, :2].mean() < 0.1
+    assert Preprocessing((8, 8), "bilinear", (0.5,) * 3, (0.5,) * 3).to_dict()["crop"] == "none"

@@ -1,0 +1,1 @@
+"""Vision models: backbones, cached features, probes (vpt probe)."""

@@ -1,0 +1,299 @@
+"""Vision backbones behind one interface: an image batch in, pooled (or one layer's) features out.
+
+Two sources:
+
+* any ``timm`` model name (``resnet18``, ``vit_small_patch16_224.augreg_in1k``...): pooled
+  penultimate features (``forward_features`` then ``forward_head(pre_logits=True)``, as 3D-PC);
+* a ``transformers`` vision tower through the Auto classes (CLIP, SigLIP, DINOv2...): a hub id
+  with a ``/`` (``facebook/dinov2-small``) read from the local Hugging Face cache, or a local
+  folder written by ``save_pretrained`` (``hf_dir``); pooled = the model's ``pooler_output``.
+
+Weights: ``pretrained`` (the local cache only, unless ``allow_download``), a timm state-dict
+file (``checkpoint``), a transformers folder (``hf_dir``) or ``random_init`` (untrained: a
+control). The weights tag (``pretrained``, ``ckpt-<sha>``, ``hfdir-<sha>``, ``random-init``)
+goes into the decision maker's name and the feature cache key.
+
+A named layer (``layer``, a module name from ``named_modules()``) is read with a forward hook
+and pooled: the spatial mean of a 4-D map, the token mean of a 3-D sequence.
+
+Preprocessing comes from the model's own data config (input size, interpolation, mean, std)
+and resizes the whole image to the input size: never a centre crop, so the ball and the
+viewer are never cut away. It is recorded in the run manifest and the cache key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from vpt.errors import UserError
+
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Resize the whole image (no crop) to ``size`` (H, W), then normalise."""
+
+    size: tuple[int, int]
+    interpolation: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    crop: str = "none"
+
+    def transform(self):
+        from torchvision import transforms as T
+
+        mode = getattr(T.InterpolationMode, self.interpolation.upper(), T.InterpolationMode.BICUBIC)
+        return T.Compose([T.Resize(tuple(self.size), interpolation=mode, antialias=True), T.ToTensor(),
+                          T.Normalize(self.mean, self.std)])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "size": list(self.size), "mean": list(self.mean), "std": list(self.std)}
+
+
+@dataclass
+class Backbone:
+    """A loaded network in eval mode and how to feed it."""
+
+    model_name: str
+    source: str  # "timm" or "transformers"
+    weights: str  # weights tag
+    layer: str | None
+    preprocessing: Preprocessing
+    module: Any  # torch.nn.Module
+    device: str = "cpu"
+    forward_calls: int = field(default=0)
+
+    @property
+    def tag(self) -> str:
+        """``model/weights`` plus ``@layer`` when a layer is read."""
+        return f"{self.model_name}/{self.weights}" + (f"@{self.layer}" if self.layer else "")
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the features (the cache key, the manifest)."""
+        return {"model": self.model_name, "source": self.source, "weights": self.weights, "layer": self.layer,
+                "preprocessing": self.preprocessing.to_dict()}
+
+    def features(self, batch) -> "Any":
+        """Pooled features (B, D) of a preprocessed batch (B, 3, H, W) as a float32 tensor on CPU."""
+        import torch
+
+        self.forward_calls += 1
+        with torch.inference_mode():
+            x = batch.to(self.device)
+            if self.layer is not None:
+                out = _hooked(self.module, self.layer, lambda: self._forward(x, pooled=False))
+            else:
+                out = self._forward(x, pooled=True)
+            return _pool(out).float().cpu()
+
+    def _forward(self, x, pooled: bool):
+        if self.source == "timm":
+            if not pooled:
+                return self.module(x)
+            return self.module.forward_head(self.module.forward_features(x), pre_logits=True)
+        out = self.module(pixel_values=x)
+        return out.pooler_output if pooled and getattr(out, "pooler_output", None) is not None \
+            else out.last_hidden_state
+
+
+def _pool(t):
+    """(B, C, H, W) -> spatial mean; (B, N, C) -> token mean; (B, D) as it is."""
+    if isinstance(t, (tuple, list)):
+        t = t[0]
+    if t.ndim == 4:
+        return t.mean(dim=(2, 3))
+    if t.ndim == 3:
+        return t.mean(dim=1)
+    return t.reshape(t.shape[0], -1)
+
+
+def _hooked(module, layer: str, run) -> Any:
+    captured: dict[str, Any] = {}
+    target = dict(module.named_modules())[layer]
+    handle = target.register_forward_hook(lambda m, i, o: captured.setdefault("out", o))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return captured["out"]
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    paths = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for p in paths:
+        h.update(p.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def _offline(active: bool) -> Iterator[None]:
+    """Hub look-ups answer from the local cache only (no retries against an unreachable hub)."""
+    import huggingface_hub.constants as C
+
+    old = C.HF_HUB_OFFLINE
+    C.HF_HUB_OFFLINE = True if active else old
+    try:
+        yield
+    finally:
+        C.HF_HUB_OFFLINE = old
+
+
+def missing_weights(model: str) -> UserError:
+    return UserError(f"no weights for {model!r} on this machine (none in the local Hugging Face cache); give them "
+                     f"with --checkpoint FILE (a timm state dict) or --hf-dir DIR (a transformers save_pretrained "
+                     f"folder), or run the untrained network with --random-init")
+
+
+def _unknown_timm(model: str) -> UserError:
+    import timm
+
+    base = model.split(".")[0]
+    close = difflib.get_close_matches(base, timm.list_models(), n=4, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
+    return UserError(f"unknown model {model!r}: not a timm model name nor a transformers folder/hub id{hint}")
+
+
+def _check_layer(module, layer: str | None, model: str) -> None:
+    if layer is None:
+        return
+    names = [n for n, _ in module.named_modules() if n]
+    if layer not in names:
+        close = difflib.get_close_matches(layer, names, n=4, cutoff=0.5)
+        raise UserError(f"{model}: no layer {layer!r}" + (f"; close names: {', '.join(close)}" if close else
+                        f"; layers include {', '.join(names[:6])}..."))
+
+
+def _timm_preprocessing(module) -> Preprocessing:
+    import timm
+
+    cfg = timm.data.resolve_model_data_config(module)
+    _, h, w = cfg["input_size"]
+    interp = cfg.get("interpolation", "bicubic")
+    return Preprocessing((int(h), int(w)), interp if interp in INTERPOLATIONS else "bicubic",
+                         tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"]))
+
+
+def _load_timm(model: str, checkpoint: Path | None, random_init: bool, allow_download: bool):
+    import timm
+
+    if not timm.is_model(model):
+        raise _unknown_timm(model)
+    if checkpoint is not None:
+        if not checkpoint.is_file():
+            raise UserError(f"--checkpoint {checkpoint}: no such file")
+        module = timm.create_model(model, pretrained=False)
+        try:
+            state = timm.models.load_state_dict(str(checkpoint))
+            # the classifier never enters the features: a checkpoint with another number of
+            # classes (a fine-tuned model) loads; every other tensor must match exactly
+            head = module.get_classifier()
+            head_keys = {n for n, m in module.named_modules() if m is head}
+            state = {k: v for k, v in state.items() if not any(k.startswith(h + ".") for h in head_keys)}
+            module.reset_classifier(0)
+            module.load_state_dict(state, strict=True)
+        except (RuntimeError, KeyError, ValueError, OSError, AttributeError) as err:
+            first = str(err).strip().splitlines()[0][:200]
+            raise UserError(f"--checkpoint {checkpoint}: not a state dict of {model} ({first})") from None
+        return module, f"ckpt-{file_digest(checkpoint)}"
+    if random_init:
+        return timm.create_model(model, pretrained=False), "random-init"
+    try:
+        with _offline(not allow_download):
+            module = timm.create_model(model, pretrained=True)
+    except (OSError, RuntimeError) as err:  # LocalEntryNotFoundError is an OSError
+        if isinstance(err, RuntimeError) and "pretrained" not in str(err).lower():
+            raise
+        raise missing_weights(model) from None
+    return module, "pretrained"
+
+
+def _hf_tower(model):
+    """The image encoder of a dual-encoder (CLIP, SigLIP) or the model itself (DINOv2, ViT)."""
+    return getattr(model, "vision_model", None) or model
+
+
+def _hf_preprocessing(source: str, config, local_only: bool) -> Preprocessing:
+    vision = getattr(config, "vision_config", None) or config
+    size = int(getattr(vision, "image_size", 224))
+    mean, std, interp = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bicubic"
+    try:
+        from transformers import AutoImageProcessor
+
+        proc = AutoImageProcessor.from_pretrained(source, local_files_only=local_only)
+        mean, std = tuple(proc.image_mean), tuple(proc.image_std)
+        s = getattr(proc, "crop_size", None) or getattr(proc, "size", None) or {}
+        if isinstance(s, dict):
+            size = int(s.get("height") or s.get("shortest_edge") or size)
+        resample = getattr(proc, "resample", None)
+        interp = {0: "nearest", 2: "bilinear", 3: "bicubic", 1: "lanczos"}.get(int(resample), "bicubic") \
+            if resample is not None else interp
+    except (OSError, ValueError, TypeError):
+        pass  # no processor saved: the config's image size and ImageNet statistics
+    return Preprocessing((size, size), interp, tuple(float(v) for v in mean), tuple(float(v) for v in std))
+
+
+def _load_hf(model: str, hf_dir: Path | None, random_init: bool, allow_download: bool):
+    import transformers
+    from transformers import AutoConfig, AutoModel
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    source = str(hf_dir) if hf_dir is not None else model
+    local_only = hf_dir is not None or not allow_download
+    if hf_dir is not None and not (hf_dir / "config.json").is_file():
+        raise UserError(f"--hf-dir {hf_dir}: not a transformers folder (no config.json); write one with "
+                        "save_pretrained")
+    try:
+        with _offline(local_only):
+            config = AutoConfig.from_pretrained(source, local_files_only=local_only)
+            if random_init:
+                module = AutoModel.from_config(config)
+            else:
+                module = AutoModel.from_pretrained(source, local_files_only=local_only)
+    except OSError:
+        raise missing_weights(model) from None
+    except ValueError as err:
+        raise UserError(f"{source}: not a vision model the Auto classes know ({str(err).splitlines()[0][:160]})") \
+            from None
+    tag = "random-init" if random_init else f"hfdir-{file_digest(hf_dir)}" if hf_dir is not None else "pretrained"
+    with _offline(local_only):
+        prep = _hf_preprocessing(source, config, local_only)
+    return _hf_tower(module), tag, prep
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: str | Path | None = None,
+                  random_init: bool = False, layer: str | None = None, device: str | None = None,
+                  allow_download: bool = False) -> Backbone:
+    """Load ``model`` with the chosen weights (see the module docstring); UserError on bad input."""
+    if sum(x is not None and x is not False for x in (checkpoint, hf_dir, random_init or None)) > 1:
+        raise UserError("give at most one of --checkpoint, --hf-dir and --random-init")
+    import torch
+
+    device = device or default_device()
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU on this machine; use --device cpu")
+    hf = Path(hf_dir) if hf_dir is not None else None
+    if hf is not None or "/" in model:
+        module, tag, prep = _load_hf(model, hf, random_init, allow_download)
+        source = "transformers"
+    else:
+        module, tag = _load_timm(model, Path(checkpoint) if checkpoint is not None else None, random_init,
+                                 allow_download)
+        prep, source = _timm_preprocessing(module), "timm"
+    _check_layer(module, layer, model)
+    module.eval().to(device)
+    return Backbone(model, source, tag, layer, prep, module, device)
