@@ -50,19 +50,25 @@ _REFUSAL = re.compile(
     r"|as an ai|i can(?:no|')t help|i won't|i will not|unknown|not determinable|either (?:answer|option)|"
     r"could be either|both (?:are|options|answers) (?:possible|plausible|equally)|\bunsure\b|\bnot sure\b|"
     r"\bno idea\b|\bdepends\b|\bit depends\b")
+_POSS = r"(?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?"
+# a seeing verb counts only with the ball (or "it") as its object, or with none: "can see the box" says nothing
+_OBJ = (r"(?=\s+(?:the |that |this )?(?:red )?(?:ball|sphere|it)\b|\s*[.,;:!)]|\s*$|\s+(?:clearly|directly|from|because|"
+        r"since|as|due|through|anything|at all|either))")
+_SEE = r"(?:see|view|spot|observe|detect|notice|perceive|capture|record|film|photograph)"
 _NEG_VERB = re.compile(
     r"\b(?:can ?not|can't|cant|could ?not|couldn't|is ?not able to|isn't able to|unable to|does ?not|doesn't|"
-    r"do not|don't|would ?not|wouldn't|won't|will not|has no|have no|lacks?|without|never|no longer)\s+"
-    r"(?:(?:be |have |really |possibly |actually |directly |clearly )*)"
-    r"(?:see|view|spot|observe|detect|notice|perceive|capture|have|get|reach|record|film|photograph|image|be able)"
-    r"|\b(?:is|are|'s|remains|would be|will be)\s+(?:not|n't)\s+(?:visible|in view|in (?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?(?:view|field|sight)|"
-    r"seen|within)|\bisn't (?:visible|in view|seen|within)|\bnot (?:visible|in view|seen) (?:to|by|from)"
+    r"do not|don't|would ?not|wouldn't|won't|will not|never)\s+(?:(?:be able to |really |possibly |actually |directly "
+    r"|clearly |quite )*)" + _SEE + _OBJ +
+    r"|\b(?:has|have) no (?:clear |direct )?(?:view|line of sight|sight)\b|\bdoes ?n[o']t have (?:a )?(?:clear |direct )?"
+    r"(?:view|line of sight)\b|\black(?:s|ing)? (?:a )?(?:clear |direct )?(?:view|line of sight)\b"
+    r"|\b(?:is|are|'s|remains|would be|will be)\s+(?:not|n't)\s+(?:visible|in view|in " + _POSS + r"(?:view|field|sight)|"
+    r"seen|within)|\bisn't (?:visible|in view|seen|within)|\bnot (?:visible|in view|seen)\b"
     r"|\b(?:is |are |'s |being |gets |remains )?(?:blocked|occluded|obstructed|hidden|concealed|obscured|covered|"
-    r"shielded|screened)\b|\bout of (?:its |the |the camera's )?(?:view|sight|field of view|frame|line of sight)"
-    r"|\boutside (?:of )?(?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?(?:view|field of view|fov|line of sight|frame)"
+    r"shielded|screened)\b|\bout of " + _POSS + r"(?:view|sight|field of view|frame|line of sight)"
+    r"|\boutside (?:of )?" + _POSS + r"(?:view|field of view|fov|line of sight|frame)"
     r"|\bbehind the (?:green )?camera\b|\b(?:facing|faces|faced|pointing|points|pointed|looking|looks|turned|turns|"
     r"oriented|aimed) (?:\w+ )?away\b|\b(?:opposite|other) (?:direction|way|side)\b"
-    r"|\bno (?:clear |direct |unobstructed )?line of sight\b|\bnot in (?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?(?:view|line of sight|field|sight)"
+    r"|\bno (?:clear |direct |unobstructed )?line of sight\b|\bnot in " + _POSS + r"(?:view|line of sight|field|sight)"
     r"|\bblocks? (?:the |its |their )?(?:view|line of sight|sight|ball|it|camera)\b|\bobstructs?\b|\bin the way\b")
 _NOT_NEG = re.compile(r"\b(?:does not|doesn't|do not|don't|did not|didn't|would not|wouldn't)\s+(?:obstruct|block|"
                       r"occlude|hide|cover|get in the way)|\b(?:nothing|no (?:\w+ )?(?:object|obstacle|occluder|thing)s?)\s+"
@@ -72,19 +78,23 @@ _NOT_NEG = re.compile(r"\b(?:does not|doesn't|do not|don't|did not|didn't|would 
 _POS_VERB = re.compile(
     r"\b(?:can|could|is able to|are able to|would be able to|will be able to|does|would|will)\s+"
     r"(?:(?:clearly |easily |directly |indeed |definitely |still |probably |likely |certainly |actually )*)"
-    r"(?:see|view|spot|observe|detect|capture|have|reach|record|film)\b"
-    r"|\b(?:sees|views|spots|observes|captures|has (?:a )?(?:clear |direct |unobstructed )?(?:view|line of sight|"
-    r"sight))\b|\b(?:is|are|'s|remains)\s+(?:clearly |fully |directly |well )?(?:visible|in view|within (?:its|the) "
-    r"(?:view|field of view|line of sight)|in (?:its|the) (?:view|field of view|line of sight))"
+    + _SEE + _OBJ +
+    r"|\b(?:sees|views|spots|observes|captures)" + _OBJ +
+    r"|(?<!n't )(?<!not )(?<!never )\bha(?:s|ve) (?:a )?(?:clear |direct |unobstructed |good )?(?:view|line of sight|sight) (?:of|to) "
+    r"(?:the (?:red )?ball|it)\b"
+    r"|\b(?:is|are|'s|remains|lies|sits|appears)\s+(?:clearly |fully |directly |well |to be )?(?:visible|in view|"
+    r"(?:within|inside|in) " + _POSS + r"(?:view|field of view|line of sight|fov|sight))"
     r"|\b(?:clear|direct|unobstructed|unblocked) (?:line of sight|view)\b|\bin plain view\b|^(?:clearly |fully )?visible\b"
     r"|\b(?:lens|camera|it) (?:is )?(?:facing|faces|points|pointing|pointed|looks|looking|aimed|directed) "
     r"(?:directly |straight |right )?(?:at|toward|towards) (?:the (?:red )?ball|it)\b")
-_ANSWER_LINE = re.compile(
-    r"(?:final answer|final response|final choice|final verdict|answer|my answer|the answer|correct answer|"
-    r"the correct answer|correct option|the correct option|my choice|choice|conclusion|verdict|response|"
-    r"i choose|i pick|i select|i'll go with|i will go with|i'd go with|i would go with|i'll choose|i would choose|"
-    r"i'd choose|i'll pick|i'd pick|i answer|i'd answer|i would answer|my final answer|the best answer|best answer|"
-    r"output)\s*(?:would be|will be|is|=|:|-|–|—)?\s*[:\-–—]?\s*(?P<rest>[^\n]*)", re.I)
+_ANSWER_NOUNS = (r"my final answer|final answer|final response|final choice|final verdict|the correct answer|"
+                 r"the correct statement|correct statement|the true statement|true statement|"
+                 r"correct answer|the best answer|best answer|the right answer|the answer|my answer|answer|"
+                 r"the correct option|correct option|the correct choice|my choice|conclusion|verdict|response|output")
+_ANSWER_LINE = re.compile(  # a noun needs a separator ("Answer: B", "the answer is no"); a verb does not
+    r"\b(?P<noun>" + _ANSWER_NOUNS + r")\s*(?:would be|will be|is\b|=|:|-|–|—)\s*[:\-–—]?\s*(?P<rest>[^\n]*)"
+    r"|\b(?P<verb>i choose|i pick|i select|i'll go with|i will go with|i'd go with|i would go with|i'll choose|"
+    r"i would choose|i'd choose|i'll pick|i'd pick|i answer|i'd answer|i would answer)\s+(?P<rest2>[^\n]*)", re.I)
 _CONCLUDE = re.compile(r"\b(?:therefore|thus|hence|so|consequently|in conclusion|to conclude|in summary|overall|"
                        r"this means|which means|as a result|accordingly|in short|altogether)\b")
 _NO_NOUN = re.compile(r"\s+(?:(?:clear|direct|visible|obvious|real|other|single|big|large|tall)\s+)?(?:object|obstacle|"
@@ -259,7 +269,7 @@ def _polarity(sentence: str) -> str | None:
         return "no" if re.search(r"not|n't", m.group(1)) else "yes"
     s = re.sub(r"\b(?:i|we|you|one) (?:can |could )?(?:clearly )?(?:see|notice|observe)\b", " ", s)
     s = re.sub(r"\b(?:is |are |'s )?(?:partly |partially |clearly |fully )?(?:visible|hidden|seen|obscured|occluded) "
-               r"(?:to|from|for|in) (?:me|us|you|the observer|my (?:view|viewpoint|perspective)|our (?:view|viewpoint|"
+               r"(?:to|from|for|in|on) (?:me|us|you|the observer|the viewer of the image|my (?:view|viewpoint|perspective|side|position|vantage point|angle)|our (?:view|viewpoint|side|position|vantage point|angle|"
                r"perspective)|the picture|the image)\b", " ", s)
     pos = bool(_POS_VERB.search(s)) or bool(_NOT_NEG.search(s))
     neg_s = _NOT_NEG.sub(" ", s)
@@ -272,7 +282,8 @@ def _polarity(sentence: str) -> str | None:
 
 
 def _comparative(sentence: str, q: _Question) -> str | None:
-    """Which option a sentence names with the question's adjective ("the ball is closer")."""
+    """Which option a sentence names with the question's adjective ("the ball is closer", "the
+    camera appears to be farther away" -> the other one); a negated comparative names none."""
     if not q.options or not q.adjective:
         return None
     group = next((g for g, words in _COMPARATIVES.items() if q.adjective in words), None)
@@ -283,13 +294,19 @@ def _comparative(sentence: str, q: _Question) -> str | None:
     found = []
     for i, opt in enumerate(_norm(o) for o in q.options):
         core = opt.split()[-1] if opt else opt  # "red ball" -> "ball"
+        name = rf"(?:{re.escape(opt)}|{re.escape(core)})"
         for same, words in ((True, _COMPARATIVES[group]), (False, _COMPARATIVES[other])):
             for w in words:
-                if re.search(rf"\b(?:{re.escape(opt)}|{re.escape(core)}) (?:is|appears|seems|looks|lies|sits|stands|"
-                             rf"is located|is positioned|is placed)(?: \w+)? {w}\b", s) or \
-                        re.search(rf"\b{w}(?: one| object| of two| of them)? (?:is|appears to be|seems to be) "
-                                  rf"(?:{re.escape(opt)}|{re.escape(core)})\b", s):
-                    found.append(i if same else 1 - i)
+                pats = (rf"\b{name} (?:is|appears|seems|looks|lies|sits|stands|is located|is positioned|is placed)"
+                        rf"(?P<mid>(?: \w+){{0,2}}) {w}\b",
+                        rf"\b{w}(?: one| object| of two| of them)? (?:is|appears to be|seems to be) {name}\b",
+                        rf"\b{name} is (?:the )?{w}(?: one| object)?\b")
+                for pat in pats:
+                    for m in re.finditer(pat, s):
+                        mid = m.groupdict().get("mid") or ""
+                        if re.search(r"\b(?:not|never|no)\b|n't\b", mid):
+                            return None  # "the ball is not closer": leave it
+                        found.append(i if same else 1 - i)
     return "AB"[found[0]] if found and len(set(found)) == 1 else None
 
 
@@ -328,6 +345,9 @@ def _resolve_short(s: str, q: _Question) -> str | None:
         m = re.fullmatch(r"\W*(?:" + _HEDGE + r"\W+)*(?:it's|it is|i choose|i pick|i'd pick|i'd choose)?\s*"
                          r"\(?([ab])\)?\W*", low)
         if m:
+            return m.group(1).upper()
+        m = re.search(r"[,:;\-–—]\s*\(?([ab])\)?\W*$", low)
+        if m:  # "Based on the choices, B."
             return m.group(1).upper()
         found = set(re.findall(r"\b(?:option|choice|statement|letter)\s+\(?([ab])\b(?!['’-])", low))
         if len(found) == 1:
@@ -372,9 +392,10 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     if tok:
         return tok
     body = _strip_echo(text, q)
-    lines = [m for m in _ANSWER_LINE.finditer(body)]
-    for m in reversed(lines):
-        rest = m.group("rest").strip()
+    lines = list(_ANSWER_LINE.finditer(body))
+    final = [m for m in lines if m.group("noun") and "final" in m.group("noun").lower()]
+    for m in [*reversed(final), *reversed([m for m in lines if m not in final])]:
+        rest = (m.group("rest") if m.group("noun") else m.group("rest2")).strip()
         if not rest or re.search(r"\b(?:yes or no|a or b)\b", rest.lower()):
             continue
         got = _resolve_short(rest, q)
