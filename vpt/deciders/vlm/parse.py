@@ -154,6 +154,10 @@ class _Question:
                 na, nb = _negated(a), _negated(b)
                 if na != nb and _strip_neg(a) == _strip_neg(b):
                     self.polar = {"yes": "B" if na else "A", "no": "A" if na else "B"}
+                else:  # "The camera can see the ball" / "The ball is hidden from the camera"
+                    pa, pb = _polarity(self.options[0]), _polarity(self.options[1])
+                    if {pa, pb} == {"yes", "no"}:
+                        self.polar = {"yes": "A" if pa == "yes" else "B", "no": "B" if pa == "yes" else "A"}
         # "Is the red ball closer to you than the green camera?": yes = the first is closer
         c = re.search(r"\b(?:is|are)\s+(?:the\s+)?([\w ]+?)\s+(closer|nearer|farther|further)\b(?:[\w ]*?)\s+than\s+"
                       r"(?:the\s+)?([\w ]+?)\s*\?", self.question.lower())
@@ -224,8 +228,11 @@ def _core_option(text: str, q: _Question) -> str | None:
     the options have different head nouns and the text names only one of them."""
     if not q.options:
         return None
-    cores = [(_norm(o).split() or [""])[-1] for o in q.options]
-    if cores[0] == cores[1] or not all(cores):
+    words = [_norm(o).split() for o in q.options]
+    if any(not w or len(w) > 4 for w in words):  # only short noun phrases: "The red ball.", "The green camera."
+        return None
+    cores = [w[-1] for w in words]
+    if cores[0] == cores[1]:
         return None
     n = _norm(text)
     hits = [i for i, c in enumerate(cores) if re.search(rf"\b{re.escape(c)}s?\b", n)]
@@ -359,13 +366,9 @@ def _resolve_short(s: str, q: _Question) -> str | None:
         opt = _matches_option(low, q)
         if opt:
             return opt
-        comp = _comparative(low, q)
-        if comp:
-            return comp
-        core = _core_option(low, q)
-        if core:
-            return core
-        return q.from_polarity(_polarity(low)) if q.polar else None
+        if q.polar:  # statements of opposite polarity: read the answer's polarity
+            return q.from_polarity(_polarity(low))
+        return _comparative(low, q) or _core_option(low, q)
     pol = _polarity(low)
     if pol is None and q.compare:
         x, y, adj = q.compare
@@ -420,8 +423,9 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
         if len(each) > 1:
             return INVALID  # "Yes. Wait, actually no."
         candidates = [*sents, " ".join(sents)]
-    else:
-        candidates = [sents[-1]]
+    else:  # no concluding sentence: every sentence that gives an answer must give the same one
+        each = {g for g in (_resolve_short(c, q) for c in sents) if g}
+        candidates = [] if len(each) != 1 else [sents[-1], *sents]
     got = next((g for g in (_resolve_short(c, q) for c in candidates) if g), None)
     if first and got and first != got:
         return INVALID  # "Yes, ..." then a conclusion the other way: contradictory
