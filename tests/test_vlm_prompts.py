@@ -140,3 +140,19 @@ def test_rate_limiter_waits_for_the_window(monkeypatch):
     tok.acquire(80)
     tok.acquire(80)  # would pass 100 tokens in the minute: waits
     assert len(waits) == 2
+
+
+def test_evicted_image_bytes_are_re_encoded_identically_and_a_changed_file_is_caught(tmp_path, monkeypatch):
+    from vpt.deciders.vlm import images
+
+    monkeypatch.setattr(images, "BYTES_BUDGET", 1)  # keep one PNG at a time
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    PILImage.new("RGB", (30, 20), (1, 2, 3)).save(a)
+    PILImage.new("RGB", (30, 20), (4, 5, 6)).save(b)
+    ia, ib = encode(a, 30), encode(b, 30)
+    n = images.ENCODINGS[0]
+    assert ia.png[:8] == b"\x89PNG\r\n\x1a\n" and images.ENCODINGS[0] == n + 1  # a was evicted by b
+    assert ib.png and images.ENCODINGS[0] == n + 2
+    PILImage.new("RGB", (30, 20), (9, 9, 9)).save(a)
+    with pytest.raises(UserError, match="changed on disk"):
+        ia.png

@@ -165,7 +165,7 @@ def test_a_missing_key_is_one_line_naming_the_variable(monkeypatch, name):
 
 
 def test_image_token_rules(pictures):
-    big = type(pictures[0])(b"", "x", 512, 512, "x")
+    big = type(pictures[0])("x", 512, 512, "x")
     assert provider_class("openai")("m").image_tokens(big) == 85 + 170  # one 512 tile
     assert provider_class("anthropic")("m").image_tokens(big) == round(512 * 512 / 750)
     assert provider_class("google")("m").image_tokens(big) == 258

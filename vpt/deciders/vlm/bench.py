@@ -63,6 +63,9 @@ def bench_harness(calls: int = 2000, concurrency: int = 8) -> dict[str, float]:
             images = ImageCache()
             h = Harness(cfg, OpenAIProvider(cfg.model), load_templates(), price_for("openai", cfg.model),
                         ResponseCache(Path(tmp) / "c.sqlite"), images)
+            from vpt.deciders.vlm import images as images_mod
+
+            enc0 = images_mod.ENCODINGS[0]
             t0 = time.perf_counter()
             jobs = h.jobs(items[items["split"] == "test"], items)[:calls]
             t1 = time.perf_counter()
@@ -74,7 +77,7 @@ def bench_harness(calls: int = 2000, concurrency: int = 8) -> dict[str, float]:
             assert all(r.cached for r in again) and len(recs) == len(jobs)
             return {"calls": len(jobs), "build_s": t1 - t0, "run_s": t2 - t1, "calls_per_s": len(jobs) / (t2 - t0),
                     "overhead_ms_per_call": 1000 * (t2 - t0) / len(jobs), "cached_rerun_s": t3 - t2,
-                    "images_encoded": images.encoded}
+                    "images_encoded": images_mod.ENCODINGS[0] - enc0}
     finally:
         base.HTTP_CLIENT_FACTORY = old_factory
         if old_key is None:

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import io
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +24,55 @@ from vpt.errors import UserError
 IMAGE_CONTROLS = ("none", "mirror", "blank")
 
 
+# Encoded bytes are kept in one LRU bounded by size, so a long run neither re-encodes a picture
+# (exemplars recur in every call) nor holds every PNG of a large split in memory at once.
+BYTES_BUDGET = 1 << 30
+_LRU: "OrderedDict[tuple[str, int, str], bytes]" = OrderedDict()
+_LRU_LOCK = threading.Lock()
+_lru_bytes = 0
+ENCODINGS = [0]  # PNG encodings done in this process (the benchmark checks each picture is encoded once)
+
+
+def _png_bytes(path: str, size: int, control: str) -> tuple[bytes, bool]:
+    """PNG bytes of (path, size, control) and whether they were encoded now (False: from the LRU)."""
+    global _lru_bytes
+    key = (path, size, control)
+    with _LRU_LOCK:
+        hit = _LRU.get(key)
+        if hit is not None:
+            _LRU.move_to_end(key)
+            return hit, False
+    png = _encode(path, size, control)
+    with _LRU_LOCK:
+        ENCODINGS[0] += 1
+        if key not in _LRU:
+            _LRU[key] = png
+            _lru_bytes += len(png)
+            while _lru_bytes > BYTES_BUDGET and len(_LRU) > 1:
+                _, old = _LRU.popitem(last=False)
+                _lru_bytes -= len(old)
+    return png, True
+
+
 @dataclass(frozen=True)
 class Image:
-    """One encoded picture: PNG bytes, their SHA-256 and the pixel size sent."""
+    """One picture as sent: SHA-256 and pixel size of its PNG; the bytes come from the LRU
+    (re-encoded, identically, if they were evicted; a changed file on disk is an error)."""
 
-    png: bytes
     sha256: str
     width: int
     height: int
     source: str  # file name (no folders) and control, for the call log
+    path: str = ""
+    size: int = 0
+    control: str = "none"
+
+    @property
+    def png(self) -> bytes:
+        data, fresh = _png_bytes(self.path, self.size, self.control)
+        if fresh and hashlib.sha256(data).hexdigest() != self.sha256:
+            raise UserError(f"{self.path}: the image changed on disk while the run was being built; rerun")
+        return data
 
     @property
     def b64(self) -> str:
@@ -42,7 +83,7 @@ class Image:
         return "data:image/png;base64," + self.b64
 
 
-def encode(path: str | Path, size: int, control: str = "none") -> Image:
+def _encode(path: str | Path, size: int, control: str = "none") -> bytes:
     """Read ``path``, resize so the longer side is ``size`` pixels (Lanczos; unchanged if it
     already is), apply ``control``, encode as RGB PNG."""
     from PIL import Image as PILImage, ImageOps
@@ -64,12 +105,21 @@ def encode(path: str | Path, size: int, control: str = "none") -> Image:
         im = PILImage.new("RGB", im.size, (128, 128, 128))
     buf = io.BytesIO()
     im.save(buf, format="PNG", optimize=False, compress_level=6)
-    png = buf.getvalue()
-    return Image(png, hashlib.sha256(png).hexdigest(), im.size[0], im.size[1], f"{Path(path).name}:{control}")
+    return buf.getvalue()
+
+
+def encode(path: str | Path, size: int, control: str = "none") -> Image:
+    """The picture at ``path`` as sent (see :func:`_encode`)."""
+    png, _ = _png_bytes(str(path), size, control)
+    from PIL import Image as PILImage
+
+    with PILImage.open(io.BytesIO(png)) as im:
+        w, h = im.size
+    return Image(hashlib.sha256(png).hexdigest(), w, h, f"{Path(path).name}:{control}", str(path), size, control)
 
 
 class ImageCache:
-    """Encodes each (path, size, control) once per process (exemplars recur in every call)."""
+    """One :class:`Image` per (path, size, control) per run (hashed once)."""
 
     def __init__(self) -> None:
         self._done: dict[tuple[str, int, str], Image] = {}
