@@ -284,3 +284,46 @@ def test_every_provider_runs_through_the_harness(dataset, tmp_path, monkeypatch,
     if provider == "openai-compatible":
         assert all(r["url"].startswith("http://127.0.0.1:11434/v1/") for r in api.requests)
     assert _run(args) == 0 and api.calls == 16
+
+
+CHILD = r"""
+import sys, time
+sys.path.insert(0, {root!r})
+import httpx2, vpt.cli
+from tests.vlm_mock import MockAPI
+from tests.test_vlm_harness import _seen_pixel
+from vpt.deciders.vlm.providers import base
+api = MockAPI(lambda body, url: (time.sleep(0.15), _seen_pixel(body))[1])
+base.HTTP_CLIENT_FACTORY = lambda: httpx2.Client(transport=httpx2.MockTransport(api.handler))
+vpt.cli.EVALUATOR_COMMANDS = (*vpt.cli.EVALUATOR_COMMANDS, "vpt.deciders.vlm.cli")
+sys.exit(vpt.cli.main(["vlm", "run", *sys.argv[1:]]))
+"""
+
+
+def test_a_killed_process_loses_no_answer_and_the_rerun_sends_only_the_rest(dataset, tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "r"
+    args = _base(dataset, out, "--split", "test", "ood", "--concurrency", "1", "--shots", "0")
+    root = str(Path(__file__).resolve().parents[1])
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(root=root), *args], cwd=root,
+                             env={**os.environ, "OPENAI_API_KEY": FAKE_KEY}, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    db = out / ".vlm-cache.sqlite"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if db.exists() and len(ResponseCache(db)) >= 4:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)  # no cleanup of any kind
+    child.wait(timeout=30)
+    answered = len(ResponseCache(db))
+    assert 4 <= answered < 12 and not store.finished_runs(out)
+    api = MockAPI(lambda body, url: _seen_pixel(body)).install(monkeypatch)
+    assert _run(args) == 0
+    assert api.calls == 12 - answered
+    assert len(store.read_trials(*store.finished_runs(out))) == 12
