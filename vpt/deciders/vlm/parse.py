@@ -415,6 +415,11 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     if last:
         return last
     first = _lead(sents[0], q)
+    closing = _lead(sents[-1], q) if len(sents) > 1 else None
+    if first and closing and first != closing:
+        return INVALID
+    if closing:  # a closing "No, the camera cannot see the ball." is the answer
+        return closing
     concl = [s for s in sents if _CONCLUDE.search(s.lower())]
     if concl:
         candidates = [concl[-1]]
