@@ -108,3 +108,11 @@ def test_preprocessing_resizes_the_whole_image_without_a_centre_crop():
     cropped = timm.data.create_transform(**cfg)(Image.fromarray(img))
     assert (cropped * torch.tensor(p.std)[:, None, None] + torch.tensor(p.mean)[:, None, None])[:, :2, :2].mean() < 0.1
     assert Preprocessing((8, 8), "bilinear", (0.5,) * 3, (0.5,) * 3).to_dict()["crop"] == "none"
+
+
+def test_random_init_is_drawn_from_its_seed():
+    x = torch.randn(2, 3, 64, 64)
+    a, b = (load_backbone("resnet18", random_init=True, device="cpu") for _ in range(2))
+    c = load_backbone("resnet18", random_init=True, init_seed=1, device="cpu")
+    assert torch.equal(a.features(x), b.features(x)) and not torch.allclose(a.features(x), c.features(x))
+    assert (a.weights, c.weights) == ("random-init", "random-init-s1")

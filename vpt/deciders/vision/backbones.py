@@ -146,6 +146,20 @@ def _offline(active: bool) -> Iterator[None]:
         C.HF_HUB_OFFLINE = old
 
 
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Draw initial weights from ``seed`` without touching the caller's random state."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def random_tag(seed: int) -> str:
+    return "random-init" if seed == 0 else f"random-init-s{seed}"
+
+
 def missing_weights(model: str) -> UserError:
     return UserError(f"no weights for {model!r} on this machine (none in the local Hugging Face cache); give them "
                      f"with --checkpoint FILE (a timm state dict) or --hf-dir DIR (a transformers save_pretrained "
@@ -181,7 +195,7 @@ def _timm_preprocessing(module) -> Preprocessing:
                          tuple(float(v) for v in cfg["mean"]), tuple(float(v) for v in cfg["std"]))
 
 
-def _load_timm(model: str, checkpoint: Path | None, random_init: bool, allow_download: bool):
+def _load_timm(model: str, checkpoint: Path | None, random_init: bool, allow_download: bool, init_seed: int):
     import timm
 
     if not timm.is_model(model):
@@ -204,7 +218,8 @@ def _load_timm(model: str, checkpoint: Path | None, random_init: bool, allow_dow
             raise UserError(f"--checkpoint {checkpoint}: not a state dict of {model} ({first})") from None
         return module, f"ckpt-{file_digest(checkpoint)}"
     if random_init:
-        return timm.create_model(model, pretrained=False), "random-init"
+        with _seeded(init_seed):
+            return timm.create_model(model, pretrained=False), random_tag(init_seed)
     try:
         with _offline(not allow_download):
             module = timm.create_model(model, pretrained=True)
@@ -240,7 +255,7 @@ def _hf_preprocessing(source: str, config, local_only: bool) -> Preprocessing:
     return Preprocessing((size, size), interp, tuple(float(v) for v in mean), tuple(float(v) for v in std))
 
 
-def _load_hf(model: str, hf_dir: Path | None, random_init: bool, allow_download: bool):
+def _load_hf(model: str, hf_dir: Path | None, random_init: bool, allow_download: bool, init_seed: int):
     import transformers
     from transformers import AutoConfig, AutoModel
 
@@ -255,7 +270,8 @@ def _load_hf(model: str, hf_dir: Path | None, random_init: bool, allow_download:
         with _offline(local_only):
             config = AutoConfig.from_pretrained(source, local_files_only=local_only)
             if random_init:
-                module = AutoModel.from_config(config)
+                with _seeded(init_seed):
+                    module = AutoModel.from_config(config)
             else:
                 module = AutoModel.from_pretrained(source, local_files_only=local_only)
     except OSError:
@@ -263,7 +279,7 @@ def _load_hf(model: str, hf_dir: Path | None, random_init: bool, allow_download:
     except ValueError as err:
         raise UserError(f"{source}: not a vision model the Auto classes know ({str(err).splitlines()[0][:160]})") \
             from None
-    tag = "random-init" if random_init else f"hfdir-{file_digest(hf_dir)}" if hf_dir is not None else "pretrained"
+    tag = random_tag(init_seed) if random_init else f"hfdir-{file_digest(hf_dir)}" if hf_dir is not None else "pretrained"
     with _offline(local_only):
         prep = _hf_preprocessing(source, config, local_only)
     return _hf_tower(module), tag, prep
@@ -277,8 +293,9 @@ def default_device() -> str:
 
 def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: str | Path | None = None,
                   random_init: bool = False, layer: str | None = None, device: str | None = None,
-                  allow_download: bool = False) -> Backbone:
-    """Load ``model`` with the chosen weights (see the module docstring); UserError on bad input."""
+                  allow_download: bool = False, init_seed: int = 0) -> Backbone:
+    """Load ``model`` with the chosen weights (see the module docstring); UserError on bad input.
+    A random initialisation is drawn from ``init_seed`` (the same network every time)."""
     if sum(x is not None and x is not False for x in (checkpoint, hf_dir, random_init or None)) > 1:
         raise UserError("give at most one of --checkpoint, --hf-dir and --random-init")
     import torch
@@ -288,11 +305,11 @@ def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: s
         raise UserError("--device cuda: no CUDA GPU on this machine; use --device cpu")
     hf = Path(hf_dir) if hf_dir is not None else None
     if hf is not None or "/" in model:
-        module, tag, prep = _load_hf(model, hf, random_init, allow_download)
+        module, tag, prep = _load_hf(model, hf, random_init, allow_download, init_seed)
         source = "transformers"
     else:
         module, tag = _load_timm(model, Path(checkpoint) if checkpoint is not None else None, random_init,
-                                 allow_download)
+                                 allow_download, init_seed)
         prep, source = _timm_preprocessing(module), "timm"
     _check_layer(module, layer, model)
     module.eval().to(device)

@@ -1,0 +1,138 @@
+"""`vpt probe`: frozen vision backbones + a probe head on a dataset, written as trial-table runs.
+
+Registered by :mod:`vpt.cli` through ``EVALUATOR_COMMANDS`` (``"vpt.deciders.vision.cli"``);
+imports nothing heavy (no torch, no pandas) until a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _add_backbone_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", help="a rendered dataset folder (data/<recipe>) with a train split")
+    p.add_argument("--model", "--models", dest="models", required=True,
+                   help="timm model names or transformers hub ids, comma-separated, or a model list file "
+                   "(evaluation/models/*.yaml, or one name a line)")
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--checkpoint", default=None, help="a timm state-dict file for the (single) model")
+    w.add_argument("--hf-dir", default=None, help="a transformers save_pretrained folder for the (single) model")
+    w.add_argument("--random-init", action="store_true", help="untrained networks (a control; named random-init), "
+                   "drawn from --init-seed")
+    p.add_argument("--init-seed", type=int, default=0, help="seed of --random-init's weights (default 0)")
+    p.add_argument("--allow-download", action="store_true",
+                   help="let timm/transformers download missing weights (default: the local cache only)")
+    p.add_argument("--layer", default=None, help="read this module's output (a name from named_modules()) "
+                   "instead of the pooled penultimate features")
+    p.add_argument("--out", default="results", help="results folder (default: results/)")
+    p.add_argument("--cache", default=None, help="feature cache folder (default: .cache/vpt-features)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when present")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--sweeps", nargs="*", default=None,
+                   help="sweep dataset folders to test on (default: the rendered sweep datasets beside DATASET; "
+                   "`--sweeps` alone for none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="redo finished runs")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("probe", help="probes on frozen timm / transformers backbones -> trial table runs",
+                       description="Extracts features of every image once (cached on disk), fits a probe per task "
+                       "on the train split (linear: standardised L2 logistic regression, C by CV grouped by scene; "
+                       "or 3D-PC's BatchNorm/dropout/linear head) and predicts val, test, ood, the human set and the "
+                       "sweep datasets. Weights come from the local Hugging Face cache, --checkpoint, --hf-dir, or "
+                       "--random-init. Finished runs are kept on a rerun.")
+    _add_backbone_options(p)
+    p.add_argument("--head", choices=("linear", "3dpc"), default="linear")
+    p.set_defaults(func=cmd_probe)
+
+
+def model_names(spec: str) -> list[str]:
+    """Names from a comma-separated list or a file (a model list YAML, or one name a line)."""
+    path = Path(spec)
+    if path.is_file():
+        if path.suffix in (".yaml", ".yml"):
+            from vpt.metrics.metadata import load_model_list
+
+            return list(load_model_list(path)["name"])
+        return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
+                if ln.strip() and not ln.lstrip().startswith("#")]
+    return [n.strip() for n in spec.split(",") if n.strip()]
+
+
+def datasets_for(args: argparse.Namespace):
+    """(train dataset, sweep datasets that have images) from the command's options."""
+    from vpt.deciders.vision.probe import require_images
+    from vpt.errors import UserError
+    from vpt.trials.items import load_dataset, sweep_datasets_beside
+
+    train = load_dataset(args.dataset)
+    if not (train.items["split"] == "train").any():
+        raise UserError(f"{args.dataset}: no train split (a sweep dataset?); pass the binary benchmark, e.g. "
+                        "data/depth-vpt, and its sweeps with --sweeps")
+    require_images(train)
+    if args.sweeps is not None:
+        sweeps = [load_dataset(p) for p in args.sweeps]
+        for s in sweeps:
+            require_images(s)
+    else:
+        sweeps = []
+        for s in sweep_datasets_beside(train.root):
+            if s.rendered:
+                sweeps.append(s)
+            else:
+                print(f"vpt: note: {s.root} skipped: not rendered", file=sys.stderr)
+    return train, sweeps
+
+
+def backbone_options(args: argparse.Namespace, model: str) -> dict:
+    return {"model": model, "checkpoint": args.checkpoint, "hf_dir": args.hf_dir, "random_init": args.random_init,
+            "layer": args.layer, "device": args.device, "allow_download": args.allow_download,
+            "init_seed": args.init_seed}
+
+
+def summary(trials) -> str:
+    """Accuracy per decision maker, task and split, as Markdown."""
+    import pandas as pd
+
+    df = trials[trials["label"].notna()]
+    acc = df.groupby(["task", "decision_maker", "split"], observed=True)["correct"].mean().unstack("split")
+    splits = [s for s in ("val", "test", "ood", "human", "sweep") if s in acc.columns]
+    lines = ["| task | decision maker | " + " | ".join(splits) + " |", "|---|---|" + "---|" * len(splits)]
+    for (task, dm), row in acc[splits].iterrows():
+        lines.append(f"| {task} | {dm} | " + " | ".join("-" if pd.isna(v) else f"{float(v):.3f}" for v in row) + " |")
+    return "\n".join(lines)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from vpt.deciders.run import run_decider
+    from vpt.deciders.vision.features import DEFAULT_CACHE, FeatureCache
+    from vpt.deciders.vision.probe import VisionProbe
+    from vpt.errors import UserError
+    from vpt.trials.store import read_trials
+
+    names = model_names(args.models)
+    if not names:
+        raise UserError(f"--model {args.models!r}: no model names")
+    if (args.checkpoint or args.hf_dir) and len(names) > 1:
+        raise UserError("--checkpoint and --hf-dir give the weights of one model; pass a single --model")
+    train, sweeps = datasets_for(args)
+    cache = FeatureCache(args.cache or DEFAULT_CACHE)
+    command = ["vpt", "probe", args.dataset, "--model", args.models, "--head", args.head, "--seed", str(args.seed)]
+    results = []
+    for name in names:
+        probe = VisionProbe(backbone_options(args, name), train, args.head, args.seed, cache, args.batch_size,
+                            progress=not args.quiet)
+        for ds in [train, *sweeps]:
+            for sel in ds.selections():
+                results.append(run_decider(probe, ds, args.out, sel, command=command, force=args.force))
+    cache.close()
+    trials = read_trials(*[r.path for r in results])
+    print(summary(trials))
+    kept = sum(r.kept for r in results)
+    print(f"\n{len(trials)} rows in {len(results)} runs ({kept} kept from an earlier run, {len(results) - kept} "
+          f"written) under {Path(args.out)}/; features cached in {cache.root}/")
+    return 0

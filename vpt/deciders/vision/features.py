@@ -1,0 +1,122 @@
+"""Features extracted once and cached on disk.
+
+The cache is one SQLite file (``<cache>/features.sqlite``, WAL): a row per (backbone key,
+image hash) holding the float32 feature vector. The backbone key is a hash of the backbone's
+identity (model, source, weights tag, layer, preprocessing); the image hash is the SHA-256 of
+the image file's bytes. Each batch is committed in one transaction, so an interrupted
+extraction keeps what it finished and the next one computes only the rest; a second probe on
+the same images runs no forward pass at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vpt.errors import UserError
+
+DEFAULT_CACHE = Path(".cache") / "vpt-features"
+DB = "features.sqlite"
+
+
+def backbone_key(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def image_hashes(paths: Sequence[str]) -> list[str]:
+    out = []
+    for p in paths:
+        try:
+            out.append(hashlib.sha256(Path(p).read_bytes()).hexdigest())
+        except OSError as err:
+            raise UserError(f"{p}: cannot read the image ({err.strerror}); render the dataset with `vpt scenes`") \
+                from None
+    return out
+
+
+class FeatureCache:
+    """Feature vectors by (backbone key, image hash) in one SQLite file."""
+
+    def __init__(self, root: str | Path = DEFAULT_CACHE) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.path = self.root / DB
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS backbones (key TEXT PRIMARY KEY, identity TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS features (key TEXT NOT NULL, image TEXT NOT NULL, "
+                         "dim INTEGER NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (key, image))")
+        self._db.commit()
+
+    def get(self, key: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """The cached vectors of ``hashes`` (missing ones absent)."""
+        out: dict[str, np.ndarray] = {}
+        wanted = list(dict.fromkeys(hashes))
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            q = f"SELECT image, vec FROM features WHERE key = ? AND image IN ({','.join('?' * len(chunk))})"
+            for image, vec in self._db.execute(q, [key, *chunk]):
+                out[image] = np.frombuffer(vec, dtype=np.float32)
+        return out
+
+    def put(self, key: str, identity: dict, vectors: dict[str, np.ndarray]) -> None:
+        """Store vectors in one transaction."""
+        with self._db:
+            self._db.execute("INSERT OR IGNORE INTO backbones VALUES (?, ?)", (key, json.dumps(identity, sort_keys=True)))
+            self._db.executemany("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?)",
+                                 [(key, h, int(v.size), np.ascontiguousarray(v, np.float32).tobytes())
+                                  for h, v in vectors.items()])
+
+    def count(self, key: str | None = None) -> int:
+        q, a = ("SELECT COUNT(*) FROM features WHERE key = ?", (key,)) if key else ("SELECT COUNT(*) FROM features", ())
+        return int(self._db.execute(q, a).fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _load_batch(paths: Sequence[str], transform):
+    import torch
+    from PIL import Image
+
+    tensors = []
+    for p in paths:
+        with Image.open(p) as im:
+            tensors.append(transform(im.convert("RGB")))
+    return torch.stack(tensors)
+
+
+def extract(backbone, paths: Sequence[str], cache: FeatureCache | None = None, batch_size: int = 32,
+            progress: bool = True) -> np.ndarray:
+    """Features (N, D) float32 of the images at ``paths``, in order: read from ``cache``
+    where present, otherwise computed in batches (on the backbone's device) and stored."""
+    from tqdm import tqdm
+
+    hashes = image_hashes(paths)
+    key = backbone_key(backbone.identity())
+    have = cache.get(key, hashes) if cache is not None else {}
+    todo: dict[str, str] = {}
+    for p, h in zip(paths, hashes):
+        if h not in have and h not in todo:
+            todo[h] = p
+    if todo:
+        transform = backbone.preprocessing.transform()
+        items = list(todo.items())
+        bar = tqdm(total=len(items), desc=f"features {backbone.tag}", unit="img", disable=not progress,
+                   file=sys.stderr)
+        for i in range(0, len(items), batch_size):
+            chunk = items[i:i + batch_size]
+            feats = backbone.features(_load_batch([p for _, p in chunk], transform)).numpy()
+            new = {h: f for (h, _), f in zip(chunk, feats)}
+            if cache is not None:
+                cache.put(key, backbone.identity(), new)
+            have.update(new)
+            bar.update(len(chunk))
+        bar.close()
+    return np.stack([have[h] for h in hashes]).astype(np.float32)
