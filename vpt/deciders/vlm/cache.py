@@ -33,7 +33,17 @@ CREATE TABLE IF NOT EXISTS responses (
     latency_ms REAL,
     finish_reason TEXT,
     model_version TEXT,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    batch INTEGER NOT NULL DEFAULT 0   -- 1: answered through a provider's batch API (batch price)
+);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    fingerprints TEXT NOT NULL,    -- JSON list: the custom ids of the batch's requests
+    status TEXT NOT NULL,
+    collected INTEGER NOT NULL DEFAULT 0,
+    submitted_at TEXT NOT NULL
 );
 """
 
@@ -66,6 +76,7 @@ class Cached:
     latency_ms: float | None
     finish_reason: str | None
     model_version: str | None
+    batch: bool = False
 
 
 class ResponseCache:
@@ -83,18 +94,36 @@ class ResponseCache:
     def get(self, key: str) -> Cached | None:
         with self._lock:
             row = self._db.execute("SELECT status, text, input_tokens, output_tokens, latency_ms, finish_reason, "
-                                   "model_version FROM responses WHERE fingerprint = ?", (key,)).fetchone()
-        return Cached(*row) if row else None
+                                   "model_version, batch FROM responses WHERE fingerprint = ?", (key,)).fetchone()
+        return Cached(*row[:7], bool(row[7])) if row else None
 
     def put(self, key: str, provider: str, model: str, status: str, text: str | None, input_tokens: int | None,
             output_tokens: int | None, latency_ms: float | None, finish_reason: str | None,
-            model_version: str | None, created_at: str) -> None:
+            model_version: str | None, created_at: str, batch: bool = False) -> None:
         if status not in ("ok", "refusal"):
             raise ValueError(f"only answers are cached, not {status!r}")
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                              (key, provider, model, status, text, input_tokens, output_tokens, latency_ms,
-                              finish_reason, model_version, created_at))
+                              finish_reason, model_version, created_at, int(batch)))
+
+    # --- batches (the batch APIs' ids, so that a rerun collects instead of resubmitting) ---
+    def add_batch(self, batch_id: str, provider: str, model: str, fingerprints: list[str], submitted_at: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO batches VALUES (?,?,?,?,?,0,?)",
+                             (batch_id, provider, model, json.dumps(fingerprints), "submitted", submitted_at))
+
+    def open_batches(self, provider: str, model: str) -> list[tuple[str, list[str]]]:
+        """(batch id, fingerprints) of the batches not collected yet."""
+        with self._lock:
+            rows = self._db.execute("SELECT batch_id, fingerprints FROM batches WHERE provider = ? AND model = ? "
+                                    "AND collected = 0 ORDER BY submitted_at", (provider, model)).fetchall()
+        return [(b, json.loads(f)) for b, f in rows]
+
+    def mark_batch(self, batch_id: str, status: str, collected: bool) -> None:
+        with self._lock:
+            self._db.execute("UPDATE batches SET status = ?, collected = ? WHERE batch_id = ?",
+                             (status, int(collected), batch_id))
 
     def __len__(self) -> int:
         with self._lock:

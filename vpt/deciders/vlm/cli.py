@@ -63,6 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r = vs.add_parser("run", help="ask a model; writes RESULTS/<run_id>/ (trials.parquet, calls.parquet, run.json)")
     _run_args(r)
     r.add_argument("--retry-failed", action="store_true", help="redo a finished run: only failed calls are sent")
+    r.add_argument("--batch", action="store_true", help="use the provider's batch API (openai, anthropic: about "
+                   "half the price, answers within 24 h); rerun the same command to collect")
     r.add_argument("--dry-run", action="store_true", help="print the number of requests and the cost estimate; "
                    "send nothing")
     r.set_defaults(func=cmd_run)
@@ -99,6 +101,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     h = make_harness(cfg, out, Path(args.cache) if args.cache else None, args.timeout)
     jobs = h.jobs(select_items(ds, args.selection, args.split), ex.items)
     est = h.estimate(jobs)
+    if getattr(args, "batch", False):
+        from vpt.deciders.vlm.batch import PRICE_FACTOR
+
+        est["expected_usd"] *= PRICE_FACTOR
+        est["worst_case_usd"] *= PRICE_FACTOR
     if store.is_complete(out / run_id) and not args.retry_failed:
         est["to_send"], est["expected_usd"], est["worst_case_usd"] = 0, 0.0, 0.0
         print(f"run {run_id} is finished: a rerun sends nothing")
@@ -129,16 +136,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         res = run_vlm(cfg, ds, args.out, args.selection, args.split, ex, args.budget_usd, args.retry_failed,
                       args.concurrency, args.rpm, args.tpm, Path(args.cache) if args.cache else None, args.timeout,
                       command=["vpt", "vlm", "run", *sys.argv[3:]] if sys.argv[1:3] == ["vlm", "run"] else None,
-                      progress=tick)
+                      progress=tick, batch=args.batch)
     finally:
         bar.close()
+    if res.batch is not None:
+        b = res.batch
+        print(f"batch: {b.collected} answers collected, {b.missing} still missing; open batches: "
+              f"{', '.join(b.open_batches) or 'none'}" + (f" (submitted {b.submitted})" if b.submitted else "")
+              + ". Rerun the same command to collect; nothing is written until every answer is in.")
+        return 0
     if res.kept:
         print(f"run {res.run_id} is finished (kept; no calls made): {res.path}/")
         return 0
     print(summary_table(res.trials))
     c = res.cost or {}
     fails = sum(r.status in ("timeout", "error") for r in res.records)
-    print(f"\n{len(res.records)} calls ({c.get('cached', 0)} from the cache, {c.get('sent', 0)} sent, {fails} failed: "
+    via = f", {c.get('batch_calls')} of them answered by a batch" if c.get("batch_calls") else ""
+    print(f"\n{len(res.records)} calls ({c.get('cached', 0)} from the cache{via}, {c.get('sent', 0)} sent, {fails} failed: "
           f"rerun with --retry-failed to resend those); ${c.get('usd', 0):.4f} spent "
           f"({c.get('input_tokens', 0):,} input, {c.get('output_tokens', 0):,} output tokens) -> {res.path}/")
     return 0

@@ -109,10 +109,12 @@ class Budget:
 def summary(calls: list[dict[str, Any]], price: Price) -> dict[str, Any]:
     """The run's cost record for run.json (numbers and short strings; vpt report reads them)."""
     sent = [c for c in calls if not c["cached"]]
-    return {"usd": round(sum(c["usd"] or 0.0 for c in sent), 6),
+    batch = [c for c in calls if c.get("batch")]
+    return {"usd": round(sum(c["usd"] or 0.0 for c in sent + batch), 6),
+            "batch_usd": round(sum(c["usd"] or 0.0 for c in batch), 6), "batch_calls": len(batch),
             "usd_including_cached": round(sum(c["usd"] or 0.0 for c in calls), 6),
             "calls": len(calls), "sent": len(sent), "cached": len(calls) - len(sent),
-            "input_tokens": int(sum(c["input_tokens"] or 0 for c in sent)),
-            "output_tokens": int(sum(c["output_tokens"] or 0 for c in sent)),
+            "input_tokens": int(sum(c["input_tokens"] or 0 for c in sent + batch)),
+            "output_tokens": int(sum(c["output_tokens"] or 0 for c in sent + batch)),
             "price_input_per_mtok": price.input_per_mtok, "price_output_per_mtok": price.output_per_mtok,
             "price_as_of": price.as_of, "price_source": price.source}

@@ -36,6 +36,7 @@ from vpt.errors import UserError
 CONTROLS = ("default", "blank", "swap", "mirror")
 IMAGE_CONTROL = {"default": "none", "blank": "blank", "swap": "none", "mirror": "mirror"}
 MAX_ATTEMPTS = 6
+BATCH_PRICE_FACTOR = 0.5  # batch APIs charge half (vpt.deciders.vlm.batch)
 INPUT_SAFETY = 1.5  # worst-case factor on the input-token estimate before the API has counted one
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
@@ -123,6 +124,7 @@ class CallRecord:
     finish_reason: str | None
     error: str | None = None
     attempts: int = 0
+    batch: bool = False         # answered through a batch API (batch price)
 
 
 class RateLimiter:
@@ -220,16 +222,18 @@ class Harness:
     # --- running --------------------------------------------------------------------------
     def _record(self, job: Job, status: str, text: str | None, reply_tokens: tuple[int | None, int | None],
                 latency: float | None, cached: bool, version: str | None, finish: str | None,
-                error: str | None = None, attempts: int = 0) -> CallRecord:
+                error: str | None = None, attempts: int = 0, batch: bool = False) -> CallRecord:
         q = job.conv.question
         parsed = parse_answer(text, q.form, list(q.options) if q.options else None, q.text) \
             if status == "ok" else "invalid"
         tin, tout = reply_tokens
         usd = self.price.usd(tin or 0, tout or 0) if (tin is not None or tout is not None) else None
+        if usd is not None and batch:
+            usd *= BATCH_PRICE_FACTOR
         img = next(p for p in job.conv.turns[-1].parts if not isinstance(p, str))
         return CallRecord(job.task, job.control, self.cfg.variant(job.control), job.scene_id, job.repeat, job.key,
                           cached, status, text, parsed, q.label_of(parsed), latency, tin, tout, usd, img.sha256,
-                          img.width, img.height, version, finish, error, attempts)
+                          img.width, img.height, version, finish, error, attempts, batch)
 
     def _call(self, job: Job, limiter: RateLimiter, rng: random.Random) -> CallRecord:
         for attempt in range(MAX_ATTEMPTS):
@@ -272,7 +276,7 @@ class Harness:
                 todo.append(job)
                 continue
             rec = self._record(job, hit.status, hit.text, (hit.input_tokens, hit.output_tokens), hit.latency_ms,
-                               True, hit.model_version, hit.finish_reason)
+                               True, hit.model_version, hit.finish_reason, batch=hit.batch)
             records.append(rec)
             if progress:
                 progress(rec)

@@ -40,6 +40,7 @@ class VLMRun:
     records: list[CallRecord]
     cost: dict[str, Any] | None
     trials: pd.DataFrame | None
+    batch: Any = None  # the batch state when --batch left requests unanswered (nothing written)
 
 
 def decision_maker(cfg: VLMConfig) -> str:
@@ -70,7 +71,8 @@ def run_vlm(cfg: VLMConfig, dataset: Dataset, results: str | Path, selection: st
             splits: Sequence[str] | None = None, exemplars: Dataset | None = None, budget_usd: float | None = None,
             retry_failed: bool = False, concurrency: int = 4, rpm: float | None = None, tpm: float | None = None,
             cache_path: Path | None = None, timeout_s: float = 60.0, command: Sequence[str] | None = None,
-            progress: Callable[[CallRecord], None] | None = None, harness: Harness | None = None) -> VLMRun:
+            progress: Callable[[CallRecord], None] | None = None, harness: Harness | None = None,
+            batch: bool = False) -> VLMRun:
     """Run (or keep) one configuration; raises BudgetReached (nothing written) at the budget."""
     results = Path(results)
     run_id = run_id_for(cfg, dataset, selection, splits)
@@ -82,6 +84,12 @@ def run_vlm(cfg: VLMConfig, dataset: Dataset, results: str | Path, selection: st
     items = select_items(dataset, selection, splits)
     pool = (exemplars or dataset).items
     jobs = h.jobs(items, pool)
+    if batch:
+        from vpt.deciders.vlm import batch as batch_mod
+
+        state = batch_mod.step(h, jobs, budget_usd)
+        if not state.done:
+            return VLMRun(run_id, folder, False, [], None, None, state)
     started = store.utc_now()
     t0 = time.perf_counter()
     records = h.run(jobs, cost_mod.Budget(budget_usd), concurrency, rpm, tpm, progress)
@@ -96,7 +104,7 @@ def run_vlm(cfg: VLMConfig, dataset: Dataset, results: str | Path, selection: st
     finally:
         tmp.unlink(missing_ok=True)
     cost = cost_mod.summary([{"cached": r.cached, "usd": r.usd, "input_tokens": r.input_tokens,
-                              "output_tokens": r.output_tokens} for r in records], h.price)
+                              "output_tokens": r.output_tokens, "batch": r.batch} for r in records], h.price)
     status = calls["status"].value_counts().to_dict() if len(calls) else {}
     manifest = {
         "command": list(command) if command is not None else list(sys.argv), "decider": f"vlm-{cfg.provider}",

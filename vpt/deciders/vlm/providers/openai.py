@@ -4,10 +4,12 @@ constrained output with a strict JSON schema, usage from ``usage.prompt_tokens``
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from vpt.deciders.vlm.images import Image
 from vpt.deciders.vlm.prompts import Conversation
@@ -55,7 +57,34 @@ class OpenAIProvider(Provider):
         return body
 
     def send(self, conv: Conversation, params: Params) -> Reply:
-        r = self.client.chat.completions.create(**self.request(conv, params))
+        return self.reply(self.client.chat.completions.create(**self.request(conv, params)))
+
+    # --- Batch API (about half the price; results within 24 h) ----------------------------
+    def batch_submit(self, requests: list[tuple[str, Conversation]], params: Params) -> str:
+        """Upload the requests as a JSONL file and create a batch; returns its id."""
+        lines = [json.dumps({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions",
+                             "body": self.request(conv, params)}) for cid, conv in requests]
+        f = self.client.files.create(file=("vpt-batch.jsonl", ("\n".join(lines) + "\n").encode()), purpose="batch")
+        return self.client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions",
+                                          completion_window="24h").id
+
+    def batch_poll(self, batch_id: str) -> tuple[str, dict[str, Reply] | None]:
+        """(status, replies by custom id) once the batch has ended, else (status, None)."""
+        b = self.client.batches.retrieve(batch_id)
+        if b.status in ("validating", "in_progress", "finalizing", "cancelling"):
+            return b.status, None
+        out: dict[str, Reply] = {}
+        if b.output_file_id:
+            for line in self.client.files.content(b.output_file_id).text.splitlines():
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                resp = rec.get("response") or {}
+                if resp.get("status_code") == 200:
+                    out[rec["custom_id"]] = self.reply(ChatCompletion.model_validate(resp["body"]))
+        return b.status, out
+
+    def reply(self, r: Any) -> Reply:
         choice = r.choices[0] if r.choices else None
         msg = choice.message if choice else None
         refusal = bool(msg is not None and getattr(msg, "refusal", None)) or \
