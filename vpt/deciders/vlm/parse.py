@@ -248,6 +248,8 @@ def _polarity(sentence: str) -> str | None:
         if s2 == s:
             break
         s = s2
+    if _conditional(s):
+        return None  # a conditional ("If it faces the ball, yes") commits to nothing
     m = re.match(r"(\w+)\b", s)
     lead = m.group(1) if m else ""
     rest = s[m.end():] if m else s
@@ -437,9 +439,16 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     return first or got or INVALID
 
 
+def _conditional(s: str) -> bool:
+    return bool(re.search(r"(?:^|[.!?;,:]\s*)(?:if|unless|assuming|provided that|supposing|in case|depending on)\b", s)
+                or re.search(r"\b(?:yes|no)\W+(?:if|unless|when|assuming|provided|depending)\b", s))
+
+
 def _lead(sentence: str, q: _Question) -> str | None:
     """An answer given by the first word(s) alone: "Yes, ...", "No.", "(B) ...", "Option A ..."."""
     low = _clean(sentence).lower()
+    if _conditional(low):
+        return None
     m = re.match(r"^\W*(yes|no|yeah|nope|yep)\b(?!\s*(?:or|/|and)\s*(?:yes|no))", low)
     if m and not (m.group(1) == "no" and _NO_NOUN.match(low[m.end():])):
         p = "yes" if m.group(1) in ("yes", "yeah", "yep") else "no"
