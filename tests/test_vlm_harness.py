@@ -327,3 +327,19 @@ def test_a_killed_process_loses_no_answer_and_the_rerun_sends_only_the_rest(data
     assert _run(args) == 0
     assert api.calls == 12 - answered
     assert len(store.read_trials(*store.finished_runs(out))) == 12
+
+
+def test_a_refusal_is_cached_tagged_and_invalid(dataset, tmp_path, monkeypatch):
+    api = MockAPI(lambda body, url: _seen_pixel(body)).install(monkeypatch)
+    api.script = ["refusal"]
+    out = tmp_path / "r"
+    args = _base(dataset, out, "--split", "test", "--concurrency", "1", "--shots", "0")
+    assert _run(args) == 0
+    run = store.finished_runs(out)[0]
+    calls = pd.read_parquet(run / "calls.parquet")
+    assert sorted(calls["status"]) == ["ok"] * 7 + ["refusal"]
+    refused = calls[calls["status"] == "refusal"].iloc[0]
+    assert refused["parse"] == "invalid" and pd.isna(refused["response"])
+    assert store.read_trials(run)["response"].isna().sum() == 1
+    sent = api.calls
+    assert _run(args + ["--retry-failed"]) == 0 and api.calls == sent  # a refusal is an answer: not resent
