@@ -3,21 +3,25 @@
 A pure function (:func:`parse_answer`). The cascade, first hit wins:
 
 1. empty -> invalid; a JSON object with an ``answer`` (or ``final_answer``, ``choice``) field
-   -> that field, parsed by steps 2-5 alone;
+   -> that field, parsed by the short-answer rules alone;
 2. the whole (cleaned) text is an answer: ``yes``, ``No.``, ``(B)``, ``**A**``, ``Option A``,
    an option's text;
-3. an explicit answer line, searched from the end: ``Final answer: B``, ``Answer: (A)``,
-   ``the answer is no``, ``I choose option B``, ``My answer: yes``;
-4. refusals and "cannot determine" -> invalid;
-5. the conclusion (the last sentence that concludes, or the whole of a short answer): a
-   leading yes/no word (hedges such as "probably" or "I think" are skipped, a hedge in both
-   directions is invalid), a restatement with negation handled ("it cannot see the ball",
-   "the ball is not hidden", "no, the view is blocked"), the option texts, or a comparative
-   naming one option ("the red ball is closer").
+3. an explicit answer line, "final answer" lines first, then others, each searched from the
+   end: ``Final answer: B``, ``Answer: (A)``, ``the answer is no``, ``I choose option B``
+   (a noun needs a separator, so "my answer assumes..." is no answer line);
+4. refusals, "cannot determine", "it depends" -> invalid;
+5. the sentences: a bare answer as the last sentence; a closing or opening "Yes, ..." /
+   "No, ..." (they must agree); else the last concluding sentence ("so", "therefore"), the
+   whole of a short answer, or, in a long one, the answer every answering sentence agrees on.
+   A sentence answers by a leading yes/no word (hedges such as "probably" or "I think" are
+   skipped), a restatement with negation handled ("it cannot see the ball", "the ball is not
+   hidden", "no obstacle blocks the view"), the option texts, or a comparative naming one
+   option ("the red ball is closer"). Conditionals ("If it faces the ball, yes") answer nothing;
+   what the model itself sees ("visible to me") is ignored.
 
-Two-option questions whose options differ only by a negation (or are "Yes"/"No") are read
-through the same yes/no polarity: the option without the negation is "yes". Anything
-unresolved, contradictory or ambiguous is ``invalid``.
+Two-option questions whose options are "Yes"/"No", differ only by a negation, or state opposite
+polarities are read through the yes/no polarity ("Yes" means A when A is the positive one).
+Anything unresolved, contradictory or ambiguous is ``invalid``.
 """
 
 from __future__ import annotations
