@@ -88,3 +88,13 @@ def test_parse_command_names_the_bad_line(tmp_path, capsys):
     src.write_text("not json\n")
     assert vpt.cli.main(["vlm", "parse", "--in", str(src), "--out", str(tmp_path / "o.jsonl")]) != 0
     assert "line 1: not JSON" in capsys.readouterr().err
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=400), opts=st.lists(st.text(min_size=1, max_size=40), min_size=2, max_size=2))
+def test_any_text_parses_to_one_of_the_five_answers(text, opts):
+    assert parse_answer(text, "yes_no") in ("yes", "no", "invalid")
+    assert parse_answer(text, "two_option", opts, "Which is closer to you?") in ("A", "B", "invalid")
