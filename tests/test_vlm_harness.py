@@ -224,7 +224,7 @@ def test_dry_run_and_estimate_send_nothing(dataset, tmp_path, monkeypatch, capsy
     api = MockAPI().install(monkeypatch)
     monkeypatch.delenv("OPENAI_API_KEY")
     out = tmp_path / "r"
-    assert _run(_base(dataset, out, "--split", "test", "--dry-run")) == 0
+    assert vpt.cli.main(["vlm", *_base(dataset, out, "--split", "test", "--dry-run")]) == 0  # `run` implied
     text = capsys.readouterr().out
     assert "8 requests (0 cached, 8 to send)" in text and "estimated cost $" in text and "Nothing was sent" in text
     assert vpt.cli.main(["vlm", "estimate", *_base(dataset, out, "--split", "test", "--prompt", "cot")]) == 0

@@ -55,11 +55,37 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
+class _AnyName:
+    """What argparse checks a subcommand against: any name passes, so that a first word that is
+    no subcommand becomes the dataset of an implied ``run`` (``vpt vlm DATASET ...``)."""
+
+    def __init__(self, names: dict) -> None:
+        self.names = names
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self):
+        return iter(self.names)
+
+
+class _DefaultRun(argparse._SubParsersAction):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.choices = _AnyName(self._name_parser_map)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if values and values[0] not in self._name_parser_map:
+            values = ["run", *values]
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("vlm", help="multimodal models (OpenAI, Anthropic, Google, local servers) -> trial table",
                        description="Prompt multimodal models on a dataset's images (zero- or k-shot, plain, rule or "
                        "chain of thought; controls), cached and resumable, with cost tracking and a budget.")
-    vs = v.add_subparsers(dest="vlm_command", required=True, metavar="{run,estimate,parse}")
+    vs = v.add_subparsers(dest="vlm_command", required=True, metavar="{run,estimate,parse}", action=_DefaultRun,
+                          help="run (the default: `vpt vlm DATASET ...` is `vpt vlm run DATASET ...`), estimate, parse")
     r = vs.add_parser("run", help="ask a model; writes RESULTS/<run_id>/ (trials.parquet, calls.parquet, run.json)")
     _run_args(r)
     r.add_argument("--retry-failed", action="store_true", help="redo a finished run: only failed calls are sent")
