@@ -168,6 +168,10 @@ class _Question:
         self.compare = (c.group(1), c.group(3), c.group(2)) if c and kind == "yes_no" else None
         m = re.search(r"\bwhich\b.*?\b(?:is|are|one is|looks)\s+(\w+)", self.question.lower())
         self.adjective = m.group(1) if m else ("closer" if self.options and "closer" in self.question.lower() else None)
+        known = {w for words in _COMPARATIVES.values() for w in words}
+        if self.options and self.adjective not in known:  # "Which is true?" over "The ball is closer to you." ...
+            shared = [w for w in sorted(known) if all(re.search(rf"\b{w}\b", o.lower()) for o in self.options)]
+            self.adjective = shared[0] if len(shared) == 1 else self.adjective
 
     def from_polarity(self, p: str | None) -> str | None:
         if p is None:
@@ -306,6 +310,7 @@ def _comparative(sentence: str, q: _Question) -> str | None:
     s = _norm(sentence)
     found = []
     for i, opt in enumerate(_norm(o) for o in q.options):
+        opt = re.split(r" (?:is|are|appears|seems|looks|lies|sits|stands|can|cannot)\b", opt)[0]  # the subject
         core = opt.split()[-1] if opt else opt  # "red ball" -> "ball"
         name = rf"(?:{re.escape(opt)}|{re.escape(core)})"
         for same, words in ((True, _COMPARATIVES[group]), (False, _COMPARATIVES[other])):
