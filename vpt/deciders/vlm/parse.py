@@ -120,8 +120,9 @@ def _clean(text: str) -> str:
 def _norm(s: str) -> str:
     s = s.lower().replace("can not", "cannot").replace("can't", "cannot")
     s = re.sub(r"[^a-z0-9' ]+", " ", s)
-    s = re.sub(r"\b(?:the|a|an)\b", " ", s)
-    return re.sub(r"\s+", " ", s).strip()
+    words = s.split()
+    # articles go, except a leading "a", which may be the letter A ("A (the red ball)")
+    return " ".join(w for i, w in enumerate(words) if w not in ("the", "an") and (w != "a" or i == 0))
 
 
 def _json_answer(text: str) -> str | None:
@@ -231,20 +232,29 @@ def _matches_option(text: str, q: _Question, exact: bool = False) -> str | None:
     return "AB"[hits[0]] if len(hits) == 1 else None
 
 
-def _core_option(text: str, q: _Question) -> str | None:
-    """The one option whose head noun (its last word: "ball", "camera") the text names, when
-    the options have different head nouns and the text names only one of them."""
+def _option_mention(text: str, q: _Question) -> str | None:
+    """The option an answer opens with (after hedges): its text, its subject or its head noun,
+    then the end or a reason ("The ball, since it is larger", "Probably the camera.")."""
     if not q.options:
         return None
-    words = [_norm(o).split() for o in q.options]
-    if any(not w or len(w) > 4 for w in words):  # only short noun phrases: "The red ball.", "The green camera."
-        return None
-    cores = [w[-1] for w in words]
-    if cores[0] == cores[1]:
-        return None
-    n = _norm(text)
-    hits = [i for i, c in enumerate(cores) if re.search(rf"\b{re.escape(c)}s?\b", n)]
-    return "AB"[hits[0]] if len(hits) == 1 else None
+    low = text.lower().strip()
+    for _ in range(4):
+        low2 = re.sub(r"^\W*(?:" + _HEDGE + r"|it's|it is|that's|that is|that would be|this is)\b[\s,:;.\-–—]*", "", low)
+        if low2 == low:
+            break
+        low = low2
+    n = _norm(low)
+    hits = set()
+    for i, o in enumerate(q.options):
+        opt = _norm(o)
+        subject = re.split(r" (?:is|are|appears|seems|looks|lies|sits|stands|can|cannot)\b", opt)[0]
+        names = {opt, subject} | ({subject.split()[-1]} if subject and len(opt.split()) <= 4 else set())
+        for name in sorted(names, key=len, reverse=True):
+            if name and re.match(rf"{re.escape(name)}s?(?:$| (?:because|since|as|due|given|which|that|being|one|"
+                                 rf"object|here|obviously|clearly|definitely)\b)", n):
+                hits.add(i)
+                break
+    return "AB"[hits.pop()] if len(hits) == 1 else None
 
 
 def _polarity(sentence: str) -> str | None:
@@ -318,7 +328,8 @@ def _comparative(sentence: str, q: _Question) -> str | None:
                 pats = (rf"\b{name} (?:is|appears|seems|looks|lies|sits|stands|is located|is positioned|is placed)"
                         rf"(?P<mid>(?: \w+){{0,2}}) {w}\b",
                         rf"\b{w}(?: one| object| of two| of them)? (?:is|appears to be|seems to be) {name}\b",
-                        rf"\b{name} is (?:the )?{w}(?: one| object)?\b")
+                        rf"\b{name} is (?:the )?{w}(?: one| object)?\b",
+                        rf"^(?:the )?{w}(?: one| object| of two| of them)? {name}\b")
                 for pat in pats:
                     for m in re.finditer(pat, s):
                         mid = m.groupdict().get("mid") or ""
@@ -355,7 +366,7 @@ def _resolve_short(s: str, q: _Question) -> str | None:
     low = _clean(s).lower()
     if q.kind == "two_option":
         m = re.match(r"^\W*(?:option |choice |letter )?\(?([ab])\b(?![''])(?:\)|\.|:|,|\s*[-–—]|\s*$|\s+(?:is|because|"
-                     r"since|as|-|the))", low)
+                     r"since|as|-|the)|\s*\()", low)
         if m:
             letter = m.group(1).upper()
             other = _matches_option(low[m.end():], q)
@@ -374,12 +385,11 @@ def _resolve_short(s: str, q: _Question) -> str | None:
                          r"correct|right))?\W*", low)
         if m:
             return "A" if m.group(1) in ("first", "former") else "B"
-        opt = _matches_option(low, q)
-        if opt:
-            return opt
-        if q.polar:  # statements of opposite polarity: read the answer's polarity
-            return q.from_polarity(_polarity(low))
-        return _comparative(low, q) or _core_option(low, q)
+        if q.polar:  # statements of opposite polarity: a restated option, else the answer's polarity
+            return _matches_option(low, q) or q.from_polarity(_polarity(low))
+        # other options (noun phrases: "The red ball."): a comparative, or an answer that opens with one
+        # option ("The red ball, because ..."); a mere mention ("The ball is red") names none
+        return _comparative(low, q) or _option_mention(low, q)
     pol = _polarity(low)
     if pol is None and q.compare:
         x, y, adj = q.compare
