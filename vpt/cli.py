@@ -13,7 +13,8 @@ EXIT_USER_ERROR = 2
 # `add_parser(sub)` that registers one or more subcommands with `set_defaults(func=...)`.
 # Those modules import nothing heavy at module level (torch, SDKs, web frameworks load
 # inside the command), so `vpt --help` stays fast and works without them.
-EVALUATOR_COMMANDS: tuple[str, ...] = ("vpt.deciders.cli", "vpt.report.cli", "vpt.deciders.human.cli")
+EVALUATOR_COMMANDS: tuple[str, ...] = ("vpt.deciders.cli", "vpt.report.cli", "vpt.deciders.human.cli",
+                                       "vpt.deciders.vlm.cli")
 
 
 def _fail(msg: str) -> int:
