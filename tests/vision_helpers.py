@@ -37,9 +37,15 @@ def tiny_recipes() -> list[dict]:
     return [d, s]
 
 
+_RENDERED: dict[str, Path] = {}
+
+
 def render_tiny(out: Path) -> Path:
-    """Render the tiny benchmark into ``out``; returns the binary dataset's folder."""
+    """Render the tiny benchmark into ``out`` (once per test process: later calls return the
+    first folder; tests must not modify it); returns the binary dataset's folder."""
     pytest.importorskip("bpy", reason="rendering needs Blender's Python module (pip install -e '.[render]')")
+    if "tiny" in _RENDERED:
+        return _RENDERED["tiny"]
     from vpt.datasets import pipeline
     from vpt.datasets.recipe import parse_recipe
     from vpt.datasets.render_stage import make_renderer
@@ -52,4 +58,5 @@ def render_tiny(out: Path) -> Path:
         for d in tiny_recipes():
             pipeline.build_dataset(parse_recipe(d), out, renderer=renderer, render_key=key, bpy_version=bpy_version,
                                    progress=False, log=lambda msg: None)
+    _RENDERED["tiny"] = out / "vis-tiny"
     return out / "vis-tiny"

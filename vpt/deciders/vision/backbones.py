@@ -24,6 +24,7 @@ viewer are never cut away. It is recorded in the run manifest and the cache key.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import hashlib
 from dataclasses import asdict, dataclass, field
@@ -293,9 +294,11 @@ def default_device() -> str:
 
 def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: str | Path | None = None,
                   random_init: bool = False, layer: str | None = None, device: str | None = None,
-                  allow_download: bool = False, init_seed: int = 0) -> Backbone:
+                  allow_download: bool = False, init_seed: int = 0, input_size: int | None = None) -> Backbone:
     """Load ``model`` with the chosen weights (see the module docstring); UserError on bad input.
-    A random initialisation is drawn from ``init_seed`` (the same network every time)."""
+    A random initialisation is drawn from ``init_seed`` (the same network every time).
+    ``input_size`` replaces the data config's (square) size, for networks that accept any size
+    (CNNs); it is part of the recorded preprocessing."""
     if sum(x is not None and x is not False for x in (checkpoint, hf_dir, random_init or None)) > 1:
         raise UserError("give at most one of --checkpoint, --hf-dir and --random-init")
     import torch
@@ -311,6 +314,8 @@ def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: s
         module, tag = _load_timm(model, Path(checkpoint) if checkpoint is not None else None, random_init,
                                  allow_download, init_seed)
         prep, source = _timm_preprocessing(module), "timm"
+    if input_size is not None:
+        prep = dataclasses.replace(prep, size=(int(input_size), int(input_size)))
     _check_layer(module, layer, model)
     module.eval().to(device)
     return Backbone(model, source, tag, layer, prep, module, device)

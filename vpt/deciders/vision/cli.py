@@ -24,10 +24,9 @@ def _add_backbone_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-seed", type=int, default=0, help="seed of --random-init's weights (default 0)")
     p.add_argument("--allow-download", action="store_true",
                    help="let timm/transformers download missing weights (default: the local cache only)")
-    p.add_argument("--layer", default=None, help="read this module's output (a name from named_modules()) "
-                   "instead of the pooled penultimate features")
+    p.add_argument("--input-size", type=int, default=None,
+                   help="resize to this square size instead of the model's data config (CNNs accept any size)")
     p.add_argument("--out", default="results", help="results folder (default: results/)")
-    p.add_argument("--cache", default=None, help="feature cache folder (default: .cache/vpt-features)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda when present")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--sweeps", nargs="*", default=None,
@@ -46,8 +45,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "sweep datasets. Weights come from the local Hugging Face cache, --checkpoint, --hf-dir, or "
                        "--random-init. Finished runs are kept on a rerun.")
     _add_backbone_options(p)
+    p.add_argument("--layer", default=None, help="read this module's output (a name from named_modules()) "
+                   "instead of the pooled penultimate features")
+    p.add_argument("--cache", default=None, help="feature cache folder (default: .cache/vpt-features)")
     p.add_argument("--head", choices=("linear", "3dpc"), default="linear")
     p.set_defaults(func=cmd_probe)
+
+    from vpt.deciders.vision.settings import FINETUNE_DEFAULTS as DEFAULTS  # plain Python, no torch
+
+    f = sub.add_parser("finetune", help="fine-tune timm backbones per task -> trial table runs",
+                       description="Fine-tunes one network per task (vpt, depth) on the train split with a new "
+                       "two-class head: all parameters or the last k blocks; AdamW, linear warm-up then cosine "
+                       "decay (3D-PC's settings by default), early stopping on val, no augmentation; predicts val, "
+                       "test, ood, the human set and the sweep datasets. A checkpoint after every epoch makes an "
+                       "interrupted run resume at the next epoch; finished runs are kept on a rerun.")
+    _add_backbone_options(f)
+    f.add_argument("--blocks", default="all", help="'all' or the number of last blocks to train besides the head")
+    f.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    f.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    f.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
+    f.add_argument("--warmup-epochs", type=int, default=DEFAULTS["warmup_epochs"])
+    f.add_argument("--patience", type=int, default=DEFAULTS["patience"], help="epochs without a better val accuracy "
+                   "before stopping")
+    f.add_argument("--work", default=None, help="checkpoint folder (default: .cache/vpt-finetune)")
+    f.set_defaults(func=cmd_finetune)
 
 
 def model_names(spec: str) -> list[str]:
@@ -90,8 +111,8 @@ def datasets_for(args: argparse.Namespace):
 
 def backbone_options(args: argparse.Namespace, model: str) -> dict:
     return {"model": model, "checkpoint": args.checkpoint, "hf_dir": args.hf_dir, "random_init": args.random_init,
-            "layer": args.layer, "device": args.device, "allow_download": args.allow_download,
-            "init_seed": args.init_seed}
+            "layer": getattr(args, "layer", None), "device": args.device, "allow_download": args.allow_download,
+            "init_seed": args.init_seed, "input_size": args.input_size}
 
 
 def summary(trials) -> str:
@@ -135,4 +156,34 @@ def cmd_probe(args: argparse.Namespace) -> int:
     kept = sum(r.kept for r in results)
     print(f"\n{len(trials)} rows in {len(results)} runs ({kept} kept from an earlier run, {len(results) - kept} "
           f"written) under {Path(args.out)}/; features cached in {cache.root}/")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from vpt.deciders.run import run_decider
+    from vpt.deciders.vision.finetune import DEFAULT_WORK, FineTuner
+    from vpt.errors import UserError
+    from vpt.trials.store import read_trials
+
+    names = model_names(args.models)
+    if not names:
+        raise UserError(f"--model {args.models!r}: no model names")
+    if args.checkpoint and len(names) > 1:
+        raise UserError("--checkpoint gives the weights of one model; pass a single --model")
+    train, sweeps = datasets_for(args)
+    settings = {"epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay,
+                "warmup_epochs": args.warmup_epochs, "batch_size": args.batch_size, "patience": args.patience}
+    command = ["vpt", "finetune", args.dataset, "--model", args.models, "--blocks", str(args.blocks)]
+    results = []
+    for name in names:
+        tuner = FineTuner(backbone_options(args, name), train, args.blocks, args.seed, args.work or DEFAULT_WORK,
+                          progress=not args.quiet, **settings)
+        for ds in [train, *sweeps]:
+            for sel in ds.selections():
+                results.append(run_decider(tuner, ds, args.out, sel, command=command, force=args.force))
+    trials = read_trials(*[r.path for r in results])
+    print(summary(trials))
+    kept = sum(r.kept for r in results)
+    print(f"\n{len(trials)} rows in {len(results)} runs ({kept} kept from an earlier run, {len(results) - kept} "
+          f"written) under {Path(args.out)}/")
     return 0

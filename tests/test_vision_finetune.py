@@ -1,0 +1,94 @@
+"""Fine-tuning: rows for every split, last-k blocks, the schedule, and resume after an interruption."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="vision models need the eval extra (pip install -e '.[eval]')")
+pytest.importorskip("timm")
+
+import vpt.cli  # noqa: E402
+from vpt.deciders.run import run_decider  # noqa: E402
+from vpt.deciders.vision.finetune import FineTuner, lr_factor, trainable  # noqa: E402
+from vpt.errors import UserError  # noqa: E402
+from vpt.trials import schema, store  # noqa: E402
+from vpt.trials.items import load_dataset  # noqa: E402
+from tests.vision_helpers import render_tiny  # noqa: E402
+
+MODEL = {"model": "resnet10t", "random_init": True, "device": "cpu", "input_size": 32}
+FAST = {"epochs": 2, "batch_size": 16, "warmup_epochs": 1, "patience": 10}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    return render_tiny(tmp_path_factory.mktemp("vision"))
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_warm_up_then_cosine():
+    f = [lr_factor(s, 10, 100) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[10] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[10:], f[11:])) and f[-1] < 0.01
+
+
+def test_last_k_blocks_train_the_head_and_k_groups_only():
+    import timm
+
+    net = timm.create_model("resnet10t", pretrained=False, num_classes=2)
+    names = trainable(net, 1)
+    assert {"fc.weight", "fc.bias"} <= set(names) and all(n.startswith(("fc.", "layer4.")) for n in names)
+    assert not any(p.requires_grad for n, p in net.named_parameters() if n.startswith("layer3."))
+    assert len(trainable(net, "all")) == len(list(net.parameters()))
+    with pytest.raises(UserError, match="--blocks"):
+        FineTuner(MODEL, None, blocks="x")
+
+
+def test_an_interrupted_run_resumes_at_the_next_epoch_and_ends_as_an_uninterrupted_one(rendered, tmp_path):
+    ds = load_dataset(rendered)
+
+    def stop_after_first(task, epoch):
+        if task == "vpt" and epoch == 0:
+            raise Interrupt
+
+    first = FineTuner(MODEL, ds, seed=0, work=tmp_path / "w", progress=False, on_epoch=stop_after_first, **FAST)
+    with pytest.raises(Interrupt):
+        first.fit()
+    assert first.trained_epochs == 1 and (tmp_path / "w" / first.key() / "vpt.pt").exists()
+    again = FineTuner(MODEL, ds, seed=0, work=tmp_path / "w", progress=False, **FAST)
+    nets = again.fit()
+    assert again.trained_epochs == 1 + 2  # vpt resumed at epoch 1; depth from the start
+    assert [h["epoch"] for h in nets["vpt"][1]["history"]] == [0, 1]
+    straight = FineTuner(MODEL, ds, seed=0, work=tmp_path / "w2", progress=False, **FAST).fit()
+    for a, b in zip(nets["vpt"][0].state_dict().values(), straight["vpt"][0].state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5)
+    done = FineTuner(MODEL, ds, seed=0, work=tmp_path / "w", progress=False, **FAST)
+    done.fit()
+    assert done.trained_epochs == 0  # finished: loaded, not trained
+
+
+def test_finetune_writes_rows_for_every_split_and_the_cli_runs(rendered, tmp_path, monkeypatch, capsys):
+    ds = load_dataset(rendered)
+    tuner = FineTuner(MODEL, ds, blocks=1, seed=0, work=tmp_path / "w", progress=False, **{**FAST, "epochs": 1})
+    run = run_decider(tuner, ds, tmp_path / "r", "all", command=["test"])
+    df = store.read_trials(run.path)
+    schema.conform(df)
+    assert set(df["kind"]) == {"finetune"} and set(df["decision_maker"]) == {"resnet10t/random-init/finetune-last1"}
+    assert set(df["split"]) == {"val", "test", "ood"} and df["score"].between(0, 1).all()
+    assert store.read_manifest(run.path)["config"]["settings"]["lr"] == 5e-5
+    if "vpt.deciders.vision.cli" not in vpt.cli.EVALUATOR_COMMANDS:
+        monkeypatch.setattr(vpt.cli, "EVALUATOR_COMMANDS", (*vpt.cli.EVALUATOR_COMMANDS, "vpt.deciders.vision.cli"))
+    argv = ["finetune", str(rendered), "--model", "resnet10t", "--random-init", "--input-size", "32", "--epochs", "1",
+            "--batch-size", "16", "--blocks", "0", "--out", str(tmp_path / "cli"), "--work", str(tmp_path / "w3"), "--quiet"]
+    assert vpt.cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "resnet10t/random-init/finetune-last0" in out and "3 runs (0 kept" in out
+    assert set(store.read_trials(tmp_path / "cli")["split"]) == {"val", "test", "ood", "human", "sweep"}
+    assert vpt.cli.main(argv) == 0 and "3 runs (3 kept" in capsys.readouterr().out
+    assert vpt.cli.main(["finetune", str(rendered), "--model", "x/y", "--out", str(tmp_path / "e")]) == 2
+    assert "supports timm models" in capsys.readouterr().err

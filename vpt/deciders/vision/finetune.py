@@ -1,0 +1,244 @@
+"""Fine-tuning timm backbones: the ``finetune`` decision makers of the trial table.
+
+One network per task (``vpt``, ``depth``), trained on the ``train`` split of one dataset with
+a new two-class head: every parameter (``blocks="all"``) or the head plus the last ``k``
+parameter groups of timm's ``group_matcher`` (``blocks=k``; blocks of a ViT, stages of a
+ResNet). AdamW with a linear warm-up then cosine decay per step; 3D-PC's settings by default
+(:data:`DEFAULTS`: lr 5e-5, weight decay 1e-4, 30 epochs). No augmentation (a flip or a crop
+could change the answer). Early stopping on val accuracy (``patience`` epochs without a new
+best); the best val epoch's weights answer.
+
+After every epoch the state (weights, optimiser, schedule, epoch, best weights, history, RNG)
+is saved atomically to ``<work>/<key>/<task>.pt``, ``key`` a hash of the configuration: an
+interrupted run resumes at the next epoch, a finished one is loaded without training.
+Decision makers are ``<model>/<weights>/finetune-all`` or ``.../finetune-last<k>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+import vpt
+from vpt.deciders.base import RunContext, make_trials
+from vpt.deciders.vision.probe import TASKS, require_images
+from vpt.deciders.vision.settings import FINETUNE_DEFAULTS
+from vpt.errors import UserError
+from vpt.trials.items import Dataset, labels
+
+DEFAULTS: dict[str, Any] = dict(FINETUNE_DEFAULTS)
+DEFAULT_WORK = Path(".cache") / "vpt-finetune"
+
+
+def trainable(module, blocks: str | int) -> list[str]:
+    """Unfreeze all parameters, or the head plus the last ``blocks`` groups; returns their names."""
+    from timm.models import group_parameters
+
+    names = [n for n, _ in module.named_parameters()]
+    if blocks == "all":
+        keep = set(names)
+    else:
+        groups = list(group_parameters(module, module.group_matcher(coarse=True)).values())
+        head = {n for n, _ in module.get_classifier().named_parameters(prefix=_classifier_prefix(module))}
+        keep = head | {n for g in groups[-(int(blocks) + 1):] for n in g}
+    for n, p in module.named_parameters():
+        p.requires_grad_(n in keep)
+    return [n for n in names if n in keep]
+
+
+def _classifier_prefix(module) -> str:
+    head = module.get_classifier()
+    return next(n for n, m in module.named_modules() if m is head)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def _save(path: Path, state: dict) -> None:
+    import torch
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+class FineTuner:
+    """Fine-tune one timm backbone per task on ``train``'s train split; answer every other item."""
+
+    kind = "finetune"
+
+    def __init__(self, backbone_options: dict[str, Any], train: Dataset, blocks: str | int = "all", seed: int = 0,
+                 work: str | Path = DEFAULT_WORK, progress: bool = True, on_epoch: Callable | None = None,
+                 **settings: Any) -> None:
+        unknown = set(settings) - set(DEFAULTS)
+        if unknown:
+            raise UserError(f"unknown fine-tuning settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
+        if blocks != "all" and (not str(blocks).isdigit() or int(blocks) < 0):
+            raise UserError(f"--blocks {blocks!r}: 'all' or a number of last blocks (0 = the head only)")
+        self.options, self.train, self.seed, self.progress = dict(backbone_options), train, seed, progress
+        self.blocks = "all" if blocks == "all" else int(blocks)
+        self.settings = {**DEFAULTS, **settings}
+        self.work, self.on_epoch = Path(work), on_epoch
+        self._backbone = None
+        self._nets: dict[str, Any] | None = None
+        self.trained_epochs = 0  # epochs run by this process (resumed ones are not counted)
+
+    @property
+    def backbone(self):
+        if self._backbone is None:
+            from vpt.deciders.vision.backbones import load_backbone
+
+            if self.options.get("hf_dir") or "/" in self.options["model"]:
+                raise UserError("fine-tuning supports timm models; transformers towers can be probed (vpt probe)")
+            self._backbone = load_backbone(**{**self.options, "layer": None})
+        return self._backbone
+
+    @property
+    def head_name(self) -> str:
+        return "finetune-all" if self.blocks == "all" else f"finetune-last{self.blocks}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.backbone.model_name}-{self.backbone.weights}-{self.head_name}"
+
+    @property
+    def decision_maker(self) -> str:
+        return f"{self.backbone.model_name}/{self.backbone.weights}/{self.head_name}"
+
+    def describe(self) -> dict[str, Any]:
+        return {"decision_makers": [self.decision_maker], "tasks": list(TASKS), "backbone": self.backbone.identity(),
+                "blocks": self.blocks, "settings": self.settings, "schedule": "AdamW, linear warm-up then cosine "
+                "(per step), early stopping on val accuracy, best val epoch answers", "augmentation": "none",
+                "train": {"dataset": self.train.name, "hash": self.train.hash, "split": "train",
+                          "items": int((self.train.items["split"] == "train").sum())},
+                "vpt": vpt.__version__, "seeds": {"train": self.seed}}
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.describe(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def _batches(self, items: pd.DataFrame, order: np.ndarray | None = None):
+        from vpt.deciders.vision.features import _load_batch
+
+        transform = self.backbone.preprocessing.transform()
+        paths = list(items["image"])
+        idx = np.arange(len(paths)) if order is None else order
+        bs = self.settings["batch_size"]
+        for i in range(0, len(idx), bs):
+            chunk = idx[i:i + bs]
+            yield chunk, _load_batch([paths[j] for j in chunk], transform)
+
+    def _predict(self, net, items: pd.DataFrame) -> np.ndarray:
+        import torch
+
+        net.eval()
+        out = np.zeros(len(items), np.float32)
+        with torch.inference_mode():
+            for chunk, x in self._batches(items):
+                out[chunk] = torch.softmax(net(x.to(self.backbone.device)), 1)[:, 1].float().cpu().numpy()
+        return out
+
+    def _train_task(self, task: str, tr: pd.DataFrame, va: pd.DataFrame):
+        import copy
+
+        import torch
+        from tqdm import tqdm
+
+        s, dev = self.settings, self.backbone.device
+        folder = self.work / self.key()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{task}.pt"
+        torch.manual_seed(self.seed)
+        net = copy.deepcopy(self.backbone.module).cpu()
+        net.reset_classifier(2)
+        params = trainable(net, self.blocks)
+        net.to(dev)
+        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=s["lr"],
+                                weight_decay=s["weight_decay"])
+        steps_per_epoch = math.ceil(len(tr) / s["batch_size"])
+        total, warm = s["epochs"] * steps_per_epoch, s["warmup_epochs"] * steps_per_epoch
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, warm, total))
+        state = {"epoch": -1, "best_val": -1.0, "best_epoch": -1, "best": None, "history": [], "done": False}
+        if path.exists():
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            net.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
+            sched.load_state_dict(saved["scheduler"])
+            torch.set_rng_state(saved["rng"])
+            state = saved["state"]
+        y_tr = torch.tensor(labels(tr, task).to_numpy(int))
+        y_va = labels(va, task).to_numpy(int) if len(va) else np.zeros(0, int)
+        epochs = range(state["epoch"] + 1, s["epochs"]) if not state["done"] else range(0)
+        bar = tqdm(epochs, desc=f"fine-tune {self.decision_maker} {task}", unit="epoch", disable=not self.progress,
+                   file=sys.stderr)
+        for epoch in bar:
+            net.train()
+            losses = []
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(tr))  # the same after a resume
+            for chunk, x in self._batches(tr, order):
+                opt.zero_grad()
+                loss = torch.nn.functional.cross_entropy(net(x.to(dev)), y_tr[chunk].to(dev))
+                loss.backward()
+                opt.step()
+                sched.step()
+                losses.append(float(loss.detach()))
+            val = float(((self._predict(net, va) >= 0.5).astype(int) == y_va).mean()) if len(va) else None
+            state["history"].append({"epoch": epoch, "loss": float(np.mean(losses)), "val_accuracy": val})
+            if val is None or val > state["best_val"]:
+                state.update(best_val=-1.0 if val is None else val, best_epoch=epoch,
+                             best={k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
+            stop = val is not None and epoch - state["best_epoch"] >= s["patience"]
+            state.update(epoch=epoch, done=stop or epoch == s["epochs"] - 1)
+            _save(path, {"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                         "rng": torch.get_rng_state(), "state": state, "trainable": len(params)})
+            self.trained_epochs += 1
+            if self.on_epoch is not None:
+                self.on_epoch(task, epoch)
+            if stop:
+                break
+        if state["best"] is not None:
+            net.load_state_dict(state["best"])
+        return net, state
+
+    def fit(self) -> dict[str, Any]:
+        if self._nets is not None:
+            return self._nets
+        items = self.train.items
+        require_images(self.train)
+        tr, va = items[items["split"] == "train"], items[items["split"] == "val"]
+        if tr.empty:
+            raise UserError(f"{self.train.root}: no train split to fine-tune on")
+        nets = {}
+        for task in TASKS:
+            keep = labels(tr, task).notna().to_numpy()
+            vkeep = labels(va, task).notna().to_numpy() if len(va) else np.zeros(0, bool)
+            nets[task] = self._train_task(task, tr[keep].reset_index(drop=True), va[vkeep].reset_index(drop=True))
+        self._nets = nets
+        return nets
+
+    def decide(self, items: pd.DataFrame, context: RunContext) -> pd.DataFrame:
+        nets = self.fit()
+        test = items[items["split"] != "train"].reset_index(drop=True)
+        frames = []
+        if len(test):
+            require_images(context.dataset)
+            for task, (net, _) in nets.items():
+                proba = self._predict(net, test)
+                frames.append(pd.DataFrame({"decision_maker": self.decision_maker, "task": task,
+                                            "scene_id": test["scene_id"].to_numpy(),
+                                            "response": (proba >= 0.5).astype(int), "score": proba.astype(float),
+                                            "seed": self.seed}))
+        answers = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            {c: [] for c in ("decision_maker", "task", "scene_id", "response", "score", "seed")})
+        return make_trials(answers, items, context, self.kind)
