@@ -49,20 +49,26 @@ def _export_human(root: Path, df: pd.DataFrame, out: Path) -> list[str]:
         g = df[(df["human_image"] != "") & df[flag].astype(bool)]
         if g.empty:
             continue
-        folder = out / "human" / split
-        rows = []
-        for row in g.itertuples(index=False):
-            name = Path(row.human_image).name
-            _link(root / row.human_image, folder / name)
-            mask = ""
-            if row.human_mask:
-                mask = f"masks/human/{Path(row.human_mask).name}"
-                _link(root / row.human_mask, out / mask)
-            rows.append({"file_name": name, "split_of_origin": row.split,
-                         **{c: getattr(row, c) for c in METADATA_COLUMNS if c != "mask_file"}, "mask_file": mask})
-        atomic_write_text(folder / "metadata.csv", pd.DataFrame(rows).to_csv(index=False))
+        _write_folder(root, g, out, out / "human" / split, "human_image", "human_mask", "masks/human",
+                      lambda row: {"split_of_origin": row.split})
         done.append(split)
     return done
+
+
+def _write_folder(root: Path, g: pd.DataFrame, out: Path, folder: Path, image_col: str, mask_col: str,
+                  mask_dir: str, extra) -> None:
+    """Link the images (and masks) of rows ``g`` into ``folder`` and write its metadata.csv."""
+    rows = []
+    for row in g.itertuples(index=False):
+        name = Path(getattr(row, image_col)).name
+        _link(root / getattr(row, image_col), folder / name)
+        mask = ""
+        if getattr(row, mask_col):
+            mask = f"{mask_dir}/{Path(getattr(row, mask_col)).name}"
+            _link(root / getattr(row, mask_col), out / mask)
+        rows.append({"file_name": name, **extra(row), **{c: getattr(row, c) for c in METADATA_COLUMNS if c != "mask_file"},
+                     "mask_file": mask})
+    atomic_write_text(folder / "metadata.csv", pd.DataFrame(rows).to_csv(index=False))
 
 
 def export_imagefolder(root: Path, out: Path) -> Path:
@@ -80,17 +86,7 @@ def export_imagefolder(root: Path, out: Path) -> Path:
         folder = out / split
         if folder.exists():
             shutil.rmtree(folder)
-        rows = []
-        for row in g.itertuples(index=False):
-            name = Path(row.image).name
-            _link(root / row.image, folder / name)
-            mask = ""
-            if row.mask:
-                mask = f"masks/{split}/{Path(row.mask).name}"
-                _link(root / row.mask, out / mask)
-            rows.append({"file_name": name, **{c: getattr(row, c) for c in METADATA_COLUMNS if c != "mask_file"},
-                         "mask_file": mask})
-        atomic_write_text(folder / "metadata.csv", pd.DataFrame(rows).to_csv(index=False))
+        _write_folder(root, g, out, folder, "image", "mask", f"masks/{split}", lambda row: {})
         splits.append(split)
     human = _export_human(root, df, out)
     header = "---\nconfigs:\n- config_name: default\n  data_files:\n" + "".join(
