@@ -1,0 +1,102 @@
+"""Feature-extraction speed: images/s through :func:`extract` (file hashing, PNG decoding,
+resize, normalise, forward) next to the bare forward pass on random tensors of the same
+shape, per model; and a cached re-probe (features from the cache + a linear probe fit).
+
+    .venv/bin/python -m vpt.deciders.vision.bench [--models resnet18,vit_small_patch16_224] [-n 256]
+
+Images are 256 x 256 PNGs (the default recipe's resolution) of smooth random colour fields,
+written to a temporary folder; networks are randomly initialised (speed does not depend on
+the weights). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def write_images(folder: Path, n: int, size: int = 256, seed: int = 0) -> list[str]:
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        small = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        img = Image.fromarray(small).resize((size, size), Image.BICUBIC)
+        p = folder / f"img{i:05d}.png"
+        img.save(p)
+        paths.append(str(p))
+    return paths
+
+
+def bench_model(name: str, paths: list[str], batch_size: int, device: str | None) -> dict:
+    import torch
+
+    from vpt.deciders.vision.backbones import load_backbone
+    from vpt.deciders.vision.features import extract
+
+    b = load_backbone(name, random_init=True, device=device)
+    h, w = b.preprocessing.size
+    warm = torch.randn(batch_size, 3, h, w)
+    b.features(warm)  # warm-up
+    t0 = time.perf_counter()
+    n_bare = 0
+    while n_bare < len(paths):
+        b.features(torch.randn(batch_size, 3, h, w))
+        n_bare += batch_size
+    bare = n_bare / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    extract(b, paths, None, batch_size, progress=False)
+    full = len(paths) / (time.perf_counter() - t0)
+    return {"model": name, "device": b.device, "input": f"{h}x{w}", "images": len(paths), "bare_per_s": bare,
+            "extract_per_s": full, "ratio": bare / full}
+
+
+def bench_cached_probe(n: int, folder: Path) -> dict:
+    """A cached re-probe over ``n`` images: features read from the cache, C chosen by CV, fit."""
+    from vpt.deciders.vision.features import FeatureCache
+    from vpt.deciders.vision.probe import fit_linear
+
+    rng = np.random.default_rng(0)
+    hashes = [f"{i:064x}" for i in range(n)]
+    cache = FeatureCache(folder / "cache")
+    cache.put("bench", {"model": "bench"}, {h: rng.normal(size=512).astype(np.float32) for h in hashes})
+    y = rng.integers(0, 2, n)
+    t0 = time.perf_counter()
+    got = cache.get("bench", hashes)
+    x = np.stack([got[h] for h in hashes])
+    fit_linear(x, y, np.array(hashes), seed=0)
+    return {"images": n, "seconds": time.perf_counter() - t0}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="feature extraction speed")
+    p.add_argument("--models", default="resnet18,vit_small_patch16_224")
+    p.add_argument("-n", type=int, default=256, help="images per model")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default=None)
+    a = p.parse_args(argv)
+    import torch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_images(Path(tmp), a.n)
+        rows = [bench_model(m.strip(), paths, a.batch_size, a.device) for m in a.models.split(",")]
+        probe = bench_cached_probe(1000, Path(tmp))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("| model | device | input | images | bare forward img/s | extract img/s | bare/extract |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['device']} | {r['input']} | {r['images']} | {r['bare_per_s']:.1f} | "
+              f"{r['extract_per_s']:.1f} | {r['ratio']:.2f} |")
+    print(f"\ncached re-probe over {probe['images']} images (cache read + grouped-CV linear probe): "
+          f"{probe['seconds']:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
