@@ -92,3 +92,35 @@ def test_finetune_writes_rows_for_every_split_and_the_cli_runs(rendered, tmp_pat
     assert vpt.cli.main(argv) == 0 and "3 runs (3 kept" in capsys.readouterr().out
     assert vpt.cli.main(["finetune", str(rendered), "--model", "x/y", "--out", str(tmp_path / "e")]) == 2
     assert "supports timm models" in capsys.readouterr().err
+
+
+def test_training_from_scratch_writes_scratch_rows_with_label_keeping_augmentation(rendered, tmp_path, monkeypatch,
+                                                                                   capsys):
+    from vpt.deciders.vision.finetune import ScratchTrainer
+
+    ds = load_dataset(rendered)
+    t = ScratchTrainer({**MODEL, "random_init": False}, ds, seed=0, work=tmp_path / "w", progress=False,
+                       **{**FAST, "epochs": 1})
+    assert t.backbone.weights == "random-init" and t.settings["lr"] == 1e-3  # always untrained, scratch defaults
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    a, b = t.augment(x, 0, 0), t.augment(x, 0, 0)
+    assert torch.equal(a, b) and a.shape == x.shape  # seeded: the same after a resume
+    # each image is the original or its mirror, up to one brightness/contrast change: never cropped
+    for i in range(len(x)):
+        fits = []
+        for cand in (x[i], x[i].flip(-1)):
+            A = torch.stack([cand.flatten(), torch.ones(cand.numel())], 1)
+            sol = torch.linalg.lstsq(A, a[i].flatten()[:, None]).solution
+            fits.append(float((A @ sol - a[i].flatten()[:, None]).abs().max()))
+        assert min(fits) < 1e-3
+    run = run_decider(t, ds, tmp_path / "r", "all", command=["test"])
+    df = store.read_trials(run.path)
+    assert set(df["kind"]) == {"scratch"} and set(df["decision_maker"]) == {"resnet10t/random-init/scratch"}
+    assert set(df["split"]) == {"val", "test", "ood"}
+    assert "horizontal flip" in store.read_manifest(run.path)["config"]["augmentation"]
+    if "vpt.deciders.vision.cli" not in vpt.cli.EVALUATOR_COMMANDS:
+        monkeypatch.setattr(vpt.cli, "EVALUATOR_COMMANDS", (*vpt.cli.EVALUATOR_COMMANDS, "vpt.deciders.vision.cli"))
+    argv = ["train", str(rendered), "--model", "resnet10t", "--input-size", "32", "--epochs", "1", "--batch-size",
+            "16", "--out", str(tmp_path / "cli"), "--work", str(tmp_path / "w"), "--quiet", "--sweeps"]
+    assert vpt.cli.main(argv) == 0
+    assert "resnet10t/random-init/scratch" in capsys.readouterr().out

@@ -11,19 +11,22 @@ import sys
 from pathlib import Path
 
 
-def _add_backbone_options(p: argparse.ArgumentParser) -> None:
+def _add_backbone_options(p: argparse.ArgumentParser, weights: bool = True) -> None:
     p.add_argument("dataset", help="a rendered dataset folder (data/<recipe>) with a train split")
     p.add_argument("--model", "--models", dest="models", required=True,
                    help="timm model names or transformers hub ids, comma-separated, or a model list file "
                    "(evaluation/models/*.yaml, or one name a line)")
-    w = p.add_mutually_exclusive_group()
-    w.add_argument("--checkpoint", default=None, help="a timm state-dict file for the (single) model")
-    w.add_argument("--hf-dir", default=None, help="a transformers save_pretrained folder for the (single) model")
-    w.add_argument("--random-init", action="store_true", help="untrained networks (a control; named random-init), "
-                   "drawn from --init-seed")
-    p.add_argument("--init-seed", type=int, default=0, help="seed of --random-init's weights (default 0)")
-    p.add_argument("--allow-download", action="store_true",
-                   help="let timm/transformers download missing weights (default: the local cache only)")
+    if weights:
+        w = p.add_mutually_exclusive_group()
+        w.add_argument("--checkpoint", default=None, help="a timm state-dict file for the (single) model")
+        w.add_argument("--hf-dir", default=None, help="a transformers save_pretrained folder for the (single) model")
+        w.add_argument("--random-init", action="store_true", help="untrained networks (a control; named "
+                       "random-init), drawn from --init-seed")
+        p.add_argument("--allow-download", action="store_true",
+                       help="let timm/transformers download missing weights (default: the local cache only)")
+    else:
+        p.set_defaults(checkpoint=None, hf_dir=None, random_init=True, allow_download=False)
+    p.add_argument("--init-seed", type=int, default=0, help="seed of random initial weights (default 0)")
     p.add_argument("--input-size", type=int, default=None,
                    help="resize to this square size instead of the model's data config (CNNs accept any size)")
     p.add_argument("--out", default="results", help="results folder (default: results/)")
@@ -61,14 +64,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "interrupted run resume at the next epoch; finished runs are kept on a rerun.")
     _add_backbone_options(f)
     f.add_argument("--blocks", default="all", help="'all' or the number of last blocks to train besides the head")
-    f.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    f.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    f.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
-    f.add_argument("--warmup-epochs", type=int, default=DEFAULTS["warmup_epochs"])
-    f.add_argument("--patience", type=int, default=DEFAULTS["patience"], help="epochs without a better val accuracy "
-                   "before stopping")
-    f.add_argument("--work", default=None, help="checkpoint folder (default: .cache/vpt-finetune)")
-    f.set_defaults(func=cmd_finetune)
+    _add_training_options(f, DEFAULTS)
+    f.set_defaults(func=cmd_finetune, trainer="finetune")
+
+    from vpt.deciders.vision.settings import SCRATCH_DEFAULTS
+
+    t = sub.add_parser("train", help="train randomly initialised timm networks from scratch -> trial table runs",
+                       description="Trains a randomly initialised network (weights from --init-seed) per task on the "
+                       "train split, with augmentation that keeps labels true (horizontal flip of the whole picture, "
+                       "brightness/contrast; never a crop or a rotation); AdamW, warm-up then cosine, early stopping "
+                       "on val; rows (kind scratch) for val, test, ood, the human set and the sweeps. Resumes like "
+                       "vpt finetune.")
+    _add_backbone_options(t, weights=False)
+    _add_training_options(t, SCRATCH_DEFAULTS)
+    t.set_defaults(func=cmd_finetune, trainer="scratch", blocks="all")
+
+
+def _add_training_options(p: argparse.ArgumentParser, defaults: dict) -> None:
+    p.add_argument("--epochs", type=int, default=defaults["epochs"], help=f"default {defaults['epochs']}")
+    p.add_argument("--lr", type=float, default=defaults["lr"], help=f"default {defaults['lr']:g}")
+    p.add_argument("--weight-decay", type=float, default=defaults["weight_decay"],
+                   help=f"default {defaults['weight_decay']:g}")
+    p.add_argument("--warmup-epochs", type=int, default=defaults["warmup_epochs"])
+    p.add_argument("--patience", type=int, default=defaults["patience"], help="epochs without a better val accuracy "
+                   f"before stopping (default {defaults['patience']})")
+    p.add_argument("--work", default=None, help="checkpoint folder (default: .cache/vpt-finetune)")
 
 
 def model_names(spec: str) -> list[str]:
@@ -161,7 +181,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from vpt.deciders.run import run_decider
-    from vpt.deciders.vision.finetune import DEFAULT_WORK, FineTuner
+    from vpt.deciders.vision.finetune import DEFAULT_WORK, FineTuner, ScratchTrainer
     from vpt.errors import UserError
     from vpt.trials.store import read_trials
 
@@ -173,11 +193,16 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     train, sweeps = datasets_for(args)
     settings = {"epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay,
                 "warmup_epochs": args.warmup_epochs, "batch_size": args.batch_size, "patience": args.patience}
-    command = ["vpt", "finetune", args.dataset, "--model", args.models, "--blocks", str(args.blocks)]
+    command = ["vpt", "finetune" if args.trainer == "finetune" else "train", args.dataset, "--model", args.models,
+               "--blocks", str(args.blocks)]
     results = []
     for name in names:
-        tuner = FineTuner(backbone_options(args, name), train, args.blocks, args.seed, args.work or DEFAULT_WORK,
-                          progress=not args.quiet, **settings)
+        if args.trainer == "scratch":
+            tuner = ScratchTrainer(backbone_options(args, name), train, seed=args.seed, work=args.work or DEFAULT_WORK,
+                                   progress=not args.quiet, **settings)
+        else:
+            tuner = FineTuner(backbone_options(args, name), train, args.blocks, args.seed, args.work or DEFAULT_WORK,
+                              progress=not args.quiet, **settings)
         for ds in [train, *sweeps]:
             for sel in ds.selections():
                 results.append(run_decider(tuner, ds, args.out, sel, command=command, force=args.force))

@@ -30,7 +30,7 @@ import pandas as pd
 import vpt
 from vpt.deciders.base import RunContext, make_trials
 from vpt.deciders.vision.probe import TASKS, require_images
-from vpt.deciders.vision.settings import FINETUNE_DEFAULTS
+from vpt.deciders.vision.settings import FINETUNE_DEFAULTS, SCRATCH_DEFAULTS
 from vpt.errors import UserError
 from vpt.trials.items import Dataset, labels
 
@@ -78,18 +78,19 @@ class FineTuner:
     """Fine-tune one timm backbone per task on ``train``'s train split; answer every other item."""
 
     kind = "finetune"
+    defaults: dict[str, Any] = DEFAULTS
 
     def __init__(self, backbone_options: dict[str, Any], train: Dataset, blocks: str | int = "all", seed: int = 0,
                  work: str | Path = DEFAULT_WORK, progress: bool = True, on_epoch: Callable | None = None,
                  **settings: Any) -> None:
-        unknown = set(settings) - set(DEFAULTS)
+        unknown = set(settings) - set(self.defaults)
         if unknown:
-            raise UserError(f"unknown fine-tuning settings {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
+            raise UserError(f"unknown training settings {sorted(unknown)}; known: {', '.join(self.defaults)}")
         if blocks != "all" and (not str(blocks).isdigit() or int(blocks) < 0):
             raise UserError(f"--blocks {blocks!r}: 'all' or a number of last blocks (0 = the head only)")
         self.options, self.train, self.seed, self.progress = dict(backbone_options), train, seed, progress
         self.blocks = "all" if blocks == "all" else int(blocks)
-        self.settings = {**DEFAULTS, **settings}
+        self.settings = {**self.defaults, **settings}
         self.work, self.on_epoch = Path(work), on_epoch
         self._backbone = None
         self._nets: dict[str, Any] | None = None
@@ -120,10 +121,16 @@ class FineTuner:
     def describe(self) -> dict[str, Any]:
         return {"decision_makers": [self.decision_maker], "tasks": list(TASKS), "backbone": self.backbone.identity(),
                 "blocks": self.blocks, "settings": self.settings, "schedule": "AdamW, linear warm-up then cosine "
-                "(per step), early stopping on val accuracy, best val epoch answers", "augmentation": "none",
+                "(per step), early stopping on val accuracy, best val epoch answers", "augmentation": self.augmentation,
                 "train": {"dataset": self.train.name, "hash": self.train.hash, "split": "train",
                           "items": int((self.train.items["split"] == "train").sum())},
                 "vpt": vpt.__version__, "seeds": {"train": self.seed}}
+
+    augmentation = "none"
+
+    def augment(self, x, epoch: int, batch: int):
+        """Label-preserving augmentation of a training batch (none for fine-tuning)."""
+        return x
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self.describe(), sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -186,7 +193,8 @@ class FineTuner:
             net.train()
             losses = []
             order = np.random.default_rng([self.seed, epoch]).permutation(len(tr))  # the same after a resume
-            for chunk, x in self._batches(tr, order):
+            for b, (chunk, x) in enumerate(self._batches(tr, order)):
+                x = self.augment(x, epoch, b)
                 opt.zero_grad()
                 loss = torch.nn.functional.cross_entropy(net(x.to(dev)), y_tr[chunk].to(dev))
                 loss.backward()
@@ -242,3 +250,36 @@ class FineTuner:
         answers = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             {c: [] for c in ("decision_maker", "task", "scene_id", "response", "score", "seed")})
         return make_trials(answers, items, context, self.kind)
+
+
+class ScratchTrainer(FineTuner):
+    """A randomly initialised network (from ``init_seed``) trained on the train split: ``kind``
+    ``scratch``, decision maker ``<model>/random-init[-s<seed>]/scratch``.
+
+    Augmentation keeps every label true: a horizontal mirror of the whole picture is the
+    picture of the mirrored scene, in which the viewer sees the ball exactly when it did and the
+    depth order is unchanged (both are invariant under reflection), so a flip needs no label
+    swap; and a per-image brightness/contrast change (scale 0.8-1.2, shift +-0.2 in normalised
+    units). No crop, no rotation: either could cut the ball or the viewer away."""
+
+    kind = "scratch"
+    defaults = dict(SCRATCH_DEFAULTS)
+    augmentation = "horizontal flip (p 0.5), brightness/contrast x*U(0.8,1.2)+U(-0.2,0.2); no crop, no rotation"
+
+    def __init__(self, backbone_options: dict[str, Any], train: Dataset, **kwargs: Any) -> None:
+        opts = {**backbone_options, "random_init": True, "checkpoint": None, "hf_dir": None}
+        super().__init__(opts, train, "all", **kwargs)
+
+    @property
+    def head_name(self) -> str:
+        return "scratch"
+
+    def augment(self, x, epoch: int, batch: int):
+        import torch
+
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch * 1009 + batch)  # same after a resume
+        flip = torch.rand(len(x), generator=g) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        scale = 0.8 + 0.4 * torch.rand(len(x), 1, 1, 1, generator=g)
+        shift = -0.2 + 0.4 * torch.rand(len(x), 1, 1, 1, generator=g)
+        return x * scale + shift
