@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("out")
     e.set_defaults(func=cmd_export)
 
-    for name in EVALUATOR_COMMANDS:
+    for name in dict.fromkeys(EVALUATOR_COMMANDS):  # each module once, in order
         importlib.import_module(name).add_parser(sub)
     return p
 
