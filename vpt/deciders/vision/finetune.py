@@ -187,7 +187,8 @@ class FineTuner:
         y_tr = torch.tensor(labels(tr, task).to_numpy(int))
         y_va = labels(va, task).to_numpy(int) if len(va) else np.zeros(0, int)
         epochs = range(state["epoch"] + 1, s["epochs"]) if not state["done"] else range(0)
-        bar = tqdm(epochs, desc=f"fine-tune {self.decision_maker} {task}", unit="epoch", disable=not self.progress,
+        verb = "fine-tune" if self.kind == "finetune" else "train"
+        bar = tqdm(epochs, desc=f"{verb} {self.decision_maker} {task}", unit="epoch", disable=not self.progress,
                    file=sys.stderr)
         for epoch in bar:
             net.train()
