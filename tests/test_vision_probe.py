@@ -152,6 +152,17 @@ def test_cli_with_a_checkpoint_file(rendered, cache_dir, tmp_path, monkeypatch, 
     assert len(dms) == 1 and dms.pop().startswith("resnet18/ckpt-")
 
 
+def test_cli_per_layer_curve_is_one_decision_maker_per_layer(rendered, cache_dir, tmp_path, monkeypatch, capsys):
+    argv = ["probe", str(rendered), "--model", "resnet18", "--random-init", "--layer", "layer1,layer4", "--input-size",
+            "64", "--out", str(tmp_path / "r"), "--cache", str(cache_dir), "--quiet", "--sweeps"]
+    assert _cli(monkeypatch, argv) == 0
+    df = store.read_trials(tmp_path / "r")
+    assert set(df["decision_maker"]) == {"resnet18/random-init@layer1/linear", "resnet18/random-init@layer4/linear"}
+    sizes = {m["config"]["backbone"]["layer"]: m["config"]["backbone"]["preprocessing"]["size"]
+             for m in store.read_manifests(tmp_path / "r")}
+    assert sizes == {"layer1": [64, 64], "layer4": [64, 64]}
+
+
 def test_cli_bad_input_is_one_line(rendered, tmp_path, monkeypatch, capsys):
     unrendered = tmp_path / "unrendered"
     shutil.copytree(rendered, unrendered)

@@ -49,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "--random-init. Finished runs are kept on a rerun.")
     _add_backbone_options(p)
     p.add_argument("--layer", default=None, help="read this module's output (a name from named_modules()) "
-                   "instead of the pooled penultimate features")
+                   "instead of the pooled penultimate features; comma-separated for a per-layer curve (one decision "
+                   "maker per layer)")
     p.add_argument("--cache", default=None, help="feature cache folder (default: .cache/vpt-features)")
     p.add_argument("--head", choices=("linear", "3dpc"), default="linear")
     p.set_defaults(func=cmd_probe)
@@ -163,10 +164,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
     train, sweeps = datasets_for(args)
     cache = FeatureCache(args.cache or DEFAULT_CACHE)
     command = ["vpt", "probe", args.dataset, "--model", args.models, "--head", args.head, "--seed", str(args.seed)]
+    layers = [x.strip() for x in args.layer.split(",") if x.strip()] if args.layer else [None]
     results = []
-    for name in names:
-        probe = VisionProbe(backbone_options(args, name), train, args.head, args.seed, cache, args.batch_size,
-                            progress=not args.quiet)
+    for name, layer in ((n, lay) for n in names for lay in layers):
+        probe = VisionProbe({**backbone_options(args, name), "layer": layer}, train, args.head, args.seed, cache,
+                            args.batch_size, progress=not args.quiet)
         for ds in [train, *sweeps]:
             for sel in ds.selections():
                 results.append(run_decider(probe, ds, args.out, sel, command=command, force=args.force))
