@@ -87,6 +87,8 @@ def test_unknown_model_and_layer_suggest_close_names(tmp_path):
     assert "no layer 'layer9'" in _one_line(info.value) and "layer4" in str(info.value)
     with pytest.raises(UserError, match="no config.json"):
         load_backbone("x", hf_dir=tmp_path, device="cpu")
+    with pytest.raises(UserError, match="give its save_pretrained folder with --hf-dir"):
+        load_backbone("facebook/dinov2-small", checkpoint=tmp_path / "x.pth", device="cpu")
 
 
 def test_preprocessing_resizes_the_whole_image_without_a_centre_crop():

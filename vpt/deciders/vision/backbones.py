@@ -308,6 +308,9 @@ def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: s
         raise UserError("--device cuda: no CUDA GPU on this machine; use --device cpu")
     hf = Path(hf_dir) if hf_dir is not None else None
     if hf is not None or "/" in model:
+        if checkpoint is not None:
+            raise UserError(f"--checkpoint is a timm state dict; {model!r} is a transformers model: give its "
+                            "save_pretrained folder with --hf-dir")
         module, tag, prep = _load_hf(model, hf, random_init, allow_download, init_seed)
         source = "transformers"
     else:
