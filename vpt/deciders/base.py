@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from vpt.trials import schema
-from vpt.trials.items import Dataset
+from vpt.trials.items import Dataset, labels
 
 ANSWER_COLUMNS = ("decision_maker", "task", "scene_id", "response", "score", "seed")
 OPTIONAL_ANSWER_COLUMNS = {"variant": "default", "repeat": 0, "rt_ms": float("nan")}
@@ -80,3 +80,18 @@ def make_trials(answers: pd.DataFrame, items: pd.DataFrame, context: RunContext,
         "seed": df["seed"], "created_at": pd.Timestamp(context.created_at),
     })
     return schema.conform(out, source=f"run {context.run_id}")
+
+
+def train_targets(items: pd.DataFrame, task: str, root: Any, what: str) -> tuple[Any, Any]:
+    """The rows of ``items`` (a train split) that have a ``task`` label, as a boolean mask,
+    and those labels as ints, for fitting a ``what`` (a classifier, a probe); a split with
+    one label only is a :class:`~vpt.errors.UserError` naming the dataset ``root``."""
+    from vpt.errors import UserError
+
+    y = labels(items, task)
+    keep = y.notna().to_numpy()
+    yy = y[keep].to_numpy(int)
+    if len(set(yy)) < 2:
+        raise UserError(f"{root}: the train split has one {task} label only; it cannot fit a {what} "
+                        "(a larger recipe scale?)")
+    return keep, yy

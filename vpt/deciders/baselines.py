@@ -32,9 +32,9 @@ import pandas as pd
 
 import vpt
 from vpt.datasets.cues import GEOMETRY_CUES, RGB_CUES, dataset_cue_table
-from vpt.deciders.base import RunContext, make_trials
+from vpt.deciders.base import RunContext, make_trials, train_targets
 from vpt.errors import UserError
-from vpt.trials.items import Dataset, labels
+from vpt.trials.items import Dataset
 
 TASKS = ("vpt", "depth")
 FAMILIES = ("single", "combined", "thumbnail")
@@ -173,12 +173,7 @@ class ShortcutBaselines:
         with warnings.catch_warnings(), self._threads():
             warnings.simplefilter("ignore")  # constant cues and tiny fixtures are fine here
             for task in TASKS:
-                y = labels(items, task)
-                keep = y.notna().to_numpy()
-                yy = y[keep].to_numpy(int)
-                if len(set(yy)) < 2:
-                    raise UserError(f"{self.train.root}: the train split has one {task} label only; "
-                                    "it cannot fit a classifier (a larger recipe scale?)")
+                keep, yy = train_targets(items, task, self.train.root, "classifier")
                 for dm, model, cols in specs:
                     x = self._design(self.train, items["scene_id"][keep], cols)
                     est = (_logreg(self.seed, 5000 if self.family == "combined" else 2000) if model == "logreg"

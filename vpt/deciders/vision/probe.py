@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 import vpt
-from vpt.deciders.base import RunContext, make_trials
+from vpt.deciders.base import RunContext, make_trials, train_targets
 from vpt.deciders.vision.features import FeatureCache, extract
 from vpt.errors import UserError
 from vpt.trials.items import Dataset, labels
@@ -185,12 +185,7 @@ class VisionProbe:
         x_va = self.features(self.train, va) if len(va) else np.zeros((0, x_tr.shape[1]), np.float32)
         models: dict[str, tuple[Any, dict]] = {}
         for task in TASKS:
-            y = labels(tr, task)
-            keep = y.notna().to_numpy()
-            yy = y[keep].to_numpy(int)
-            if len(set(yy)) < 2:
-                raise UserError(f"{self.train.root}: the train split has one {task} label only; it cannot fit a "
-                                "probe (a larger recipe scale?)")
+            keep, yy = train_targets(tr, task, self.train.root, "probe")
             if self.head == "linear":
                 models[task] = fit_linear(x_tr[keep], yy, scene_groups(tr[keep]), self.seed)
             else:
