@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vpt.resources import recipes_dir
+
 ROOT = Path(__file__).resolve().parents[1]
+RECIPES = recipes_dir()  # the packaged default recipes (vpt/data/scenes)
 
 
 def recipe_dict(name: str) -> dict:
-    return yaml.safe_load((ROOT / "scenes" / f"{name}.yaml").read_text())
+    return yaml.safe_load((RECIPES / f"{name}.yaml").read_text())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from vpt.cli import main
-from tests.conftest import ROOT
+from tests.conftest import RECIPES, ROOT
 
 SUBCOMMANDS = ["scenes", "audit", "bench", "check", "verify", "export"]
 
@@ -49,7 +49,7 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
 
 
 def _tiny_recipe(tmp_path, train=32):
-    d = yaml.safe_load((ROOT / "scenes" / "depth-vpt.yaml").read_text())
+    d = yaml.safe_load((RECIPES / "depth-vpt.yaml").read_text())
     d["name"] = "tiny"
     d["splits"] = {"train": train, "val": 16, "test": 32, "ood": 16}
     d["human_set"], d["warmup"] = 16, 4

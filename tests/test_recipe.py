@@ -2,11 +2,11 @@ import pytest
 import yaml
 
 from vpt.datasets.recipe import RecipeError, find_recipes, load_recipe, parse_recipe
-from tests.conftest import ROOT, recipe_dict
+from tests.conftest import RECIPES, recipe_dict
 
 
 def test_default_recipes_validate():
-    recipes = find_recipes(ROOT / "scenes")
+    recipes = find_recipes(RECIPES)
     assert {r.name for r in recipes} >= {"depth-vpt", "vpt-strategy"}
     kinds = {r.name: r.kind for r in recipes}
     assert kinds["depth-vpt"] == "binary" and kinds["vpt-strategy"] == "sweeps"
@@ -64,7 +64,7 @@ def test_not_a_mapping_and_bad_yaml(tmp_path):
 
 
 def test_scale_and_config_hash():
-    r = load_recipe(ROOT / "scenes" / "depth-vpt.yaml")
+    r = load_recipe(RECIPES / "depth-vpt.yaml")
     base, paper = r.split_sizes(), r.split_sizes("paper")
     assert paper["train"] == base["train"] * 12 >= 3000
     with pytest.raises(RecipeError, match="no scale named 'huge'"):
@@ -78,6 +78,6 @@ def test_scale_and_config_hash():
 def test_unknown_scale_is_a_clear_error_for_sweeps_too():
     from vpt.datasets.build import plan_recipe
 
-    r = load_recipe(ROOT / "scenes" / "vpt-strategy.yaml")
+    r = load_recipe(RECIPES / "vpt-strategy.yaml")
     with pytest.raises(RecipeError, match="no scale named 'huge'; known: paper"):
         plan_recipe(r, "huge", progress=False)

@@ -13,12 +13,13 @@ import yaml
 from vpt.render.materials import (color_name, hex_to_srgb, load_materials, reserved_color_violations)
 from vpt.fileio import atomic_write_bytes, encode_png, read_png
 from vpt.render.presets import PRESETS, render_settings
+from vpt.resources import asset
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_style_material_is_in_the_catalogue():
-    styles = yaml.safe_load((ROOT / "assets" / "styles.yaml").read_text())
+    styles = yaml.safe_load((asset("styles")).read_text())
     mats = load_materials()
     for style, st in styles.items():
         for key in ("floor_materials", "wall_materials", "occluder_materials"):

@@ -16,11 +16,11 @@ pytest.importorskip("bpy", reason="rendering tests need Blender's Python module 
 
 from vpt.cli import main  # noqa: E402
 from vpt.fileio import read_png, sha256_file  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.conftest import RECIPES, ROOT  # noqa: E402
 
 
 def tiny_recipe(folder: Path, name: str = "tiny", train: int = 12, test: int = 12) -> Path:
-    d = yaml.safe_load((ROOT / "scenes" / "depth-vpt.yaml").read_text())
+    d = yaml.safe_load((RECIPES / "depth-vpt.yaml").read_text())
     d["balance"]["pool"] = 2  # matched selection on a small pool (fast)
     d["name"] = name
     d["resolution"] = [64, 64]

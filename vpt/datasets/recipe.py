@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
+from vpt import resources
 from vpt.errors import UserError
 from vpt.scene.labels import LabelConfig
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
 class RecipeError(UserError, ValueError):
@@ -28,7 +28,7 @@ class RecipeError(UserError, ValueError):
 
 
 def load_catalogue(name: str) -> dict[str, Any]:
-    path = ASSETS / f"{name}.yaml"
+    path = resources.asset(name)
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
@@ -300,9 +300,10 @@ def _check_consistency(c: dict[str, Any], path: str) -> None:
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate one recipe file."""
-    p = Path(path)
+    p = resources.resolve_recipe(path)
     if not p.exists():
-        raise RecipeError(f"{p}: no such recipe file; recipes live in scenes/*.yaml")
+        raise RecipeError(f"{p}: no such recipe file; pass a recipe file, a folder of them, or a packaged "
+                          f"recipe by name ({', '.join(resources.recipe_names())})")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
@@ -312,7 +313,7 @@ def load_recipe(path: str | Path) -> Recipe:
 
 def find_recipes(target: str | Path) -> list[Recipe]:
     """A recipe file, or every ``*.yaml`` in a folder, sorted by name."""
-    p = Path(target)
+    p = resources.resolve_recipe(target)
     if p.is_dir():
         files = sorted(p.glob("*.yaml"))
         if not files:

@@ -11,11 +11,11 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from vpt import resources
 from vpt.errors import UserError
 
-ROOT = Path(__file__).resolve().parents[2]
-MODEL_LISTS = ROOT / "evaluation" / "models"
-REFERENCE_3DPC = ROOT / "evaluation" / "reference" / "3dpc.yaml"
+MODEL_LISTS = resources.data_path("evaluation", "models")
+REFERENCE_3DPC = resources.data_path("evaluation", "reference", "3dpc.yaml")
 MODEL_KEYS = ("name", "family", "training_data", "objective", "imagenet_top1")
 GROUP_BY = ("family", "training_data", "objective")
 SEPARATORS = ("/", ":", "@", "|", " ")
@@ -27,7 +27,7 @@ class MetadataError(UserError):
 
 def _load_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = yaml.safe_load(resources.resolve(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise MetadataError(f"{path}: cannot read: {err}") from err
     if not isinstance(data, dict):
@@ -68,7 +68,7 @@ def load_model_list(path: str | Path) -> pd.DataFrame:
 
 def load_model_lists(folder: str | Path = MODEL_LISTS) -> pd.DataFrame:
     """Every model list of a folder, concatenated (a later file may not repeat a name)."""
-    files = sorted(Path(folder).glob("*.yaml"))
+    files = sorted(resources.resolve(folder).glob("*.yaml"))
     frames = [load_model_list(f) for f in files]
     if not frames:
         return pd.DataFrame(columns=[*MODEL_KEYS, "source"])

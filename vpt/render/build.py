@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from vpt import resources
 from vpt.render.blender import require_bpy
-from vpt.render.materials import ASSETS_DIR, build_world, get_material
+from vpt.render.materials import build_world, get_material
 from vpt.render.presets import check_preset, render_settings
 from vpt.scene.spec import SceneSpec
 
@@ -72,7 +73,7 @@ class BuiltScene:
 
 @functools.lru_cache(maxsize=1)
 def load_styles() -> dict[str, dict[str, Any]]:
-    with open(ASSETS_DIR / "styles.yaml", encoding="utf-8") as fh:
+    with open(resources.asset("styles"), encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import colorsys
 import functools
 import math
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-MATERIALS_PATH = ASSETS_DIR / "materials.yaml"
+from vpt import resources
+
+MATERIALS_PATH = resources.asset("materials")
 TEXTURE_NODES = {
     "noise": "ShaderNodeTexNoise",
     "wave": "ShaderNodeTexWave",

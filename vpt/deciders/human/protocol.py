@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vpt import resources
 from vpt.errors import UserError
 from vpt.trials.items import Dataset, labels
 
-ROOT = Path(__file__).resolve().parents[3]
-INSTRUCTIONS = ROOT / "evaluation" / "prompts" / "instructions"
+INSTRUCTIONS = resources.data_path("evaluation", "prompts", "instructions")
 
 # The two answers of each task, as (value, button text). value follows the index polarity.
 CHOICES: dict[str, tuple[tuple[int, str], tuple[int, str]]] = {
@@ -183,7 +183,7 @@ def _md_to_html(text: str) -> str:
 def load_instructions(task: str, path: str | Path | None = None) -> str:
     """The task wording as HTML, from ``evaluation/prompts/instructions/<task>.md`` (the words
     the multimodal models get) or from ``path``."""
-    p = Path(path) if path else INSTRUCTIONS / f"{task}.md"
+    p = resources.resolve(path) if path else INSTRUCTIONS / f"{task}.md"
     if not p.is_file():
         raise UserError(f"{p}: task instructions not found. Humans and models get the same words from "
                         f"evaluation/prompts/instructions/{task}.md; write that file (or pass --instructions FILE)")

@@ -94,7 +94,9 @@ def _add_training_options(p: argparse.ArgumentParser, defaults: dict) -> None:
 
 def model_names(spec: str) -> list[str]:
     """Names from a comma-separated list or a file (a model list YAML, or one name a line)."""
-    path = Path(spec)
+    from vpt.resources import resolve
+
+    path = resolve(spec)  # a user's file, or a packaged list such as evaluation/models/default.yaml
     if path.is_file():
         if path.suffix in (".yaml", ".yml"):
             from vpt.metrics.metadata import load_model_list

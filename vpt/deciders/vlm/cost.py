@@ -10,9 +10,10 @@ from typing import Any
 
 import yaml
 
+from vpt import resources
 from vpt.errors import UserError
 
-PRICES_FILE = Path(__file__).resolve().parents[3] / "evaluation" / "prices" / "prices.yaml"
+PRICES_FILE = resources.data_path("evaluation", "prices", "prices.yaml")
 FREE_PROVIDERS = ("openai-compatible",)  # local servers: 0 unless the table names the model
 
 

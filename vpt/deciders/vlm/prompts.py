@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from vpt import resources
 from vpt.errors import UserError
 
-PROMPTS_DIR = Path(__file__).resolve().parents[3] / "evaluation" / "prompts"
+PROMPTS_DIR = resources.data_path("evaluation", "prompts")
 FORMS = ("yes_no", "two_option")
 TASKS = ("vpt", "depth")
 

@@ -1,6 +1,6 @@
-"""Write evaluation/models/paper.yaml: a paper-scale list of timm models with metadata.
+"""Write vpt/data/evaluation/models/paper.yaml: a paper-scale list of timm models with metadata.
 
-    .venv/bin/python evaluation/models/make_paper_list.py RESULTS_IMAGENET_CSV [--commit SHA]
+    .venv/bin/python vpt/data/evaluation/models/make_paper_list.py RESULTS_IMAGENET_CSV [--commit SHA]
 
 RESULTS_IMAGENET_CSV is timm's ``results/results-imagenet.csv`` (in the pytorch-image-models
 repository, not in the wheel). The list holds, for every architecture with released weights in
