@@ -527,16 +527,18 @@ def _check_against_reference(scene: SceneSpec, n_rays: int) -> dict:
     return rec, ref, errs
 
 
-# The smallest ray count found to meet TOL on both scene families here (random scenes and
-# fences); the default (1024) does not: see the hard cases below.
-N_RAYS_MEETING_TOL = 2048
+# The labeller's default ray count (2048, geometry.N_RAYS_DEFAULT) is the smallest found to
+# meet TOL on both scene families here (random scenes and fences); 1024 does not: see the hard
+# cases below.
+N_RAYS = LabelConfig().n_rays
+N_RAYS_TOO_FEW = 1024
 
 
-@pytest.mark.parametrize("n_rays", [LabelConfig().n_rays, N_RAYS_MEETING_TOL], ids=["default", "n2048"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
           derandomize=True, database=None)
 @given(scene=vpt_scenes())
-def test_viewer_fractions_match_reference(n_rays, scene):
+def test_viewer_fractions_match_reference(scene):
+    n_rays = N_RAYS
     rec, ref, errs = _check_against_reference(scene, n_rays)
     event(f"label {rec['vpt_label']} {rec['hidden_reason']}")
     event("ref visible " + ("0" if ref.visible == 0 else "1" if ref.visible == 1 else "partial"))
@@ -590,10 +592,11 @@ def fence_scene(rng: np.random.Generator) -> SceneSpec:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True,
           database=None)
 @given(st.integers(0, 2**63 - 1))
-def test_fence_fractions_match_reference_with_2048_rays(seed):
+def test_fence_fractions_match_reference(seed):
     scene = fence_scene(np.random.default_rng(seed))
-    rec, ref, errs = _check_against_reference(scene, N_RAYS_MEETING_TOL)
-    MAX_ERR["fence_visible@2048"] = max(MAX_ERR.get("fence_visible@2048", 0.0), errs["visible"])
+    rec, ref, errs = _check_against_reference(scene, N_RAYS)
+    key = f"fence_visible@{N_RAYS}"
+    MAX_ERR[key] = max(MAX_ERR.get(key, 0.0), errs["visible"])
     assert errs["visible"] <= TOL, (rec["viewer_visible_fraction"], ref.visible)
 
 
@@ -617,14 +620,21 @@ HARD_CASES = {
 }
 
 
-@pytest.mark.parametrize("n_rays", [LabelConfig().n_rays, N_RAYS_MEETING_TOL], ids=["default", "n2048"])
 @pytest.mark.parametrize("case", sorted(HARD_CASES))
-def test_hard_cases_match_reference(case, n_rays):
+def test_hard_cases_match_reference(case):
     scene, key, expected = HARD_CASES[case]
-    rec, ref, errs = _check_against_reference(scene, n_rays)
+    rec, ref, errs = _check_against_reference(scene, N_RAYS)
     assert getattr(ref, key) == pytest.approx(expected, abs=0.001)  # the reference is stable
-    assert errs[key] <= TOL, f"n_rays={n_rays}: library {rec['viewer_' + key + '_fraction']:.4f}, " \
+    assert errs[key] <= TOL, f"n_rays={N_RAYS}: library {rec['viewer_' + key + '_fraction']:.4f}, " \
                              f"reference {getattr(ref, key):.4f}"
+
+
+@pytest.mark.parametrize("case", sorted(HARD_CASES))
+def test_hard_cases_miss_tolerance_with_fewer_rays(case):
+    """Why the default is not lower: 1024 rays miss TOL on each hard case."""
+    scene, key, _ = HARD_CASES[case]
+    _, _, errs = _check_against_reference(scene, N_RAYS_TOO_FEW)
+    assert errs[key] > TOL
 
 
 def teardown_module(module):

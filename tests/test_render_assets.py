@@ -95,3 +95,15 @@ def test_viewer_front_materials_contrast_with_its_green_body():
     assert luma("viewer_green_light") - body > 0.25
     assert color_name(hex_to_srgb(mats["viewer_green_light"]["color"])) == "green"
     assert color_name(hex_to_srgb(mats["viewer_white"]["color"])) == "other"  # the rim is not a second green
+
+
+def test_check_fraction_reports_disagreement():
+    """The worker's check of the ray-cast fraction against the analytic one: pure Python, so
+    it runs without Blender."""
+    from vpt.render.worker import FRACTION_TOLERANCE, check_fraction
+
+    ok, reason = check_fraction({"visible_fraction": 0.5, "blocked_by": {3: 0.4}}, 0.9)
+    assert not ok and "0.500 differs from the analytic 0.900" in reason and "{3: 0.4}" in reason
+    assert check_fraction({"visible_fraction": 0.5, "blocked_by": {}}, 0.52) == (True, None)
+    assert check_fraction({"visible_fraction": 0.5, "blocked_by": {}}, 0.5 + FRACTION_TOLERANCE + 0.01)[0] is False
+    assert check_fraction(None, 0.3) == (True, None) and check_fraction({"visible_fraction": 0.1}, None) == (True, None)

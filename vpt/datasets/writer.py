@@ -35,9 +35,13 @@ POLARITY = {
 
 
 def git_commit() -> str:
+    """The commit of the checkout vpt runs from; "unknown" for an installed package (the folder
+    above it is not vpt's work tree, and may be another project's) or where git is missing."""
+    root = Path(vpt.__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return "unknown"
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=root)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -65,7 +69,7 @@ def _observer_camera(obs: Any) -> dict[str, Any]:
 def scene_record(item: DatasetItem, plan: DatasetPlan, vers: dict[str, Any], hash_: str,
                  render: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
                  model_hash: str | None = None) -> dict[str, Any]:
-    """The scene JSON (see ``../shared/design.md``: versions, seeds, cameras, objects,
+    """The scene JSON (README, "What a benchmark contains" and "Design": versions, seeds, cameras, objects,
     visibility, depths, cell, sweep, render settings, file hashes). Items also rendered for
     people carry ``cameras.observer_human`` (same pose and field of view, more pixels: K
     scaled) and the files ``human_image``/``human_mask``; ``spec_hash`` then covers the
