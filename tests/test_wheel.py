@@ -18,9 +18,30 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from vpt.resources import data_path, recipes_dir, resolve, resolve_recipe
 
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", "*.egg-info")
 PACKAGE_DATA = ("vpt/data", "vpt/deciders/human/static")  # every file under these must ship
+
+
+def test_a_users_path_wins_and_packaged_data_fills_in(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no scenes/ here: the packaged ones, by relative path or by name
+    packaged = recipes_dir() / "depth-vpt.yaml"
+    assert resolve_recipe("scenes") == recipes_dir()
+    assert resolve_recipe("scenes/depth-vpt.yaml") == resolve_recipe("depth-vpt") == resolve_recipe("depth-vpt.yaml")
+    assert resolve_recipe("depth-vpt") == packaged
+    assert resolve("evaluation/models/default.yaml") == data_path("evaluation", "models", "default.yaml")
+    for missing in ("nope", "scenes/nope.yaml", "other/depth-vpt.yaml"):
+        assert resolve_recipe(missing) == Path(missing)  # left for the caller's error
+    (tmp_path / "scenes").mkdir()
+    (tmp_path / "scenes" / "depth-vpt.yaml").write_text("name: mine\n")
+    (tmp_path / "depth-vpt.yaml").write_text("name: mine\n")
+    assert resolve_recipe("scenes") == Path("scenes")
+    assert resolve_recipe("scenes/depth-vpt.yaml") == Path("scenes/depth-vpt.yaml")
+    assert resolve_recipe("depth-vpt.yaml") == Path("depth-vpt.yaml")
+    from vpt.metrics.metadata import load_model_list
+
+    assert len(load_model_list("evaluation/models/default.yaml")) > 0  # README form, from any folder
 
 
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:

@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Sample, label, counterbalance and render every recipe; write images, masks, "
                        "scene JSON, index (CSV/Parquet), audit and dataset card. Re-running resumes: finished "
                        "stimuli whose spec and settings are unchanged are kept.")
-    s.add_argument("recipes", nargs="*", default=["scenes"], help="recipe files or folders (default: scenes/)")
+    s.add_argument("recipes", nargs="*", default=["scenes"],
+                   help="recipe files, folders or packaged recipe names such as depth-vpt (default: scenes/ here, "
+                   "else the packaged recipes)")
     s.add_argument("--out", default="data", help="output folder (default: data/)")
     s.add_argument("--preset", default="standard", choices=["preview", "standard", "paper"], help="render quality")
     s.add_argument("--scale", default=None, help="a named scale from the recipe's `scales` (e.g. paper)")
@@ -163,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_bench)
 
     c = sub.add_parser("check", help="validate recipes and print what is wrong")
-    c.add_argument("recipes", nargs="*", default=["scenes"])
+    c.add_argument("recipes", nargs="*", default=["scenes"], help="as for `vpt scenes` (default: scenes/ here, "
+                   "else the packaged recipes)")
     c.set_defaults(func=cmd_check)
 
     v = sub.add_parser("verify", help="re-check every label of a rendered dataset",
