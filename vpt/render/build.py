@@ -36,7 +36,7 @@ import yaml
 from vpt import resources
 from vpt.render.blender import require_bpy
 from vpt.render.materials import build_world, get_material
-from vpt.render.presets import check_preset, render_settings
+from vpt.render.presets import preset_values, render_settings
 from vpt.scene.spec import SceneSpec
 
 bpy = require_bpy()
@@ -115,28 +115,35 @@ def configure_device(scene: Any, device: str) -> str:
 
 
 def apply_render_settings(scene: Any, preset: str, spec: SceneSpec | None, device: str = "cpu",
-                          threads: int | None = None) -> dict[str, Any]:
+                          threads: int | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Apply a preset (and colour management) to the scene; returns the settings record.
-    ``threads``: Cycles CPU threads (None: all cores)."""
-    p = check_preset(preset)
-    settings = render_settings(preset, spec, device)
+    ``threads``: Cycles CPU threads (None: all cores); ``overrides``: see
+    :func:`vpt.render.presets.preset_values`."""
+    p = preset_values(preset, overrides)
+    settings = render_settings(preset, spec, device, overrides=overrides)
     scene.render.engine = "CYCLES"
     c = scene.cycles
     c.samples = p["samples"]
     c.use_adaptive_sampling = p["adaptive_threshold"] is not None
     if p["adaptive_threshold"] is not None:
         c.adaptive_threshold = p["adaptive_threshold"]
+        c.adaptive_min_samples = p["adaptive_min_samples"]
     c.use_denoising = p["denoiser"] is not None
     if p["denoiser"]:
         c.denoiser = p["denoiser"]
         c.denoising_prefilter = p["denoise_prefilter"]
-        c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+        c.denoising_input_passes = p["denoise_passes"]
+        c.denoising_quality = p["denoise_quality"]
     b = p["bounces"]
     c.max_bounces, c.diffuse_bounces, c.glossy_bounces = b["max"], b["diffuse"], b["glossy"]
     c.transmission_bounces, c.volume_bounces = b["transmission"], b["volume"]
     c.transparent_max_bounces = b["transparent"]
-    c.caustics_reflective = c.caustics_refractive = False
-    c.use_light_tree = settings["light_tree"]
+    c.caustics_reflective = c.caustics_refractive = bool(p["caustics"])
+    c.blur_glossy = p["filter_glossy"]
+    c.sample_clamp_direct, c.sample_clamp_indirect = p["clamp_direct"], p["clamp_indirect"]
+    c.use_light_tree = p["light_tree"]
+    c.light_sampling_threshold = p["light_threshold"]
+    c.use_auto_tile, c.tile_size = True, p["tile_size"]
     c.seed = settings["seed"]
     c.use_animated_seed = False
     c.pixel_filter_type = "BLACKMAN_HARRIS"
@@ -151,7 +158,7 @@ def apply_render_settings(scene: Any, preset: str, spec: SceneSpec | None, devic
         r.threads_mode, r.threads = "FIXED", int(threads)
     else:
         r.threads_mode = "AUTO"
-    r.use_persistent_data = False
+    r.use_persistent_data = bool(p["persistent_data"])
     vs = scene.view_settings
     scene.display_settings.display_device = settings["display_device"]
     vs.view_transform = settings["view_transform"]
@@ -306,12 +313,31 @@ def add_camera(name: str, matrix: np.ndarray, hfov_deg: float, width: int, heigh
     return obj
 
 
+_DATA_KINDS = ("objects", "meshes", "materials", "lights", "cameras", "worlds", "images", "node_groups")
+
+
+def reset_blender(keep_session: bool = False) -> None:
+    """Start from an empty scene. Normally Blender's factory reset; with ``keep_session``
+    (the ``persistent_data`` setting) the scene itself stays, so Cycles keeps its render
+    session (devices, kernels, the denoiser) between scenes, and only the data blocks a
+    build makes are removed (every render setting is set again by
+    :func:`apply_render_settings`)."""
+    scene = bpy.context.scene if bpy.data.scenes else None
+    if not keep_session or scene is None or len(bpy.data.scenes) != 1 or not scene.render.use_persistent_data:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        return
+    for kind in _DATA_KINDS:
+        collection = getattr(bpy.data, kind)
+        for block in list(collection):
+            collection.remove(block)
+
+
 def build_scene(spec: SceneSpec, preset: str = "standard", device: str = "cpu",
-                threads: int | None = None) -> BuiltScene:
+                threads: int | None = None, overrides: dict[str, Any] | None = None) -> BuiltScene:
     """Factory-reset Blender and build ``spec`` into it; returns handles to the objects.
-    ``device`` is 'cpu' or 'gpu'; ``threads`` the CPU threads (None: all)."""
-    check_preset(preset)
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    ``device`` is 'cpu' or 'gpu'; ``threads`` the CPU threads (None: all); ``overrides``
+    change preset values (see :func:`vpt.render.presets.preset_values`)."""
+    reset_blender(bool(preset_values(preset, overrides)["persistent_data"]))
     scene = bpy.context.scene
     surroundings = build_surroundings(spec)
     occluders = build_occluders(spec)
@@ -326,5 +352,5 @@ def build_scene(spec: SceneSpec, preset: str = "standard", device: str = "cpu",
     ob = spec.observer
     camera = add_camera("observer", ob.blender_matrix_world(), ob.hfov_deg, ob.width, ob.height)
     scene.camera = camera
-    settings = apply_render_settings(scene, preset, spec, device, threads)
+    settings = apply_render_settings(scene, preset, spec, device, threads, overrides)
     return BuiltScene(spec, scene, camera, ball, viewer_parts, occluders, surroundings, lights, settings)

@@ -28,6 +28,21 @@ COLOR_MANAGEMENT: dict[str, Any] = {
     "gamma": 1.0,
 }
 
+# Cycles settings every preset shares unless it names its own (Blender's defaults, except
+# where a comment says otherwise); :func:`preset_values` merges them under each preset.
+COMMON: dict[str, Any] = {
+    "adaptive_min_samples": 0,  # 0: Cycles picks (with adaptive sampling on)
+    "denoise_passes": "RGB_ALBEDO_NORMAL",
+    "denoise_quality": "HIGH",
+    "filter_glossy": 1.0,
+    "clamp_direct": 0.0,
+    "clamp_indirect": 10.0,
+    "caustics": False,
+    "light_tree": False,  # a handful of lights: the tree costs ~20 % and buys nothing
+    "light_threshold": 0.01,
+    "tile_size": 2048,  # one tile: our images are 512 px or less
+    "persistent_data": False,  # keep Cycles' session from scene to scene in one worker
+}
 PRESETS: dict[str, dict[str, Any]] = {
     "preview": {
         "samples": 4,
@@ -65,6 +80,18 @@ def check_preset(preset: str) -> dict[str, Any]:
     return PRESETS[preset]
 
 
+def preset_values(preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every Cycles value of ``preset``: :data:`COMMON`, then the preset, then ``overrides``
+    (used by :mod:`vpt.render.quality_bench` to try candidate settings); an override of a
+    key no preset has is a ValueError naming the known keys."""
+    values = {**COMMON, **check_preset(preset)}
+    for key, value in (overrides or {}).items():
+        if key not in values:
+            raise ValueError(f"unknown render setting {key!r}; known: {sorted(values)}")
+        values[key] = dict(value) if isinstance(value, dict) else value
+    return values
+
+
 def render_seed(spec: SceneSpec | None) -> int:
     """Cycles' sampling seed, a stable hash of (dataset seed, scene index)."""
     if spec is None:
@@ -74,13 +101,14 @@ def render_seed(spec: SceneSpec | None) -> int:
 
 
 def render_settings(preset: str = DEFAULT_PRESET, spec: SceneSpec | None = None, device: str = "cpu",
-                    threads: int | None = None) -> dict[str, Any]:
+                    threads: int | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every render setting as a flat, JSON-ready dict (what the scene JSON records).
 
     ``device`` is what was asked for; :func:`vpt.render.build.apply_render_settings`
-    overwrites it with the device actually used (and adds ``bpy_version``).
+    overwrites it with the device actually used (and adds ``bpy_version``). ``overrides``
+    (see :func:`preset_values`) are recorded under ``overrides`` as well.
     """
-    p = check_preset(preset)
+    p = preset_values(preset, overrides)
     res = [spec.observer.width, spec.observer.height] if spec is not None else None
     return {
         "preset": preset,
@@ -97,12 +125,12 @@ def render_settings(preset: str = DEFAULT_PRESET, spec: SceneSpec | None = None,
         "pixel_filter": "BLACKMAN_HARRIS",
         "pixel_filter_width_px": PIXEL_FILTER_WIDTH_PX,
         "light_bounces": dict(p["bounces"]),
-        "caustics": False,
-        "light_tree": False,  # a handful of lights: the tree costs ~20 % and buys nothing
+        **{k: p[k] for k in COMMON},
         "threads": threads if threads is not None else (os.cpu_count() or 1),
         "device": device.upper(),
         "seed": render_seed(spec),
         "image_format": "PNG RGB 8-bit",
         "mask": "PNG 8-bit grey, Cycles IndexOB pass (one value per pixel, not anti-aliased)",
         "depth": "npy float32, observer z-depth in metres along the optical axis, inf = no hit",
+        **({"overrides": dict(overrides)} if overrides else {}),
     }

@@ -1,0 +1,109 @@
+"""Render settings overrides, the persistent Blender session, PNG metadata stripping and the
+quality benchmark (tiny renders: 48 px, a few samples)."""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from vpt.render.presets import PRESETS, preset_values, render_settings
+
+
+def test_overrides_are_checked_and_recorded():
+    assert preset_values("standard", {"samples": 3})["samples"] == 3
+    assert preset_values("standard")["samples"] == PRESETS["standard"]["samples"]
+    s = render_settings("standard", overrides={"samples": 3})
+    assert s["samples"] == 3 and s["overrides"] == {"samples": 3}
+    assert "overrides" not in render_settings("standard")
+    with pytest.raises(ValueError, match="unknown render setting 'smaples'"):
+        preset_values("standard", {"smaples": 3})
+
+
+def _png_with_text() -> tuple[bytes, np.ndarray]:
+    a = (np.arange(5 * 7 * 3) % 251).astype(np.uint8).reshape(5, 7, 3)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Date", "2026/12/02 04:00:00")
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG", pnginfo=info, dpi=(72, 72))
+    return buf.getvalue(), a
+
+
+def test_png_critical_chunks_drops_metadata_keeps_pixels():
+    pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not installed")
+    from vpt.render.output import png_critical_chunks
+
+    blob, a = _png_with_text()
+    assert b"tEXt" in blob and b"pHYs" in blob
+    out = png_critical_chunks(blob)
+    assert b"tEXt" not in out and b"pHYs" not in out
+    with Image.open(io.BytesIO(out)) as img:
+        assert np.array_equal(np.asarray(img), a) and not img.info
+    with pytest.raises(ValueError, match="not a PNG"):
+        png_critical_chunks(b"GIF89a" + blob)
+    with pytest.raises(ValueError, match="truncated"):
+        png_critical_chunks(blob[:-12])
+    assert zlib.crc32(out) == zlib.crc32(png_critical_chunks(out))  # idempotent
+
+
+@pytest.fixture(scope="module")
+def tiny_specs():
+    pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not installed")
+    from vpt.render.examples import example_spec
+
+    return [example_spec("shapes", style, size=48) for style in ("studio", "room", "outdoor")]
+
+
+def test_persistent_session_renders_the_same_bytes(tiny_specs, tmp_path):
+    """Keeping Blender's session between scenes (``persistent_data``) changes no pixel of
+    any image or mask, in either order of scenes."""
+    from vpt.render.output import render
+
+    def run(persistent: bool, order: list[int]) -> dict[int, tuple[str, str]]:
+        out = {}
+        for i in order:
+            res = render(tiny_specs[i], tmp_path / f"{persistent}-{i}", preset="preview",
+                         overrides={"persistent_data": persistent})
+            out[i] = (res["files"]["image"]["sha256"], res["files"]["mask"]["sha256"])
+        return out
+
+    fresh = run(False, [0, 1, 2])
+    kept = run(True, [2, 0, 1, 0])
+    assert kept == fresh
+
+
+def test_quality_bench_table(tiny_specs, tmp_path):
+    from vpt.render import quality_bench as qb
+
+    cands = {"baseline": {"samples": 2}, "one sample": {"samples": 1, "denoiser": None}}
+    ref = {**qb.REFERENCE, "samples": 8, "adaptive_min_samples": 4}
+    old = qb.REFERENCE
+    qb.REFERENCE = ref
+    try:
+        res = qb.run(tiny_specs[:2], cands, tmp_path / "cache", log=io.StringIO())
+        cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+        log = io.StringIO()
+        qb.run(tiny_specs[:1], {"baseline": {"samples": 2}}, tmp_path / "cache", log=log)
+    finally:
+        qb.REFERENCE = old
+    assert len(cached) == 4  # image and mask per scene
+    assert "reference" not in log.getvalue()  # the rerun used the cache
+    s = res["summary"]
+    assert s["baseline"]["images"] == 2 and s["baseline"]["mask_px_diff"] == 0
+    assert s["baseline"]["psnr_db"] > s["one sample"]["psnr_db"]  # fewer samples, no denoiser: worse
+    assert 0 < s["one sample"]["ssim"] < s["baseline"]["ssim"] <= 1
+    assert "| one sample |" in qb.table(res)
+
+
+def test_pick_specs_takes_styles_in_turn(tiny_specs):
+    from vpt.render.quality_bench import pick_specs, resized
+
+    picked = pick_specs(tiny_specs * 2, 4)
+    assert [s.appearance.style for s in picked] == ["outdoor", "room", "studio", "outdoor"]
+    with pytest.raises(ValueError, match="only 6 scene specs"):
+        pick_specs(tiny_specs * 2, 7)
+    small = resized(tiny_specs[0], 24)
+    assert (small.observer.width, small.observer.height) == (24, 24)
