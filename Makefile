@@ -65,11 +65,13 @@ test: $(STAMP) chromium human-assets
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/vpt bench --seconds 10
 
-# Render throughput per preset on scenes planned from the default recipe, and worker
-# memory over 500 renders in one Blender process that is never recycled.
+# Render speed against quality (every candidate setting and a 1,024-sample reference on 24
+# scenes; references cached in .bench/reference), throughput per preset on scenes planned
+# from the default recipe, and worker memory over 500 renders in one unrecycled process.
 BENCH_SPECS := .bench/depth-vpt/scenes/train
 bench-render: $(STAMP)
 	$(BIN)/vpt scenes scenes/depth-vpt.yaml --out .bench --plan-only --quiet
+	$(BIN)/python -m vpt.render.quality_bench --specs $(BENCH_SPECS) -n 24 --json .bench/quality.json
 	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset preview -n 24
 	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset standard -n 24
 	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset paper -n 4
