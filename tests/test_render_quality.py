@@ -107,3 +107,21 @@ def test_pick_specs_takes_styles_in_turn(tiny_specs):
         pick_specs(tiny_specs * 2, 7)
     small = resized(tiny_specs[0], 24)
     assert (small.observer.width, small.observer.height) == (24, 24)
+
+
+def test_bump_setting_removes_only_bump_nodes():
+    pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not installed")
+    import bpy
+
+    from vpt.render.build import build_scene
+    from vpt.render.examples import example_spec
+
+    def bumps() -> tuple[int, int]:
+        nodes = [nd for m in bpy.data.materials if m.node_tree for nd in m.node_tree.nodes]
+        return sum(nd.type == "BUMP" for nd in nodes), len(nodes)
+
+    spec = example_spec("shapes", "room", size=32)
+    build_scene(spec, "preview")
+    with_bump, total = bumps()
+    build_scene(spec, "preview", overrides={"bump": False})
+    assert with_bump > 0 and bumps() == (0, total - with_bump)

@@ -316,6 +316,19 @@ def add_camera(name: str, matrix: np.ndarray, hfov_deg: float, width: int, heigh
 _DATA_KINDS = ("objects", "meshes", "materials", "lights", "cameras", "worlds", "images", "node_groups")
 
 
+def remove_bump_nodes() -> int:
+    """Drop every Bump node from the scene's materials (the ``bump: False`` setting); the
+    shaders then use the geometric normal. Returns how many were removed."""
+    n = 0
+    for mat in bpy.data.materials:
+        if mat.node_tree is None:
+            continue
+        for node in [nd for nd in mat.node_tree.nodes if nd.type == "BUMP"]:
+            mat.node_tree.nodes.remove(node)
+            n += 1
+    return n
+
+
 def reset_blender(keep_session: bool = False) -> None:
     """Start from an empty scene. Normally Blender's factory reset; with ``keep_session``
     (the ``persistent_data`` setting) the scene itself stays, so Cycles keeps its render
@@ -353,4 +366,6 @@ def build_scene(spec: SceneSpec, preset: str = "standard", device: str = "cpu",
     camera = add_camera("observer", ob.blender_matrix_world(), ob.hfov_deg, ob.width, ob.height)
     scene.camera = camera
     settings = apply_render_settings(scene, preset, spec, device, threads, overrides)
+    if not preset_values(preset, overrides)["bump"]:
+        remove_bump_nodes()
     return BuiltScene(spec, scene, camera, ball, viewer_parts, occluders, surroundings, lights, settings)

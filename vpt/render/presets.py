@@ -42,6 +42,7 @@ COMMON: dict[str, Any] = {
     "light_threshold": 0.01,
     "tile_size": 2048,  # one tile: our images are 512 px or less
     "persistent_data": False,  # keep Cycles' session from scene to scene in one worker
+    "bump": True,  # the catalogue's bump maps (False: flat shading normals, cheaper shaders)
 }
 PRESETS: dict[str, dict[str, Any]] = {
     "preview": {
