@@ -77,24 +77,24 @@ def test_planned_splits_are_balanced_disjoint_and_labelled(plan_small):
     ids = [it.spec.scene_id for it in items]
     assert len(ids) == len(set(ids))
     for split, its in by_split.items():
-        two = Counter((it.labels["vpt_label"], it.labels["depth_label"]) for it in its)
+        two = Counter((it.labels.vpt_label, it.labels.depth_label) for it in its)
         assert set(two.values()) == {len(its) // 4}, (split, two)
-        per_cell = Counter((it.cell, it.labels["vpt_label"]) for it in its)
+        per_cell = Counter((it.cell, it.labels.vpt_label) for it in its)
         for c in {it.cell for it in its}:
             assert per_cell[(c, 1)] == per_cell[(c, 0)], (split, c)
         assert len({it.cell for it in its}) == 8
         for it in its:
             lab = it.labels
-            assert lab["observer_ok"] and lab["vpt_label"] in (0, 1) and lab["depth_label"] in (0, 1)
-            assert it.cell == Stratum(lab["ball_side"], lab["viewer_facing"], lab["occluder_overlaps_segment"],
-                                      lab["vpt_label"], lab["hidden_reason"], lab["depth_label"]).cell
-            if lab["vpt_label"] == 1:
-                assert lab["viewer_visible_fraction"] == 1.0
+            assert lab.observer_ok and lab.vpt_label in (0, 1) and lab.depth_label in (0, 1)
+            assert it.cell == Stratum(lab.ball_side, lab.viewer_facing, lab.occluder_overlaps_segment,
+                                      lab.vpt_label, lab.hidden_reason, lab.depth_label).cell
+            if lab.vpt_label == 1:
+                assert lab.viewer_visible_fraction == 1.0
             else:
-                assert lab["viewer_visible_fraction"] == 0.0 and lab["hidden_reason"] in ("occluded", "out_of_view")
-            assert min(lab["depth"]["relative_gap_euclidean"], lab["depth"]["relative_gap_z"]) >= 0.10
-            assert lab["observer_ball_visible_fraction"] >= 0.9 and lab["observer_viewer_visible_fraction"] >= 0.9
-    hidden = Counter(it.labels["hidden_reason"] for it in by_split["train"] if it.labels["vpt_label"] == 0)
+                assert lab.viewer_visible_fraction == 0.0 and lab.hidden_reason in ("occluded", "out_of_view")
+            assert min(lab.depth.relative_gap_euclidean, lab.depth.relative_gap_z) >= 0.10
+            assert lab.observer_ball_visible_fraction >= 0.9 and lab.observer_viewer_visible_fraction >= 0.9
+    hidden = Counter(it.labels.hidden_reason for it in by_split["train"] if it.labels.vpt_label == 0)
     assert hidden["occluded"] == hidden["out_of_view"]
 
 
@@ -106,8 +106,8 @@ def test_ood_uses_unseen_shapes_and_sets_come_from_the_right_splits(plan_small):
     warm = [it for it in plan_small.items if it.warmup]
     assert len(human) == 32 and all(it.split == "test" for it in human)
     assert len(warm) == 8 and all(it.split == "train" for it in warm)
-    assert set(Counter((it.labels["vpt_label"], it.labels["depth_label"]) for it in human).values()) == {8}
-    assert set(Counter((it.labels["vpt_label"], it.labels["depth_label"]) for it in warm).values()) == {2}
+    assert set(Counter((it.labels.vpt_label, it.labels.depth_label) for it in human).values()) == {8}
+    assert set(Counter((it.labels.vpt_label, it.labels.depth_label) for it in warm).values()) == {2}
     for it in plan_small.items:
         assert it.spec.appearance is not None and all(o.material for o in it.spec.occluders)
 

@@ -224,11 +224,10 @@ def test_cli_bad_input_is_one_line(planned, tmp_path, monkeypatch, capsys):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> Path:
     pytest.importorskip("bpy", reason="rendering needs Blender's Python module (pip install -e '.[render]')")
-    from vpt.datasets.render_stage import make_renderer
-    import argparse
+    from vpt.datasets.render_stage import RenderOptions, make_renderer
 
     out = tmp_path_factory.mktemp("rendered")
-    args = argparse.Namespace(preset="preview", workers=1, device="cpu", recycle_every=100, depth=False, quiet=True)
+    args = RenderOptions(preset="preview", workers=1, device="cpu", recycle_every=100, depth=False, quiet=True)
     renderer, key, bpy_version = make_renderer(args)
     d = _binary("tiny-r", {"train": 16, "val": 0, "test": 8, "ood": 0}, 4, 0)
     with pytest.MonkeyPatch.context() as mp:

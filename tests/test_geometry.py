@@ -520,9 +520,9 @@ def _check_against_reference(scene: SceneSpec, n_rays: int) -> dict:
     rec = label_scenes([scene], LabelConfig(n_rays=n_rays))[0]
     ref = ref_viewer_visibility(scene, N_REF)
     errs = {
-        "visible": abs(rec["viewer_visible_fraction"] - ref.visible),
-        "in_view": abs(rec["viewer_in_view_fraction"] - ref.in_view),
-        "unoccluded": abs(rec["viewer_unoccluded_fraction"] - ref.unoccluded),
+        "visible": abs(rec.viewer_visible_fraction - ref.visible),
+        "in_view": abs(rec.viewer_in_view_fraction - ref.in_view),
+        "unoccluded": abs(rec.viewer_unoccluded_fraction - ref.unoccluded),
     }
     return rec, ref, errs
 
@@ -540,26 +540,26 @@ N_RAYS_TOO_FEW = 1024
 def test_viewer_fractions_match_reference(scene):
     n_rays = N_RAYS
     rec, ref, errs = _check_against_reference(scene, n_rays)
-    event(f"label {rec['vpt_label']} {rec['hidden_reason']}")
+    event(f"label {rec.vpt_label} {rec.hidden_reason}")
     event("ref visible " + ("0" if ref.visible == 0 else "1" if ref.visible == 1 else "partial"))
     for k, e in errs.items():
         MAX_ERR[f"{k}@{n_rays}"] = max(MAX_ERR.get(f"{k}@{n_rays}", 0.0), e)
-    assert errs["visible"] <= TOL, (rec["viewer_visible_fraction"], ref.visible)
-    assert errs["in_view"] <= TOL, (rec["viewer_in_view_fraction"], ref.in_view)
-    assert errs["unoccluded"] <= TOL, (rec["viewer_unoccluded_fraction"], ref.unoccluded)
+    assert errs["visible"] <= TOL, (rec.viewer_visible_fraction, ref.visible)
+    assert errs["in_view"] <= TOL, (rec.viewer_in_view_fraction, ref.in_view)
+    assert errs["unoccluded"] <= TOL, (rec.viewer_unoccluded_fraction, ref.unoccluded)
     # labels agree with the reference: clearly visible / hidden balls are really so
-    if rec["vpt_label"] == 1:
+    if rec.vpt_label == 1:
         assert ref.visible == 1.0
-    if rec["vpt_label"] == 0:
+    if rec.vpt_label == 0:
         assert ref.visible == 0.0
-    if rec["hidden_reason"] == "out_of_view":
+    if rec.hidden_reason == "out_of_view":
         assert ref.in_view == 0.0
-    if rec["hidden_reason"] == "occluded":
+    if rec.hidden_reason == "occluded":
         assert ref.unoccluded == 0.0 and ref.in_view == 1.0
     # every blocker (and the floor) the library reports really blocks part of the ball
     ref_ids = {o.id for o, b in zip(scene.occluders, ref.blocks) if b}
-    assert set(rec["blocking_occluders"]) <= ref_ids
-    assert rec["floor_blocks"] <= ref.floor_blocks
+    assert set(rec.blocking_occluders) <= ref_ids
+    assert rec.floor_blocks <= ref.floor_blocks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,7 +597,7 @@ def test_fence_fractions_match_reference(seed):
     rec, ref, errs = _check_against_reference(scene, N_RAYS)
     key = f"fence_visible@{N_RAYS}"
     MAX_ERR[key] = max(MAX_ERR.get(key, 0.0), errs["visible"])
-    assert errs["visible"] <= TOL, (rec["viewer_visible_fraction"], ref.visible)
+    assert errs["visible"] <= TOL, (rec.viewer_visible_fraction, ref.visible)
 
 
 # Hard cases, each checked against a reference that agrees with itself to 1e-4 over seeds.
@@ -625,7 +625,7 @@ def test_hard_cases_match_reference(case):
     scene, key, expected = HARD_CASES[case]
     rec, ref, errs = _check_against_reference(scene, N_RAYS)
     assert getattr(ref, key) == pytest.approx(expected, abs=0.001)  # the reference is stable
-    assert errs[key] <= TOL, f"n_rays={N_RAYS}: library {rec['viewer_' + key + '_fraction']:.4f}, " \
+    assert errs[key] <= TOL, f"n_rays={N_RAYS}: library {getattr(rec, f'viewer_{key}_fraction'):.4f}, " \
                              f"reference {getattr(ref, key):.4f}"
 
 

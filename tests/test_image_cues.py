@@ -47,9 +47,9 @@ def test_label_coverage_is_what_the_analytic_image_shows():
     plan = plan_recipe(parse_recipe(d, "test"), progress=False)
     diffs = []
     for it in plan.items:
-        c = image_cues(analytic_mask(it.spec), None, tuple(it.labels["image"]["viewer_eye_px"]))
-        diffs.append(abs(c["cover_body_1"] - it.labels["segment_coverage"]))
-        assert (c["cover_body_1"] > 0.02) <= it.labels["occluder_overlaps_segment"]
+        c = image_cues(analytic_mask(it.spec), None, tuple(it.labels.image.viewer_eye_px))
+        diffs.append(abs(c["cover_body_1"] - it.labels.segment_coverage))
+        assert (c["cover_body_1"] > 0.02) <= it.labels.occluder_overlaps_segment
     assert np.mean(diffs) < 0.03 and np.max(diffs) < 0.15
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 
-from vpt.scene.labels import LabelConfig, label_scenes
+from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes
 from vpt.scene.spec import (
     AppearanceSpec,
     BallSpec,
@@ -42,7 +42,7 @@ def scene(ball_pos=(3.0, 0.0, 0.5), radius=0.15, occluders=(), viewer=VIEWER, ob
                      occluders=tuple(occluders), lights=LIGHTS, appearance=APPEARANCE)
 
 
-def label(s: SceneSpec, cfg: LabelConfig = CFG) -> dict:
+def label(s: SceneSpec, cfg: LabelConfig = CFG) -> SceneLabels:
     return label_scenes([s], cfg)[0]
 
 
@@ -53,35 +53,35 @@ def label(s: SceneSpec, cfg: LabelConfig = CFG) -> dict:
 
 def test_plain_view():
     r = label(scene())
-    assert r["vpt_label"] == 1 and r["hidden_reason"] is None
-    assert r["viewer_visible_fraction"] == 1.0
-    assert r["viewer_in_view_fraction"] == 1.0 and r["viewer_unoccluded_fraction"] == 1.0
-    assert not r["floor_blocks"] and r["blocking_occluders"] == []
-    assert r["observer_ok"], r["observer_problems"]
-    assert r["ball_side"] == "right" and r["viewer_facing"] == "right"
-    assert r["viewer_facing_angle_deg"] == pytest.approx(90.0)
-    assert not r["occluder_overlaps_segment"] and r["segment_occluders"] == []
+    assert r.vpt_label == 1 and r.hidden_reason is None
+    assert r.viewer_visible_fraction == 1.0
+    assert r.viewer_in_view_fraction == 1.0 and r.viewer_unoccluded_fraction == 1.0
+    assert not r.floor_blocks and r.blocking_occluders == ()
+    assert r.observer_ok, r.observer_problems
+    assert r.ball_side == "right" and r.viewer_facing == "right"
+    assert r.viewer_facing_angle_deg == pytest.approx(90.0)
+    assert not r.occluder_overlaps_segment and r.segment_occluders == ()
 
 
 def test_half_behind_wall_is_partial():
     # the wall covers y <= 0; its edge lies in the vertical plane through the eye and the ball
     wall = occ(7, "box", (1.5, -0.5, 0.5), (0.05, 1.0, 1.0))
     r = label(scene(occluders=[wall]))
-    assert r["viewer_visible_fraction"] == pytest.approx(0.5, abs=0.01)
-    assert r["viewer_in_view_fraction"] == 1.0
-    assert r["vpt_label"] is None and r["hidden_reason"] == "partial"
-    assert r["blocking_occluders"] == [7]
+    assert r.viewer_visible_fraction == pytest.approx(0.5, abs=0.01)
+    assert r.viewer_in_view_fraction == 1.0
+    assert r.vpt_label is None and r.hidden_reason == "partial"
+    assert r.blocking_occluders == (7,)
 
 
 def test_fully_behind_wall_is_occluded():
     wall = occ(7, "box", (1.5, 0.0, 0.5), (0.05, 1.2, 1.0))
     far = occ(3, "cylinder", (0.0, 3.0, 0.5), (0.4, 0.4, 1.0))  # nowhere near the line of sight
     r = label(scene(occluders=[far, wall]))
-    assert r["vpt_label"] == 0 and r["hidden_reason"] == "occluded"
-    assert r["viewer_visible_fraction"] == 0.0 and r["viewer_in_view_fraction"] == 1.0
-    assert r["blocking_occluders"] == [7]
-    assert not r["floor_blocks"]
-    assert r["segment_occluders"] == [7] and r["occluder_overlaps_segment"]
+    assert r.vpt_label == 0 and r.hidden_reason == "occluded"
+    assert r.viewer_visible_fraction == 0.0 and r.viewer_in_view_fraction == 1.0
+    assert r.blocking_occluders == (7,)
+    assert not r.floor_blocks
+    assert r.segment_occluders == (7,) and r.occluder_overlaps_segment
 
 
 @pytest.mark.parametrize("primitive,size", [("cylinder", (1.0, 1.0, 1.0)), ("sphere", (0.8, 0.8, 0.8)),
@@ -89,12 +89,12 @@ def test_fully_behind_wall_is_occluded():
 def test_fully_behind_other_primitives(primitive, size):
     # the rotated thin box (yaw 90: its 1.2 m side runs along y) must block as well
     r = label(scene(occluders=[occ(4, primitive, (1.5, 0.0, 0.5), size, 90.0)]))
-    assert (r["vpt_label"], r["hidden_reason"], r["blocking_occluders"]) == (0, "occluded", [4])
+    assert (r.vpt_label, r.hidden_reason, r.blocking_occluders) == (0, "occluded", (4,))
 
 
 def test_wall_behind_the_ball_does_not_block():
     r = label(scene(occluders=[occ(2, "box", (4.0, 0.0, 0.5), (0.05, 2.0, 1.0))]))
-    assert r["vpt_label"] == 1 and r["blocking_occluders"] == []
+    assert r.vpt_label == 1 and r.blocking_occluders == ()
 
 
 # A wall at x = 1.5 (2 cm thick) whose edge runs at y = -EDGE or +EDGE. From the eye
@@ -106,17 +106,17 @@ EDGE = 0.0735
 def test_occluder_inside_the_margin_ring_makes_the_label_partial():
     wall = occ(7, "box", (1.5, -EDGE - 0.5, 0.5), (0.02, 1.0, 1.0))  # covers y <= -EDGE
     r = label(scene(occluders=[wall]))
-    assert r["viewer_visible_fraction"] == 1.0 and r["blocking_occluders"] == []
-    assert r["vpt_label"] is None and r["hidden_reason"] == "partial"
-    assert label(scene(occluders=[wall]), LabelConfig(ball_margin=0.0))["vpt_label"] == 1
+    assert r.viewer_visible_fraction == 1.0 and r.blocking_occluders == ()
+    assert r.vpt_label is None and r.hidden_reason == "partial"
+    assert label(scene(occluders=[wall]), LabelConfig(ball_margin=0.0)).vpt_label == 1
 
 
 def test_sliver_of_the_margin_ring_visible_makes_the_label_partial():
     wall = occ(7, "box", (1.5, EDGE - 0.5, 0.5), (0.02, 1.0, 1.0))  # covers y <= +EDGE
     r = label(scene(occluders=[wall]))
-    assert r["viewer_visible_fraction"] == 0.0 and r["blocking_occluders"] == [7]
-    assert r["vpt_label"] is None and r["hidden_reason"] == "partial"
-    assert label(scene(occluders=[wall]), LabelConfig(ball_margin=0.0))["vpt_label"] == 0
+    assert r.viewer_visible_fraction == 0.0 and r.blocking_occluders == (7,)
+    assert r.vpt_label is None and r.hidden_reason == "partial"
+    assert label(scene(occluders=[wall]), LabelConfig(ball_margin=0.0)).vpt_label == 0
 
 
 def test_occluded_ball_at_the_frustum_edge_is_partial_not_occluded():
@@ -125,22 +125,22 @@ def test_occluded_ball_at_the_frustum_edge_is_partial_not_occluded():
     c = eye + 3.0 * direction_from_angles(30.0, 0.0)
     wall_pos = eye + 1.5 * direction_from_angles(30.0, 0.0)
     r = label(scene(ball_pos=c, occluders=[occ(7, "box", wall_pos, (0.05, 1.2, 1.0), 30.0)]))
-    assert r["viewer_visible_fraction"] == 0.0 and r["viewer_unoccluded_fraction"] == 0.0
-    assert 0.3 < r["viewer_in_view_fraction"] < 0.7
-    assert r["vpt_label"] is None and r["hidden_reason"] == "partial"
+    assert r.viewer_visible_fraction == 0.0 and r.viewer_unoccluded_fraction == 0.0
+    assert 0.3 < r.viewer_in_view_fraction < 0.7
+    assert r.vpt_label is None and r.hidden_reason == "partial"
 
 
 def test_behind_the_viewer_is_out_of_view():
     r = label(scene(ball_pos=(-3.0, 0.0, 0.5)))
-    assert r["vpt_label"] == 0 and r["hidden_reason"] == "out_of_view"
-    assert r["viewer_visible_fraction"] == 0.0 and r["viewer_in_view_fraction"] == 0.0
-    assert r["ball_side"] == "left"
+    assert r.vpt_label == 0 and r.hidden_reason == "out_of_view"
+    assert r.viewer_visible_fraction == 0.0 and r.viewer_in_view_fraction == 0.0
+    assert r.ball_side == "left"
 
 
 def test_beside_the_viewer_is_out_of_view():
     r = label(scene(ball_pos=(1.0, 3.0, 0.5)))  # about 75 deg to the left, half fov 30 deg
-    assert r["vpt_label"] == 0 and r["hidden_reason"] == "out_of_view"
-    assert r["viewer_visible_fraction"] == 0.0
+    assert r.vpt_label == 0 and r.hidden_reason == "out_of_view"
+    assert r.viewer_visible_fraction == 0.0
 
 
 def test_just_outside_the_field_of_view_edge_is_partial_not_hidden():
@@ -148,41 +148,41 @@ def test_just_outside_the_field_of_view_edge_is_partial_not_hidden():
     d = direction_from_angles(32.0, 0.0)
     eye = np.array([0.24, 0.0, 0.5])
     r = label(scene(ball_pos=eye + 3.0 * d))
-    assert r["vpt_label"] is None and r["hidden_reason"] == "partial"
-    assert 0.0 < r["viewer_in_view_fraction"] < 0.5
+    assert r.vpt_label is None and r.hidden_reason == "partial"
+    assert 0.0 < r.viewer_in_view_fraction < 0.5
 
 
 def test_big_ball_centred_outside_the_grown_frustum_but_overlapping_it_is_partial():
     # centre 37.5 deg off axis (half fov 30 + margin 6 = 36 deg), angular radius 8.6 deg
     eye = np.array([0.24, 0.0, 0.5])
     r = label(scene(ball_pos=eye + 2.0 * direction_from_angles(37.5, 0.0), radius=0.3))
-    assert 0.0 < r["viewer_in_view_fraction"] < 0.2
-    assert r["vpt_label"] is None and r["hidden_reason"] == "partial"
+    assert 0.0 < r.viewer_in_view_fraction < 0.2
+    assert r.vpt_label is None and r.hidden_reason == "partial"
 
 
 def test_hidden_by_the_floor():
     viewer = ViewerSpec(model="camera", position=(0.0, 0.0, 1.5), yaw_deg=0.0, pitch_deg=-30.0, hfov_deg=60.0,
                         vfov_deg=45.0)
     r = label(scene(ball_pos=(2.5, 0.0, -0.3), viewer=viewer))  # sunk below z = 0, in the frustum
-    assert r["viewer_in_view_fraction"] == 1.0
-    assert r["viewer_visible_fraction"] == 0.0
-    assert r["vpt_label"] == 0 and r["hidden_reason"] == "occluded"
-    assert r["floor_blocks"] and r["blocking_occluders"] == []
+    assert r.viewer_in_view_fraction == 1.0
+    assert r.viewer_visible_fraction == 0.0
+    assert r.vpt_label == 0 and r.hidden_reason == "occluded"
+    assert r.floor_blocks and r.blocking_occluders == ()
 
 
 def test_ball_half_sunk_into_the_floor_is_partial():
     viewer = ViewerSpec(model="camera", position=(0.0, 0.0, 1.5), yaw_deg=0.0, pitch_deg=-30.0, hfov_deg=60.0,
                         vfov_deg=45.0)
     r = label(scene(ball_pos=(2.5, 0.0, 0.0), radius=0.2, viewer=viewer))
-    assert r["floor_blocks"] and r["vpt_label"] is None
-    assert 0.2 < r["viewer_visible_fraction"] < 0.8
+    assert r.floor_blocks and r.vpt_label is None
+    assert 0.2 < r.viewer_visible_fraction < 0.8
 
 
 def test_ball_resting_on_the_floor_is_visible():
     viewer = ViewerSpec(model="camera", position=(0.0, 0.0, 1.5), yaw_deg=0.0, pitch_deg=-30.0, hfov_deg=60.0,
                         vfov_deg=45.0)
     r = label(scene(ball_pos=(2.5, 0.0, 0.2), radius=0.2, viewer=viewer))
-    assert r["vpt_label"] == 1 and not r["floor_blocks"]
+    assert r.vpt_label == 1 and not r.floor_blocks
 
 
 def test_low_eye_ball_resting_on_the_floor_is_visible():
@@ -191,7 +191,7 @@ def test_low_eye_ball_resting_on_the_floor_is_visible():
     viewer = ViewerSpec(model="camera", position=(0.0, 0.0, 0.3), yaw_deg=0.0, pitch_deg=0.0, hfov_deg=60.0,
                         vfov_deg=45.0)
     r = label(scene(ball_pos=(3.0, 0.0, 0.2), radius=0.2, viewer=viewer))
-    assert r["vpt_label"] == 1 and not r["floor_blocks"] and r["viewer_visible_fraction"] == 1.0
+    assert r.vpt_label == 1 and not r.floor_blocks and r.viewer_visible_fraction == 1.0
 
 
 def visible_cap_lowest_z(eye, center, radius) -> float:
@@ -217,9 +217,9 @@ def test_ball_cut_by_the_floor_is_not_clearly_visible():
     radius = 0.2701532343302485
     assert visible_cap_lowest_z(viewer.eye, ball, radius) == pytest.approx(-0.0156, abs=1e-4)
     r = label(scene(ball_pos=ball, radius=radius, viewer=viewer))
-    assert r["viewer_in_view_fraction"] == 1.0
-    assert r["floor_blocks"], "the floor hides the bottom of the ball but floor_blocks is False"
-    assert r["vpt_label"] is None, "a ball cut by the floor is labelled clearly visible"
+    assert r.viewer_in_view_fraction == 1.0
+    assert r.floor_blocks, "the floor hides the bottom of the ball but floor_blocks is False"
+    assert r.vpt_label is None, "a ball cut by the floor is labelled clearly visible"
 
 
 def test_floor_cut_is_detected_whenever_the_visible_cap_dips_below_the_floor():
@@ -233,15 +233,15 @@ def test_floor_cut_is_detected_whenever_the_visible_cap_dips_below_the_floor():
         center = (float(viewer.eye[0] + rng.uniform(1.0, 6.0)), 0.0, radius * float(1.0 - rng.uniform(0.0, 0.1)))
         low = visible_cap_lowest_z(viewer.eye, center, radius)
         r = label(scene(ball_pos=center, radius=radius, viewer=viewer))
-        if r["viewer_in_view_fraction"] < 1.0:
+        if r.viewer_in_view_fraction < 1.0:
             continue
         if low < -0.01 * radius:  # clearly cut: at least 1 % of the radius below the floor
             cut += 1
-            if not r["floor_blocks"] or r["vpt_label"] == 1:
+            if not r.floor_blocks or r.vpt_label == 1:
                 missed.append(round(low / radius, 4))
         elif low > 0:
             uncut += 1
-            assert not r["floor_blocks"]
+            assert not r.floor_blocks
     assert cut > 50 and uncut > 50
     assert not missed, f"{len(missed)} of {cut} floor-cut balls not detected; cap depth / radius: {sorted(missed)[:5]}"
 
@@ -255,35 +255,35 @@ DEPTH_OBSERVER = ObserverSpec(position=(0.0, -6.0, 1.5), look_at=(0.0, 0.0, 0.5)
 
 def test_depth_ball_clearly_closer():
     r = label(scene(ball_pos=(0.5, -3.0, 0.5), observer=DEPTH_OBSERVER))
-    assert r["depth_label"] == 1
-    assert r["depth"]["ball_euclidean_m"] < r["depth"]["viewer_euclidean_m"]
-    assert r["depth"]["ball_z_m"] < r["depth"]["viewer_z_m"]
+    assert r.depth_label == 1
+    assert r.depth.ball_euclidean_m < r.depth.viewer_euclidean_m
+    assert r.depth.ball_z_m < r.depth.viewer_z_m
 
 
 def test_depth_viewer_clearly_closer():
     r = label(scene(ball_pos=(0.5, 3.0, 0.5), observer=DEPTH_OBSERVER))
-    assert r["depth_label"] == 0
-    assert r["depth"]["viewer_euclidean_m"] < r["depth"]["ball_euclidean_m"]
+    assert r.depth_label == 0
+    assert r.depth.viewer_euclidean_m < r.depth.ball_euclidean_m
 
 
 def test_depth_gap_below_minimum_is_unlabelled():
     r = label(scene(ball_pos=(1.0, 0.0, 0.5), observer=DEPTH_OBSERVER))
-    assert min(r["depth"]["relative_gap_euclidean"], r["depth"]["relative_gap_z"]) < CFG.min_depth_gap
-    assert r["depth_label"] is None
+    assert min(r.depth.relative_gap_euclidean, r.depth.relative_gap_z) < CFG.min_depth_gap
+    assert r.depth_label is None
 
 
 def test_depth_uses_body_centre_and_threshold():
     # viewer body at y = 0, ball 0.4 m nearer the observer: gap about 7 %, below 10 % ...
     s = scene(ball_pos=(0.0, -0.4, 0.5), observer=DEPTH_OBSERVER)
     r = label(s)
-    gap = r["depth"]["relative_gap_euclidean"]
+    gap = r.depth.relative_gap_euclidean
     d_view = math.dist(DEPTH_OBSERVER.position, VIEWER.position)
     d_ball = math.dist(DEPTH_OBSERVER.position, (0.0, -0.4, 0.5))
-    assert r["depth"]["viewer_euclidean_m"] == pytest.approx(d_view)
+    assert r.depth.viewer_euclidean_m == pytest.approx(d_view)
     assert gap == pytest.approx((d_view - d_ball) / d_view)
-    assert r["depth_label"] is None
+    assert r.depth_label is None
     # ... and labelled once the threshold is below the gap
-    assert label(s, LabelConfig(min_depth_gap=0.05))["depth_label"] == 1
+    assert label(s, LabelConfig(min_depth_gap=0.05)).depth_label == 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,27 +295,27 @@ def test_ball_hidden_from_the_observer():
     obs = np.array(OBSERVER.position)
     block = obs + 0.4 * (np.array([3.0, 0.0, 0.5]) - obs)  # between observer and ball, clear of the viewer
     r = label(scene(occluders=[occ(5, "box", block, (0.8, 0.8, 0.8))]))
-    assert r["vpt_label"] == 1  # the viewer still sees it
-    assert r["observer_ball_visible_fraction"] < CFG.min_observer_visible
-    assert not r["observer_ok"]
-    assert "ball not clearly visible in the image" in r["observer_problems"]
+    assert r.vpt_label == 1  # the viewer still sees it
+    assert r.observer_ball_visible_fraction < CFG.min_observer_visible
+    assert not r.observer_ok
+    assert "ball not clearly visible in the image" in r.observer_problems
 
 
 def test_viewer_hidden_from_the_observer():
     obs = np.array(OBSERVER.position)
     block = obs + 0.5 * (np.array(VIEWER.position) - obs)
     r = label(scene(occluders=[occ(5, "sphere", block, (0.9, 0.9, 0.9))]))
-    assert r["observer_viewer_visible_fraction"] < CFG.min_observer_visible
-    assert not r["observer_ok"]
-    assert "viewer not clearly visible in the image" in r["observer_problems"]
+    assert r.observer_viewer_visible_fraction < CFG.min_observer_visible
+    assert not r.observer_ok
+    assert "viewer not clearly visible in the image" in r.observer_problems
 
 
 def test_ball_outside_the_observer_image():
     r = label(scene(ball_pos=(12.0, 0.0, 0.5)))  # straight ahead of the viewer, 60 deg off the observer's axis
-    assert r["vpt_label"] == 1
-    assert r["observer_ball_visible_fraction"] == 0.0
-    assert not r["observer_ok"]
-    assert "ball not clearly visible in the image" in r["observer_problems"]
+    assert r.vpt_label == 1
+    assert r.observer_ball_visible_fraction == 0.0
+    assert not r.observer_ok
+    assert "ball not clearly visible in the image" in r.observer_problems
 
 
 def test_ball_behind_the_viewer_body_from_the_observer():
@@ -323,18 +323,18 @@ def test_ball_behind_the_viewer_body_from_the_observer():
     obs, proxy = np.array(OBSERVER.position), VIEWER.proxy_center
     ball = proxy + 1.5 * (proxy - obs) / np.linalg.norm(proxy - obs)
     r = label(scene(ball_pos=ball))
-    assert r["observer_ball_visible_fraction"] < 0.2
-    assert "ball not clearly visible in the image" in r["observer_problems"]
-    assert r["observer_viewer_visible_fraction"] == 1.0
+    assert r.observer_ball_visible_fraction < 0.2
+    assert "ball not clearly visible in the image" in r.observer_problems
+    assert r.observer_viewer_visible_fraction == 1.0
 
 
 def test_ball_in_front_of_the_viewer_body_from_the_observer():
     obs, proxy = np.array(OBSERVER.position), VIEWER.proxy_center
     ball = proxy + 0.6 * (obs - proxy) / np.linalg.norm(proxy - obs)
     r = label(scene(ball_pos=ball, radius=0.15))
-    assert r["observer_ball_visible_fraction"] == 1.0
-    assert r["observer_viewer_visible_fraction"] < CFG.min_observer_visible
-    assert r["observer_problems"] == ["viewer not clearly visible in the image"]
+    assert r.observer_ball_visible_fraction == 1.0
+    assert r.observer_viewer_visible_fraction < CFG.min_observer_visible
+    assert r.observer_problems == ("viewer not clearly visible in the image",)
 
 
 def test_ball_above_the_image_but_within_the_horizontal_angle():
@@ -346,18 +346,18 @@ def test_ball_above_the_image_but_within_the_horizontal_angle():
     (_, v), _ = OBSERVER.project(ball)
     assert v < 0
     r = label(scene(ball_pos=ball, radius=0.1))
-    assert r["observer_ball_visible_fraction"] == 0.0
-    assert "ball not clearly visible in the image" in r["observer_problems"]
+    assert r.observer_ball_visible_fraction == 0.0
+    assert "ball not clearly visible in the image" in r.observer_problems
 
 
 def test_tiny_ball_is_too_small():
     # the ball sits on the observer's optical axis, so its image is a circle of radius f tan(alpha)
     r = label(scene(ball_pos=OBSERVER.look_at, radius=0.02))
-    assert not r["observer_ok"] and "ball too small in the image" in r["observer_problems"]
+    assert not r.observer_ok and "ball too small in the image" in r.observer_problems
     alpha = math.asin(0.02 / math.dist(OBSERVER.position, OBSERVER.look_at))
-    assert r["image"]["ball_radius_px"] == pytest.approx(OBSERVER.focal_px * math.tan(alpha), rel=1e-6)
-    np.testing.assert_allclose(r["image"]["ball_center_px"], [320.0, 240.0], atol=1e-9)
-    assert label(scene(ball_pos=OBSERVER.look_at, radius=0.1))["observer_ok"]
+    assert r.image.ball_radius_px == pytest.approx(OBSERVER.focal_px * math.tan(alpha), rel=1e-6)
+    np.testing.assert_allclose(r.image.ball_center_px, [320.0, 240.0], atol=1e-9)
+    assert label(scene(ball_pos=OBSERVER.look_at, radius=0.1)).observer_ok
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,22 +442,22 @@ def test_invariance_under_rigid_motions_about_z():
     scenes = [random_scene(rng, i) for i in range(40)]
     base = label_scenes(scenes, CFG)
     # the sample exercises all the outcomes
-    assert {r["vpt_label"] for r in base} == {0, 1, None}
-    assert any(r["blocking_occluders"] for r in base)
-    assert len({r["ball_side"] for r in base}) == 2 and len({r["viewer_facing"] for r in base}) == 2
+    assert {r.vpt_label for r in base} == {0, 1, None}
+    assert any(r.blocking_occluders for r in base)
+    assert len({r.ball_side for r in base}) == 2 and len({r.viewer_facing for r in base}) == 2
     for angle, shift in ((90.0, (0.0, 0.0)), (37.0, (5.0, -3.0)), (-151.3, (-12.5, 40.0)), (0.0, (100.0, 7.0))):
         moved = label_scenes([transform(s, angle, shift) for s in scenes], CFG)
         for s, r0, r1 in zip(scenes, base, moved):
             for k in EXACT_KEYS:
-                assert r0[k] == r1[k], (s.scene_id, angle, k, r0[k], r1[k])
+                assert getattr(r0, k) == getattr(r1, k), (s.scene_id, angle, k, getattr(r0, k), getattr(r1, k))
             for k in FRACTION_KEYS:
-                assert r1[k] == pytest.approx(r0[k], abs=1e-6), (s.scene_id, angle, k)
-            assert r1["viewer_facing_angle_deg"] == pytest.approx(r0["viewer_facing_angle_deg"], abs=1e-6)
+                assert getattr(r1, k) == pytest.approx(getattr(r0, k), abs=1e-6), (s.scene_id, angle, k)
+            assert r1.viewer_facing_angle_deg == pytest.approx(r0.viewer_facing_angle_deg, abs=1e-6)
             for k in ("ball_center_px", "viewer_center_px", "viewer_eye_px"):
-                np.testing.assert_allclose(r1["image"][k], r0["image"][k], atol=1e-6)
-            assert r1["image"]["ball_radius_px"] == pytest.approx(r0["image"]["ball_radius_px"], rel=1e-9)
-            for k, v in r0["depth"].items():
-                assert r1["depth"][k] == pytest.approx(v, rel=1e-9, abs=1e-9)
+                np.testing.assert_allclose(getattr(r1.image, k), getattr(r0.image, k), atol=1e-6)
+            assert r1.image.ball_radius_px == pytest.approx(r0.image.ball_radius_px, rel=1e-9)
+            for k, v in asdict(r0.depth).items():
+                assert getattr(r1.depth, k) == pytest.approx(v, rel=1e-9, abs=1e-9)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def test_sweeps_follow_their_patterns(sweeps):
         bal = steps[0].sweep["balance"]
         values = [it.sweep["value"] for it in steps]
         if kind == "depth_pass":
-            gaps = [it.labels["depth"]["ball_euclidean_m"] - it.labels["depth"]["viewer_euclidean_m"] for it in steps]
+            gaps = [it.labels.depth.ball_euclidean_m - it.labels.depth.viewer_euclidean_m for it in steps]
             if bal["motion"] == "away":
                 assert _clear(labels) == ["1", "0"], (sid, labels)
                 assert np.all(np.diff(gaps) > 0), "the ball must move steadily away, past the viewer's depth"
@@ -70,20 +70,20 @@ def test_sweeps_follow_their_patterns(sweeps):
             assert _clear(labels) == ["1", "0", "1"], (sid, labels)
             assert labels[0] == labels[-1] == "1"
             if kind in ("occluder_slide", "occluder_move"):
-                assert {it.labels["hidden_reason"] for it in steps if it.labels["vpt_label"] == 0} == {"occluded"}
+                assert {it.labels.hidden_reason for it in steps if it.labels.vpt_label == 0} == {"occluded"}
             if kind == "viewer_turn":
                 assert abs(values[-1]) == 360 and (values[-1] > 0) == (bal["turn"] == "counter-clockwise")
         for it in steps:
-            frac, pix = it.labels["viewer_visible_fraction"], it.labels[FIT_FRACTION]
+            frac, pix = it.labels.viewer_visible_fraction, getattr(it.labels, FIT_FRACTION)
             assert it.sweep[FIT_FRACTION] == pix and it.sweep["fit_fraction"] == FIT_FRACTION
-            if it.labels["vpt_label"] is None:
+            if it.labels.vpt_label is None:
                 assert it.sweep["step_label"] == "partial" or kind == "depth_pass"
-            elif it.labels["vpt_label"] == 1:
+            elif it.labels.vpt_label == 1:
                 assert frac == 1.0 and pix == 1.0
             else:
                 assert frac == 0.0 and pix == 0.0
         assert steps[0].sweep["transitions"] == transitions_of(labels)
-        assert all(it.labels["observer_ok"] for it in steps)
+        assert all(it.labels.observer_ok for it in steps)
         assert all(it.split == "strategy" for it in steps)
         assert np.all(np.diff(values) > 0) or np.all(np.diff(values) < 0)
         # one layout: only the swept thing changes
@@ -145,13 +145,13 @@ def test_planned_sweeps_show_their_assigned_factors(sweeps):
     for sid, steps in sweeps.items():
         kind, bal = steps[0].sweep["kind"], steps[0].sweep["balance"]
         if kind != "invariance":
-            assert {it.labels["ball_side"] for it in steps} == {bal["ball_side"]}, sid
+            assert {it.labels.ball_side for it in steps} == {bal["ball_side"]}, sid
             sides[(kind, bal["ball_side"])] += 1
         if kind == "viewer_turn":
             # the turn starts facing the ball, so the viewer first faces the ball's side
-            assert steps[0].labels["viewer_facing"] == bal["ball_side"]
+            assert steps[0].labels.viewer_facing == bal["ball_side"]
         if kind == "depth_pass":
-            assert {it.labels["viewer_facing"] for it in steps} == {bal["viewer_facing"]}
+            assert {it.labels.viewer_facing for it in steps} == {bal["viewer_facing"]}
     for kind in ("occluder_slide", "occluder_move", "viewer_turn", "depth_pass"):
         assert sides[(kind, "left")] == sides[(kind, "right")] == 1
 
@@ -163,18 +163,18 @@ def test_invariance_keeps_the_answer_and_changes_the_image(sweeps):
             continue
         bal = steps[0].sweep["balance"]
         targets[bal["target"]] += 1
-        vpt = {it.labels["vpt_label"] for it in steps}
-        reasons = {it.labels["hidden_reason"] for it in steps}
+        vpt = {it.labels.vpt_label for it in steps}
+        reasons = {it.labels.hidden_reason for it in steps}
         if bal["target"].startswith("visible"):
             assert vpt == {1} and reasons == {None}
         else:
             assert vpt == {0} and reasons == {bal["target"]}
-        assert all(not it.labels["observer_problems"] for it in steps)
+        assert all(not it.labels.observer_problems for it in steps)
         # the ball crosses the viewer in the image: the 2D layout flips
         dx = [it.sweep["ball_minus_viewer_x_px"] for it in steps]
         assert dx[0] * dx[-1] < 0 and min(abs(dx[0]), abs(dx[-1])) >= MIN_SHIFT * steps[0].spec.observer.width
         assert steps[0].sweep["summary"]["ball_minus_viewer_x_px"] == [dx[0], dx[-1]]
-        assert steps[0].labels["ball_side"] != steps[-1].labels["ball_side"]
+        assert steps[0].labels.ball_side != steps[-1].labels.ball_side
         # the observer orbits: same height, same horizontal distance to its look-at point
         look = np.asarray(steps[0].spec.observer.look_at)
         radii = [math.dist(it.spec.observer.position[:2], look[:2]) for it in steps]
@@ -184,7 +184,7 @@ def test_invariance_keeps_the_answer_and_changes_the_image(sweeps):
         assert 80 <= abs(orbit[-1] - orbit[0]) <= 120
         assert (orbit[-1] > orbit[0]) == (bal["orbit"] == "counter-clockwise")
         # the depth answer is recorded per step
-        assert [it.sweep["depth_label"] for it in steps] == [it.labels["depth_label"] for it in steps]
+        assert [it.sweep["depth_label"] for it in steps] == [it.labels.depth_label for it in steps]
     assert targets == {"visible_away": 1, "occluded": 1, "visible_toward": 1, "out_of_view": 1}
 
 

@@ -3,7 +3,6 @@ rendered sweep dataset beside it (Blender's preview preset)."""
 
 from __future__ import annotations
 
-import argparse
 import copy
 from pathlib import Path
 
@@ -48,9 +47,9 @@ def render_tiny(out: Path) -> Path:
         return _RENDERED["tiny"]
     from vpt.datasets import pipeline
     from vpt.datasets.recipe import parse_recipe
-    from vpt.datasets.render_stage import make_renderer
+    from vpt.datasets.render_stage import RenderOptions, make_renderer
 
-    args = argparse.Namespace(preset="preview", workers=1, device="cpu", recycle_every=100, depth=False, quiet=True)
+    args = RenderOptions(preset="preview", workers=1, device="cpu", recycle_every=100, depth=False, quiet=True)
     renderer, key, bpy_version = make_renderer(args)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pipeline, "audit_plan", _no_audit)

@@ -29,9 +29,9 @@ def cmd_scenes(args: argparse.Namespace) -> int:
     recipes = [r for target in args.recipes for r in find_recipes(target)]
     renderer, render_key, bpy_version = None, None, None
     if not args.plan_only:
-        from vpt.datasets.render_stage import make_renderer  # Blender runs in worker processes
+        from vpt.datasets.render_stage import RenderOptions, make_renderer  # Blender runs in workers
 
-        renderer, render_key, bpy_version = make_renderer(args)
+        renderer, render_key, bpy_version = make_renderer(RenderOptions.from_args(args))
     for recipe in recipes:
         build_dataset(recipe, Path(args.out), scale=args.scale, renderer=renderer, render_key=render_key,
                       bpy_version=bpy_version, progress=not args.quiet)
@@ -41,8 +41,9 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from vpt.datasets.audit import audit_dataset, audit_plan, sweep_folders_beside, write_audit
 
+    from vpt.datasets.index import is_dataset
     target = Path(args.target)
-    if target.is_dir() and (target / "index.parquet").exists():
+    if is_dataset(target):
         sweeps = [Path(p) for p in args.sweeps] if args.sweeps else sweep_folders_beside(target)
         result = audit_dataset(target, sweeps, folds=args.folds)
         write_audit(result, target)
@@ -97,15 +98,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from vpt.datasets.render_stage import verify_dataset
+    from vpt.datasets.verify import VerifyOptions, verify_dataset
 
-    return verify_dataset(Path(args.dataset), sample=args.sample, quiet=args.quiet)
+    report = verify_dataset(Path(args.dataset), VerifyOptions(sample=args.sample, progress=not args.quiet))
+    print(report.summary())
+    return 0 if report.passed else 1
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from vpt.datasets.export import export_imagefolder
 
-    export_imagefolder(Path(args.dataset), Path(args.out))
+    print(export_imagefolder(Path(args.dataset), Path(args.out)).summary())
     return 0
 
 

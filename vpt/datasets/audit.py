@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from vpt.datasets.cues import GEOMETRY_CUES, RGB_CUES
+from vpt.datasets.index import is_dataset, read_index
 from vpt.errors import UserError
 
 LABELS = ("vpt_label", "depth_label")
@@ -268,12 +269,12 @@ def audit_dataset(root: Path, sweeps: list[Path] | None = None, folds: int = 5) 
     from vpt.datasets.cues import dataset_cue_table
 
     root = Path(root)
-    index = _read_index(root)
+    index = read_index(root)
     table, thumbs = dataset_cue_table(root, index)
     table = table.merge(index[["scene_id", "human_set"]], on="scene_id", how="left")
     source = "images" if table["rendered"].all() else "analytic"
     for folder in sweeps or []:
-        t2, th2 = dataset_cue_table(folder, _read_index(folder))
+        t2, th2 = dataset_cue_table(folder, read_index(folder))
         table, thumbs = pd.concat([table, t2], ignore_index=True), np.vstack([thumbs, th2])
     return audit_cues(table, thumbs, source, folds)
 
@@ -288,21 +289,14 @@ def audit_plan(items: list, sweep_items: list | None = None, folds: int = 5, pro
     return audit_cues(table, thumbs, "analytic", folds)
 
 
-def _read_index(root: Path) -> pd.DataFrame:
-    path = Path(root) / "index.parquet"
-    if not path.exists():
-        raise UserError(f"{root}: no index.parquet; run `vpt scenes` to write the dataset first")
-    return pd.read_parquet(path)
-
-
 def sweep_folders_beside(root: Path) -> list[Path]:
     """Sibling dataset folders (same parent) whose index holds sweep steps."""
     out = []
     for p in sorted(Path(root).resolve().parent.iterdir()):
-        if p == Path(root).resolve() or not (p / "index.parquet").exists():
+        if p == Path(root).resolve() or not is_dataset(p):
             continue
-        idx = pd.read_parquet(p / "index.parquet", columns=["sweep_id", "image"])
-        if (idx["sweep_id"].fillna("") != "").any() and (idx["image"].fillna("") != "").any():
+        idx = read_index(p, columns=["sweep_id", "image"])
+        if (idx["sweep_id"] != "").any() and (idx["image"] != "").any():
             out.append(p)
     return out
 

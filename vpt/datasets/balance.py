@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 from tqdm import tqdm
 
 from vpt.errors import UserError
-from vpt.scene.labels import LabelConfig, label_scenes
+from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes
 from vpt.scene.sampling import Rejected, Target, cue_bins
 from vpt.scene.spec import SceneSpec
 
@@ -83,17 +83,17 @@ def quotas(n_items: int, occluded_share: float) -> dict[Stratum, int]:
     return dict(out)
 
 
-def stratum_of(lab: dict[str, Any]) -> tuple[Stratum | None, list[str]]:
+def stratum_of(lab: SceneLabels) -> tuple[Stratum | None, list[str]]:
     """The stratum a labelled candidate falls in, or None with the reasons it is unusable."""
-    why = list(lab["observer_problems"])
-    if lab["vpt_label"] is None:
+    why = list(lab.observer_problems)
+    if lab.vpt_label is None:
         why.append("ball partly visible to the viewer (ambiguous)")
-    if lab["depth_label"] is None:
+    if lab.depth_label is None:
         why.append("depth gap below the minimum")
     if why:
         return None, why
-    return Stratum(lab["ball_side"], lab["viewer_facing"], lab["occluder_overlaps_segment"], lab["vpt_label"],
-                   lab["hidden_reason"], lab["depth_label"]), []
+    return Stratum(lab.ball_side, lab.viewer_facing, lab.occluder_overlaps_segment, lab.vpt_label,
+                   lab.hidden_reason, lab.depth_label), []
 
 
 Bins = tuple[int, int, int]
@@ -165,7 +165,7 @@ def _target(st: Stratum, matcher: Matcher, k: int) -> Target:
 @dataclass
 class Accepted:
     spec: SceneSpec
-    labels: dict[str, Any]
+    labels: SceneLabels
     stratum: Stratum
 
 

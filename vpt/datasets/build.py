@@ -14,6 +14,7 @@ from vpt.datasets.balance import fill_matched, pick_balanced, quotas
 from vpt.datasets.cues import analytic_cue_matrix
 from vpt.datasets.recipe import SWEEP_KINDS, Recipe, load_catalogue
 from vpt.datasets.sweeps import FIT_FRACTION, PlannedSweep, SweepError, plan_sweep
+from vpt.scene.labels import SceneLabels
 from vpt.scene.sampling import dress, sample_candidate
 from vpt.scene.spec import SceneSpec
 
@@ -24,7 +25,7 @@ MATCH_SCALE = 0.5  # matched selection reads the analytic cues at half resolutio
 @dataclass
 class DatasetItem:
     spec: SceneSpec
-    labels: dict[str, Any]
+    labels: SceneLabels
     split: str
     cell: str | None = None
     human_set: bool = False
@@ -78,8 +79,8 @@ def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
         accepted_by_split[split] = kept
         for a in kept:
             plan.items.append(DatasetItem(dress(a.spec, styles, styles_cat), a.labels, split, a.stratum.cell))
-    _flag(plan, "test", cfg["human_set"], "human_set", lambda it: (it.cell, it.labels["vpt_label"], it.labels["depth_label"]))
-    _flag(plan, "train", cfg["warmup"], "warmup", lambda it: (it.labels["vpt_label"], it.labels["depth_label"]))
+    _flag(plan, "test", cfg["human_set"], "human_set", lambda it: (it.cell, it.labels.vpt_label, it.labels.depth_label))
+    _flag(plan, "train", cfg["warmup"], "warmup", lambda it: (it.labels.vpt_label, it.labels.depth_label))
     return plan
 
 
@@ -134,11 +135,11 @@ def _sweep_items(ps: PlannedSweep, styles: list[str], styles_cat: dict[str, Any]
                 "parameter": ps.parameter, "value": sw.value, "primary_label": ps.primary,
                 "step_label": step_label, "transitions": ps.transitions, "balance": ps.balance,
                 "summary": ps.summary,
-                "viewer_visible_fraction": lab["viewer_visible_fraction"],  # share of solid angle
-                FIT_FRACTION: lab[FIT_FRACTION],  # share of the viewer's image pixels
+                "viewer_visible_fraction": lab.viewer_visible_fraction,  # share of solid angle
+                FIT_FRACTION: lab.viewer_visible_pixel_fraction,  # share of the viewer's image pixels
                 "fit_fraction": FIT_FRACTION,  # the one a psychometric fit over partial steps uses
-                "ball_minus_viewer_x_px": lab["image"]["ball_center_px"][0] - lab["image"]["viewer_center_px"][0],
-                "depth_label": lab["depth_label"]}
+                "ball_minus_viewer_x_px": lab.image.ball_center_px[0] - lab.image.viewer_center_px[0],
+                "depth_label": lab.depth_label}
         items.append(DatasetItem(dressed, lab, "strategy", None, sweep=info))
     return items
 

@@ -253,12 +253,12 @@ def plan_cue_table(items, progress: bool = False) -> "tuple[Any, np.ndarray]":
     rows, thumbs = [], []
     for it in tqdm(items, desc="analytic cues", unit="scene", disable=not progress, leave=False):
         lab, sw = it.labels, it.sweep or {}
-        meta = {"scene_id": it.spec.scene_id, "split": it.split, "vpt_label": lab["vpt_label"],
-                "depth_label": lab["depth_label"], "hidden_reason": lab["hidden_reason"] or "", "cell": it.cell or "",
+        meta = {"scene_id": it.spec.scene_id, "split": it.split, "vpt_label": lab.vpt_label,
+                "depth_label": lab.depth_label, "hidden_reason": lab.hidden_reason or "", "cell": it.cell or "",
                 "style": it.spec.appearance.style if it.spec.appearance else "", "sweep_id": sw.get("sweep_id", ""),
                 "sweep_kind": sw.get("kind", ""), "sweep_step": sw.get("step", -1),
                 "sweep_step_label": sw.get("step_label", "")}
-        cues = image_cues(analytic_mask(it.spec), None, tuple(lab["image"]["viewer_eye_px"]))
+        cues = image_cues(analytic_mask(it.spec), None, tuple(lab.image.viewer_eye_px))
         thumbs.append(cues.pop("thumbnail"))
         rows.append({**meta, **cues})
     return pd.DataFrame(rows), np.stack(thumbs) if thumbs else np.zeros((0, THUMB * THUMB))
@@ -275,7 +275,7 @@ def analytic_cue_matrix(pairs, scale: float = 1.0, progress: bool = False) -> "t
     names = list(GEOMETRY_CUES)
     rows = []
     for spec, lab in tqdm(pairs, desc="analytic cues", unit="scene", disable=not progress, leave=False):
-        eye = tuple(float(c) * scale for c in lab["image"]["viewer_eye_px"])
+        eye = tuple(float(c) * scale for c in lab.image.viewer_eye_px)
         cues = image_cues(analytic_mask(spec, scale), None, eye)
         rows.append([float(cues.get(n, math.nan)) for n in names])
     return np.array(rows, dtype=float).reshape(len(rows), len(names)), names

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from vpt.datasets.index import read_index
 from vpt.fileio import atomic_write_text
 from vpt.errors import UserError
 
@@ -25,6 +27,25 @@ METADATA_COLUMNS = ["scene_id", "vpt_label", "hidden_reason", "depth_label", "ce
                     "occluder_overlaps_segment", "n_occluders", "style", "viewer_model", "occluder_shapes", "human_set",
                     "warmup", "sweep_id", "sweep_kind", "sweep_step", "sweep_parameter", "sweep_value",
                     "sweep_step_label", "mask_file"]
+
+
+@dataclass(frozen=True)
+class Export:
+    """What :func:`export_imagefolder` wrote: ``images`` files in the ``splits`` of the default
+    config, and the ``human`` splits of the ``human`` config (none when not rendered)."""
+
+    out: Path
+    images: int
+    splits: list[str]
+    human: list[str]
+
+    def summary(self) -> str:
+        text = (f"exported {self.images} images in splits {', '.join(self.splits)} to {self.out} "
+                f"(load with datasets.load_dataset({str(self.out)!r}))")
+        if self.human:
+            text += (f"\n  and the human-resolution images of {' and '.join(self.human)} "
+                     f"(datasets.load_dataset({str(self.out)!r}, 'human'))")
+        return text
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -71,12 +92,9 @@ def _write_folder(root: Path, g: pd.DataFrame, out: Path, folder: Path, image_co
     atomic_write_text(folder / "metadata.csv", pd.DataFrame(rows).to_csv(index=False))
 
 
-def export_imagefolder(root: Path, out: Path) -> Path:
-    """Write the image-folder export of dataset ``root`` into ``out``; returns ``out``."""
-    index = root / "index.parquet"
-    if not index.exists():
-        raise UserError(f"{root}: no index.parquet; pass a dataset folder written by `vpt scenes`")
-    df = pd.read_parquet(index)
+def export_imagefolder(root: Path, out: Path) -> Export:
+    """Write the image-folder export of dataset ``root`` into ``out``; returns what was written."""
+    df = read_index(root)
     df = df[df["image"] != ""]
     if df.empty:
         raise UserError(f"{root}: no rendered images to export; run `vpt scenes` without --plan-only first")
@@ -97,9 +115,4 @@ def export_imagefolder(root: Path, out: Path) -> Path:
     header += "---\n"
     card = (root / "card.md").read_text(encoding="utf-8") if (root / "card.md").exists() else ""
     atomic_write_text(out / "README.md", header + "\n" + card)
-    print(f"exported {len(df)} images in splits {', '.join(splits)} to {out} "
-          f"(load with datasets.load_dataset({str(out)!r}))")
-    if human:
-        print(f"  and the human-resolution images of {' and '.join(human)} (datasets.load_dataset({str(out)!r}, "
-              f"'human'))")
-    return out
+    return Export(out, len(df), splits, human)

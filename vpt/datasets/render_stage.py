@@ -1,31 +1,21 @@
 """The bridge between planned datasets and the Blender backend (``vpt.render``).
 
 :func:`make_renderer` turns ``vpt scenes`` options into a renderer for
-:func:`vpt.datasets.pipeline.build_dataset`; :func:`verify_dataset` is ``vpt verify``.
-This process never imports ``bpy`` for rendering: the executor runs Blender in worker
-processes. Only the viewer-camera check of ``vpt verify`` loads Blender here.
+:func:`vpt.datasets.pipeline.build_dataset` (``vpt verify`` is :mod:`vpt.datasets.verify`).
+This process never imports ``bpy``: the executor runs Blender in worker processes.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
-import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from vpt.datasets.build import DatasetItem
-from vpt.fileio import atomic_write_text, sha256_file
-from vpt.render.worker import FRACTION_TOLERANCE  # plain Python: no Blender here
-from vpt.errors import UserError
-from vpt.scene.labels import LabelConfig, label_scenes
-from vpt.scene.spec import scene_from_dict, to_dict
+from vpt.scene.spec import to_dict
 
 # In the observer's rendered mask, the ball must cover at least this share of its analytic
 # disc, and the viewer at least this share of the disc of its proxy sphere (the body fills
@@ -52,12 +42,38 @@ def render_key(preset: str, device: str, depth: bool) -> dict[str, Any]:
     return {"preset": preset, "device": device, "depth": depth, "settings": s}
 
 
-def make_renderer(args: Any):
-    """(renderer, render_key, bpy version) for ``vpt scenes`` options (preset, device, workers,
-    recycle_every, depth, quiet)."""
-    from vpt.render.blender import probe_bpy
-    from vpt.render.executor import render_jobs
+@dataclass(frozen=True)
+class RenderOptions:
+    """How ``vpt scenes`` renders: the preset, the device, the number of Blender workers and
+    how many scenes each renders before it is recycled (None: the executor's default), depth
+    maps, no progress bar (``quiet``), and the executor (``local`` or ``ray``, with the Ray
+    cluster's address)."""
 
+    preset: str = "standard"
+    device: str = "cpu"
+    workers: int = 1
+    recycle_every: int | None = None
+    depth: bool = False
+    quiet: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
+
+    @classmethod
+    def from_args(cls, ns: Any) -> "RenderOptions":
+        """The options of a parsed command line (attributes of the same names; missing ones
+        keep their defaults)."""
+        return cls(**{f.name: getattr(ns, f.name) for f in fields(cls) if hasattr(ns, f.name)})
+
+
+def make_renderer(options: RenderOptions):
+    """(renderer, render_key, bpy version) for these render options."""
+    from vpt.render.blender import probe_bpy
+    from vpt.render.executor import DEFAULT_RECYCLE_EVERY, render_jobs
+
+    if not isinstance(options, RenderOptions):
+        raise TypeError(f"make_renderer takes RenderOptions, not {type(options).__name__} "
+                        "(RenderOptions.from_args turns parsed arguments into them)")
+    args = replace(options, recycle_every=options.recycle_every or DEFAULT_RECYCLE_EVERY)
     version = probe_bpy()  # a clear error now rather than one per job from the workers
 
     key = render_key(args.preset, args.device, bool(args.depth))
@@ -75,7 +91,7 @@ def make_renderer(args: Any):
             roles = []
             if stem is not None:
                 jobs.append({"scene_id": sid, "role": "model", "spec": to_dict(it.spec), "out_stem": str(stem),
-                             "analytic_fraction": it.labels["viewer_visible_fraction"], "depth": bool(args.depth)})
+                             "analytic_fraction": it.labels.viewer_visible_fraction, "depth": bool(args.depth)})
                 roles.append("model")
             if sid in human:  # the same job at more pixels; the ray cast does not depend on them
                 jobs.append(human_job(it, human[sid]))
@@ -121,7 +137,7 @@ def _relative(files: dict[str, Any] | None, root: Path, prefix: str = "") -> dic
 def _combine(item: DatasetItem, results: dict[str, dict[str, Any]], target: HumanTarget | None,
              root: Path) -> tuple[Any, Any]:
     """(render, files) of one item from its model and human renders, or (None, reason)."""
-    radius = item.labels["image"]["viewer_radius_px"]
+    radius = item.labels.image.viewer_radius_px
     render: dict[str, Any] = {}
     files: dict[str, Any] = {}
     reasons = []
@@ -166,97 +182,3 @@ def observer_check(res: dict[str, Any], viewer_radius_px: float) -> tuple[bool, 
         return False, (f"the viewer covers only {obs.get('viewer_px', 0)} pixels ({vshare:.0%} of its proxy disc) "
                        f"in the rendered image")
     return True, None
-
-
-def _sample_rows(df: pd.DataFrame, n: int) -> pd.DataFrame:
-    """``n`` rows spread evenly, half with each VPT label when possible (deterministic)."""
-    if n <= 0 or df.empty:
-        return df.iloc[0:0]
-    parts = []
-    for _, g in df.groupby(df["vpt_label"].fillna(-1)):
-        k = max(1, round(n * len(g) / len(df)))
-        idx = np.linspace(0, len(g) - 1, min(k, len(g))).round().astype(int)
-        parts.append(g.iloc[np.unique(idx)])
-    return pd.concat(parts).head(n)
-
-
-# image files whose size must match a recorded camera
-_SIZED = {"image": "observer", "mask": "observer", "human_image": "observer_human", "human_mask": "observer_human"}
-
-
-def verify_dataset(root: Path, sample: int = 24, quiet: bool = False) -> int:
-    """``vpt verify``: re-check every label, file (sha256; images and masks also their size,
-    the human-resolution ones included) and ray cast; on a sample, render the
-    viewer's own object-index image and confirm ball pixels appear exactly when the label
-    says visible. Writes ``verify.json``; exit status 1 on any disagreement."""
-    index = root / "index.parquet"
-    if not index.exists():
-        raise UserError(f"{root}: no index.parquet here; pass a dataset folder such as data/depth-vpt")
-    df = pd.read_parquet(index)
-    problems: list[str] = []
-    records = {}
-    specs, cfgs = [], []
-    for row in df.itertuples(index=False):
-        path = root / row.scene_json
-        if not path.exists():
-            problems.append(f"{row.scene_id}: scene JSON missing ({row.scene_json})")
-            continue
-        rec = json.loads(path.read_text(encoding="utf-8"))
-        records[row.scene_id] = rec
-        for col, key in (("vpt_label", "vpt_label"), ("depth_label", "depth_label")):
-            a, b = getattr(row, col), rec["labels"][key]
-            if (pd.isna(a) and b is not None) or (not pd.isna(a) and a != b):
-                problems.append(f"{row.scene_id}: index {col}={a} but scene JSON says {b}")
-        for kind, f in (rec.get("files") or {}).items():
-            p = root / f["path"]
-            if not p.exists():
-                problems.append(f"{row.scene_id}: {kind} file missing ({f['path']})")
-            elif sha256_file(p) != f["sha256"]:
-                problems.append(f"{row.scene_id}: {kind} file changed since it was written (sha256)")
-            elif kind in _SIZED and _SIZED[kind] in rec.get("cameras", {}):
-                cam = rec["cameras"][_SIZED[kind]]
-                with Image.open(p) as im:
-                    if im.size != (cam["width"], cam["height"]):
-                        problems.append(f"{row.scene_id}: {kind} is {im.size[0]}x{im.size[1]} px, its camera "
-                                        f"{cam['width']}x{cam['height']}")
-        rc = rec["visibility"]["viewer"].get("raycast_fraction")
-        an = rec["visibility"]["viewer"]["analytic_fraction"]
-        tol = (rec.get("render") or {}).get("tolerance") or FRACTION_TOLERANCE
-        if rc is not None and abs(rc - an) > tol:
-            problems.append(f"{row.scene_id}: ray-cast fraction {rc:.3f} vs analytic {an:.3f}")
-        specs.append(scene_from_dict(rec["spec"]))
-        cfgs.append(LabelConfig(**rec["label_config"]))
-    # recompute the analytic labels from the stored specs
-    for cfg in {c for c in cfgs}:
-        chosen = [s for s, c in zip(specs, cfgs) if c == cfg]
-        for s, lab in zip(chosen, label_scenes(chosen, cfg)):
-            rec = records[s.scene_id]
-            if lab["vpt_label"] != rec["labels"]["vpt_label"] or lab["depth_label"] != rec["labels"]["depth_label"]:
-                problems.append(f"{s.scene_id}: recomputed labels ({lab['vpt_label']}, {lab['depth_label']}) differ "
-                                f"from the stored ({rec['labels']['vpt_label']}, {rec['labels']['depth_label']})")
-    viewer_checks = []
-    rendered = df[df["rendered"]] if "rendered" in df.columns else df.iloc[0:0]
-    if sample and not rendered.empty:
-        from vpt.render.verify import render_viewer_index  # imports bpy, with a clear error if missing
-
-        rows = _sample_rows(rendered[rendered["vpt_label"].notna()], sample)
-        for row in tqdm(list(rows.itertuples(index=False)), desc="viewer renders", disable=quiet):
-            spec = scene_from_dict(records[row.scene_id]["spec"])
-            t0 = time.perf_counter()
-            out = render_viewer_index(spec)
-            seen = int(out["ball_px"]) > 0
-            agree = seen == bool(row.vpt_label)
-            viewer_checks.append({"scene_id": row.scene_id, "vpt_label": int(row.vpt_label),
-                                  "ball_px": int(out["ball_px"]), "agrees": agree,
-                                  "seconds": round(time.perf_counter() - t0, 3)})
-            if not agree:
-                problems.append(f"{row.scene_id}: label {int(row.vpt_label)} but the viewer's own render shows "
-                                f"{int(out['ball_px'])} ball pixels")
-    report = {"items": int(len(df)), "viewer_renders": viewer_checks, "disagreements": problems,
-              "passed": not problems}
-    atomic_write_text(root / "verify.json", json.dumps(report, indent=2, sort_keys=True) + "\n")
-    print(f"{root}: {len(df)} stimuli re-checked (labels, files, ray casts); {len(viewer_checks)} rendered from the "
-          f"viewer's own camera; {len(problems)} disagreements")
-    for p in problems[:20]:
-        print(f"  {p}")
-    return 0 if not problems else 1

@@ -57,7 +57,7 @@ from vpt.datasets.recipe import SWEEP_KINDS
 from vpt.errors import UserError
 from vpt.rng import stream
 from vpt.scene import geometry as geo
-from vpt.scene.labels import LabelConfig, label_scenes, occluder_rows
+from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes, occluder_rows
 from vpt.scene.sampling import (Rejected, ball_at, footprint_radius, make_occluder, pick, place_occluders,
                                 sample_observer, uniform)
 from vpt.scene.spec import BallSpec, ObserverSpec, SceneSpec, SweepStep, ViewerSpec
@@ -91,7 +91,7 @@ class PlannedSweep:
     kind: str
     parameter: str
     steps: list[SceneSpec]
-    labels: list[dict[str, Any]]
+    labels: list[SceneLabels]
     step_labels: list[str]  # "1", "0", "partial" (VPT) or "1", "0", "ambiguous" (depth)
     transitions: list[int]  # step indices where the primary label differs from the step before
     primary: str  # "vpt" or "depth"
@@ -115,12 +115,12 @@ def cycle_length(kind: str) -> int:
     return math.prod(len(v) for _, v in FACTORS[kind])
 
 
-def vpt_step_label(lab: dict[str, Any]) -> str:
-    return "partial" if lab["vpt_label"] is None else str(lab["vpt_label"])
+def vpt_step_label(lab: SceneLabels) -> str:
+    return "partial" if lab.vpt_label is None else str(lab.vpt_label)
 
 
-def depth_step_label(lab: dict[str, Any]) -> str:
-    return "ambiguous" if lab["depth_label"] is None else str(lab["depth_label"])
+def depth_step_label(lab: SceneLabels) -> str:
+    return "ambiguous" if lab.depth_label is None else str(lab.depth_label)
 
 
 def transitions_of(labels: list[str]) -> list[int]:
@@ -384,11 +384,11 @@ def _expected(kind: str, bal: dict[str, str]) -> list[str]:
     return ["1", "0", "1"]
 
 
-def _check_fine(kind: str, bal: dict[str, str], fine: list[dict[str, Any]], fine_labels: list[str]) -> str | None:
+def _check_fine(kind: str, bal: dict[str, str], fine: list[SceneLabels], fine_labels: list[str]) -> str | None:
     want = _expected(kind, bal)
     if kind == "invariance":
         label, reason = TARGET_LABEL[bal["target"]]
-        if any(lab["vpt_label"] != label or lab["hidden_reason"] != reason for lab in fine):
+        if any(lab.vpt_label != label or lab.hidden_reason != reason for lab in fine):
             return "the VPT answer changes along the orbit"
         return None
     if _pattern(fine_labels) != want or fine_labels[0] != want[0] or fine_labels[-1] != want[-1]:
@@ -396,28 +396,28 @@ def _check_fine(kind: str, bal: dict[str, str], fine: list[dict[str, Any]], fine
     return None
 
 
-def _check_steps(kind: str, bal: dict[str, str], labs: list[dict[str, Any]], width: int) -> str | None:
-    bad = [p for lab in labs for p in lab["observer_problems"]]
+def _check_steps(kind: str, bal: dict[str, str], labs: list[SceneLabels], width: int) -> str | None:
+    bad = [p for lab in labs for p in lab.observer_problems]
     if bad:
         return bad[0]
-    sides = {lab["ball_side"] for lab in labs}
+    sides = {lab.ball_side for lab in labs}
     if kind == "invariance":
         dx = [_dx(labs[0]), _dx(labs[-1])]
-        if labs[0]["ball_side"] == labs[-1]["ball_side"] or min(abs(x) for x in dx) < MIN_SHIFT * width:
+        if labs[0].ball_side == labs[-1].ball_side or min(abs(x) for x in dx) < MIN_SHIFT * width:
             return "the ball does not cross the viewer in the image along the orbit"
         return None
     if sides != {bal["ball_side"]}:
         return "the ball is not on its assigned side of the viewer in the image"
-    if kind == "depth_pass" and {lab["viewer_facing"] for lab in labs} != {bal["viewer_facing"]}:
+    if kind == "depth_pass" and {lab.viewer_facing for lab in labs} != {bal["viewer_facing"]}:
         return "the viewer does not face its assigned side in the image"
     if kind in ("occluder_slide", "occluder_move") and any(
-            lab["vpt_label"] == 0 and lab["hidden_reason"] != "occluded" for lab in labs):
+            lab.vpt_label == 0 and lab.hidden_reason != "occluded" for lab in labs):
         return "the ball leaves the viewer's field of view"
     return None
 
 
-def _dx(lab: dict[str, Any]) -> float:
-    return float(lab["image"]["ball_center_px"][0] - lab["image"]["viewer_center_px"][0])
+def _dx(lab: SceneLabels) -> float:
+    return float(lab.image.ball_center_px[0] - lab.image.viewer_center_px[0])
 
 
 def _count(rejections: dict[str, int], reason: str) -> None:
@@ -460,16 +460,16 @@ def plan_sweep(recipe_name: str, cfg: dict[str, Any], kind: str, number: int, n_
         if reason:
             _count(rejections, reason)
             continue
-        for lab, frac in zip(labs, viewer_pixel_fractions(specs, labels_cfg)):
-            lab[FIT_FRACTION] = float(frac)
+        labs = [replace(lab, viewer_visible_pixel_fraction=float(frac))  # FIT_FRACTION
+                for lab, frac in zip(labs, viewer_pixel_fractions(specs, labels_cfg))]
         base = SWEEP_KINDS.index(kind) * 1_000_000 + number * 1000
         steps = [replace(s, scene_id=f"{recipe_name}-{sweep_id}-step{k:02d}", recipe=recipe_name, split="strategy",
                          seed=cfg["seed"], index=base + k,
                          sweep=SweepStep(sweep_id, kind, k, n_steps, parameter, float(values[k])))
                  for k, s in enumerate(specs)]
         summary = {"ball_minus_viewer_x_px": [_dx(labs[0]), _dx(labs[-1])],
-                   "ball_side": [labs[0]["ball_side"], labs[-1]["ball_side"]],
-                   "viewer_facing": [labs[0]["viewer_facing"], labs[-1]["viewer_facing"]]}
+                   "ball_side": [labs[0].ball_side, labs[-1].ball_side],
+                   "viewer_facing": [labs[0].viewer_facing, labs[-1].viewer_facing]}
         return PlannedSweep(sweep_id, kind, parameter, steps, labs, step_labels, transitions_of(step_labels), primary,
                             attempt + 1, rejections, bal, summary)
     raise SweepError(f"{kind} sweep {number}: no valid sweep in {max_attempts} attempts "

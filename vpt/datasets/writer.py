@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import subprocess
 from collections import Counter
@@ -21,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 import vpt
-from vpt.fileio import atomic_write_text, temp_name
+from vpt.datasets import index as dataset_index
+from vpt.fileio import atomic_write_text
 from vpt.datasets.build import DatasetItem, DatasetPlan
 from vpt.scene.labels import __doc__ as LABELS_DOC
 from vpt.scene.spec import to_dict
@@ -99,23 +99,23 @@ def scene_record(item: DatasetItem, plan: DatasetPlan, vers: dict[str, Any], has
             "viewer": {"eye": s.viewer.eye, "forward": s.viewer.forward, "hfov_deg": s.viewer.hfov_deg,
                        "vfov_deg": s.viewer.vfov_deg, "model": s.viewer.model},
         },
-        "labels": {"vpt_label": lab["vpt_label"], "hidden_reason": lab["hidden_reason"],
-                   "depth_label": lab["depth_label"], "polarity": POLARITY},
+        "labels": {"vpt_label": lab.vpt_label, "hidden_reason": lab.hidden_reason,
+                   "depth_label": lab.depth_label, "polarity": POLARITY},
         "visibility": {
-            "viewer": {"analytic_fraction": lab["viewer_visible_fraction"],
-                       "in_view_fraction": lab["viewer_in_view_fraction"],
-                       "unoccluded_fraction": lab["viewer_unoccluded_fraction"],
-                       "blocking_occluders": lab["blocking_occluders"], "floor_blocks": lab["floor_blocks"],
+            "viewer": {"analytic_fraction": lab.viewer_visible_fraction,
+                       "in_view_fraction": lab.viewer_in_view_fraction,
+                       "unoccluded_fraction": lab.viewer_unoccluded_fraction,
+                       "blocking_occluders": lab.blocking_occluders, "floor_blocks": lab.floor_blocks,
                        "raycast_fraction": (render or {}).get("raycast", {}).get("visible_fraction")},
-            "observer": {"ball_visible_fraction": lab["observer_ball_visible_fraction"],
-                         "viewer_visible_fraction": lab["observer_viewer_visible_fraction"]},
+            "observer": {"ball_visible_fraction": lab.observer_ball_visible_fraction,
+                         "viewer_visible_fraction": lab.observer_viewer_visible_fraction},
         },
-        "depths": lab["depth"],
-        "image": lab["image"],
-        "counterbalancing": {"cell": item.cell, "ball_side": lab["ball_side"], "viewer_facing": lab["viewer_facing"],
-                             "viewer_facing_angle_deg": lab["viewer_facing_angle_deg"],
-                             "occluder_overlaps_segment": lab["occluder_overlaps_segment"],
-                             "segment_occluders": lab["segment_occluders"]},
+        "depths": lab.depth,
+        "image": lab.image,
+        "counterbalancing": {"cell": item.cell, "ball_side": lab.ball_side, "viewer_facing": lab.viewer_facing,
+                             "viewer_facing_angle_deg": lab.viewer_facing_angle_deg,
+                             "occluder_overlaps_segment": lab.occluder_overlaps_segment,
+                             "segment_occluders": lab.segment_occluders},
         "sweep": item.sweep,
         "flags": {"human_set": item.human_set, "warmup": item.warmup},
         "render": render,
@@ -134,16 +134,16 @@ def index_row(item: DatasetItem, rec: dict[str, Any], root: Path, json_path: Pat
         "human_image": files.get("human_image", {}).get("path", ""),
         "human_mask": files.get("human_mask", {}).get("path", ""),
         "scene_json": str(json_path.relative_to(root)),
-        "vpt_label": lab["vpt_label"], "hidden_reason": lab["hidden_reason"] or "", "depth_label": lab["depth_label"],
-        "cell": item.cell or "", "ball_side": lab["ball_side"], "viewer_facing": lab["viewer_facing"],
-        "viewer_facing_right": int(lab["viewer_facing"] == "right"),
-        "viewer_facing_angle_deg": lab["viewer_facing_angle_deg"],
-        "occluder_overlaps_segment": int(lab["occluder_overlaps_segment"]), "n_occluders": len(s.occluders),
-        "ball_x_px": lab["image"]["ball_center_px"][0], "ball_y_px": lab["image"]["ball_center_px"][1],
-        "ball_radius_px": lab["image"]["ball_radius_px"],
-        "viewer_x_px": lab["image"]["viewer_center_px"][0], "viewer_y_px": lab["image"]["viewer_center_px"][1],
-        "viewer_radius_px": lab["image"]["viewer_radius_px"], "segment_length_px": lab["image"]["segment_length_px"],
-        "viewer_visible_fraction": lab["viewer_visible_fraction"],
+        "vpt_label": lab.vpt_label, "hidden_reason": lab.hidden_reason or "", "depth_label": lab.depth_label,
+        "cell": item.cell or "", "ball_side": lab.ball_side, "viewer_facing": lab.viewer_facing,
+        "viewer_facing_right": int(lab.viewer_facing == "right"),
+        "viewer_facing_angle_deg": lab.viewer_facing_angle_deg,
+        "occluder_overlaps_segment": int(lab.occluder_overlaps_segment), "n_occluders": len(s.occluders),
+        "ball_x_px": lab.image.ball_center_px[0], "ball_y_px": lab.image.ball_center_px[1],
+        "ball_radius_px": lab.image.ball_radius_px,
+        "viewer_x_px": lab.image.viewer_center_px[0], "viewer_y_px": lab.image.viewer_center_px[1],
+        "viewer_radius_px": lab.image.viewer_radius_px, "segment_length_px": lab.image.segment_length_px,
+        "viewer_visible_fraction": lab.viewer_visible_fraction,
         "style": s.appearance.style if s.appearance else "", "viewer_model": s.viewer.model,
         "occluder_shapes": ",".join(o.shape for o in s.occluders),
         "human_set": item.human_set, "warmup": item.warmup,
@@ -154,17 +154,8 @@ def index_row(item: DatasetItem, rec: dict[str, Any], root: Path, json_path: Pat
 
 
 def write_index(rows: list[dict[str, Any]], folder: Path) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    for col in ("vpt_label", "depth_label"):
-        df[col] = df[col].astype("Int64")
-    atomic_write_text(folder / "index.csv", df.to_csv(index=False))
-    tmp = temp_name(folder / "index.parquet")
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, folder / "index.parquet")
-    finally:
-        tmp.unlink(missing_ok=True)
-    return df
+    """The index, checked against its declaration (:mod:`vpt.datasets.index`), as CSV and Parquet."""
+    return dataset_index.write_index(rows, folder)
 
 
 def counts_table(df: pd.DataFrame) -> str:

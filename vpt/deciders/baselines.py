@@ -75,7 +75,7 @@ class LabelRule:
             for (sid, _), lab in zip(pairs, recs):
                 for task, key in (("vpt", "vpt_label"), ("depth", "depth_label")):
                     answers.append({"decision_maker": self.decision_maker, "task": task, "scene_id": sid,
-                                    "response": lab[key], "score": np.nan, "seed": 0})
+                                    "response": getattr(lab, key), "score": np.nan, "seed": 0})
         return make_trials(pd.DataFrame(answers), items, context, self.kind)
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 
+from vpt.datasets.index import content_hash, is_dataset, read_index
 from vpt.errors import UserError
+from vpt.report.attribution import attribution_files, read_attribution
 from vpt.trials.store import read_manifests, read_trials, trial_files
-
-ATTRIBUTION_FILE = "attribution.parquet"  # columns: decision_maker, region, share (optional, per run)
 
 
 @dataclass
@@ -59,18 +59,9 @@ def latest_runs(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 def read_dataset(root: Path) -> DatasetInfo:
     """A dataset folder's index and card (the card may be missing)."""
-    index_path = root / "index.parquet"
-    if not index_path.exists():
-        raise UserError(f"{root}: no index.parquet; pass a dataset folder written by `vpt scenes` (e.g. data/depth-vpt)")
-    index = pd.read_parquet(index_path)
+    index = read_index(root)  # checked against vpt.datasets.index; errors name the file and column
     card = (root / "card.md").read_text(encoding="utf-8") if (root / "card.md").exists() else ""
-    digest = None
-    try:
-        from vpt.trials.items import content_hash
-
-        digest = content_hash(index)
-    except Exception:  # the hash is informative only; an index it cannot hash is still summarised
-        digest = None
+    digest = content_hash(index)
     return DatasetInfo(root.resolve(), root.resolve().name, index, card, digest)
 
 
@@ -81,10 +72,10 @@ def _dataset_candidates(manifests: list[dict[str, Any]], names: set[str], given:
             v = m.get(key)
             if isinstance(v, dict):
                 v = v.get("path") or v.get("root")
-            if isinstance(v, str) and (Path(v) / "index.parquet").exists():
+            if isinstance(v, str) and is_dataset(v):
                 found.append(Path(v))
     for name in names:
-        if (Path("data") / name / "index.parquet").exists():
+        if is_dataset(Path("data") / name):
             found.append(Path("data") / name)
     out, seen = [], set()
     for p in found:
@@ -104,17 +95,8 @@ def load_inputs(results: list[str | Path], datasets: list[str | Path] | None = N
     files = trial_files(*results)
     names = set(trials["dataset"].unique()) if len(trials) else set()
     dsets = [read_dataset(p) for p in _dataset_candidates(manifests, names, [Path(d) for d in datasets or []])]
-    att = []
-    for f in files:
-        a = f.parent / ATTRIBUTION_FILE
-        if a.exists():
-            df = pd.read_parquet(a)
-            missing = {"decision_maker", "region", "share"} - set(df.columns)
-            if missing:
-                raise UserError(f"{a}: missing columns {sorted(missing)} (an attribution table has decision_maker, "
-                                "region, share)")
-            att.append(df[["decision_maker", "region", "share"]])
-    return Inputs(trials, manifests, dsets, pd.concat(att, ignore_index=True) if att else None, files, superseded)
+    att = read_attribution(attribution_files(files, results))  # beside the runs and from vpt saliency
+    return Inputs(trials, manifests, dsets, att, files, superseded)
 
 
 def sweep_index(datasets: list[DatasetInfo]) -> pd.DataFrame | None:

@@ -17,7 +17,7 @@ Label polarity (the same everywhere in vpt: specs, JSON, index, evaluators, repo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -37,6 +37,82 @@ class LabelConfig:
     min_ball_px: float = 5.0  # minimum radius of the ball in pixels
     min_viewer_px: float = 9.0  # minimum radius of the viewer's proxy sphere in pixels
     n_rays: int = geo.N_RAYS_DEFAULT
+
+
+@dataclass(frozen=True)
+class Depths:
+    """Distances from the observer camera (m) and the relative gaps the depth label needs."""
+
+    ball_euclidean_m: float
+    viewer_euclidean_m: float
+    ball_z_m: float
+    viewer_z_m: float
+    relative_gap_euclidean: float
+    relative_gap_z: float
+
+
+@dataclass(frozen=True)
+class ImageMeasurements:
+    """Where the ball and the viewer are in the observer's image (pixels, the image convention
+    of :mod:`vpt.scene.spec`): centres, radii of equal-area discs, bounding boxes."""
+
+    ball_center_px: tuple[float, float]
+    ball_radius_px: float
+    ball_bbox_px: tuple[float, float, float, float]
+    viewer_center_px: tuple[float, float]
+    viewer_eye_px: tuple[float, float]
+    viewer_radius_px: float
+    viewer_bbox_px: tuple[float, float, float, float]
+    segment_length_px: float
+
+
+@dataclass(frozen=True)
+class SceneLabels:
+    """The labels of one scene and the measurements behind them (:func:`label_scenes`).
+
+    ``vpt_label`` / ``hidden_reason`` / ``depth_label`` follow the polarity in the module
+    docstring; the fractions are shares of the ball's solid angle seen from the viewer's eye;
+    ``observer_*`` are the ball's and the viewer's visible shares in the observer's image,
+    ``observer_problems`` why the image is unusable (empty when ``observer_ok``). The
+    counterbalancing cues: ``ball_side``, ``viewer_facing`` (left/right in the image),
+    ``occluder_overlaps_segment`` with ``segment_coverage`` (share of the 2D segment viewer to
+    ball an occluder covers) and ``segment_occluders``. ``viewer_visible_pixel_fraction`` is
+    set on sweep steps only (:mod:`vpt.datasets.sweeps`). :meth:`to_dict` is the JSON form.
+    """
+
+    vpt_label: int | None
+    hidden_reason: str | None
+    depth_label: int | None
+    viewer_visible_fraction: float
+    viewer_in_view_fraction: float
+    viewer_unoccluded_fraction: float
+    floor_blocks: bool
+    blocking_occluders: tuple[int, ...]
+    observer_ball_visible_fraction: float
+    observer_viewer_visible_fraction: float
+    observer_ok: bool
+    observer_problems: tuple[str, ...]
+    depth: Depths
+    image: ImageMeasurements
+    ball_side: str
+    viewer_facing: str
+    viewer_facing_angle_deg: float
+    viewer_turn_deg: float
+    facing_ball_angle_2d_deg: float
+    segment_coverage: float = 0.0
+    segment_occluders: tuple[int, ...] = ()
+    occluder_overlaps_segment: bool = False
+    viewer_visible_pixel_fraction: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dicts and lists (``viewer_visible_pixel_fraction`` only where set)."""
+        d = asdict(self)
+        for k in ("blocking_occluders", "observer_problems", "segment_occluders"):
+            d[k] = list(d[k])
+        d["image"] = {k: list(v) if isinstance(v, tuple) else v for k, v in d["image"].items()}
+        if d["viewer_visible_pixel_fraction"] is None:
+            del d["viewer_visible_pixel_fraction"]
+        return d
 
 
 def occluder_rows(spec: SceneSpec, query: int) -> list[tuple]:
@@ -78,8 +154,8 @@ class _QueryBuilder:
         return geo.cone_visibility(q, n_rays), prims.query, np.asarray(self.row_ids, int)
 
 
-def label_scenes(specs: Sequence[SceneSpec], cfg: LabelConfig) -> list[dict[str, Any]]:
-    """Labels, raw fractions, depths and image measurements for each spec (one dict each)."""
+def label_scenes(specs: Sequence[SceneSpec], cfg: LabelConfig) -> list[SceneLabels]:
+    """Labels, raw fractions, depths and image measurements for each spec (one each)."""
     if not specs:
         return []
     vb, ob, ov = _QueryBuilder(), _QueryBuilder(), _QueryBuilder()
@@ -112,10 +188,8 @@ def label_scenes(specs: Sequence[SceneSpec], cfg: LabelConfig) -> list[dict[str,
     out = []
     for i, s in enumerate(specs):
         rec = _scene_record(s, cfg, i, res_vb, q_vb, id_vb, res_ob, res_ov, img)
-        rec["segment_coverage"] = float(coverage[i])
-        rec["segment_occluders"] = seen[i]
-        rec["occluder_overlaps_segment"] = bool(coverage[i] > 0)
-        out.append(rec)
+        out.append(replace(rec, segment_coverage=float(coverage[i]), segment_occluders=tuple(seen[i]),
+                           occluder_overlaps_segment=bool(coverage[i] > 0)))
     return out
 
 
@@ -154,7 +228,7 @@ def _image_measurements(specs, obs_pos, p_viewer, p_ball) -> dict[str, np.ndarra
     }
 
 
-def _scene_record(s: SceneSpec, cfg: LabelConfig, i: int, res_vb, q_vb, id_vb, res_ob, res_ov, img) -> dict[str, Any]:
+def _scene_record(s: SceneSpec, cfg: LabelConfig, i: int, res_vb, q_vb, id_vb, res_ob, res_ov, img) -> SceneLabels:
     # --- VPT
     if res_vb.clear_visible[i]:
         vpt_label, reason = 1, None
@@ -189,40 +263,37 @@ def _scene_record(s: SceneSpec, cfg: LabelConfig, i: int, res_vb, q_vb, id_vb, r
         problems.append("viewer too small in the image")
     right = s.observer.basis()[1]
 
-    return {
-        "vpt_label": vpt_label,
-        "hidden_reason": reason,
-        "depth_label": depth_label,
-        "viewer_visible_fraction": float(res_vb.visible_fraction[i]),
-        "viewer_in_view_fraction": float(res_vb.in_view_fraction[i]),
-        "viewer_unoccluded_fraction": float(res_vb.unoccluded_fraction[i]),
-        "floor_blocks": bool(res_vb.floor_blocks[i]),
-        "blocking_occluders": blockers,
-        "observer_ball_visible_fraction": ball_vis,
-        "observer_viewer_visible_fraction": view_vis,
-        "observer_ok": not problems,
-        "observer_problems": problems,
-        "depth": {
-            "ball_euclidean_m": d_ball, "viewer_euclidean_m": d_view,
-            "ball_z_m": z_ball, "viewer_z_m": z_view,
-            "relative_gap_euclidean": gap_e, "relative_gap_z": gap_z,
-        },
-        "image": {
-            "ball_center_px": [float(c_ball[0]), float(c_ball[1])],
-            "ball_radius_px": ball_r_px,
-            "ball_bbox_px": [float(x) for x in img["ball_bbox"][i]],
-            "viewer_center_px": [float(c_view[0]), float(c_view[1])],
-            "viewer_eye_px": [float(c_eye[0]), float(c_eye[1])],
-            "viewer_radius_px": view_r_px,
-            "viewer_bbox_px": [float(x) for x in img["view_bbox"][i]],
-            "segment_length_px": float(np.hypot(*(c_ball - c_view))),
-        },
-        "ball_side": "right" if c_ball[0] > c_view[0] else "left",
-        "viewer_facing": "right" if fwd_tip[0] > c_view[0] else "left",
-        "viewer_facing_angle_deg": float(math.degrees(math.asin(float(np.clip(np.dot(s.viewer.forward, right), -1, 1))))),
-        "viewer_turn_deg": _turn_deg(s),
-        "facing_ball_angle_2d_deg": _angle_2d(c_eye - c_view, c_ball - c_eye),
-    }
+    return SceneLabels(
+        vpt_label=vpt_label,
+        hidden_reason=reason,
+        depth_label=depth_label,
+        viewer_visible_fraction=float(res_vb.visible_fraction[i]),
+        viewer_in_view_fraction=float(res_vb.in_view_fraction[i]),
+        viewer_unoccluded_fraction=float(res_vb.unoccluded_fraction[i]),
+        floor_blocks=bool(res_vb.floor_blocks[i]),
+        blocking_occluders=tuple(blockers),
+        observer_ball_visible_fraction=ball_vis,
+        observer_viewer_visible_fraction=view_vis,
+        observer_ok=not problems,
+        observer_problems=tuple(problems),
+        depth=Depths(ball_euclidean_m=d_ball, viewer_euclidean_m=d_view, ball_z_m=z_ball, viewer_z_m=z_view,
+                     relative_gap_euclidean=gap_e, relative_gap_z=gap_z),
+        image=ImageMeasurements(
+            ball_center_px=(float(c_ball[0]), float(c_ball[1])),
+            ball_radius_px=ball_r_px,
+            ball_bbox_px=tuple(float(x) for x in img["ball_bbox"][i]),
+            viewer_center_px=(float(c_view[0]), float(c_view[1])),
+            viewer_eye_px=(float(c_eye[0]), float(c_eye[1])),
+            viewer_radius_px=view_r_px,
+            viewer_bbox_px=tuple(float(x) for x in img["view_bbox"][i]),
+            segment_length_px=float(np.hypot(*(c_ball - c_view))),
+        ),
+        ball_side="right" if c_ball[0] > c_view[0] else "left",
+        viewer_facing="right" if fwd_tip[0] > c_view[0] else "left",
+        viewer_facing_angle_deg=float(math.degrees(math.asin(float(np.clip(np.dot(s.viewer.forward, right), -1, 1))))),
+        viewer_turn_deg=_turn_deg(s),
+        facing_ball_angle_2d_deg=_angle_2d(c_eye - c_view, c_ball - c_eye),
+    )
 
 
 def _turn_deg(s: SceneSpec) -> float:

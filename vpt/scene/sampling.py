@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from vpt.rng import stream
+from vpt.scene.labels import SceneLabels
 from vpt.scene.spec import (
     AppearanceSpec,
     BallSpec,
@@ -62,12 +63,12 @@ def bin_of(value: float, edges: tuple[float, ...]) -> int:
     return int(sum(value > e for e in edges))
 
 
-def cue_bins(labels: dict[str, Any]) -> tuple[int, int, int]:
+def cue_bins(labels: SceneLabels) -> tuple[int, int, int]:
     """(coverage bin, angle bin, turn bin) of a labelled scene; coverage -1 without overlap
     (the no-overlap cells have no coverage to match)."""
-    cover = bin_of(labels["segment_coverage"], COVER_EDGES) if labels["occluder_overlaps_segment"] else -1
-    return (cover, bin_of(labels["facing_ball_angle_2d_deg"], ANGLE_EDGES),
-            bin_of(abs(labels["viewer_turn_deg"]), TURN_EDGES))
+    cover = bin_of(labels.segment_coverage, COVER_EDGES) if labels.occluder_overlaps_segment else -1
+    return (cover, bin_of(labels.facing_ball_angle_2d_deg, ANGLE_EDGES),
+            bin_of(abs(labels.viewer_turn_deg), TURN_EDGES))
 
 
 class Rejected(Exception):

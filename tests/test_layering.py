@@ -1,0 +1,173 @@
+"""The package's layering, read from the imports of every module file (ast), module level and
+inside functions alike.
+
+The flow (README, Design): ``scene`` (specs, geometry, labels) <- ``render`` (Blender) and
+``datasets`` (recipes, balance, plans, files); ``datasets`` reaches ``render`` only through
+its bridge modules, and lazily; ``trials`` (the trial table, how evaluators read a dataset)
+<- ``metrics`` <- ``deciders`` and ``report``. The shared utilities (``errors``, ``fileio``,
+``rng``, ``resources``) import no layer. ``vpt/cli.py`` and ``vpt/bench.py`` sit on top.
+``vpt/data`` is package data (catalogues, recipes, a script run by hand), not a layer.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PKG = ROOT / "vpt"
+BASE = {"errors", "fileio", "rng", "resources"}
+# layer -> the layers it may import (besides itself and BASE)
+ALLOWED: dict[str, set[str]] = {
+    **{b: set() for b in BASE},
+    "scene": set(),
+    "render": {"scene"},
+    "datasets": {"scene", "render"},
+    "trials": {"datasets"},
+    "metrics": {"trials"},
+    "deciders": {"scene", "datasets", "trials", "metrics"},
+    "report": {"datasets", "trials", "metrics"},
+    "cli": {"scene", "render", "datasets", "trials", "metrics", "deciders", "report", "bench"},
+    "bench": {"scene", "datasets"},
+}
+# third-party packages each layer must never import, anywhere in its modules
+SDKS = ("openai", "anthropic", "google.genai")
+NN = ("torch", "torchvision", "timm", "transformers", "captum")
+BLENDER = ("bpy", "mathutils", "bmesh")
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "scene": BLENDER + NN + SDKS + ("ray",),
+    "datasets": BLENDER + NN + SDKS + ("ray",),
+    "trials": BLENDER + NN + SDKS + ("ray",),
+    "metrics": BLENDER + NN + SDKS + ("ray",),
+    "report": BLENDER + NN + SDKS + ("ray",),
+    "render": NN + SDKS,
+    "deciders": BLENDER + ("ray",),
+    **{b: BLENDER + NN + SDKS + ("ray",) for b in BASE},
+}
+# Declared exceptions. The render bridge of `datasets` (make_renderer, vpt verify's viewer
+# renders) imports `vpt.render` inside functions, so planning never loads Blender; at module
+# level it may import only render modules that are plain Python.
+RENDER_BRIDGE = {"vpt.datasets.render_stage", "vpt.datasets.verify"}
+BLENDER_FREE_RENDER = {"vpt.render.worker", "vpt.render.presets"}
+
+
+def module_files() -> list[Path]:
+    return sorted(p for p in PKG.rglob("*.py") if "data" not in p.relative_to(PKG).parts[:1])
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "vpt" and len(parts) > 1 else None
+
+
+def imports(path: Path) -> list[tuple[str, int, bool]]:
+    """(imported module, line, at module level) for every import in the file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    mod = module_name(path)
+    package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+    in_function = {id(c) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   for c in ast.walk(f)}  # imports there run when called, not when imported
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                names = [".".join(base + ([node.module] if node.module else []))]
+            else:
+                names = [node.module or ""]
+        else:
+            continue
+        out += [(n, node.lineno, id(node) not in in_function) for n in names]
+    return out
+
+
+def _matches(name: str, roots: tuple[str, ...]) -> str | None:
+    return next((r for r in roots if name == r or name.startswith(r + ".")), None)
+
+
+def violations() -> list[str]:
+    bad = []
+    for path in module_files():
+        mod = module_name(path)
+        layer = layer_of(mod)
+        rel = path.relative_to(ROOT)
+        for name, line, top in imports(path):
+            where = f"{rel}:{line}: {mod} imports {name}"
+            hit = _matches(name, FORBIDDEN.get(layer, ()))
+            if hit:
+                bad.append(f"{where}: the {layer} layer never imports {hit}")
+                continue
+            target = layer_of(name)
+            if target is None or target == layer:
+                continue
+            if target not in ALLOWED.get(layer, set()) | BASE:
+                bad.append(f"{where}: {layer} may import only {sorted(ALLOWED.get(layer, set()) | BASE)} "
+                           f"(nothing upstream imports downstream)")
+            elif layer == "datasets" and target == "render":
+                if mod not in RENDER_BRIDGE:
+                    bad.append(f"{where}: only the render bridge ({', '.join(sorted(RENDER_BRIDGE))}) reaches "
+                               "vpt.render")
+                elif top and name not in BLENDER_FREE_RENDER:
+                    bad.append(f"{where}: at module level; import it inside the function that renders "
+                               f"(module level allows only {sorted(BLENDER_FREE_RENDER)})")
+    return bad
+
+
+def test_layering_is_respected():
+    bad = violations()
+    assert not bad, "layering violations:\n" + "\n".join(bad)
+
+
+def test_the_checker_catches_violations(tmp_path, monkeypatch):
+    """A scene module importing datasets, a datasets module importing bpy in a function and
+    vpt.render at module level, metrics importing deciders: each is named with its line."""
+    fake = tmp_path / "vpt"
+    for sub, text in {
+        "scene/bad.py": "from vpt.datasets import build\n",
+        "datasets/bad.py": "import vpt.render.build\n\ndef f():\n    import bpy\n",
+        "datasets/render_stage.py": "from vpt.render.executor import make_executor\n\ndef g():\n"
+                                    "    from vpt.render.blender import probe_bpy\n",
+        "metrics/bad.py": "def h():\n    from vpt.deciders import base\n",
+        "report/ok.py": "from vpt.metrics import scores\nfrom . import html\n",
+        "data/script.py": "import timm\n",
+    }.items():
+        (fake / sub).parent.mkdir(parents=True, exist_ok=True)
+        (fake / sub).write_text(text)
+    monkeypatch.setattr(sys.modules[__name__], "PKG", fake)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    bad = violations()
+    text = "\n".join(bad)
+    assert len(bad) == 5, text
+    assert "vpt/scene/bad.py:1: vpt.scene.bad imports vpt.datasets" in text
+    assert "vpt/datasets/bad.py:4: vpt.datasets.bad imports bpy: the datasets layer never imports bpy" in text
+    assert "vpt/datasets/bad.py:1: vpt.datasets.bad imports vpt.render.build: only the render bridge" in text
+    assert "vpt/datasets/render_stage.py:1:" in text and "at module level" in text
+    assert "vpt/metrics/bad.py:2: vpt.metrics.bad imports vpt.deciders: metrics may import only" in text
+
+
+@pytest.mark.parametrize("layers", [("scene", "datasets", "trials", "metrics")])
+def test_importing_the_generator_loads_no_heavy_package(layers):
+    """Import every module of those layers in a fresh interpreter: neither Blender, a
+    network library nor an API SDK (nor Ray) may end up loaded, even through a dependency."""
+    mods = [module_name(p) for p in module_files() if layer_of(module_name(p)) in layers]
+    heavy = BLENDER + NN + SDKS + ("ray",)
+    code = ("import importlib, sys\n"
+            f"for m in {mods!r}: importlib.import_module(m)\n"
+            f"print(sorted({{k.split('.')[0] if k.split('.')[0] != 'google' else k for k in sys.modules}} "
+            f"& set({heavy!r})))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", f"importing {', '.join(layers)} loaded {out.stdout.strip()}"
