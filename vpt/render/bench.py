@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 from vpt.render.examples import analytic_visible_fraction, example_spec
 from vpt.render.executor import render_jobs
+from vpt.render.presets import preset_values
 from vpt.scene.spec import SceneSpec, scene_from_dict, to_dict
 
 LAYOUTS = ("shapes", "half", "wall", "plain")
@@ -70,7 +72,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recycle-every", type=int, default=50)
     ap.add_argument("--specs", type=Path, help="folder of scene JSON files to render instead of the examples")
     ap.add_argument("--out", type=Path, help="keep the images here (default: a temporary folder)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="override one preset value, e.g. --set persistent_data=true --set samples=12")
     args = ap.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value) if sep else None
+        except json.JSONDecodeError:
+            ap.error(f"--set {item}: the value must be JSON (true, 12, 0.05, \"FAST\", null)")
+        if not sep:
+            ap.error(f"--set {item}: write KEY=VALUE")
+    try:
+        preset_values(args.preset, overrides)
+    except ValueError as exc:
+        ap.error(str(exc))
     specs = load_specs(args.specs)[: args.n] if args.specs else example_specs(args.n, args.size)
     if args.specs and len(specs) < args.n:  # cycle the folder's scenes to reach n renders
         specs = [specs[i % len(specs)] for i in range(args.n)]
@@ -78,12 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         jobs = [{"scene_id": f"{i:05d}-{s.scene_id}", "spec": to_dict(s), "out_stem": str(out / f"{i:05d}"),
-                 "analytic_fraction": analytic_visible_fraction(s), "depth": False} for i, s in enumerate(specs)]
+                 "analytic_fraction": analytic_visible_fraction(s), "depth": False,
+                 **({"overrides": overrides} if overrides else {})} for i, s in enumerate(specs)]
         t0 = time.perf_counter()
         results = list(render_jobs(jobs, args.preset, workers=args.workers, device=args.device,
                                    recycle_every=args.recycle_every))
         wall = time.perf_counter() - t0
-    summary = {"preset": args.preset, "workers": args.workers, "device": results[0]["settings"]["device"],
+    summary = {"preset": args.preset, "overrides": overrides, "load_1min": os.getloadavg()[0], "workers": args.workers, "device": results[0]["settings"]["device"],
                **summarize(results, wall)}
     print(json.dumps(summary, indent=2))
     return 0

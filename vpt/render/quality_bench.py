@@ -60,11 +60,12 @@ BASELINE: dict[str, Any] = {
 }
 # Candidates: overrides of the baseline (None: the current preset as it is). A ``seed``
 # entry adds to the render seed (the noise floor: the same setting, other random numbers).
+# ``persistent_data`` is not a row: it changes no pixel (tests/test_render_quality.py) and
+# pays only from one scene to the next in a worker, so ``vpt.render.bench`` measures it.
 CANDIDATES: dict[str, dict[str, Any] | None] = {
     "baseline": {},
     "standard": None,  # the preset as it is now, no overrides
     "baseline, other seed": {"seed": 1},
-    "persistent data": {"persistent_data": True},
     "balanced denoiser": {"denoise_quality": "BALANCED"},
     "accurate prefilter": {"denoise_prefilter": "ACCURATE"},
     "12 samples": {"samples": 12},
@@ -158,23 +159,25 @@ def run(specs: list[SceneSpec], candidates: dict[str, dict[str, Any]], cache: Pa
     from vpt.fileio import read_png
 
     cache.mkdir(parents=True, exist_ok=True)
-    refs = [ensure_reference(s, cache, log) for s in specs]
     names = list(candidates)
     rows: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     load: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         base_masks: dict[int, np.ndarray] = {}
         for i, spec in enumerate(specs):
-            ref = read_png(refs[i][0])
             order = names[i % len(names):] + names[: i % len(names)]
+            done = []
             for name in order:
                 stem = Path(tmp) / f"{i:03d}-{abs(hash(name)) % 10**8}"
                 ov = candidates[name]
                 res = render_one(spec, stem, {} if ov is None else BASELINE | ov, "standard")
-                img, mask = read_png(res["files"]["image"]["path"]), read_png(res["files"]["mask"]["path"])
+                done.append((name, read_png(res["files"]["image"]["path"]), read_png(res["files"]["mask"]["path"]),
+                             res["timings"]))
+            ref = read_png(ensure_reference(spec, cache, log)[0])  # after the candidates: see --reverse
+            for name, img, mask, timings in done:
                 psnr, ssim = quality(img, ref)
                 rows[name].append({"scene": spec.scene_id, "style": spec.appearance.style, "psnr": psnr,
-                                   "ssim": ssim, "mask": mask, **res["timings"]})
+                                   "ssim": ssim, "mask": mask, **timings})
             base = rows["baseline"][-1]["mask"] if "baseline" in rows else None
             for name in names:
                 r = rows[name][-1]
@@ -227,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path(".bench/reference"), help="reference image cache")
     ap.add_argument("--json", type=Path, help="also write the summary and per-scene rows here")
     ap.add_argument("--references-only", action="store_true", help="render the missing references and stop")
+    ap.add_argument("--reverse", action="store_true",
+                    help="scenes last to first (to share the cache with a concurrent --references-only run)")
     args = ap.parse_args(argv)
     if not args.specs.is_dir():
         ap.error(f"--specs {args.specs}: no such folder; run `make bench-render` (it plans the scenes) or point "
@@ -247,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in specs:
             ensure_reference(s, args.cache, sys.stderr)
         return 0
+    if args.reverse:
+        specs = specs[::-1]
     result = run(specs, {k: CANDIDATES[k] for k in names}, args.cache)
     print(table(result))
     if args.json:

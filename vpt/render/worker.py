@@ -58,7 +58,8 @@ def run_job(job: dict[str, Any], preset: str, device: str, tolerance: float = FR
 
         spec = scene_from_dict(job["spec"])
         res = render(spec, job["out_stem"], preset=job.get("preset", preset), device=device,
-                     depth=bool(job.get("depth", False)), raycast=bool(job.get("raycast", True)), threads=threads)
+                     depth=bool(job.get("depth", False)), raycast=bool(job.get("raycast", True)), threads=threads,
+                     overrides=job.get("overrides"))
         ok, reason = check_fraction(res["raycast"], job.get("analytic_fraction"), tolerance)
         out.update(res)
         out.update({"ok": ok, "reason": reason, "analytic_fraction": job.get("analytic_fraction"),
