@@ -84,13 +84,14 @@ def test_quality_bench_table(tiny_specs, tmp_path):
     qb.REFERENCE = ref
     try:
         res = qb.run(tiny_specs[:2], cands, tmp_path / "cache", log=io.StringIO())
-        cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+        cached = sorted(p.name for p in (tmp_path / "cache").glob("*.png"))
         log = io.StringIO()
-        qb.run(tiny_specs[:1], {"baseline": {"samples": 2}}, tmp_path / "cache", log=log)
+        again = qb.run(tiny_specs[:1], {"baseline": {"samples": 2}}, tmp_path / "cache", log=log)
     finally:
         qb.REFERENCE = old
     assert len(cached) == 4  # image and mask per scene
-    assert "reference" not in log.getvalue()  # the rerun used the cache
+    assert "reference" not in log.getvalue() and "0 rendered" in log.getvalue()  # the rerun used the caches
+    assert again["rows"]["baseline"][0] == res["rows"]["baseline"][0]
     s = res["summary"]
     assert s["baseline"]["images"] == 2 and s["baseline"]["mask_px_diff"] == 0
     assert s["baseline"]["psnr_db"] > s["one sample"]["psnr_db"]  # fewer samples, no denoiser: worse

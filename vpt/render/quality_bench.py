@@ -153,37 +153,62 @@ def quality(img: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
     return psnr, ssim
 
 
-def run(specs: list[SceneSpec], candidates: dict[str, dict[str, Any]], cache: Path,
-        log: Any = sys.stderr) -> dict[str, Any]:
-    """Render every candidate on every spec; returns per-candidate summaries and raw rows."""
-    from vpt.fileio import read_png
+def row_key(spec: SceneSpec, overrides: dict[str, Any]) -> str:
+    """Cache key of one candidate's result on one scene: the reference key, the candidate's
+    full settings (the current ``standard`` under its overrides) and the row format."""
+    from vpt.render.presets import preset_values
 
-    cache.mkdir(parents=True, exist_ok=True)
+    values = preset_values("standard", {k: v for k, v in overrides.items() if k != "seed"})
+    blob = json.dumps({"ref": reference_key(spec), "values": values, "seed": overrides.get("seed", 0), "v": 1},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def run(specs: list[SceneSpec], candidates: dict[str, dict[str, Any] | None], cache: Path,
+        log: Any = sys.stderr) -> dict[str, Any]:
+    """Render every candidate on every spec; returns per-candidate summaries and raw rows.
+
+    Each (scene, candidate) result is kept in ``cache/rows`` (its metrics, timings, the
+    load it ran under and its mask), so an interrupted run resumes where it stopped and a
+    new candidate costs only its own renders."""
+    from vpt.fileio import atomic_write_bytes, atomic_write_text, encode_png, read_png
+
+    rows_dir = cache / "rows"
+    rows_dir.mkdir(parents=True, exist_ok=True)
     names = list(candidates)
     rows: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    load: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        base_masks: dict[int, np.ndarray] = {}
         for i, spec in enumerate(specs):
             order = names[i % len(names):] + names[: i % len(names)]
-            done = []
+            fresh = []
+            masks: dict[str, np.ndarray] = {}
             for name in order:
-                stem = Path(tmp) / f"{i:03d}-{abs(hash(name)) % 10**8}"
-                ov = candidates[name]
-                res = render_one(spec, stem, {} if ov is None else BASELINE | ov, "standard")
-                done.append((name, read_png(res["files"]["image"]["path"]), read_png(res["files"]["mask"]["path"]),
-                             res["timings"]))
-            ref = read_png(ensure_reference(spec, cache, log)[0])  # after the candidates: see --reverse
-            for name, img, mask, timings in done:
+                ov = {} if candidates[name] is None else BASELINE | candidates[name]
+                key = row_key(spec, ov)
+                if (rows_dir / f"{key}.json").exists() and (rows_dir / f"{key}_mask.png").exists():
+                    masks[name] = read_png(rows_dir / f"{key}_mask.png")
+                    continue
+                stem = Path(tmp) / f"{i:03d}-{key}"
+                res = render_one(spec, stem, ov, "standard")
+                masks[name] = read_png(res["files"]["mask"]["path"])
+                fresh.append((name, key, read_png(res["files"]["image"]["path"]), res["timings"], os.getloadavg()[0]))
+            if fresh:
+                ref = read_png(ensure_reference(spec, cache, log)[0])  # after the candidates: see --reverse
+            for name, key, img, timings, load in fresh:
                 psnr, ssim = quality(img, ref)
-                rows[name].append({"scene": spec.scene_id, "style": spec.appearance.style, "psnr": psnr,
-                                   "ssim": ssim, "mask": mask, **timings})
-            base = rows["baseline"][-1]["mask"] if "baseline" in rows else None
+                row = {"scene": spec.scene_id, "style": spec.appearance.style, "psnr": psnr, "ssim": ssim,
+                       "load_1min": load, **timings}
+                atomic_write_bytes(rows_dir / f"{key}_mask.png", encode_png(masks[name]))
+                atomic_write_text(rows_dir / f"{key}.json", json.dumps(row))
             for name in names:
-                r = rows[name][-1]
-                r["mask_px_diff"] = int(np.count_nonzero(r.pop("mask") != base)) if base is not None else None
-            load.append(os.getloadavg()[0])
-            print(f"scene {i + 1}/{len(specs)} {spec.appearance.style}: load {load[-1]:.2f}", file=log, flush=True)
+                ov = {} if candidates[name] is None else BASELINE | candidates[name]
+                row = json.loads((rows_dir / f"{row_key(spec, ov)}.json").read_text())
+                base = masks.get("baseline")
+                row["mask_px_diff"] = int(np.count_nonzero(masks[name] != base)) if base is not None else None
+                rows[name].append(row)
+            print(f"scene {i + 1}/{len(specs)} {spec.appearance.style}: {len(fresh)} rendered, "
+                  f"load {os.getloadavg()[0]:.2f}", file=log, flush=True)
+    load = [r["load_1min"] for rs in rows.values() for r in rs]
     return {"summary": {n: summarize(rows[n]) for n in names}, "rows": rows,
             "load_1min": {"min": min(load), "mean": statistics.fmean(load), "max": max(load)}}
 
