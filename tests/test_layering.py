@@ -158,7 +158,7 @@ def test_the_checker_catches_violations(tmp_path, monkeypatch):
     assert "vpt/metrics/bad.py:2: vpt.metrics.bad imports vpt.deciders: metrics may import only" in text
 
 
-@pytest.mark.parametrize("layers", [("scene", "datasets", "trials", "metrics")])
+@pytest.mark.parametrize("layers", [("scene", "datasets", "trials", "metrics", "report")])
 def test_importing_the_generator_loads_no_heavy_package(layers):
     """Import every module of those layers in a fresh interpreter: neither Blender, a
     network library nor an API SDK (nor Ray) may end up loaded, even through a dependency."""

@@ -194,7 +194,8 @@ def test_sweeps_are_deterministic():
     r = parse_recipe(recipe_dict("vpt-strategy"))
     cfg, cat = r.config, load_catalogue("occluders")
     for kind, number in (("invariance", 1), ("occluder_move", 3)):
-        a, b = (plan_sweep(r.name, cfg, kind, number, 7, r.labels, cfg["occluders"]["shapes"], cat, 300) for _ in range(2))
+        a, b = (plan_sweep(r.name, r.sampling, kind, number, 7, r.labels, cfg["occluders"]["shapes"], cat, 300)
+                for _ in range(2))
         assert [to_json(s) for s in a.steps] == [to_json(s) for s in b.steps]
         assert a.labels == b.labels and a.balance == b.balance
 
@@ -208,7 +209,7 @@ def test_attempts_are_bounded_and_the_error_gives_reasons():
     r = parse_recipe(d)
     cfg = r.config
     with pytest.raises(SweepError, match="no valid sweep in 5 attempts.*too wide"):
-        plan_sweep(r.name, cfg, "occluder_slide", 0, 9, r.labels, cfg["occluders"]["shapes"],
+        plan_sweep(r.name, r.sampling, "occluder_slide", 0, 9, r.labels, cfg["occluders"]["shapes"],
                    load_catalogue("occluders"), 5)
 
 

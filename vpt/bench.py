@@ -23,7 +23,7 @@ def sampling_benchmark(recipe_path: Path, seconds: float = 10.0) -> float:
     from vpt.scene.sampling import sample_candidate
 
     def make(index, target):
-        return sample_candidate(recipe.name, cfg, "bench", index, target, shapes, catalogue)
+        return sample_candidate(recipe.name, recipe.sampling, "bench", index, target, shapes, catalogue)
 
     candidates, accepted, elapsed = 0, 0, 0.0
     size = 64

@@ -67,7 +67,7 @@ def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
         styles = cfg["ood"]["styles"] if split == "ood" else cfg["styles"]
 
         def make(index, target, split=split, shapes=shapes):
-            return sample_candidate(recipe.name, cfg, split, index, target, shapes, catalogue)
+            return sample_candidate(recipe.name, recipe.sampling, split, index, target, shapes, catalogue)
 
         kept, report = fill_matched(split, quotas(sizes[split], cfg["balance"]["occluded_share"]), make,
                                     recipe.labels, cfg["labels"]["steer_rays"], cfg["balance"]["batch_size"],
@@ -103,7 +103,7 @@ def _plan_sweeps(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
         rejected: dict[str, int] = {}
         for number in range(count):
             try:
-                ps = plan_sweep(recipe.name, cfg, kind, number, sw[kind]["steps"], recipe.labels,
+                ps = plan_sweep(recipe.name, recipe.sampling, kind, number, sw[kind]["steps"], recipe.labels,
                                 cfg["occluders"]["shapes"], catalogue, sw["max_attempts"])
             except SweepError as err:
                 raise SweepError(f"{recipe.path}: {err}") from None

@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import yaml
 from vpt import resources
 from vpt.errors import UserError
 from vpt.scene.labels import LabelConfig
+from vpt.scene.settings import SamplingSettings
 
 
 
@@ -231,12 +233,14 @@ class Recipe:
     path: str
     config: dict[str, Any]
 
+    @cached_property
+    def sampling(self) -> SamplingSettings:
+        """The sections the scene sampler reads, typed (:mod:`vpt.scene.settings`)."""
+        return SamplingSettings.from_config(self.config)
+
     @property
     def labels(self) -> LabelConfig:
-        c = self.config["labels"]
-        return LabelConfig(ball_margin=c["ball_margin"], fov_margin_deg=c["fov_margin_deg"],
-                           min_depth_gap=c["min_depth_gap"], min_observer_visible=c["min_observer_visible"],
-                           min_ball_px=c["min_ball_px"], min_viewer_px=c["min_viewer_px"], n_rays=c["n_rays"])
+        return self.sampling.labels.config()
 
     @property
     def config_hash(self) -> str:

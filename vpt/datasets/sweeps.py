@@ -58,6 +58,7 @@ from vpt.errors import UserError
 from vpt.rng import stream
 from vpt.scene import geometry as geo
 from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes, occluder_rows
+from vpt.scene.settings import SamplingSettings
 from vpt.scene.sampling import (Rejected, ball_at, footprint_radius, make_occluder, pick, place_occluders,
                                 sample_observer, uniform)
 from vpt.scene.spec import BallSpec, ObserverSpec, SceneSpec, SweepStep, ViewerSpec
@@ -175,15 +176,15 @@ def _away_side(f: np.ndarray, eye: np.ndarray, observer: ObserverSpec) -> np.nda
     return side if float(np.dot(side, eye[:2] - np.asarray(observer.position[:2]))) >= 0 else -side
 
 
-def _base_viewer(cfg: dict[str, Any], rng: np.random.Generator, facing_right: bool,
+def _base_viewer(cfg: SamplingSettings, rng: np.random.Generator, facing_right: bool,
                  max_offset: float = 25.0) -> ViewerSpec:
-    v = cfg["viewer"]
+    v = cfg.viewer
     yaw = (0.0 if facing_right else 180.0) + float(rng.uniform(-max_offset, max_offset))
-    x = uniform(rng, v["area_x"]) * 0.6
+    x = uniform(rng, v.area_x) * 0.6
     x += (-0.5 if facing_right else 0.5)  # leave room in front of the viewer
-    return ViewerSpec(model=pick(rng, v["models"]), position=(x, uniform(rng, v["area_y"]) * 0.5, uniform(rng, v["height"])),
-                      yaw_deg=yaw, pitch_deg=uniform(rng, v["pitch_deg"]), hfov_deg=uniform(rng, v["hfov_deg"]),
-                      vfov_deg=uniform(rng, v["vfov_deg"]), scale=uniform(rng, v["scale"]))
+    return ViewerSpec(model=pick(rng, v.models), position=(x, uniform(rng, v.area_y) * 0.5, uniform(rng, v.height)),
+                      yaw_deg=yaw, pitch_deg=uniform(rng, v.pitch_deg), hfov_deg=uniform(rng, v.hfov_deg),
+                      vfov_deg=uniform(rng, v.vfov_deg), scale=uniform(rng, v.scale))
 
 
 def _walls(shapes: list[str], catalogue: dict[str, Any]) -> list[str]:
@@ -198,7 +199,7 @@ def _ordered(lo: float, hi: float, increasing: bool) -> np.ndarray:
 def _variants_slide(cfg, rng, shapes, catalogue, bal):
     observer = sample_observer(cfg, rng)
     viewer = _base_viewer(cfg, rng, bal["ball_side"] == "right")
-    radius = uniform(rng, cfg["ball"]["radius"])
+    radius = uniform(rng, cfg.ball.radius)
     dist = float(rng.uniform(1.7, 2.6))
     shape = pick(rng, _walls(shapes, catalogue))
     eye = viewer.eye
@@ -210,10 +211,10 @@ def _variants_slide(cfg, rng, shapes, catalogue, bal):
     wall = replace(wall, size=(wall.size[0], float(rng.uniform(0.4, 0.7)), wall.size[2]))
     # slide the ball perpendicular to the line of sight, far enough to clear the wall's
     # shadow (as seen from the eye) on both sides
-    clear = (wall.size[1] / 2) / t + 2 * radius * (1 + cfg["labels"]["ball_margin"]) + 0.1
-    lab = cfg["labels"]
-    alpha = math.degrees(math.asin(radius * (1 + lab["ball_margin"]) / dist))
-    inside = dist * math.tan(math.radians(viewer.hfov_deg / 2 - lab["fov_margin_deg"] - alpha - 2.0))
+    clear = (wall.size[1] / 2) / t + 2 * radius * (1 + cfg.labels.ball_margin) + 0.1
+    lab = cfg.labels
+    alpha = math.degrees(math.asin(radius * (1 + lab.ball_margin) / dist))
+    inside = dist * math.tan(math.radians(viewer.hfov_deg / 2 - lab.fov_margin_deg - alpha - 2.0))
     if inside <= clear:
         raise Rejected("the wall is too wide for the viewer's field of view")
     clear += 0.3 * (inside - clear)  # both ends clear of the wall and inside the field of view
@@ -229,11 +230,11 @@ def _variants_slide(cfg, rng, shapes, catalogue, bal):
 def _variants_move(cfg, rng, shapes, catalogue, bal):
     observer = sample_observer(cfg, rng)
     viewer = _base_viewer(cfg, rng, bal["ball_side"] == "right")
-    lab = cfg["labels"]
-    radius = uniform(rng, cfg["ball"]["radius"])
+    lab = cfg.labels
+    radius = uniform(rng, cfg.ball.radius)
     dist = float(rng.uniform(1.7, 2.6))
-    alpha = math.degrees(math.asin(radius * (1 + lab["ball_margin"]) / dist))
-    room = max(0.0, viewer.hfov_deg / 2 - lab["fov_margin_deg"] - alpha - 3.0)
+    alpha = math.degrees(math.asin(radius * (1 + lab.ball_margin) / dist))
+    room = max(0.0, viewer.hfov_deg / 2 - lab.fov_margin_deg - alpha - 3.0)
     ball = ball_at(viewer, radius, dist, float(rng.uniform(-0.5, 0.5)) * room)
     eye = viewer.eye
     line = np.asarray(ball.position[:2]) - eye[:2]
@@ -260,7 +261,7 @@ def _variants_move(cfg, rng, shapes, catalogue, bal):
 def _variants_turn(cfg, rng, shapes, catalogue, bal):
     observer = sample_observer(cfg, rng)
     viewer = _base_viewer(cfg, rng, bal["ball_side"] == "right")
-    radius = uniform(rng, cfg["ball"]["radius"])
+    radius = uniform(rng, cfg.ball.radius)
     ball = ball_at(viewer, radius, float(rng.uniform(1.4, 2.4)), float(rng.uniform(-8, 8)))
     occluders = place_occluders(cfg, rng, viewer, ball, shapes, catalogue, None, observer.position[:2])
     eye = viewer.eye
@@ -277,7 +278,7 @@ def _variants_turn(cfg, rng, shapes, catalogue, bal):
 def _variants_depth(cfg, rng, shapes, catalogue, bal):
     observer = sample_observer(cfg, rng)
     viewer = _base_viewer(cfg, rng, bal["viewer_facing"] == "right")
-    radius = uniform(rng, cfg["ball"]["radius"])
+    radius = uniform(rng, cfg.ball.radius)
     o = np.asarray(observer.position[:2])
     p = np.asarray(viewer.position[:2])
     along = (p - o) / np.linalg.norm(p - o)
@@ -299,13 +300,13 @@ def _variants_depth(cfg, rng, shapes, catalogue, bal):
 
 def _variants_invariance(cfg, rng, shapes, catalogue, bal):
     observer = sample_observer(cfg, rng)
-    lab, v = cfg["labels"], cfg["viewer"]
+    lab, v = cfg.labels, cfg.viewer
     target = bal["target"]
     look = np.asarray(observer.look_at[:2], float)
     opos = np.asarray(observer.position[:2], float)
     base_az = math.degrees(math.atan2(*(look - opos)[::-1]))  # the observer's horizontal heading
-    radius = uniform(rng, cfg["ball"]["radius"])
-    hfov = uniform(rng, v["hfov_deg"])
+    radius = uniform(rng, cfg.ball.radius)
+    hfov = uniform(rng, v.hfov_deg)
     # the line from the viewer to the ball runs close to the observer's line of sight at the
     # middle of the orbit, so the ball crosses the viewer in the image during the orbit
     if target == "out_of_view":
@@ -314,18 +315,18 @@ def _variants_invariance(cfg, rng, shapes, catalogue, bal):
         away = target != "visible_toward"  # occluded: the observer looks over the viewer's back
     line = base_az + (0.0 if away else 180.0) + float(rng.uniform(-12.0, 12.0))
     length = float(rng.uniform(2.1, 2.6)) if target == "occluded" else float(rng.uniform(1.3, 2.2))
-    alpha = math.degrees(math.asin(radius * (1 + lab["ball_margin"]) / length))
+    alpha = math.degrees(math.asin(radius * (1 + lab.ball_margin) / length))
     if target == "out_of_view":
-        lo = hfov / 2 + lab["fov_margin_deg"] + alpha + 10.0
+        lo = hfov / 2 + lab.fov_margin_deg + alpha + 10.0
         ang = float(rng.uniform(lo, 150.0)) * (1 if rng.random() < 0.5 else -1)
     else:
-        room = max(0.0, hfov / 2 - lab["fov_margin_deg"] - alpha - 3.0)
+        room = max(0.0, hfov / 2 - lab.fov_margin_deg - alpha - 3.0)
         ang = float(rng.uniform(-0.5, 0.5)) * room * (0.3 if target == "occluded" else 1.0)
     mid = look + rng.uniform(-0.3, 0.3, 2)
     p = mid - 0.5 * length * _flat(line)
-    viewer = ViewerSpec(model=pick(rng, v["models"]), position=(float(p[0]), float(p[1]), uniform(rng, v["height"])),
-                        yaw_deg=line - ang, pitch_deg=uniform(rng, v["pitch_deg"]), hfov_deg=hfov,
-                        vfov_deg=uniform(rng, v["vfov_deg"]), scale=uniform(rng, v["scale"]))
+    viewer = ViewerSpec(model=pick(rng, v.models), position=(float(p[0]), float(p[1]), uniform(rng, v.height)),
+                        yaw_deg=line - ang, pitch_deg=uniform(rng, v.pitch_deg), hfov_deg=hfov,
+                        vfov_deg=uniform(rng, v.vfov_deg), scale=uniform(rng, v.scale))
     ball = ball_at(viewer, radius, length, ang)
     occluders = []
     if target == "occluded":
@@ -338,7 +339,7 @@ def _variants_invariance(cfg, rng, shapes, catalogue, bal):
         s = gap / reach
         c = eye[:2] + to_ball[:2] * s
         # just tall enough to hide the (enlarged) ball from the eye, so the observer sees it over the top
-        top = ball.position[2] + radius * (1 + lab["ball_margin"])
+        top = ball.position[2] + radius * (1 + lab.ball_margin)
         need = eye[2] + (top - eye[2]) * (gap + w.size[0] / 2) / reach
         height = max(need, eye[2] + 0.02) + float(rng.uniform(0.08, 0.2))
         occluders.append(replace(w, position=(float(c[0]), float(c[1]), height / 2), size=(w.size[0], w.size[1], height)))
@@ -424,17 +425,17 @@ def _count(rejections: dict[str, int], reason: str) -> None:
     rejections[reason] = rejections.get(reason, 0) + 1
 
 
-def plan_sweep(recipe_name: str, cfg: dict[str, Any], kind: str, number: int, n_steps: int, labels_cfg: LabelConfig,
+def plan_sweep(recipe_name: str, cfg: SamplingSettings, kind: str, number: int, n_steps: int, labels_cfg: LabelConfig,
                shapes: list[str], catalogue: dict[str, Any], max_attempts: int) -> PlannedSweep:
     """Plan one sweep: sample bases until one shows the intended pattern (bounded)."""
     rejections: dict[str, int] = {}
     bal = balance_of(kind, number)
-    width = int(cfg["resolution"][0])
+    width = int(cfg.resolution[0])
     # the fine grid only locates the transitions: the steering ray count is enough there; the
     # steps are labelled with the recorded ray count and checked again
-    fine_cfg = replace(labels_cfg, n_rays=min(labels_cfg.n_rays, int(cfg["labels"]["steer_rays"])))
+    fine_cfg = replace(labels_cfg, n_rays=min(labels_cfg.n_rays, int(cfg.labels.steer_rays)))
     for attempt in range(max_attempts):
-        rng = stream(cfg["seed"], number * max_attempts + attempt, f"{recipe_name}/sweep/{kind}")
+        rng = stream(cfg.seed, number * max_attempts + attempt, f"{recipe_name}/sweep/{kind}")
         try:
             grid, at, parameter, primary = PLANNERS[kind](cfg, rng, shapes, catalogue, bal)
         except Rejected as err:
@@ -464,7 +465,7 @@ def plan_sweep(recipe_name: str, cfg: dict[str, Any], kind: str, number: int, n_
                 for lab, frac in zip(labs, viewer_pixel_fractions(specs, labels_cfg))]
         base = SWEEP_KINDS.index(kind) * 1_000_000 + number * 1000
         steps = [replace(s, scene_id=f"{recipe_name}-{sweep_id}-step{k:02d}", recipe=recipe_name, split="strategy",
-                         seed=cfg["seed"], index=base + k,
+                         seed=cfg.seed, index=base + k,
                          sweep=SweepStep(sweep_id, kind, k, n_steps, parameter, float(values[k])))
                  for k, s in enumerate(specs)]
         summary = {"ball_minus_viewer_x_px": [_dx(labs[0]), _dx(labs[-1])],

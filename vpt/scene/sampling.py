@@ -23,6 +23,7 @@ import numpy as np
 
 from vpt.rng import stream
 from vpt.scene.labels import SceneLabels
+from vpt.scene.settings import SamplingSettings
 from vpt.scene.spec import (
     AppearanceSpec,
     BallSpec,
@@ -85,13 +86,13 @@ def uniform(rng: np.random.Generator, bounds: list[float]) -> float:
     return float(lo) if lo == hi else float(rng.uniform(lo, hi))
 
 
-def sample_observer(cfg: dict[str, Any], rng: np.random.Generator) -> ObserverSpec:
-    o = cfg["observer"]
-    dist, height = uniform(rng, o["distance"]), uniform(rng, o["height"])
-    jit = o["look_jitter"]
+def sample_observer(cfg: SamplingSettings, rng: np.random.Generator) -> ObserverSpec:
+    o = cfg.observer
+    dist, height = uniform(rng, o.distance), uniform(rng, o.height)
+    jit = o.look_jitter
     look = (float(rng.uniform(-jit, jit)), 0.3 + float(rng.uniform(-jit, jit)), 0.3)
-    w, h = cfg["resolution"]
-    return ObserverSpec(position=(look[0] * 0.5, -dist, height), look_at=look, hfov_deg=uniform(rng, o["hfov_deg"]),
+    w, h = cfg.resolution
+    return ObserverSpec(position=(look[0] * 0.5, -dist, height), look_at=look, hfov_deg=uniform(rng, o.hfov_deg),
                         width=int(w), height=int(h))
 
 
@@ -110,14 +111,14 @@ def viewer_x_sign(target: Target) -> int:
     return 1 if (target.facing == "right") == (target.depth == 0) else -1
 
 
-def sample_viewer(cfg: dict[str, Any], rng: np.random.Generator, facing: str, x_sign: int = 0,
+def sample_viewer(cfg: SamplingSettings, rng: np.random.Generator, facing: str, x_sign: int = 0,
                   turn_bin: int | None = None) -> ViewerSpec:
     """The viewer. With ``x_sign`` set (see :func:`viewer_x_sign`) it stands in that half of
     the scene, away from the centre, turned well toward or away from the observer;
     ``turn_bin`` (see :data:`TURN_EDGES`) narrows how far it is turned, where that leaves room."""
-    v = cfg["viewer"]
-    model = pick(rng, v["models"])
-    lo, hi = v["facing_offset_deg"]
+    v = cfg.viewer
+    model = pick(rng, v.models)
+    lo, hi = v.facing_offset_deg
     if x_sign:
         lo = max(lo, hi - 0.3 * (hi - lo))
     if turn_bin is not None:
@@ -127,15 +128,15 @@ def sample_viewer(cfg: dict[str, Any], rng: np.random.Generator, facing: str, x_
             lo, hi = blo, bhi
     offset = uniform(rng, [lo, hi]) * (1 if rng.random() < 0.5 else -1)
     yaw = (0.0 if facing == "right" else 180.0) + offset
-    x = uniform(rng, v["area_x"])
+    x = uniform(rng, v.area_x)
     if x_sign:
-        edge = v["area_x"][1] if x_sign > 0 else v["area_x"][0]
+        edge = v.area_x[1] if x_sign > 0 else v.area_x[0]
         x = edge * float(rng.uniform(0.4, 1.0))
         if x * x_sign <= 0:
             raise Rejected("viewer.area_x has no room on the needed side of the scene")
-    return ViewerSpec(model=model, position=(x, uniform(rng, v["area_y"]), uniform(rng, v["height"])),
-                      yaw_deg=yaw, pitch_deg=uniform(rng, v["pitch_deg"]), hfov_deg=uniform(rng, v["hfov_deg"]),
-                      vfov_deg=uniform(rng, v["vfov_deg"]), scale=uniform(rng, v["scale"]))
+    return ViewerSpec(model=model, position=(x, uniform(rng, v.area_y), uniform(rng, v.height)),
+                      yaw_deg=yaw, pitch_deg=uniform(rng, v.pitch_deg), hfov_deg=uniform(rng, v.hfov_deg),
+                      vfov_deg=uniform(rng, v.vfov_deg), scale=uniform(rng, v.scale))
 
 
 def ball_at(viewer: ViewerSpec, radius: float, distance: float, angle_deg: float) -> BallSpec:
@@ -146,26 +147,26 @@ def ball_at(viewer: ViewerSpec, radius: float, distance: float, angle_deg: float
                     radius=radius)
 
 
-def sample_ball(cfg: dict[str, Any], rng: np.random.Generator, viewer: ViewerSpec, observer: ObserverSpec,
+def sample_ball(cfg: SamplingSettings, rng: np.random.Generator, viewer: ViewerSpec, observer: ObserverSpec,
                 target: Target, tries: int = 32) -> BallSpec:
     """A ball aimed at the target: inside the viewer's field of view (visible or occluded
     targets) or clearly outside it, on the wanted side of the viewer in the image and at the
     wanted depth order, and (with an angle hint) at the wanted angle in the image from the
     viewer's facing. ``tries`` proposals are drawn at once; the first that fits is kept (the
     first that fits all but the angle, or the last one otherwise, and the labels decide)."""
-    b, lab = cfg["ball"], cfg["labels"]
+    b, lab = cfg.ball, cfg.labels
     half = viewer.hfov_deg / 2
     hinted = target.hint is not None and target.hint[1] is not None
     if hinted:
         tries *= 3
-    radius = rng.uniform(b["radius"][0], b["radius"][1], tries)
-    dist = rng.uniform(b["distance"][0], b["distance"][1], tries)
-    ang = np.degrees(np.arcsin(np.minimum(1.0, radius * (1 + lab["ball_margin"]) / dist)))
+    radius = rng.uniform(b.radius[0], b.radius[1], tries)
+    dist = rng.uniform(b.distance[0], b.distance[1], tries)
+    ang = np.degrees(np.arcsin(np.minimum(1.0, radius * (1 + lab.ball_margin) / dist)))
     u = rng.uniform(0.0, 1.0, tries)
     if target.vpt == 1 or target.reason == "occluded":
-        angle = (2 * u - 1) * np.maximum(0.0, half - lab["fov_margin_deg"] - ang) * 0.92
+        angle = (2 * u - 1) * np.maximum(0.0, half - lab.fov_margin_deg - ang) * 0.92
     else:
-        lo = half + lab["fov_margin_deg"] + ang + 3.0
+        lo = half + lab.fov_margin_deg + ang + 3.0
         span = 180.0 - lo
         if hinted and target.hint[1] < len(ANGLE_EDGES) - 1:
             # small angles in the image come from balls just outside the field of view,
@@ -181,7 +182,7 @@ def sample_ball(cfg: dict[str, Any], rng: np.random.Generator, viewer: ViewerSpe
     d_view = math.dist(viewer.position, observer.position)
     ok = ((ub[:, 0] > uview[0]) == (target.side == "right"))
     ok &= (d_ball < d_view) == bool(target.depth)
-    ok &= np.abs(d_ball - d_view) / np.maximum(d_ball, d_view) >= lab["min_depth_gap"] * 1.1
+    ok &= np.abs(d_ball - d_view) / np.maximum(d_ball, d_view) >= lab.min_depth_gap * 1.1
     ok &= (ub[:, 0] > 0) & (ub[:, 0] < observer.width) & (ub[:, 1] > 0) & (ub[:, 1] < observer.height)
     if hinted:
         facing, to_ball = ueye - uview, ub - ueye
@@ -224,7 +225,7 @@ def make_occluder(oid: int, shape: str, catalogue: dict[str, Any], rng: np.rando
                         size=size, yaw_deg=yaw, material="")
 
 
-def place_occluders(cfg: dict[str, Any], rng: np.random.Generator, viewer: ViewerSpec, ball: BallSpec, shapes: list[str],
+def place_occluders(cfg: SamplingSettings, rng: np.random.Generator, viewer: ViewerSpec, ball: BallSpec, shapes: list[str],
                     catalogue: dict[str, Any], first: str | None, observer_xy: tuple[float, float]) -> list[OccluderSpec]:
     """Occluders for a scene. ``first`` aims the first one: ``"on_line"`` (between the viewer's
     eye and the ball, facing the viewer; ``"on_line_near"`` / ``"on_line_far"`` nearer the
@@ -232,7 +233,7 @@ def place_occluders(cfg: dict[str, Any], rng: np.random.Generator, viewer: Viewe
     observer), ``"in_front"`` (between the observer and the line of sight, so that it covers
     the image segment without blocking the view), ``"under"`` (on the line of sight but lower
     than it: the line passes over it), or None (anywhere)."""
-    lo, hi = cfg["occluders"]["count"]
+    lo, hi = cfg.occluders.count
     n = int(rng.integers(int(lo), int(hi) + 1))
     if first is not None:
         n = max(n, 1)
@@ -346,17 +347,17 @@ def occluder_mode(target: Target, rng: np.random.Generator) -> str | None:
     return pick(rng, options or ["near_line", "in_front", "under"])
 
 
-def sample_candidate(recipe_name: str, cfg: dict[str, Any], split: str, index: int, target: Target,
+def sample_candidate(recipe_name: str, cfg: SamplingSettings, split: str, index: int, target: Target,
                      shapes: list[str], catalogue: dict[str, Any]) -> SceneSpec:
     """The layout of candidate ``index`` aimed at ``target`` (no appearance yet: see
     :func:`dress`); raises :class:`Rejected` if it cannot be built."""
-    layout = stream(cfg["seed"], index, f"{recipe_name}/{split}/layout")
+    layout = stream(cfg.seed, index, f"{recipe_name}/{split}/layout")
     observer = sample_observer(cfg, layout)
     viewer = sample_viewer(cfg, layout, target.facing, viewer_x_sign(target), target.hint[2] if target.hint else None)
     ball = sample_ball(cfg, layout, viewer, observer, target)
     first = occluder_mode(target, layout)
     occluders = place_occluders(cfg, layout, viewer, ball, shapes, catalogue, first, observer.position[:2])
-    return SceneSpec(scene_id=f"{recipe_name}-{split}-{index:06d}", recipe=recipe_name, split=split, seed=cfg["seed"],
+    return SceneSpec(scene_id=f"{recipe_name}-{split}-{index:06d}", recipe=recipe_name, split=split, seed=cfg.seed,
                      index=index, observer=observer, viewer=viewer, ball=ball, occluders=tuple(occluders))
 
 

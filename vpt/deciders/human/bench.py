@@ -31,6 +31,8 @@ def synthetic_dataset(root: Path, n_human: int, n_warmup: int, px: int = 64) -> 
     import pandas as pd
     from PIL import Image
 
+    from vpt.datasets.index import INDEX_FILE, conform
+
     (root / "images").mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(n_human + n_warmup):
@@ -42,7 +44,7 @@ def synthetic_dataset(root: Path, n_human: int, n_warmup: int, px: int = 64) -> 
                      "vpt_label": i % 2, "depth_label": (i // 2) % 2, "hidden_reason": "", "cell": "c0",
                      "human_set": human, "warmup": not human, "sweep_id": "", "sweep_kind": "", "sweep_step": -1,
                      "sweep_step_label": "", "rendered": True})
-    pd.DataFrame(rows).to_parquet(root / "index.parquet", index=False)
+    conform(pd.DataFrame(rows), root / INDEX_FILE).to_parquet(root / INDEX_FILE, index=False)  # a hand-made index
     return root
 
 
