@@ -18,6 +18,7 @@ up to a small slack that grows, reported in the card, where a group starves.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
@@ -65,21 +66,62 @@ def spread(total: int, n: int) -> list[int]:
     return [total // n + (1 if i < total % n else 0) for i in range(n)]
 
 
-def quotas(n_items: int, occluded_share: float) -> dict[Stratum, int]:
-    """Items per stratum for a split of ``n_items``."""
-    occ_in_overlap = min(1.0, 2.0 * occluded_share)
+def away_open(cell: tuple[str, str, bool]) -> bool:
+    """A cell in which the ball lies on the side the viewer faces away from, in the image,
+    and no occluder covers the viewer-ball segment: a hidden ball there is behind the viewer
+    (out of view), a visible one is in front of it only through strong perspective."""
+    side, facing, overlap = cell
+    return side != facing and not overlap
+
+
+def cell_sizes(n_items: int, away_open_weight: float = 1.0) -> list[int]:
+    """Items per stratum of :func:`stratum_order` for a split of ``n_items``: equal cells, or
+    the :func:`away_open` cells at ``away_open_weight`` times the others' size. Each cell's
+    items are spread over its four (VPT, depth) strata, so labels stay crossed in every cell."""
+    order = stratum_order()
+    if away_open_weight == 1.0:
+        return spread(n_items, len(order))
+    w = {c: (away_open_weight if away_open(c) else 1.0) for c in CELLS}
+    units, rest = divmod(n_items, 4)  # whole 2x2 crossings first
+    exact = {c: units * w[c] / sum(w.values()) for c in CELLS}
+    size = {c: int(math.floor(exact[c])) for c in CELLS}
+    for c in sorted(CELLS, key=lambda c: (size[c] - exact[c], CELLS.index(c)))[:units - sum(size.values())]:
+        size[c] += 1  # largest remainders first
+    per = {c: [size[c]] * 4 for c in CELLS}
+    for i in range(rest):  # the last items cross the 2x2 too: one per cell, each another combination
+        per[CELLS[i]][i] += 1
+    return [per[cell][COMBOS.index(combo)] for cell, combo in order]
+
+
+def quotas(n_items: int, occluded_share: float, away_open_weight: float = 1.0) -> dict[Stratum, int]:
+    """Items per stratum for a split of ``n_items`` (see :func:`cell_sizes`). Hidden items are
+    out of view in the cells without overlap and occluded in the others, except that, to keep
+    ``occluded_share`` of all hidden items occluded, some hidden items in overlap cells are out
+    of view (the occluder then covers the segment in the image only)."""
+    order, sizes = stratum_order(), cell_sizes(n_items, away_open_weight)
+    hidden_overlap = [i for i, ((_, _, overlap), (vpt, _)) in enumerate(order) if overlap and vpt == 0]
+    n_occ = {}
+    if away_open_weight == 1.0:  # equal cells: half the hidden items sit in overlap cells
+        n_occ = {i: int(round(sizes[i] * min(1.0, 2.0 * occluded_share))) for i in hidden_overlap}
+    else:
+        n_hidden = sum(k for ((_, _, _), (vpt, _)), k in zip(order, sizes) if vpt == 0)
+        room = sum(sizes[i] for i in hidden_overlap)
+        target = min(room, int(round(occluded_share * n_hidden)))
+        exact = {i: sizes[i] * target / room if room else 0.0 for i in hidden_overlap}
+        n_occ = {i: int(math.floor(exact[i])) for i in hidden_overlap}
+        for i in sorted(hidden_overlap, key=lambda i: (n_occ[i] - exact[i], i))[:target - sum(n_occ.values())]:
+            n_occ[i] += 1
     out: Counter[Stratum] = Counter()
-    for ((side, facing, overlap), (vpt, depth)), k in zip(stratum_order(), spread(n_items, 32)):
+    for i, (((side, facing, overlap), (vpt, depth)), k) in enumerate(zip(order, sizes)):
         if vpt == 1:
             out[Stratum(side, facing, overlap, 1, None, depth)] += k
         elif not overlap:
             out[Stratum(side, facing, overlap, 0, "out_of_view", depth)] += k
         else:
-            n_occ = int(round(k * occ_in_overlap))
-            if n_occ:
-                out[Stratum(side, facing, overlap, 0, "occluded", depth)] += n_occ
-            if k - n_occ:
-                out[Stratum(side, facing, overlap, 0, "out_of_view", depth)] += k - n_occ
+            if n_occ[i]:
+                out[Stratum(side, facing, overlap, 0, "occluded", depth)] += n_occ[i]
+            if k - n_occ[i]:
+                out[Stratum(side, facing, overlap, 0, "out_of_view", depth)] += k - n_occ[i]
     return dict(out)
 
 

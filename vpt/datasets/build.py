@@ -7,13 +7,17 @@ turns a plan into files.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from tqdm import tqdm
 
 from vpt.datasets.balance import fill_matched, pick_balanced, quotas
 from vpt.datasets.cues import analytic_cue_matrix
 from vpt.datasets.recipe import SWEEP_KINDS, Recipe, load_catalogue
 from vpt.datasets.sweeps import FIT_FRACTION, PlannedSweep, SweepError, plan_sweep
+from vpt.errors import UserError
 from vpt.scene.labels import SceneLabels
 from vpt.scene.sampling import dress, sample_candidate
 from vpt.scene.spec import SceneSpec
@@ -54,31 +58,62 @@ def plan_recipe(recipe: Recipe, scale: str | None = None, progress: bool = True)
     return _plan_binary(recipe, scale, progress)
 
 
-def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPlan:
+def _plan_split(recipe: Recipe, split: str, size: int, progress: bool) -> tuple[list[DatasetItem], list[str]]:
+    """One split's items (sampled, labelled, matched, dressed) and its report lines; splits
+    draw from their own random streams, so they can be planned in any order or at once."""
     cfg = recipe.config
     catalogue, styles_cat = load_catalogue("occluders"), load_catalogue("styles")
+    shapes = cfg["ood"]["occluder_shapes"] if split == "ood" else cfg["occluders"]["shapes"]
+    styles = cfg["ood"]["styles"] if split == "ood" else cfg["styles"]
+
+    def make(index, target):
+        return sample_candidate(recipe.name, recipe.sampling, split, index, target, shapes, catalogue)
+
+    bal = cfg["balance"]
+    kept, report = fill_matched(split, quotas(size, bal["occluded_share"], bal["away_open_weight"]), make,
+                                recipe.labels, cfg["labels"]["steer_rays"], bal["batch_size"],
+                                bal["max_candidates_per_item"], bal["pool"],
+                                lambda acc: analytic_cue_matrix([(a.spec, a.labels) for a in acc], MATCH_SCALE),
+                                progress=progress)
+    kept.sort(key=lambda a: a.spec.index)
+    items = [DatasetItem(dress(a.spec, styles, styles_cat), a.labels, split, a.stratum.cell) for a in kept]
+    return items, report.lines()
+
+
+def plan_workers(n_jobs: int) -> int:
+    """Processes for planning: ``VPT_PLAN_WORKERS`` if set, else one per core, at most one per job."""
+    env = os.environ.get("VPT_PLAN_WORKERS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise UserError(f"VPT_PLAN_WORKERS={env!r}: give a whole number of processes, 1 or more")
+        return min(int(env), max(1, n_jobs))
+    return max(1, min(os.cpu_count() or 1, n_jobs))
+
+
+def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPlan:
+    """The binary splits, planned in parallel processes (one per core; see
+    :func:`plan_workers`): the result is the same whatever the number of processes."""
+    cfg = recipe.config
     sizes = recipe.split_sizes(scale)
     plan = DatasetPlan(recipe, scale, [])
-    accepted_by_split = {}
-    for split in BINARY_SPLITS:
-        if sizes[split] == 0:
-            continue
-        shapes = cfg["ood"]["occluder_shapes"] if split == "ood" else cfg["occluders"]["shapes"]
-        styles = cfg["ood"]["styles"] if split == "ood" else cfg["styles"]
+    splits = [s for s in BINARY_SPLITS if sizes[s]]
+    workers = plan_workers(len(splits))
+    if workers == 1:
+        results = [_plan_split(recipe, s, sizes[s], progress) for s in splits]
+    else:
+        from concurrent.futures import ProcessPoolExecutor
 
-        def make(index, target, split=split, shapes=shapes):
-            return sample_candidate(recipe.name, recipe.sampling, split, index, target, shapes, catalogue)
-
-        kept, report = fill_matched(split, quotas(sizes[split], cfg["balance"]["occluded_share"]), make,
-                                    recipe.labels, cfg["labels"]["steer_rays"], cfg["balance"]["batch_size"],
-                                    cfg["balance"]["max_candidates_per_item"], cfg["balance"]["pool"],
-                                    lambda acc: analytic_cue_matrix([(a.spec, a.labels) for a in acc], MATCH_SCALE),
-                                    progress=progress)
-        plan.reports.extend(report.lines())
-        kept.sort(key=lambda a: a.spec.index)
-        accepted_by_split[split] = kept
-        for a in kept:
-            plan.items.append(DatasetItem(dress(a.spec, styles, styles_cat), a.labels, split, a.stratum.cell))
+        # the largest split first; bars would interleave, so the workers plan quietly
+        order = sorted(splits, key=lambda s: -sizes[s])
+        with ProcessPoolExecutor(workers) as ex:
+            futures = {s: ex.submit(_plan_split, recipe, s, sizes[s], False) for s in order}
+            it = tqdm(order, desc=f"planning splits ({workers} processes)", unit="split", disable=not progress,
+                      leave=False)
+            results_by = {s: futures[s].result() for s in it}
+        results = [results_by[s] for s in splits]
+    for items, lines in results:
+        plan.items.extend(items)
+        plan.reports.extend(lines)
     _flag(plan, "test", cfg["human_set"], "human_set", lambda it: (it.cell, it.labels.vpt_label, it.labels.depth_label))
     _flag(plan, "train", cfg["warmup"], "warmup", lambda it: (it.labels.vpt_label, it.labels.depth_label))
     return plan

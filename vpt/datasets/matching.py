@@ -44,6 +44,8 @@ MATCH_CUES: dict[str, float] = {
     "near_ball_occ_wide": 1.5,
     "near_ball_occ": 1.0,
     "segment_gap": 1.0,
+    "dy": 1.5,  # its magnitude tells a ball in front of a turned viewer from one beside it
+    "viewer_x": 1.0,
 }
 PROPENSITY_WEIGHT = 2.0
 ROUNDS = 6  # selection rounds, reweighting the cues still unbalanced

@@ -104,6 +104,9 @@ BINARY_SCHEMA: dict[str, Any] = {
         "max_candidates_per_item": ("int", 300, (1, 100000)),
         "batch_size": ("int", 256, (1, 100000)),
         "pool": ("float", 3.0, (1.0, 20.0)),
+        # relative size of the two cells with the ball on the side the viewer faces away from
+        # and no occluder over the segment (vpt.datasets.balance.away_open): 1 = equal cells
+        "away_open_weight": ("float", 1.0, (0.1, 1.0)),
     },
 }
 

@@ -188,7 +188,7 @@ def sample_ball(cfg: SamplingSettings, rng: np.random.Generator, viewer: ViewerS
         facing, to_ball = ueye - uview, ub - ueye
         cos = (to_ball @ facing) / np.maximum(np.linalg.norm(to_ball, axis=1) * np.linalg.norm(facing), 1e-9)
         angle = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-        in_bin = np.array([bin_of(a, ANGLE_EDGES) == target.hint[1] for a in angle])
+        in_bin = np.searchsorted(ANGLE_EDGES, angle, side="left") == target.hint[1]  # bin_of, vectorised
         if (ok & in_bin).any():
             ok &= in_bin
     k = int(np.argmax(ok)) if ok.any() else tries - 1
