@@ -87,7 +87,7 @@ def test_crop_is_located_by_the_mask_only():
 
 def test_legibility_learns_a_readable_viewer_and_writes_its_report(fake_dataset):
     rows, crops = load_crops(fake_dataset)
-    assert len(rows) == 96 and crops.shape == (96, 3, 48, 48, 3)
+    assert len(rows) == 96 and crops.shape == (96, 3, 48, 48, 4)
     res, wrong = measure_legibility(fake_dataset, data=(rows, crops))
     acc = res.accuracy("camera", "test")
     assert acc is not None and acc >= 0.9

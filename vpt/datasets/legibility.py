@@ -3,8 +3,9 @@
 A benchmark whose viewer cannot be read measures eyesight, not perspective taking. This
 module crops the viewer out of every rendered image (located with the object-index mask
 only: the bounding box of ``mask == 2``, padded to a square and resized to ``CROP_PX``)
-and trains a simple, seeded classifier (logistic regression on HOG features plus a small
-colour thumbnail) on the ``train`` split to predict the viewer's facing four ways:
+and trains a simple, seeded classifier (logistic regression on HOG features of the crop and
+of the viewer's silhouette in the mask, plus a small colour thumbnail) on the ``train``
+split to predict the viewer's facing four ways:
 
 * left / right in the image: ``viewer_facing`` of the labels;
 * toward / away from the observer: the sign of the viewer's forward vector along the
@@ -87,15 +88,22 @@ def facing_class(scene: dict[str, Any]) -> tuple[str, float]:
 
 
 def features(crops: np.ndarray) -> np.ndarray:
-    """HOG of each crop (gradients over the colour channels) plus an 8 x 8 colour thumbnail."""
+    """HOG of each crop (gradients over the colour channels), an 8 x 8 colour thumbnail, and,
+    for crops with a fourth channel (the viewer's silhouette: its visible pixels in the mask,
+    see :func:`load_crops`), the HOG of that silhouette: the outline of lens barrel and body
+    without the background's texture."""
     from skimage.feature import hog
 
     out = []
     for c in crops:
-        h = hog(c, orientations=9, pixels_per_cell=(6, 6), cells_per_block=(2, 2), channel_axis=-1,
-                feature_vector=True)
-        thumb = np.asarray(Image.fromarray(c).resize((8, 8), Image.Resampling.BOX), float).ravel() / 255.0
-        out.append(np.concatenate([h, thumb]))
+        rgb = np.ascontiguousarray(c[..., :3])
+        parts = [hog(rgb, orientations=9, pixels_per_cell=(6, 6), cells_per_block=(2, 2), channel_axis=-1,
+                     feature_vector=True),
+                 np.asarray(Image.fromarray(rgb).resize((8, 8), Image.Resampling.BOX), float).ravel() / 255.0]
+        if c.shape[-1] > 3:
+            parts.append(hog(c[..., 3], orientations=9, pixels_per_cell=(6, 6), cells_per_block=(2, 2),
+                             feature_vector=True))
+        out.append(np.concatenate(parts))
     return np.asarray(out, float)
 
 
@@ -107,8 +115,9 @@ def _mirror(cls: str) -> str:
 # ---------------------------------------------------------------------------- data
 def load_crops(root: Path, size: int = CROP_PX) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per rendered stimulus with a visible viewer (scene_id, split, model, class,
-    turn_deg, image, sha256), and its crops (N x len(TRAIN_PADS) x size x size x 3, uint8;
-    ``[:, 0]`` at ``PAD``, the one that is tested). Reads the scene JSONs (the completion
+    turn_deg, image, sha256), and its crops (N x len(TRAIN_PADS) x size x size x 4, uint8:
+    RGB and the viewer's silhouette, 255 where the mask shows the viewer; ``[:, 0]`` at
+    ``PAD``, the one that is tested). Reads the scene JSONs (the completion
     markers), so a dataset still being rendered can be measured too."""
     root = Path(root)
     paths = sorted((root / "scenes").glob("*/*.json"))
@@ -125,6 +134,9 @@ def load_crops(root: Path, size: int = CROP_PX) -> tuple[pd.DataFrame, np.ndarra
         crop = [crop_viewer(img, mask, size, pad) for pad in TRAIN_PADS]
         if crop[0] is None:
             continue
+        sil = np.repeat((mask == VIEWER_INDEX).astype(np.uint8)[..., None] * 255, 3, axis=2)
+        crop = [np.concatenate([c, crop_viewer(sil, mask, size, pad)[..., :1]], axis=-1)
+                for c, pad in zip(crop, TRAIN_PADS)]
         cls, turn = facing_class(scene)
         rows.append({"scene_id": scene["scene_id"], "split": scene["split"], "model": scene["spec"]["viewer"]["model"],
                      "cls": cls, "turn_deg": turn, "image": files["image"]["path"],
@@ -132,7 +144,7 @@ def load_crops(root: Path, size: int = CROP_PX) -> tuple[pd.DataFrame, np.ndarra
         crops.append(crop)
     if not rows:
         raise UserError(f"{root}: no rendered images (a --plan-only dataset); render it first")
-    return pd.DataFrame(rows), np.asarray(crops, np.uint8).reshape(-1, len(TRAIN_PADS), size, size, 3)
+    return pd.DataFrame(rows), np.asarray(crops, np.uint8).reshape(-1, len(TRAIN_PADS), size, size, 4)
 
 
 # ---------------------------------------------------------------------------- result
@@ -195,7 +207,8 @@ def measure_legibility(root: Path, size: int = CROP_PX, seed: int = SEED,
 
     rows, crops = data if data is not None else load_crops(root, size)
     res = LegibilityResult(dataset=Path(root).name, crop_px=size,
-                           classifier="logistic regression on HOG (9 orientations, 6 px cells) + 8x8 colour",
+                           classifier="logistic regression on HOG (9 orientations, 6 px cells) of the crop"
+                           + (" and of the viewer's silhouette" if crops.shape[-1] > 3 else "") + " + 8x8 colour",
                            fingerprint=_fingerprint(rows.get("sha256", pd.Series([], dtype=str)).tolist()))
     wrong: list[np.ndarray] = []
     for model in sorted(rows["model"].unique()):
@@ -251,7 +264,7 @@ def measure_legibility(root: Path, size: int = CROP_PX, seed: int = SEED,
         res.models[model] = m
     if not res.models:
         raise UserError(f"{root}: too few rendered training images with a visible viewer to measure legibility")
-    return res, np.asarray(wrong, np.uint8).reshape(-1, size, size, 3)
+    return res, np.asarray(wrong, np.uint8).reshape(-1, size, size, crops.shape[-1])
 
 
 def _fingerprint(hashes: list[str]) -> str:
@@ -303,7 +316,8 @@ def error_sheet(result: LegibilityResult, crops: np.ndarray, zoom: int = 2, per_
         return sheet
     for k, (err, crop) in enumerate(zip(result.errors, crops, strict=True)):
         x, y = (k % cols) * tile, (k // cols) * (tile + cap)
-        sheet.paste(Image.fromarray(crop).resize((tile, tile), Image.Resampling.NEAREST), (x, y + cap))
+        rgb = np.ascontiguousarray(crop[..., :3])
+        sheet.paste(Image.fromarray(rgb).resize((tile, tile), Image.Resampling.NEAREST), (x, y + cap))
         draw.text((x + 2, y), f"is {err['true']}", fill="black")
         draw.text((x + 2, y + 11), f"read {err['predicted']}", fill=(180, 0, 0))
         draw.text((x + tile - 30, y + cap + 2), f"{err['turn_deg']:+.0f}", fill=(255, 255, 0))
