@@ -75,6 +75,37 @@ def test_synthetic_separable_features_are_learnt_and_shuffled_labels_are_not():
     assert abs((model.predict(x[100:]) == shuffled[100:]).mean() - 0.5) < 0.15
 
 
+def test_the_warm_started_c_search_chooses_as_grid_search_does():
+    """fit_linear's C path with warm starts picks GridSearchCV's C over the same grouped folds
+    and predicts as the pipeline GridSearchCV refits."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from vpt.deciders.vision.probe import C_GRID
+
+    rng = np.random.default_rng(3)
+    for signal in (0.0, 0.3, 1.0):
+        n, d = 240, 40
+        y = rng.integers(0, 2, n)
+        x = rng.normal(size=(n, d)).astype(np.float32)
+        x[:, :3] += signal * (2 * y[:, None] - 1)
+        groups = np.array([f"s{i // 3}" for i in range(n)])
+        model, info = fit_linear(x, y, groups, seed=0)
+        pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=0))
+        search = GridSearchCV(pipe, {"logisticregression__C": list(C_GRID)}, cv=grouped_folds(y, groups, 0),
+                              scoring="accuracy")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            search.fit(x, y, groups=groups)
+        assert info["C"] == search.best_params_["logisticregression__C"], signal
+        assert info["cv_accuracy"] == pytest.approx(search.best_score_, abs=1e-9)
+        assert (model.predict(x) == search.best_estimator_.predict(x)).all()
+
+
 def test_grouped_cv_never_puts_one_scene_in_two_folds():
     items = pd.DataFrame({"scene_id": [f"s{i}" for i in range(30)],
                           "sweep_id": [f"w{i // 5}" if i < 15 else None for i in range(30)]})
@@ -161,6 +192,16 @@ def test_cli_per_layer_curve_is_one_decision_maker_per_layer(rendered, cache_dir
     sizes = {m["config"]["backbone"]["layer"]: m["config"]["backbone"]["preprocessing"]["size"]
              for m in store.read_manifests(tmp_path / "r")}
     assert sizes == {"layer1": [64, 64], "layer4": [64, 64]}
+    # the curve: one point per layer, task and split, at that probe's accuracy; and its figure
+    curve = pd.read_csv(tmp_path / "r" / "layer-curves" / "resnet18__random-init__linear.csv")
+    assert (tmp_path / "r" / "layer-curves" / "resnet18__random-init__linear.png").stat().st_size > 5000
+    labelled = df[df["label"].notna()]
+    want = labelled.groupby(["decision_maker", "task", "split"], observed=True)["correct"].mean()
+    assert len(curve) == len(want) and set(curve["split"]) == {"val", "test", "ood", "human"}
+    for r in curve.itertuples():
+        assert r.decision_maker == f"resnet18/random-init@{r.layer}/linear"
+        assert r.position == ["layer1", "layer4"].index(r.layer)
+        assert r.accuracy == pytest.approx(want[(r.decision_maker, r.task, r.split)])
 
 
 def test_cli_bad_input_is_one_line(rendered, tmp_path, monkeypatch, capsys):

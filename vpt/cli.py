@@ -14,7 +14,8 @@ EXIT_USER_ERROR = 2
 # Those modules import nothing heavy at module level (torch, SDKs, web frameworks load
 # inside the command), so `vpt --help` stays fast and works without them.
 EVALUATOR_COMMANDS: tuple[str, ...] = ("vpt.deciders.cli", "vpt.report.cli", "vpt.deciders.human.cli",
-                                       "vpt.deciders.vlm.cli", "vpt.deciders.vision.cli")
+                                       "vpt.deciders.vlm.cli", "vpt.deciders.vision.cli",
+                                       "vpt.deciders.vision.saliency_cli")
 
 
 def _fail(msg: str) -> int:

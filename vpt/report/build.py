@@ -149,7 +149,9 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
     tabdir.mkdir(parents=True, exist_ok=True)
     extra = {"cost": cost_table(inputs.manifests)}
     if inputs.attribution is not None and len(inputs.attribution):
-        extra["attribution"] = inputs.attribution.groupby(["decision_maker", "region"], as_index=False)["share"].mean()
+        from vpt.report.attribution import summary
+
+        extra["attribution"] = summary(inputs.attribution)
     tables = {**res.tables, **{k: v for k, v in extra.items() if len(v)}}
     t = time.perf_counter()
     for name, df in tables.items():

@@ -283,7 +283,9 @@ def attribution_figure(att: pd.DataFrame) -> Figure | None:
     """Share of attribution per region (ball, viewer, occluders, rest) per decision maker."""
     if att is None or att.empty:
         return None
-    w = att.pivot_table(index="decision_maker", columns="region", values="share", aggfunc="mean").fillna(0)
+    keys = [c for c in ("decision_maker", "task", "method") if c in att.columns and att[c].notna().any()]
+    w = att.pivot_table(index=keys, columns="region", values="share", aggfunc="mean").fillna(0)
+    w.index = [" · ".join(map(str, k)) if isinstance(k, tuple) else str(k) for k in w.index]
     fig, ax = plt.subplots(figsize=(max(4, 0.35 * len(w) + 2), 3.4))
     bottom = np.zeros(len(w))
     for region in w.columns:

@@ -11,10 +11,8 @@ import pandas as pd
 
 from vpt.datasets.index import content_hash, is_dataset, read_index
 from vpt.errors import UserError
+from vpt.report.attribution import attribution_files, read_attribution
 from vpt.trials.store import read_manifests, read_trials, trial_files
-
-ATTRIBUTION_FILE = "attribution.parquet"  # columns: decision_maker, region, share (optional, per run)
-
 
 @dataclass
 class DatasetInfo:
@@ -96,17 +94,8 @@ def load_inputs(results: list[str | Path], datasets: list[str | Path] | None = N
     files = trial_files(*results)
     names = set(trials["dataset"].unique()) if len(trials) else set()
     dsets = [read_dataset(p) for p in _dataset_candidates(manifests, names, [Path(d) for d in datasets or []])]
-    att = []
-    for f in files:
-        a = f.parent / ATTRIBUTION_FILE
-        if a.exists():
-            df = pd.read_parquet(a)
-            missing = {"decision_maker", "region", "share"} - set(df.columns)
-            if missing:
-                raise UserError(f"{a}: missing columns {sorted(missing)} (an attribution table has decision_maker, "
-                                "region, share)")
-            att.append(df[["decision_maker", "region", "share"]])
-    return Inputs(trials, manifests, dsets, pd.concat(att, ignore_index=True) if att else None, files, superseded)
+    att = read_attribution(attribution_files(files, results))  # beside the runs and from vpt saliency
+    return Inputs(trials, manifests, dsets, att, files, superseded)
 
 
 def sweep_index(datasets: list[DatasetInfo]) -> pd.DataFrame | None:

@@ -107,6 +107,18 @@ def model_names(spec: str) -> list[str]:
     return [n.strip() for n in spec.split(",") if n.strip()]
 
 
+def checked_names(args: argparse.Namespace) -> list[str]:
+    """The model names of --model; one only when --checkpoint or --hf-dir gives its weights."""
+    from vpt.errors import UserError
+
+    names = model_names(args.models)
+    if not names:
+        raise UserError(f"--model {args.models!r}: no model names")
+    if (args.checkpoint or args.hf_dir) and len(names) > 1:
+        raise UserError("--checkpoint and --hf-dir give the weights of one model; pass a single --model")
+    return names
+
+
 def datasets_for(args: argparse.Namespace):
     """(train dataset, sweep datasets that have images) from the command's options."""
     from vpt.deciders.vision.probe import require_images
@@ -155,28 +167,32 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from vpt.deciders.run import run_decider
     from vpt.deciders.vision.features import DEFAULT_CACHE, FeatureCache
     from vpt.deciders.vision.probe import VisionProbe
-    from vpt.errors import UserError
     from vpt.trials.store import read_trials
 
-    names = model_names(args.models)
-    if not names:
-        raise UserError(f"--model {args.models!r}: no model names")
-    if (args.checkpoint or args.hf_dir) and len(names) > 1:
-        raise UserError("--checkpoint and --hf-dir give the weights of one model; pass a single --model")
+    names = checked_names(args)
     train, sweeps = datasets_for(args)
     cache = FeatureCache(args.cache or DEFAULT_CACHE)
     command = ["vpt", "probe", args.dataset, "--model", args.models, "--head", args.head, "--seed", str(args.seed)]
     layers = [x.strip() for x in args.layer.split(",") if x.strip()] if args.layer else [None]
     results = []
+    curves: dict[str, dict[str, str]] = {}  # backbone/head -> {decision maker: layer}
     for name, layer in ((n, lay) for n in names for lay in layers):
         probe = VisionProbe({**backbone_options(args, name), "layer": layer}, train, args.head, args.seed, cache,
                             args.batch_size, progress=not args.quiet)
         for ds in [train, *sweeps]:
             for sel in ds.selections():
                 results.append(run_decider(probe, ds, args.out, sel, command=command, force=args.force))
+        b = probe.backbone
+        curves.setdefault(f"{b.model_name}/{b.weights}/{args.head}", {})[probe.decision_maker] = layer
     cache.close()
     trials = read_trials(*[r.path for r in results])
     print(summary(trials))
+    if len(layers) > 1:
+        from vpt.deciders.vision.layers import write_curves
+
+        for curve, dms in curves.items():
+            csv, png = write_curves(trials, dms, layers, curve, args.out)
+            print(f"per-layer curve of {curve}: {png} ({csv.name})")
     kept = sum(r.kept for r in results)
     print(f"\n{len(trials)} rows in {len(results)} runs ({kept} kept from an earlier run, {len(results) - kept} "
           f"written) under {Path(args.out)}/; features cached in {cache.root}/")
@@ -186,14 +202,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_finetune(args: argparse.Namespace) -> int:
     from vpt.deciders.run import run_decider
     from vpt.deciders.vision.finetune import DEFAULT_WORK, FineTuner, ScratchTrainer
-    from vpt.errors import UserError
     from vpt.trials.store import read_trials
 
-    names = model_names(args.models)
-    if not names:
-        raise UserError(f"--model {args.models!r}: no model names")
-    if args.checkpoint and len(names) > 1:
-        raise UserError("--checkpoint gives the weights of one model; pass a single --model")
+    names = checked_names(args)
     train, sweeps = datasets_for(args)
     settings = {"epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay,
                 "warmup_epochs": args.warmup_epochs, "batch_size": args.batch_size, "patience": args.patience}
