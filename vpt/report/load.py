@@ -14,6 +14,7 @@ from vpt.errors import UserError
 from vpt.report.attribution import attribution_files, read_attribution
 from vpt.trials.store import read_manifests, read_trials, trial_files
 
+
 @dataclass
 class DatasetInfo:
     root: Path
