@@ -209,11 +209,22 @@ def run(specs: list[SceneSpec], candidates: dict[str, dict[str, Any] | None], ca
             print(f"scene {i + 1}/{len(specs)} {spec.appearance.style}: {len(fresh)} rendered, "
                   f"load {os.getloadavg()[0]:.2f}", file=log, flush=True)
     load = [r["load_1min"] for rs in rows.values() for r in rs]
-    return {"summary": {n: summarize(rows[n]) for n in names}, "rows": rows,
+    summary = {n: summarize(rows[n], rows.get("baseline")) for n in names}
+    return {"summary": summary, "rows": rows,
             "load_1min": {"min": min(load), "mean": statistics.fmean(load), "max": max(load)}}
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def paired(rows: list[dict[str, Any]], base: list[dict[str, Any]] | None, key: str) -> tuple[float, float]:
+    """Mean and standard error over scenes of ``key`` minus the baseline's on the same scene."""
+    if not base or len(base) != len(rows):
+        return float("nan"), float("nan")
+    d = [r[key] - b[key] for r, b in zip(rows, base, strict=True)]
+    se = statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else float("nan")
+    return statistics.fmean(d), se
+
+
+def summarize(rows: list[dict[str, Any]], base: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Means over scenes; ``base`` (the baseline's rows, same scenes) adds paired differences."""
     total = statistics.fmean(r["total"] for r in rows)
     render = statistics.fmean(r["render"] for r in rows)
     return {
@@ -227,18 +238,24 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "psnr_db_min": min(r["psnr"] for r in rows),
         "ssim": statistics.fmean(r["ssim"] for r in rows),
         "mask_px_diff": sum(r["mask_px_diff"] or 0 for r in rows),
+        "d_psnr_db": paired(rows, base, "psnr"),
+        "d_ssim": paired(rows, base, "ssim"),
+        "cpu_ratio": statistics.fmean(r["cpu"] for r in rows) / statistics.fmean(b["cpu"] for b in base)
+        if base else float("nan"),
     }
 
 
 def table(result: dict[str, Any]) -> str:
     """The summary as a Markdown table."""
-    head = ("| setting | images/hour | s/image | in render call | outside | CPU s/image | PSNR dB (min) | SSIM "
-            "| mask px differing |")
-    lines = [head, "|" + "---|" * 9]
+    head = ("| setting | images/hour | s/image | in render call | outside | CPU s/image (vs baseline) "
+            "| PSNR dB (min) | ΔPSNR vs baseline ± SE | SSIM | ΔSSIM | mask px differing |")
+    lines = [head, "|" + "---|" * 11]
     for name, s in result["summary"].items():
+        (dp, dpse), (ds, _) = s["d_psnr_db"], s["d_ssim"]
         lines.append(f"| {name} | {s['images_per_hour']:,.0f} | {s['s_per_image']:.2f} | {s['render_call_s']:.2f} | "
-                     f"{s['outside_render_s']:.2f} | {s['cpu_s_per_image']:.2f} | {s['psnr_db']:.2f} "
-                     f"({s['psnr_db_min']:.1f}) | {s['ssim']:.4f} | {s['mask_px_diff']} |")
+                     f"{s['outside_render_s']:.2f} | {s['cpu_s_per_image']:.2f} ({s['cpu_ratio']:.2f}) | "
+                     f"{s['psnr_db']:.2f} ({s['psnr_db_min']:.1f}) | {dp:+.2f} ± {dpse:.2f} | {s['ssim']:.4f} | "
+                     f"{ds:+.4f} | {s['mask_px_diff']} |")
     ld = result["load_1min"]
     lines.append(f"\n{next(iter(result['summary'].values()))['images']} scenes; 1-minute load average "
                  f"{ld['min']:.2f}-{ld['max']:.2f} (mean {ld['mean']:.2f}); {os.cpu_count()} CPUs.")
