@@ -112,6 +112,24 @@ def test_preprocessing_resizes_the_whole_image_without_a_centre_crop():
     assert Preprocessing((8, 8), "bilinear", (0.5,) * 3, (0.5,) * 3).to_dict()["crop"] == "none"
 
 
+def test_batch_loading_gives_the_transform_values_in_channels_last(tmp_path):
+    """Preprocessing.load (the fast path of extraction) equals transform() image by image."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, size in enumerate([(64, 64), (80, 48), (31, 57)]):
+        p = tmp_path / f"i{i}.png"
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    for interp in ("bicubic", "bilinear", "nearest"):
+        prep = Preprocessing((40, 36), interp, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+        batch = prep.load(paths)
+        assert batch.shape == (3, 3, 40, 36) and batch.is_contiguous(memory_format=torch.channels_last)
+        want = torch.stack([prep.transform()(Image.open(p).convert("RGB")) for p in paths])
+        torch.testing.assert_close(batch, want, rtol=0, atol=1e-6)
+
+
 def test_random_init_is_drawn_from_its_seed():
     x = torch.randn(2, 3, 64, 64)
     a, b = (load_backbone("resnet18", random_init=True, device="cpu") for _ in range(2))

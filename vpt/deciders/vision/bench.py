@@ -4,9 +4,11 @@ shape, per model; and a cached re-probe (features from the cache + a linear prob
 
     .venv/bin/python -m vpt.deciders.vision.bench [--models resnet18,vit_small_patch16_224] [-n 256]
 
-Images are 256 x 256 PNGs (the default recipe's resolution) of smooth random colour fields,
-written to a temporary folder; networks are randomly initialised (speed does not depend on
-the weights). Prints a Markdown table.
+Bare and extract alternate over ``--rounds`` rounds (medians reported), so that the load of
+other jobs on the machine weighs on both alike. Images are 256 x 256 PNGs (the default
+recipe's resolution) of smooth random colour fields, written to a temporary folder; networks
+are randomly initialised (speed does not depend on the weights). Prints a Markdown table and
+the load average.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ def write_images(folder: Path, n: int, size: int = 256, seed: int = 0) -> list[s
     return paths
 
 
-def bench_model(name: str, paths: list[str], batch_size: int, device: str | None) -> dict:
+def bench_model(name: str, paths: list[str], batch_size: int, device: str | None, rounds: int = 3) -> dict:
+    """Bare forward and ``extract`` rates, measured in alternating rounds (bare, extract, bare,
+    ...) so that a change in the machine's load hits both alike; the medians are reported."""
     import torch
 
     from vpt.deciders.vision.backbones import load_backbone
@@ -42,19 +46,22 @@ def bench_model(name: str, paths: list[str], batch_size: int, device: str | None
 
     b = load_backbone(name, random_init=True, device=device)
     h, w = b.preprocessing.size
-    warm = torch.randn(batch_size, 3, h, w)
-    b.features(warm)  # warm-up
-    t0 = time.perf_counter()
-    n_bare = 0
-    while n_bare < len(paths):
-        b.features(torch.randn(batch_size, 3, h, w))
-        n_bare += batch_size
-    bare = n_bare / (time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    extract(b, paths, None, batch_size, progress=False)
-    full = len(paths) / (time.perf_counter() - t0)
-    return {"model": name, "device": b.device, "input": f"{h}x{w}", "images": len(paths), "bare_per_s": bare,
-            "extract_per_s": full, "ratio": bare / full}
+    x = torch.randn(batch_size, 3, h, w).contiguous(memory_format=torch.channels_last)  # as extract feeds it
+    b.features(x)  # warm-up
+    bare, full = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        n_bare = 0
+        while n_bare < len(paths):
+            b.features(x)
+            n_bare += batch_size
+        bare.append(n_bare / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        extract(b, paths, None, batch_size, progress=False)
+        full.append(len(paths) / (time.perf_counter() - t0))
+    bare_rate, full_rate = float(np.median(bare)), float(np.median(full))
+    return {"model": name, "device": b.device, "input": f"{h}x{w}", "images": len(paths), "bare_per_s": bare_rate,
+            "extract_per_s": full_rate, "ratio": bare_rate / full_rate}
 
 
 def bench_cached_probe(n: int, folder: Path) -> dict:
@@ -80,14 +87,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", type=int, default=256, help="images per model")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default=None)
+    p.add_argument("--rounds", type=int, default=3, help="alternating bare/extract rounds; medians (default 3)")
     a = p.parse_args(argv)
+    import os
+
     import torch
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_images(Path(tmp), a.n)
-        rows = [bench_model(m.strip(), paths, a.batch_size, a.device) for m in a.models.split(",")]
+        rows = [bench_model(m.strip(), paths, a.batch_size, a.device, a.rounds) for m in a.models.split(",")]
         probe = bench_cached_probe(1000, Path(tmp))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average (1, 5, 15 min) before "
+          f"{', '.join(f'{v:.1f}' for v in load_before)}, after {', '.join(f'{v:.1f}' for v in os.getloadavg())}; "
+          f"medians of {a.rounds} alternating rounds")
     print("| model | device | input | images | bare forward img/s | extract img/s | bare/extract |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

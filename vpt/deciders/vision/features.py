@@ -81,15 +81,23 @@ class FeatureCache:
         self._db.close()
 
 
-def _load_batch(paths: Sequence[str], transform):
-    import torch
-    from PIL import Image
+def batches(prep, paths: Sequence[str], batch_size: int):
+    """``prep.load`` of consecutive chunks of ``paths``, the next one decoded in a thread while
+    the caller runs the network on the current one (PIL releases the GIL while it decodes and
+    resizes); yields (start index, batch)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    tensors = []
-    for p in paths:
-        with Image.open(p) as im:
-            tensors.append(transform(im.convert("RGB")))
-    return torch.stack(tensors)
+    starts = list(range(0, len(paths), batch_size))
+    if not starts:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vpt-load") as pool:
+        nxt = pool.submit(prep.load, list(paths[:batch_size]))
+        for k, start in enumerate(starts):
+            batch = nxt.result()
+            if k + 1 < len(starts):
+                s = starts[k + 1]
+                nxt = pool.submit(prep.load, list(paths[s:s + batch_size]))
+            yield start, batch
 
 
 def extract(backbone, paths: Sequence[str], cache: FeatureCache | None = None, batch_size: int = 32,
@@ -106,13 +114,12 @@ def extract(backbone, paths: Sequence[str], cache: FeatureCache | None = None, b
         if h not in have and h not in todo:
             todo[h] = p
     if todo:
-        transform = backbone.preprocessing.transform()
         items = list(todo.items())
         bar = tqdm(total=len(items), desc=f"features {backbone.tag}", unit="img", disable=not progress,
                    file=sys.stderr)
-        for i in range(0, len(items), batch_size):
+        for i, x in batches(backbone.preprocessing, [p for _, p in items], batch_size):
             chunk = items[i:i + batch_size]
-            feats = backbone.features(_load_batch([p for _, p in chunk], transform)).numpy()
+            feats = backbone.features(x).numpy()
             new = {h: f for (h, _), f in zip(chunk, feats)}
             if cache is not None:
                 cache.put(key, backbone.identity(), new)

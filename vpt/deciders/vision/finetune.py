@@ -136,15 +136,13 @@ class FineTuner:
         return hashlib.sha256(json.dumps(self.describe(), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def _batches(self, items: pd.DataFrame, order: np.ndarray | None = None):
-        from vpt.deciders.vision.features import _load_batch
+        from vpt.deciders.vision.features import batches
 
-        transform = self.backbone.preprocessing.transform()
         paths = list(items["image"])
         idx = np.arange(len(paths)) if order is None else order
         bs = self.settings["batch_size"]
-        for i in range(0, len(idx), bs):
-            chunk = idx[i:i + bs]
-            yield chunk, _load_batch([paths[j] for j in chunk], transform)
+        for i, x in batches(self.backbone.preprocessing, [paths[j] for j in idx], bs):
+            yield idx[i:i + bs], x
 
     def _predict(self, net, items: pd.DataFrame) -> np.ndarray:
         import torch

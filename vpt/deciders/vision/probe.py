@@ -59,23 +59,37 @@ def grouped_folds(y: np.ndarray, groups: np.ndarray, seed: int, folds: int = 5):
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int, folds: int = 5) -> tuple[Any, dict]:
-    """Standardise + L2 logistic regression with C chosen by stratified grouped CV."""
+    """Standardise + L2 logistic regression with C chosen by stratified grouped CV.
+
+    The same choice as ``GridSearchCV`` over :data:`C_GRID` (the scaler fitted on each
+    fold's training part, accuracy averaged over folds, the first best C), computed faster:
+    within a fold the fits run along the C grid in ascending order, each starting from the
+    previous solution (``warm_start``); the final model is refitted on all of ``x``."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed))
+    def model(C: float = 1.0):
+        return LogisticRegression(C=C, max_iter=5000, random_state=seed)
+
     cv = grouped_folds(y, groups, seed, folds)
     if cv is None:  # too small to cross-validate: sklearn's default C
-        return pipe.fit(x, y), {"C": 1.0, "cv_folds": 0}
-    k = cv.n_splits
-    search = GridSearchCV(pipe, {"logisticregression__C": list(C_GRID)}, cv=cv, scoring="accuracy", refit=True)
+        return make_pipeline(StandardScaler(), model()).fit(x, y), {"C": 1.0, "cv_folds": 0}
+    splits = list(cv.split(x, y, groups))
+    scores = np.zeros((len(splits), len(C_GRID)))
+    order = np.argsort(C_GRID)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tiny folds, constant features
-        search.fit(x, y, groups=groups)
-    return search.best_estimator_, {"C": float(search.best_params_["logisticregression__C"]), "cv_folds": k,
-                                    "cv_accuracy": float(search.best_score_)}
+        warnings.simplefilter("ignore")  # tiny folds, constant features, a large C that does not converge
+        for f, (tr, te) in enumerate(splits):
+            scaler = StandardScaler().fit(x[tr])
+            x_tr, x_te = scaler.transform(x[tr]), scaler.transform(x[te])
+            lr = model().set_params(warm_start=True)
+            for j in order:
+                lr.set_params(C=C_GRID[j]).fit(x_tr, y[tr])
+                scores[f, j] = float((lr.predict(x_te) == y[te]).mean())
+        best = int(np.argmax(scores.mean(0)))  # the first of equal means, as GridSearchCV's rank
+        pipe = make_pipeline(StandardScaler(), model(C_GRID[best])).fit(x, y)
+    return pipe, {"C": float(C_GRID[best]), "cv_folds": len(splits), "cv_accuracy": float(scores.mean(0)[best])}
 
 
 class Head3DPC:
