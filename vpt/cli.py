@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"vpt {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from vpt.render.executor import DEFAULT_RECYCLE_EVERY, EXECUTORS  # plain Python: no Blender, no Ray
 
     s = sub.add_parser("scenes", help="plan, label, render and write benchmarks from recipes",
                        description="Sample, label, counterbalance and render every recipe; write images, masks, "
@@ -132,9 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", default="standard", choices=["preview", "standard", "paper"], help="render quality")
     s.add_argument("--scale", default=None, help="a named scale from the recipe's `scales` (e.g. paper)")
     s.add_argument("--plan-only", action="store_true", help="write specs, labels, index and audit; no rendering")
-    s.add_argument("--workers", type=int, default=1, help="Blender worker processes (default 1, using all threads)")
-    s.add_argument("--device", default="cpu", choices=["cpu", "gpu"], help="Cycles device")
-    s.add_argument("--recycle-every", type=int, default=100, help="restart each Blender worker after N scenes")
+    s.add_argument("--workers", type=int, default=1, help="local Blender worker processes (default 1, using all "
+                   "threads)")
+    s.add_argument("--device", default="cpu", choices=["cpu", "gpu"], help="Cycles device (with Ray: one GPU a task)")
+    s.add_argument("--recycle-every", type=int, default=DEFAULT_RECYCLE_EVERY,
+                   help=f"restart each Blender worker after N scenes (default {DEFAULT_RECYCLE_EVERY})")
+    s.add_argument("--executor", default="local", choices=list(EXECUTORS),
+                   help="local: worker processes here; ray: shards as Ray tasks on a cluster (pip install "
+                   "'vpt[cluster]'), one Blender worker per node using its cores")
+    s.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="the Ray head node, HOST:PORT (default: RAY_ADDRESS, else a new local Ray); the output "
+                   "folder must be on a filesystem every node shares")
     s.add_argument("--depth", action="store_true", help="also write observer depth maps")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_scenes)

@@ -68,12 +68,14 @@ class RenderOptions:
 def make_renderer(options: RenderOptions):
     """(renderer, render_key, bpy version) for these render options."""
     from vpt.render.blender import probe_bpy
-    from vpt.render.executor import DEFAULT_RECYCLE_EVERY, render_jobs
+    from vpt.render.executor import DEFAULT_RECYCLE_EVERY, make_executor
 
     if not isinstance(options, RenderOptions):
         raise TypeError(f"make_renderer takes RenderOptions, not {type(options).__name__} "
                         "(RenderOptions.from_args turns parsed arguments into them)")
     args = replace(options, recycle_every=options.recycle_every or DEFAULT_RECYCLE_EVERY)
+    # Ray installed and its cluster reachable (for --executor ray), before any planning
+    render_jobs = make_executor(args.executor, args.ray_address)
     version = probe_bpy()  # a clear error now rather than one per job from the workers
 
     key = render_key(args.preset, args.device, bool(args.depth))

@@ -27,14 +27,18 @@ iterator) stops every worker: SIGTERM, then SIGKILL after a grace period. Files 
 written atomically, so a stopped run leaves only finished files; rerunning is safe.
 
 The seam for a distributed engine: :func:`run_shard` is a plain function of picklable
-arguments that renders one shard in its own worker and returns its results, e.g. with Ray::
+arguments that renders one shard in its own worker and returns its results;
+:mod:`vpt.render.ray_executor` runs shards as Ray tasks through it. :func:`make_executor`
+picks the executor by name (``local`` or ``ray``) for ``vpt scenes --executor``.
 
-    run_remote = ray.remote(num_cpus=4)(run_shard)
-    futures = [run_remote.remote(shard, "standard") for shard in make_shards(jobs, 50)]
+The worker runs the same ``vpt`` as this process: from the interpreter's installation when
+it has one (a wheel, or an editable install), and from this process's source folder only
+when that interpreter would not find it (a checkout used without installing it).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -48,11 +52,13 @@ from typing import Any, Callable, Iterable, Iterator
 from vpt.render.presets import DEFAULT_PRESET, check_preset
 from vpt.render.worker import FRACTION_TOLERANCE
 
-DEFAULT_RECYCLE_EVERY = 50
+DEFAULT_RECYCLE_EVERY = 100  # the `vpt scenes --recycle-every` default too
+EXECUTORS = ("local", "ray")
 TERMINATE_GRACE_S = 5.0
 
-__all__ = ["FRACTION_TOLERANCE", "WorkerError", "WorkerFatal", "WorkerProcess", "make_shards", "remove_stale_temp",
-           "render_jobs", "run_shard"]
+__all__ = ["DEFAULT_RECYCLE_EVERY", "EXECUTORS", "FRACTION_TOLERANCE", "WorkerError", "WorkerFatal",
+           "WorkerProcess", "make_executor", "make_shards", "remove_stale_temp", "render_jobs", "run_shard",
+           "worker_env"]
 
 
 class WorkerError(RuntimeError):
@@ -98,6 +104,50 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=None)
+def _source_root_if_needed(python: str, cwd: str, pythonpath: str) -> str | None:
+    """The folder holding the ``vpt`` package this process runs when ``python`` (started in
+    ``cwd`` with ``PYTHONPATH=pythonpath``) would not import that same package by itself; None
+    when it would (vpt installed into that interpreter, as a wheel or editable)."""
+    import vpt
+
+    ours = Path(vpt.__file__).resolve()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    try:
+        out = subprocess.run([python, "-c", "import vpt; print(vpt.__file__)"], capture_output=True, text=True,
+                             cwd=cwd, env=env, timeout=120)
+        lines = out.stdout.strip().splitlines()
+        theirs = Path(lines[-1]).resolve() if out.returncode == 0 and lines else None
+    except (OSError, subprocess.TimeoutExpired):
+        theirs = None
+    return None if theirs == ours else str(ours.parents[1])
+
+
+def worker_env(python: str | None = None) -> dict[str, str]:
+    """The environment of a render worker: this one, plus this process's source folder on
+    ``PYTHONPATH`` only when ``python`` would otherwise import no vpt or another one."""
+    env = dict(os.environ)
+    root = _source_root_if_needed(python or sys.executable, os.getcwd(), env.get("PYTHONPATH", ""))
+    if root is not None:
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _die_with_parent() -> None:  # pragma: no cover (runs in the child between fork and exec)
+    """Linux: SIGTERM this worker when the thread that started it dies (a killed Ray worker or
+    driver), so an orphan neither renders on nor leaves temporary files (its handler removes them)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
 class WorkerProcess:
     """One ``python -m vpt.render.worker`` child speaking JSON lines."""
 
@@ -109,12 +159,17 @@ class WorkerProcess:
         if log is None:
             cmd.append("--quiet")
         self._log = open(log, "ab") if log is not None else None  # noqa: SIM115
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        parent = os.getpid()
+
+        def setup() -> None:  # pragma: no cover (in the child)
+            _die_with_parent()
+            if os.getppid() != parent:  # the parent died before the line above
+                os._exit(1)
+
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._log if self._log else subprocess.DEVNULL,
-                                     text=True, bufsize=1, env=env, start_new_session=True)
+                                     text=True, bufsize=1, env=worker_env(python), start_new_session=True,
+                                     preexec_fn=setup)
         self.done = 0
 
     def call(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -166,22 +221,45 @@ class WorkerProcess:
 
 def run_shard(shard: list[dict[str, Any]], preset: str = DEFAULT_PRESET, device: str = "cpu",
               threads: int | None = None, recycle_every: int = DEFAULT_RECYCLE_EVERY,
-              log: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+              log: str | os.PathLike | None = None, log_name: str = "worker",
+              clean_temp: bool = True) -> list[dict[str, Any]]:
     """Render one shard in one worker process at a time (recycled every ``recycle_every``
-    jobs); ``log`` is a folder for the Blender log. Picklable in and out, for remote runs."""
+    jobs); ``log`` is a folder for the Blender log (``<log_name>-0.log``). Picklable in and
+    out, for remote runs; ``clean_temp=False`` leaves temporary files of dead processes to
+    the caller (on a shared filesystem another node's live process may own them)."""
     return list(render_jobs(shard, preset, workers=1, device=device, recycle_every=recycle_every,
-                            threads=threads, log_dir=log))
+                            threads=threads, log_dir=log, log_name=log_name, clean_temp=clean_temp))
+
+
+def make_executor(kind: str = "local", ray_address: str | None = None) -> Callable[..., Iterator[dict[str, Any]]]:
+    """A function with :func:`render_jobs`'s arguments that renders on the named executor.
+    For ``ray`` it checks now that Ray is installed and connects to the cluster (a local one
+    when ``ray_address`` is None), so a wrong setup fails before any planning."""
+    if kind == "local":
+        if ray_address:
+            from vpt.errors import UserError
+
+            raise UserError("--ray-address needs --executor ray")
+        return render_jobs
+    if kind == "ray":
+        from vpt.render import ray_executor
+
+        ray_executor.connect(ray_address)
+        return functools.partial(ray_executor.render_jobs_ray, address=ray_address)
+    raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
 
 
 def render_jobs(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET, workers: int = 1,
                 device: str = "cpu", recycle_every: int = DEFAULT_RECYCLE_EVERY,
                 progress: Callable[[dict[str, Any]], None] | None = None, threads: int | None = None,
-                log_dir: str | os.PathLike | None = None, shard_size: int | None = None) -> Iterator[dict[str, Any]]:
+                log_dir: str | os.PathLike | None = None, shard_size: int | None = None,
+                log_name: str = "worker", clean_temp: bool = True) -> Iterator[dict[str, Any]]:
     """Render jobs on the local executor; yields one result per job as it finishes.
 
     ``workers`` Blender processes run side by side, each with ``threads`` CPU threads
     (default: all cores divided among the workers). ``progress(result)`` is called for
-    every result. ``log_dir`` keeps each worker's Blender log (default: discarded).
+    every result. ``log_dir`` keeps each worker's Blender log, ``<log_name>-<slot>.log``
+    (default: discarded). ``clean_temp``: remove dead processes' temporary files first.
     """
     check_preset(preset)
     jobs = list(jobs)
@@ -189,7 +267,8 @@ def render_jobs(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET, wo
         return
     workers = max(1, min(int(workers), len(jobs)))
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    remove_stale_temp(Path(j["out_stem"]).parent for j in jobs)
+    if clean_temp:
+        remove_stale_temp(Path(j["out_stem"]).parent for j in jobs)
     # small shards keep every worker busy to the end; a worker serves shards until recycled
     shards = make_shards(jobs, shard_size or max(1, min(recycle_every, -(-len(jobs) // (4 * workers)))))
     todo: queue.Queue = queue.Queue()
@@ -219,7 +298,7 @@ def render_jobs(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET, wo
         w.close(kill=stop.is_set())
 
     def loop(slot: int) -> None:
-        log = Path(log_dir) / f"worker-{slot}.log" if log_dir else None
+        log = Path(log_dir) / f"{log_name}-{slot}.log" if log_dir else None
         w: WorkerProcess | None = None
         try:
             while not stop.is_set():
@@ -244,7 +323,8 @@ def render_jobs(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET, wo
                         pid = w.proc.pid
                         retire(slot, w)
                         w = None
-                        remove_stale_temp([Path(job["out_stem"]).parent])
+                        if clean_temp:
+                            remove_stale_temp([Path(job["out_stem"]).parent])
                         results.put({"scene_id": job.get("scene_id"), "role": job.get("role"), "ok": False,
                                      "reason": f"worker crashed: {exc}", "timings": {}, "pid": pid})
         except Exception as exc:  # noqa: BLE001 (surfaced in the main thread)
