@@ -17,7 +17,7 @@ Label polarity (the same everywhere in vpt: specs, JSON, index, evaluators, repo
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -99,9 +99,9 @@ class SceneLabels:
     viewer_facing_angle_deg: float
     viewer_turn_deg: float
     facing_ball_angle_2d_deg: float
-    segment_coverage: float = 0.0
-    segment_occluders: tuple[int, ...] = ()
-    occluder_overlaps_segment: bool = False
+    segment_coverage: float
+    segment_occluders: tuple[int, ...]
+    occluder_overlaps_segment: bool
     viewer_visible_pixel_fraction: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,9 +187,7 @@ def label_scenes(specs: Sequence[SceneSpec], cfg: LabelConfig) -> list[SceneLabe
 
     out = []
     for i, s in enumerate(specs):
-        rec = _scene_record(s, cfg, i, res_vb, q_vb, id_vb, res_ob, res_ov, img)
-        out.append(replace(rec, segment_coverage=float(coverage[i]), segment_occluders=tuple(seen[i]),
-                           occluder_overlaps_segment=bool(coverage[i] > 0)))
+        out.append(_scene_record(s, cfg, i, res_vb, q_vb, id_vb, res_ob, res_ov, img, float(coverage[i]), seen[i]))
     return out
 
 
@@ -228,7 +226,8 @@ def _image_measurements(specs, obs_pos, p_viewer, p_ball) -> dict[str, np.ndarra
     }
 
 
-def _scene_record(s: SceneSpec, cfg: LabelConfig, i: int, res_vb, q_vb, id_vb, res_ob, res_ov, img) -> SceneLabels:
+def _scene_record(s: SceneSpec, cfg: LabelConfig, i: int, res_vb, q_vb, id_vb, res_ob, res_ov, img,
+                  coverage: float, seen) -> SceneLabels:
     # --- VPT
     if res_vb.clear_visible[i]:
         vpt_label, reason = 1, None
@@ -293,6 +292,9 @@ def _scene_record(s: SceneSpec, cfg: LabelConfig, i: int, res_vb, q_vb, id_vb, r
         viewer_facing_angle_deg=float(math.degrees(math.asin(float(np.clip(np.dot(s.viewer.forward, right), -1, 1))))),
         viewer_turn_deg=_turn_deg(s),
         facing_ball_angle_2d_deg=_angle_2d(c_eye - c_view, c_ball - c_eye),
+        segment_coverage=coverage,
+        segment_occluders=tuple(seen),
+        occluder_overlaps_segment=coverage > 0,
     )
 
 
