@@ -5,7 +5,8 @@ this one Blender process (the same ``render`` call a worker makes: build, ray ca
 write), and prints one table row per candidate: images per hour, seconds per image inside
 and outside Blender's render call, CPU seconds per image (all threads; steadier than wall
 time on a shared machine), and PSNR and SSIM against the reference (scikit-image, on the
-8-bit sRGB images), with the number of mask pixels that differ from today's ``standard``.
+8-bit sRGB images), paired differences against the baseline, and the number of mask
+pixels that differ from the baseline's.
 
 Scenes are taken from DIR (scene JSONs, as ``make bench-render`` plans them), styles in
 turn. Candidates are rendered scene by scene in a rotating order, so a change in the
