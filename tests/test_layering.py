@@ -5,7 +5,7 @@ The flow (README, Design): ``scene`` (specs, geometry, labels) <- ``render`` (Bl
 ``datasets`` (recipes, balance, plans, files); ``datasets`` reaches ``render`` only through
 its bridge modules, and lazily; ``trials`` (the trial table, how evaluators read a dataset)
 <- ``metrics`` <- ``deciders`` and ``report``. The shared utilities (``errors``, ``fileio``,
-``rng``, ``resources``) import no layer. ``vpt/cli.py`` and ``vpt/bench.py`` sit on top.
+``rng``, ``resources``, ``columns``) import no layer. ``vpt/cli.py`` and ``vpt/bench.py`` sit on top.
 ``vpt/data`` is package data (catalogues, recipes, a script run by hand), not a layer.
 """
 
@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import ROOT
 
 PKG = ROOT / "vpt"
-BASE = {"errors", "fileio", "rng", "resources"}
+BASE = {"errors", "fileio", "rng", "resources", "columns"}
 # layer -> the layers it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
     **{b: set() for b in BASE},

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vpt.columns import Column
 from vpt.errors import UserError
 from vpt.fileio import atomic_write_text, temp_name
 
@@ -35,14 +35,6 @@ HIDDEN_REASONS = ("", "occluded", "out_of_view", "partial")
 SIDES = ("left", "right")
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: pa.DataType
-    nullable: bool
-    meaning: str
-    required: bool = True
-    choices: tuple | None = None
 
 
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()

@@ -12,12 +12,12 @@ counted, never dropped and never guessed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from vpt.columns import Column
 from vpt.errors import UserError
 
 SCHEMA_VERSION = 1
@@ -27,12 +27,6 @@ TASKS = ("vpt", "depth")
 SPLITS = ("train", "val", "test", "ood", "human", "warmup", "sweep")
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: pa.DataType
-    nullable: bool
-    meaning: str
 
 
 COLUMNS: tuple[Column, ...] = (
