@@ -41,8 +41,8 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from vpt.datasets.audit import audit_dataset, audit_plan, sweep_folders_beside, write_audit
-
     from vpt.datasets.index import is_dataset
+
     target = Path(args.target)
     if is_dataset(target):
         sweeps = [Path(p) for p in args.sweeps] if args.sweeps else sweep_folders_beside(target)

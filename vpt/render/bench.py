@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vpt.render.examples import analytic_visible_fraction, example_spec
-from vpt.render.executor import render_jobs
+from vpt.render.executor import DEFAULT_RECYCLE_EVERY, render_jobs
 from vpt.render.presets import preset_values
 from vpt.scene.spec import SceneSpec, scene_from_dict, to_dict
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
-    ap.add_argument("--recycle-every", type=int, default=50)
+    ap.add_argument("--recycle-every", type=int, default=DEFAULT_RECYCLE_EVERY)
     ap.add_argument("--specs", type=Path, help="folder of scene JSON files to render instead of the examples")
     ap.add_argument("--out", type=Path, help="keep the images here (default: a temporary folder)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
