@@ -40,6 +40,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_write_parquet(path: str | os.PathLike, data) -> None:
+    """Write a pandas DataFrame (without its index) or a pyarrow Table as Parquet, atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf)
+    atomic_write_bytes(path, buf.getvalue().to_pybytes())
+
+
 def atomic_save_npy(path: str | os.PathLike, array: np.ndarray) -> bytes:
     """Save an array as .npy atomically; returns the bytes written."""
     buf = io.BytesIO()

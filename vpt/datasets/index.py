@@ -17,7 +17,6 @@ Columns not declared here are carried unchecked.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +25,7 @@ import pyarrow.parquet as pq
 
 from vpt.columns import Column
 from vpt.errors import UserError
-from vpt.fileio import atomic_write_text, temp_name
+from vpt.fileio import atomic_write_parquet, atomic_write_text
 
 INDEX_FILE = "index.parquet"
 CSV_FILE = "index.csv"
@@ -187,12 +186,7 @@ def write_index(rows: list[dict], folder: Path) -> pd.DataFrame:
     folder = Path(folder)
     df = conform(pd.DataFrame(rows) if rows else empty(), folder / INDEX_FILE, complete=True)
     atomic_write_text(folder / CSV_FILE, df.to_csv(index=False))
-    tmp = temp_name(folder / INDEX_FILE)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, folder / INDEX_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_parquet(folder / INDEX_FILE, df)
     return df
 
 

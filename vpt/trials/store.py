@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import re
 from datetime import datetime, timezone
@@ -30,7 +29,7 @@ from typing import Any, Iterable
 import pandas as pd
 import pyarrow.parquet as pq
 
-from vpt.fileio import atomic_write_text, temp_name
+from vpt.fileio import atomic_write_parquet, atomic_write_text
 from vpt.trials import schema
 from vpt.trials.schema import KEY, TrialTableError
 
@@ -87,12 +86,7 @@ def write_run(results: str | Path, run_id: str, trials: pd.DataFrame, manifest: 
         raise TrialTableError(f"run {run_id}: {int(dup.sum())} rows repeat a key {KEY}")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MANIFEST).unlink(missing_ok=True)
-    tmp = temp_name(folder / PART)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, folder / PART)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_parquet(folder / PART, table)
     invalid = int(table.column("response").null_count)
     record = {"run_id": run_id, "schema_version": schema.SCHEMA_VERSION, **manifest, "rows": table.num_rows,
               "invalid_responses": invalid, "part": PART}

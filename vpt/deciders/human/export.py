@@ -21,7 +21,7 @@ from vpt.deciders.human.db import StudyDB
 from vpt.deciders.human.protocol import StudyConfig, load_stimuli
 from vpt.deciders.human.summary import participant_rows
 from vpt.errors import UserError
-from vpt.fileio import atomic_write_text
+from vpt.fileio import atomic_write_parquet, atomic_write_text
 from vpt.trials import schema, store
 from vpt.trials.items import Dataset, load_dataset
 
@@ -97,9 +97,7 @@ def write_human_run(ds: Dataset, task: str, run_id: str, responses: pd.DataFrame
     trials = pd.concat(frames, ignore_index=True) if frames else schema.empty()
     participants = people.assign(**{c: pd.to_datetime(people[c], utc=True)
                                     for c in ("started_at", "finished_at", "consent_at") if c in people})
-    tmp = folder / ".participants.parquet.tmp"
-    participants.to_parquet(tmp, index=False)
-    tmp.replace(folder / "participants.parquet")
+    atomic_write_parquet(folder / "participants.parquet", participants)
     atomic_write_text(folder / "participants.csv", participants.to_csv(index=False))
     counts = {"started": len(people), "finished": int(people["completed"].sum()),
               "excluded": int((people["exclusion"] != "").sum()), "in_trial_table": len(keep)}

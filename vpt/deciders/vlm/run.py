@@ -9,7 +9,6 @@ and the pixel size sent, per call) is written before the manifest, which comes l
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from vpt.deciders.vlm.harness import CallRecord, Harness, VLMConfig, answers_fra
 from vpt.deciders.vlm.images import ImageCache
 from vpt.deciders.vlm.prompts import load_templates
 from vpt.deciders.vlm.providers import provider_class
-from vpt.fileio import temp_name
+from vpt.fileio import atomic_write_parquet
 from vpt.trials import store
 from vpt.trials.items import Dataset
 
@@ -97,12 +96,7 @@ def run_vlm(cfg: VLMConfig, dataset: Dataset, results: str | Path, selection: st
     trials = make_trials(answers_frame(records, decision_maker(cfg), cfg.seed), items, context, "vlm")
     calls = calls_frame(records)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = temp_name(folder / CALLS)
-    try:
-        calls.to_parquet(tmp, index=False)
-        os.replace(tmp, folder / CALLS)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_parquet(folder / CALLS, calls)
     cost = cost_mod.summary([{"cached": r.cached, "usd": r.usd, "input_tokens": r.input_tokens,
                               "output_tokens": r.output_tokens, "batch": r.batch} for r in records], h.price)
     status = calls["status"].value_counts().to_dict() if len(calls) else {}
