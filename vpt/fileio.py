@@ -82,13 +82,6 @@ def encode_png(image: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def png_without_metadata(blob: bytes) -> bytes:
-    """The same pixels re-encoded without text chunks (Blender stamps the date and render
-    time there), so identical pixels give identical bytes."""
-    with Image.open(io.BytesIO(blob)) as img:
-        return encode_png(np.asarray(img))
-
-
 def read_png(path: str | os.PathLike) -> np.ndarray:
     with Image.open(path) as img:
         return np.asarray(img).copy()
