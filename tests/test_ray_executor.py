@@ -5,7 +5,6 @@ when vpt is installed) and the one recycle default."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -26,6 +25,7 @@ from vpt.cli import build_parser, main
 from vpt.errors import UserError
 from vpt.render import executor
 from vpt.render.ray_executor import cpus_per_task
+from vpt.render.same_output import compare, records
 
 try:
     import bpy  # noqa: F401
@@ -175,29 +175,13 @@ def _ray_scenes(recipe: Path, out: Path, address: str, env: dict[str, str]) -> s
     return _scenes(recipe, out, env, "--executor", "ray", "--ray-address", address)
 
 
-def _stable(rec: dict) -> dict:
-    """A scene JSON without what differs between two renders of it (seconds, memory; the
-    commit, which others may move between two runs)."""
-    (rec.get("versions") or {}).pop("git", None)
-    render = rec.get("render") or {}
-    for part in (render, render.get("human") or {}):
-        part.pop("timings", None)
-        part.pop("rss_mb", None)
-    (render.get("raycast") or {}).pop("seconds", None)
-    return rec
-
-
-def _records(root: Path) -> dict[str, dict]:
-    return {p.relative_to(root).as_posix(): _stable(json.loads(p.read_text())) for p in (root / "scenes").rglob("*.json")}
-
-
 def _check_complete(root: Path, n: int) -> None:
     from vpt.fileio import sha256_file
 
     df = pd.read_parquet(root / "index.parquet")
     assert len(df) == n and df["rendered"].all()
     assert not (root / "render_rejections.json").exists()
-    for rec in _records(root).values():
+    for rec in records(root).values():
         for meta in rec["files"].values():
             assert sha256_file(root / meta["path"]) == meta["sha256"]
     leftovers = [p for p in root.rglob("*") if p.name.startswith(".") or ".tmp" in p.name]
@@ -215,14 +199,11 @@ def test_ray_renders_what_local_renders_and_a_rerun_renders_nothing(cluster, tmp
         proc = start()  # one after the other
         log = _finish(proc)
         assert proc.returncode == 0, log
-    local, remote = _records(tmp_path / "local" / "same"), _records(tmp_path / "ray" / "same")
-    assert len(local) == 12 and set(local) == set(remote)
-    for name, rec in local.items():  # labels, spec hashes, settings, file hashes: all the same
-        assert remote[name] == rec, name
+    # labels, spec hashes, settings, file hashes and the index: all the same
+    n, problems = compare(tmp_path / "local" / "same", tmp_path / "ray" / "same")
+    assert n == 12 and not problems, problems
+    remote = records(tmp_path / "ray" / "same")
     assert any(r.get("render", {}).get("human") for r in remote.values()), "human-resolution renders went too"
-    a = pd.read_parquet(tmp_path / "local" / "same" / "index.parquet")
-    b = pd.read_parquet(tmp_path / "ray" / "same" / "index.parquet")
-    pd.testing.assert_frame_equal(a, b)
     _check_complete(tmp_path / "ray" / "same", 12)
     assert list((tmp_path / "ray" / "same" / "logs").glob("ray-*.log")), "each Ray worker keeps its Blender log"
     proc = _ray_scenes(recipe, tmp_path / "ray", address, env)  # resume: everything is there
