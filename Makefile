@@ -12,7 +12,7 @@ SCALE  ?=
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup scenes plan test bench bench-render bench-report bench-human chromium human-assets clean
+.PHONY: setup scenes plan test bench bench-render bench-pool bench-report bench-human chromium human-assets clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
@@ -76,6 +76,11 @@ bench-render: $(STAMP)
 	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset standard -n 24
 	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset paper -n 4
 	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset preview -n 500 --recycle-every 1000
+
+# What a larger candidate pool buys matched selection (README, Shortcut audit): train and
+# test planned at 3x the default size, audited after selection from pools of 1, 2, 3 and 6.
+bench-pool: $(STAMP)
+	$(BIN)/python -m vpt.datasets.pool_bench --times 3
 
 # The full report from a synthetic 3D-PC-sized trial table (350 decision makers, ~2.1 M rows,
 # 1,000 bootstrap resamples); prints its time.
