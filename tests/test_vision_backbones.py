@@ -35,6 +35,15 @@ def test_a_named_layer_is_read_and_pooled(tmp_path):
     assert b.tag == "resnet18/random-init@layer3" and b.features(torch.randn(2, 3, 64, 64)).shape == (2, 256)
 
 
+def test_another_input_size_is_another_decision_maker():
+    own = load_backbone("resnet10t", random_init=True, device="cpu")
+    same = load_backbone("resnet10t", random_init=True, device="cpu", input_size=own.preprocessing.size[0])
+    small = load_backbone("resnet10t", random_init=True, device="cpu", input_size=64)
+    assert own.tag == same.tag == "resnet10t/random-init"  # the model's own size: no suffix
+    assert small.tag == "resnet10t/random-init-64px" and small.preprocessing.size == (64, 64)
+    assert small.identity() != own.identity()  # and another feature cache key
+
+
 def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     torch.save(timm.create_model("resnet10t", pretrained=False).state_dict(), tmp_path / "other.pth")
     with pytest.raises(UserError, match="not a state dict of resnet18"):

@@ -78,7 +78,7 @@ def test_finetune_writes_rows_for_every_split_and_the_cli_runs(rendered, tmp_pat
     run = run_decider(tuner, ds, tmp_path / "r", "all", command=["test"])
     df = store.read_trials(run.path)
     schema.conform(df)
-    assert set(df["kind"]) == {"finetune"} and set(df["decision_maker"]) == {"resnet10t/random-init/finetune-last1"}
+    assert set(df["kind"]) == {"finetune"} and set(df["decision_maker"]) == {"resnet10t/random-init-32px/finetune-last1"}
     assert set(df["split"]) == {"val", "test", "ood"} and df["score"].between(0, 1).all()
     assert store.read_manifest(run.path)["config"]["settings"]["lr"] == 5e-5
     if "vpt.deciders.vision.cli" not in vpt.cli.EVALUATOR_COMMANDS:
@@ -87,7 +87,7 @@ def test_finetune_writes_rows_for_every_split_and_the_cli_runs(rendered, tmp_pat
             "--batch-size", "16", "--blocks", "0", "--out", str(tmp_path / "cli"), "--work", str(tmp_path / "w3"), "--quiet"]
     assert vpt.cli.main(argv) == 0
     out = capsys.readouterr().out
-    assert "resnet10t/random-init/finetune-last0" in out and "3 runs (0 kept" in out
+    assert "resnet10t/random-init-32px/finetune-last0" in out and "3 runs (0 kept" in out
     assert set(store.read_trials(tmp_path / "cli")["split"]) == {"val", "test", "ood", "human", "sweep"}
     assert vpt.cli.main(argv) == 0 and "3 runs (3 kept" in capsys.readouterr().out
     assert vpt.cli.main(["finetune", str(rendered), "--model", "x/y", "--out", str(tmp_path / "e")]) == 2
@@ -101,7 +101,7 @@ def test_training_from_scratch_writes_scratch_rows_with_label_keeping_augmentati
     ds = load_dataset(rendered)
     t = ScratchTrainer({**MODEL, "random_init": False}, ds, seed=0, work=tmp_path / "w", progress=False,
                        **{**FAST, "epochs": 1})
-    assert t.backbone.weights == "random-init" and t.settings["lr"] == 1e-3  # always untrained, scratch defaults
+    assert t.backbone.weights == "random-init-32px" and t.settings["lr"] == 1e-3  # always untrained, scratch defaults
     x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
     a, b = t.augment(x, 0, 0), t.augment(x, 0, 0)
     assert torch.equal(a, b) and a.shape == x.shape  # seeded: the same after a resume
@@ -115,7 +115,7 @@ def test_training_from_scratch_writes_scratch_rows_with_label_keeping_augmentati
         assert min(fits) < 1e-3
     run = run_decider(t, ds, tmp_path / "r", "all", command=["test"])
     df = store.read_trials(run.path)
-    assert set(df["kind"]) == {"scratch"} and set(df["decision_maker"]) == {"resnet10t/random-init/scratch"}
+    assert set(df["kind"]) == {"scratch"} and set(df["decision_maker"]) == {"resnet10t/random-init-32px/scratch"}
     assert set(df["split"]) == {"val", "test", "ood"}
     assert "horizontal flip" in store.read_manifest(run.path)["config"]["augmentation"]
     if "vpt.deciders.vision.cli" not in vpt.cli.EVALUATOR_COMMANDS:
@@ -123,4 +123,4 @@ def test_training_from_scratch_writes_scratch_rows_with_label_keeping_augmentati
     argv = ["train", str(rendered), "--model", "resnet10t", "--input-size", "32", "--epochs", "1", "--batch-size",
             "16", "--out", str(tmp_path / "cli"), "--work", str(tmp_path / "w"), "--quiet", "--sweeps"]
     assert vpt.cli.main(argv) == 0
-    assert "resnet10t/random-init/scratch" in capsys.readouterr().out
+    assert "resnet10t/random-init-32px/scratch" in capsys.readouterr().out

@@ -188,18 +188,18 @@ def test_cli_per_layer_curve_is_one_decision_maker_per_layer(rendered, cache_dir
             "64", "--out", str(tmp_path / "r"), "--cache", str(cache_dir), "--quiet", "--sweeps"]
     assert _cli(monkeypatch, argv) == 0
     df = store.read_trials(tmp_path / "r")
-    assert set(df["decision_maker"]) == {"resnet18/random-init@layer1/linear", "resnet18/random-init@layer4/linear"}
+    assert set(df["decision_maker"]) == {"resnet18/random-init-64px@layer1/linear", "resnet18/random-init-64px@layer4/linear"}
     sizes = {m["config"]["backbone"]["layer"]: m["config"]["backbone"]["preprocessing"]["size"]
              for m in store.read_manifests(tmp_path / "r")}
     assert sizes == {"layer1": [64, 64], "layer4": [64, 64]}
     # the curve: one point per layer, task and split, at that probe's accuracy; and its figure
-    curve = pd.read_csv(tmp_path / "r" / "layer-curves" / "resnet18__random-init__linear.csv")
-    assert (tmp_path / "r" / "layer-curves" / "resnet18__random-init__linear.png").stat().st_size > 5000
+    curve = pd.read_csv(tmp_path / "r" / "layer-curves" / "resnet18__random-init-64px__linear.csv")
+    assert (tmp_path / "r" / "layer-curves" / "resnet18__random-init-64px__linear.png").stat().st_size > 5000
     labelled = df[df["label"].notna()]
     want = labelled.groupby(["decision_maker", "task", "split"], observed=True)["correct"].mean()
     assert len(curve) == len(want) and set(curve["split"]) == {"val", "test", "ood", "human"}
     for r in curve.itertuples():
-        assert r.decision_maker == f"resnet18/random-init@{r.layer}/linear"
+        assert r.decision_maker == f"resnet18/random-init-64px@{r.layer}/linear"
         assert r.position == ["layer1", "layer4"].index(r.layer)
         assert r.accuracy == pytest.approx(want[(r.decision_maker, r.task, r.split)])
 

@@ -141,7 +141,7 @@ def test_vpt_saliency_writes_maps_overlays_and_scores_and_a_rerun_skips(rendered
     argv = ["saliency", *common, "--limit", "3", *FAST]
     assert _cli(monkeypatch, argv) == 0
     (folder,) = (out / "saliency").iterdir()
-    assert folder.name == "resnet10t__random-init__linear__vis-tiny__human"
+    assert folder.name == "resnet10t__random-init-32px__linear__vis-tiny__human"
     ds = load_dataset(rendered)
     maps = sorted((folder / "maps").glob("*.npz"))
     assert len(maps) == 3 and len(list((folder / "overlays").glob("*.png"))) == 3
@@ -189,7 +189,7 @@ def test_saliency_of_a_model_trained_from_scratch(rendered, tmp_path, monkeypatc
     assert _cli(monkeypatch, ["saliency", *common, "--kind", "scratch", "--split", "sweep", "--limit", "2",
                               "--methods", "ig", *FAST]) == 0
     (folder,) = (tmp_path / "r" / "saliency").iterdir()
-    assert folder.name == "resnet10t__random-init__scratch__vis-tiny__sweep"
+    assert folder.name == "resnet10t__random-init-32px__scratch__vis-tiny__sweep"
     detail = pd.read_parquet(folder / "saliency.parquet")
     assert set(detail["method"]) == {"ig"} and set(detail["split"]) == {"sweep"} and set(detail["kind"]) == {"scratch"}
     assert detail["score"].between(0, 1).all()

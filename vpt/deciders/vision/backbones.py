@@ -10,8 +10,9 @@ Two sources:
 
 Weights: ``pretrained`` (the local cache only, unless ``allow_download``), a timm state-dict
 file (``checkpoint``), a transformers folder (``hf_dir``) or ``random_init`` (untrained: a
-control). The weights tag (``pretrained``, ``ckpt-<sha>``, ``hfdir-<sha>``, ``random-init``)
-goes into the decision maker's name and the feature cache key.
+control). The weights tag (``pretrained``, ``ckpt-<sha>``, ``hfdir-<sha>``, ``random-init``,
+with ``-<size>px`` appended when ``input_size`` replaces the data config's size) goes into
+the decision maker's name and the feature cache key.
 
 A named layer (``layer``, a module name from ``named_modules()``) is read with a forward hook
 and pooled: the spatial mean of a 4-D map, the token mean of a 3-D sequence.
@@ -319,7 +320,8 @@ def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: s
     """Load ``model`` with the chosen weights (see the module docstring); UserError on bad input.
     A random initialisation is drawn from ``init_seed`` (the same network every time).
     ``input_size`` replaces the data config's (square) size, for networks that accept any size
-    (CNNs); it is part of the recorded preprocessing."""
+    (CNNs); it is part of the recorded preprocessing and, when it differs from the data
+    config's, of the weights tag (``-<size>px``), so runs at two sizes are two decision makers."""
     if sum(x is not None and x is not False for x in (checkpoint, hf_dir, random_init or None)) > 1:
         raise UserError("give at most one of --checkpoint, --hf-dir and --random-init")
     import torch
@@ -338,8 +340,10 @@ def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: s
         module, tag = _load_timm(model, Path(checkpoint) if checkpoint is not None else None, random_init,
                                  allow_download, init_seed)
         prep, source = _timm_preprocessing(module), "timm"
-    if input_size is not None:
+    if input_size is not None and tuple(prep.size) != (int(input_size), int(input_size)):
+        # another input size is another decision maker: named so (``resnet18/pretrained-160px``)
         prep = dataclasses.replace(prep, size=(int(input_size), int(input_size)))
+        tag = f"{tag}-{int(input_size)}px"
     _check_layer(module, layer, model)
     module.eval().to(device, memory_format=torch.channels_last)  # convolutions run faster so on the CPU
     return Backbone(model, source, tag, layer, prep, module, device)
