@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     factors = sorted(float(f) for f in args.pools.split(","))
     sizes = load_recipe(args.recipe).split_sizes(None)
     t0 = time.time()
-    with ProcessPoolExecutor(2) as ex:
+    with ProcessPoolExecutor(build.plan_workers(2)) as ex:  # VPT_PLAN_WORKERS, as planning does
         futs = {s: ex.submit(_pool_of, args.recipe, s, int(round(sizes[s] * args.times)), factors[-1])
                 for s in ("train", "test")}
         pools = {s: f.result() for s, f in futs.items()}
