@@ -42,3 +42,9 @@ def test_a_larger_pool_matches_a_separable_cue_better():
         t = pool_bench._select(pool, factor)
         gaps.append(abs(t.loc[t.vpt_label == 1, "a"].mean() - t.loc[t.vpt_label == 0, "a"].mean()))
     assert gaps[1] < 0.5 * gaps[0]
+
+
+def test_an_unknown_recipe_is_one_line(capsys):
+    assert pool_bench.main(["--recipe", "no-such-recipe"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no-such-recipe: no such recipe file" in err

@@ -17,6 +17,7 @@ combined-cue accuracy on test. Pure Python; planning dominates its time.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -28,6 +29,7 @@ import pandas as pd
 from vpt.datasets import build, matching
 from vpt.datasets.audit import audit_cues
 from vpt.datasets.recipe import load_recipe
+from vpt.errors import UserError
 
 
 def _pool_of(recipe_name: str, split: str, size: int, pool: float) -> dict[str, Any]:
@@ -81,8 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--times", type=float, default=3.0, help="multiple of the recipe's train and test sizes")
     ap.add_argument("--pools", default="1,2,3,6", help="pool factors; the largest is planned")
     args = ap.parse_args(argv)
-    factors = sorted(float(f) for f in args.pools.split(","))
-    sizes = load_recipe(args.recipe).split_sizes(None)
+    try:
+        factors = sorted(float(f) for f in args.pools.split(","))
+    except ValueError:
+        ap.error(f"--pools {args.pools!r}: give pool factors as numbers separated by commas, e.g. 1,2,3,6")
+    try:
+        sizes = load_recipe(args.recipe).split_sizes(None)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     t0 = time.time()
     with ProcessPoolExecutor(build.plan_workers(2)) as ex:  # VPT_PLAN_WORKERS, as planning does
         futs = {s: ex.submit(_pool_of, args.recipe, s, int(round(sizes[s] * args.times)), factors[-1])
