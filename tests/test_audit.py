@@ -40,6 +40,34 @@ def test_audit_catches_a_planted_shortcut_and_passes_noise():
     assert "FAIL" in leaky.to_markdown() and '"passed": false' in leaky.to_json()
 
 
+def test_the_cell_table_finds_the_cell_a_leak_lives_in():
+    """A cue gives the label away in one counterbalancing cell only: the per-cell table of
+    the combined models shows that cell near 1 and the others near chance, and splits the
+    cell's accuracy by kind of item."""
+    df = _table(n=1600, seed=3)
+    g = np.random.default_rng(4)
+    cells = ["ball-left/facing-right/overlap-no", "ball-left/facing-left/overlap-no",
+             "ball-right/facing-left/overlap-yes", "ball-right/facing-right/overlap-yes"]
+    df["cell"] = [cells[i % 4] for i in range(len(df))]
+    df["hidden_reason"] = np.where(df["vpt_label"] == 1, "", np.where(g.random(len(df)) < 0.5, "occluded",
+                                                                     "out_of_view"))
+    leak = (df["cell"] == cells[0]).to_numpy()
+    df.loc[leak, "ball_x"] = df.loc[leak, "vpt_label"] * 4.0 + g.normal(scale=0.3, size=leak.sum())
+    res = audit_cues(df, permutations=0)
+    t = res.by_cell
+    assert sorted(t.index) == sorted(cells)
+    assert t["n"].sum() == (df["split"] == "test").sum()
+    # (its hidden items share ball_x with the other cells' items, so not quite 1)
+    assert t.loc[cells[0], "boosted trees"] > 0.85 and t.loc[cells[0], "trees, visible"] > 0.95
+    assert t.loc[cells[0], "trees, occluded"] > 0.75 and t.loc[cells[0], "trees, out of view"] > 0.75
+    assert all(0.3 < t.loc[c, "boosted trees"] < 0.7 for c in cells[1:])
+    assert "Where the combined cues win" in res.to_markdown()
+    assert '"combined_vpt_by_cell"' in res.to_json()
+    # a table without cells (old cue tables) has no per-cell section
+    bare = audit_cues(_table(), permutations=0)
+    assert bare.by_cell.empty and "Where the combined cues win" not in bare.to_markdown()
+
+
 def test_a_band_cue_is_caught_by_the_tree():
     """Label 1 in the middle band only: a linear model cannot see it, a depth-2 tree can."""
     df = _table()

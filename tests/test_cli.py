@@ -116,3 +116,23 @@ def test_missing_blender_gives_one_clear_message(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "pip install 'bpy==4.5.15'" in out.stderr and "simulated" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_audit_takes_a_packaged_recipe_name_as_scenes_does(tmp_path, monkeypatch, capsys):
+    """`vpt audit depth-vpt` plans the packaged recipe (it said "not a dataset folder")."""
+    from vpt.datasets import build
+    from vpt.errors import UserError
+
+    monkeypatch.chdir(tmp_path)  # no file called depth-vpt here
+    planned = []
+
+    def plan(recipe, scale=None, progress=True):
+        planned.append((recipe.name, scale))
+        raise UserError("planning stopped by the test")
+
+    monkeypatch.setattr(build, "plan_recipe", plan)
+    assert main(["audit", "depth-vpt", "--scale", "paper"]) == 2
+    assert planned == [("depth-vpt", "paper")]
+    assert "planning stopped by the test" in capsys.readouterr().err
+    assert main(["audit", "no-such-recipe"]) == 2
+    assert "packaged recipe (depth-vpt, vpt-strategy)" in capsys.readouterr().err

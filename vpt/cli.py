@@ -51,11 +51,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(result.to_markdown())
         print(f"saved {target / 'audit.md'} and {target / 'audit.json'}")
         return 0 if result.passed() or not args.strict else 1
-    if target.suffix in (".yaml", ".yml") or (target.is_dir() and any(target.glob("*.yaml"))):
+    from vpt.resources import resolve_recipe
+
+    recipe_path = resolve_recipe(target)  # a file, a folder of recipes, or a packaged name (depth-vpt)
+    if recipe_path.suffix in (".yaml", ".yml") or (recipe_path.is_dir() and any(recipe_path.glob("*.yaml"))):
         from vpt.datasets.build import plan_recipe
         from vpt.datasets.recipe import find_recipes
 
-        recipes = find_recipes(target)
+        recipes = find_recipes(recipe_path)
         binary = [r for r in recipes if r.kind == "binary"]
         if not binary:
             return _fail(f"{target}: no binary recipe to audit (sweeps carry no balanced labels)")
@@ -67,8 +70,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
             print(f"# {recipe.name}\n\n{result.to_markdown()}")
             failed |= not result.passed()
         return 1 if failed and args.strict else 0
-    return _fail(f"{target}: not a dataset folder (with index.parquet) nor a recipe (.yaml); "
-                 f"run `vpt scenes` first or pass scenes/<recipe>.yaml")
+    from vpt.resources import recipe_names
+
+    return _fail(f"{target}: not a dataset folder (with index.parquet) nor a recipe (.yaml); run `vpt scenes` "
+                 f"first, or pass scenes/<recipe>.yaml or a packaged recipe ({', '.join(recipe_names())})")
 
 
 def cmd_legibility(args: argparse.Namespace) -> int:

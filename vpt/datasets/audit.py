@@ -10,7 +10,10 @@ scenes (:mod:`vpt.scene.raster`). For each label:
   ``test``; a label-permutation null gives the chance level of the *maximum* over cues;
 * **combined**: all scalar cues together (plus the style), logistic regression and
   gradient-boosted trees trained on ``train``, tested on ``test``, ``ood``, the human set
-  and every sweep; and the 8 x 8 thumbnail alone, the raw-pixel route.
+  and every sweep; and the 8 x 8 thumbnail alone, the raw-pixel route;
+* **where the combined cues win**: the combined models' test accuracy in each
+  counterbalancing cell, and for the visible, occluded and out-of-view items of each cell,
+  so that a leak left in the aggregate can be traced to the layouts it comes from.
 
 The criterion (:data:`VPT_SINGLE_CUE_LIMIT`): no single cue above 60 % on the VPT label, in
 cross-validation or train -> test. Depth order is *meant* to be readable from monocular cues
@@ -99,6 +102,9 @@ class AuditResult:
     folds: int
     descriptions: dict[str, str] = field(default_factory=dict)
     permutations: int = 0
+    # rows: counterbalancing cell; columns: n, each combined model, and the boosted trees on
+    # the items of each kind (visible, occluded, out of view); test split, VPT label
+    by_cell: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def max_single(self, label: str = "vpt_label") -> float:
         cols = [c for c in self.single.columns if c.startswith(label)]
@@ -140,7 +146,13 @@ class AuditResult:
                   "", "**VPT label, all cues together** (trained on train; chance 0.5):\n"]
         lines += _frame_md(self.combined)
         lines += ["", f"Combined-cue accuracy on test: **{self.combined_test():.3f}** (aim: at most "
-                      f"{VPT_COMBINED_AIM:.0%}).", "",
+                      f"{VPT_COMBINED_AIM:.0%})."]
+        if len(self.by_cell):
+            lines += ["", "**Where the combined cues win**: test accuracy per counterbalancing cell (and, for the "
+                          "boosted trees, on the cell's visible, occluded and out-of-view items; `-` where the cell "
+                          "has none). A cell far above 0.5 holds the layouts a 2D reader tells apart:\n"]
+            lines += _frame_md(self.by_cell, head="cell", ints=("n",))
+        lines += ["",
                   f"**Depth label** (a real monocular cue, reported, not judged): largest single cue "
                   f"{self.max_single('depth_label'):.3f} (`{self.worst_cue('depth_label')}`); all cues:\n"]
         lines += _frame_md(self.combined_depth)
@@ -156,16 +168,41 @@ class AuditResult:
                            "vpt_single_cue_limit": VPT_SINGLE_CUE_LIMIT, "vpt_max_single": self.max_single(),
                            "vpt_worst_cue": self.worst_cue(), "vpt_combined_test": self.combined_test(),
                            "permutation_null_max": self.null_max, "permutations": self.permutations, "single": table(self.single),
-                           "combined_vpt": table(self.combined), "combined_depth": table(self.combined_depth)},
+                           "combined_vpt": table(self.combined), "combined_depth": table(self.combined_depth),
+                           "combined_vpt_by_cell": table(self.by_cell)},
                           indent=2, sort_keys=True) + "\n"
 
 
-def _frame_md(df: pd.DataFrame) -> list[str]:
+def _frame_md(df: pd.DataFrame, head: str = "model", ints: tuple[str, ...] = ()) -> list[str]:
     cols = list(df.columns)
-    out = ["| model | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    out = [f"| {head} | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for name, row in df.iterrows():
-        out.append(f"| {name} | " + " | ".join("-" if pd.isna(v) else f"{v:.3f}" for v in row) + " |")
+        out.append(f"| {name} | " + " | ".join("-" if pd.isna(v) else f"{int(v)}" if c in ints else f"{v:.3f}"
+                                                 for c, v in row.items()) + " |")
     return out
+
+
+KINDS = (("visible", lambda f: f["vpt_label"] == 1),
+         ("occluded", lambda f: (f["vpt_label"] == 0) & (f["hidden_reason"] == "occluded")),
+         ("out of view", lambda f: (f["vpt_label"] == 0) & (f["hidden_reason"] == "out_of_view")))
+
+
+def _by_cell(test: pd.DataFrame, predictions: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The combined models' test accuracy per counterbalancing cell (``predictions``: model
+    -> predicted VPT label of each test row), and the boosted trees' on each kind of item."""
+    if "cell" not in test.columns or not (test["cell"].fillna("") != "").any():
+        return pd.DataFrame()
+    right = {m: p == test["vpt_label"].to_numpy(int) for m, p in predictions.items()}
+    rows = {}
+    for cell in sorted(c for c in test["cell"].fillna("").unique() if c):
+        m = (test["cell"] == cell).to_numpy()
+        row = {"n": float(m.sum()), **{name: float(r[m].mean()) for name, r in right.items()}}
+        if "boosted trees" in right and "hidden_reason" in test.columns:
+            for kind, select in KINDS:
+                k = m & select(test).to_numpy()
+                row[f"trees, {kind}"] = float(right["boosted trees"][k].mean()) if k.any() else float("nan")
+        rows[cell] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def _binary(table: pd.DataFrame) -> pd.DataFrame:
@@ -249,13 +286,15 @@ def audit_cues(table: pd.DataFrame, thumbs: np.ndarray | None = None, source: st
                 x = np.hstack([x, np.stack([(frame["style"].fillna("") == s).to_numpy(float) for s in styles], 1)])
             return x
 
-        combined = {}
+        combined, test_predictions = {}, {}
         for label in LABELS:
             res = {}
             for name, model in _combined_models().items():
                 m = clone(model).fit(design(train), train[label].to_numpy(int))
                 res[name] = {k: float(np.mean(m.predict(design(v)) == v[label].to_numpy(int)))
                              for k, v in sets.items() if not (label == "depth_label" and k.startswith("sweep"))}
+                if label == "vpt_label":
+                    test_predictions[name] = m.predict(design(test))
             if thumbs is not None and len(thumbs) == len(table):
                 pos = {sid: i for i, sid in enumerate(table["scene_id"])}
                 th = lambda f: thumbs[[pos[s] for s in f["scene_id"]]]  # noqa: E731
@@ -265,7 +304,8 @@ def audit_cues(table: pd.DataFrame, thumbs: np.ndarray | None = None, source: st
                                                    if not (label == "depth_label" and k.startswith("sweep"))}
             combined[label] = pd.DataFrame.from_dict(res, orient="index")
     return AuditResult(source, single, combined["vpt_label"], combined["depth_label"], null_max, len(binary),
-                       len(train), len(test), folds, {**GEOMETRY_CUES, **RGB_CUES}, permutations)
+                       len(train), len(test), folds, {**GEOMETRY_CUES, **RGB_CUES}, permutations,
+                       _by_cell(test, test_predictions))
 
 
 def audit_dataset(root: Path, sweeps: list[Path] | None = None, folds: int = 5) -> AuditResult:
