@@ -44,6 +44,20 @@ def test_a_larger_pool_matches_a_separable_cue_better():
     assert gaps[1] < 0.5 * gaps[0]
 
 
+def test_the_selection_carries_cells_for_the_per_cell_table():
+    from vpt.datasets.audit import audit_cues
+
+    pool = _synthetic_pool(4)
+    table = pool_bench._select(pool, 4)
+    assert set(table["cell"]) == {s.cell for s in pool["quota"]}
+    assert set(table.loc[table.vpt_label == 0, "hidden_reason"]) == {"occluded", "out_of_view"}
+    assert set(table.loc[table.vpt_label == 1, "hidden_reason"]) == {""}
+    table = table.rename(columns={"a": "ball_x", "b": "ball_y"})  # cue names the audit knows
+    table["split"] = np.where(np.arange(len(table)) % 2 == 0, "train", "test")
+    cells = audit_cues(table, permutations=0).by_cell
+    assert set(cells.index) == set(table["cell"]) and cells["n"].sum() == (table["split"] == "test").sum()
+
+
 def test_an_unknown_recipe_is_one_line(capsys):
     assert pool_bench.main(["--recipe", "no-such-recipe"]) == 2
     err = capsys.readouterr().err

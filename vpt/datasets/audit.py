@@ -144,18 +144,18 @@ class AuditResult:
                       f"{self.null_max.get(lab, float('nan')):.3f} (95th percentile of {self.permutations} "
                       f"permutations): the chance level of the largest figure in this table.",
                   "", "**VPT label, all cues together** (trained on train; chance 0.5):\n"]
-        lines += _frame_md(self.combined)
+        lines += frame_markdown(self.combined)
         lines += ["", f"Combined-cue accuracy on test: **{self.combined_test():.3f}** (aim: at most "
                       f"{VPT_COMBINED_AIM:.0%})."]
         if len(self.by_cell):
             lines += ["", "**Where the combined cues win**: test accuracy per counterbalancing cell (and, for the "
                           "boosted trees, on the cell's visible, occluded and out-of-view items; `-` where the cell "
                           "has none). A cell far above 0.5 holds the layouts a 2D reader tells apart:\n"]
-            lines += _frame_md(self.by_cell, head="cell", ints=("n",))
+            lines += frame_markdown(self.by_cell, head="cell", ints=("n",))
         lines += ["",
                   f"**Depth label** (a real monocular cue, reported, not judged): largest single cue "
                   f"{self.max_single('depth_label'):.3f} (`{self.worst_cue('depth_label')}`); all cues:\n"]
-        lines += _frame_md(self.combined_depth)
+        lines += frame_markdown(self.combined_depth)
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
@@ -173,7 +173,8 @@ class AuditResult:
                           indent=2, sort_keys=True) + "\n"
 
 
-def _frame_md(df: pd.DataFrame, head: str = "model", ints: tuple[str, ...] = ()) -> list[str]:
+def frame_markdown(df: pd.DataFrame, head: str = "model", ints: tuple[str, ...] = ()) -> list[str]:
+    """A result frame as Markdown table lines (``ints``: columns printed as whole numbers)."""
     cols = list(df.columns)
     out = [f"| {head} | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for name, row in df.iterrows():

@@ -11,7 +11,8 @@ have drawn first, since the sampler fills strata in sampling order), runs matche
 on them, and audits the result with :func:`vpt.datasets.audit.audit_cues` (the same models
 and criterion as ``vpt audit``; cues from the analytic projection at the matching scale,
 without the permutation null). It prints, per pool factor, the strongest single cue and the
-combined-cue accuracy on test. Pure Python; planning dominates its time.
+combined-cue accuracy on test, and for the largest pool the audit's per-cell table (where the
+selection still leaks). Pure Python; planning dominates its time.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from vpt.datasets import build, matching
-from vpt.datasets.audit import audit_cues
+from vpt.datasets.audit import frame_markdown, audit_cues
 from vpt.datasets.recipe import load_recipe
 from vpt.errors import UserError
 
@@ -74,6 +75,8 @@ def _select(pool: dict[str, Any], factor: float) -> pd.DataFrame:
     table = pd.DataFrame(cues[keep], columns=pool["names"])
     table["vpt_label"] = [c.stratum.vpt for c in kept]
     table["depth_label"] = [c.stratum.depth for c in kept]
+    table["cell"] = [c.stratum.cell for c in kept]
+    table["hidden_reason"] = [c.stratum.reason or "" for c in kept]
     return table
 
 
@@ -111,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         comb = res.combined["test"]
         print(f"| {f:g} | {res.max_single():.1%} (`{res.worst_cue()}`) | {comb['logistic']:.1%} | "
               f"{comb['boosted trees']:.1%} |", flush=True)
+    # where the largest pool's selection still leaks (the audit's per-cell table)
+    print(f"\nPool {factors[-1]:g}, test accuracy per counterbalancing cell:\n")
+    print("\n".join(frame_markdown(res.by_cell, head="cell", ints=("n",))))
     return 0
 
 
