@@ -68,6 +68,33 @@ def test_the_cell_table_finds_the_cell_a_leak_lives_in():
     assert bare.by_cell.empty and "Where the combined cues win" not in bare.to_markdown()
 
 
+def test_the_two_halves_of_the_task_are_audited_apart():
+    """A cue that tells out-of-view items from visible ones, and nothing that tells occluded
+    ones: the visible-vs-out-of-view half is near 1, the visible-vs-occluded half near chance
+    (balanced accuracy, so the 2:1 visible majority of a half is no help)."""
+    df = _table(n=1500, seed=5)
+    g = np.random.default_rng(6)
+    df["hidden_reason"] = np.where(df["vpt_label"] == 1, "", np.where(g.random(len(df)) < 0.5, "occluded",
+                                                                     "out_of_view"))
+    out = (df["hidden_reason"] == "out_of_view").to_numpy()
+    df.loc[out, "ball_x"] = 4.0 + g.normal(scale=0.3, size=out.sum())
+    halves = audit_cues(df, permutations=0).by_reason
+    assert list(halves.columns) == ["visible vs occluded", "visible vs out of view"]
+    for model in ("logistic", "boosted trees"):
+        assert halves.loc[model, "visible vs out of view"] > 0.95
+        assert 0.4 < halves.loc[model, "visible vs occluded"] < 0.6
+    # occlusion half: only the overlap cells, where visible items are not told apart by the
+    # overlap alone (a cue that is high in the other cells' visible items must not help)
+    df["ball_x"] = g.normal(size=len(df))  # no out-of-view leak this time
+    df["cell"] = np.where(np.arange(len(df)) % 2 == 0, "ball-left/facing-left/overlap-yes",
+                          "ball-left/facing-left/overlap-no")
+    df.loc[(df["cell"] == "ball-left/facing-left/overlap-yes") & (df["vpt_label"] == 0), "hidden_reason"] = "occluded"
+    df.loc[df["cell"].str.endswith("overlap-no") & (df["vpt_label"] == 0), "hidden_reason"] = "out_of_view"
+    df["segment_gap"] = np.where(df["cell"].str.endswith("overlap-no"), 5.0, 0.0) + g.normal(scale=0.1, size=len(df))
+    halves = audit_cues(df, permutations=0).by_reason
+    assert 0.4 < halves.loc["boosted trees", "visible vs occluded"] < 0.6
+
+
 def test_a_band_cue_is_caught_by_the_tree():
     """Label 1 in the middle band only: a linear model cannot see it, a depth-2 tree can."""
     df = _table()

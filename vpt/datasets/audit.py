@@ -13,7 +13,13 @@ scenes (:mod:`vpt.scene.raster`). For each label:
   and every sweep; and the 8 x 8 thumbnail alone, the raw-pixel route;
 * **where the combined cues win**: the combined models' test accuracy in each
   counterbalancing cell, and for the visible, occluded and out-of-view items of each cell,
-  so that a leak left in the aggregate can be traced to the layouts it comes from.
+  so that a leak left in the aggregate can be traced to the layouts it comes from;
+* **the two halves of the task**: the combined models trained and tested on visible against
+  occluded items only (in the overlap cells, where occlusion can happen), and on visible
+  against out-of-view items only (balanced accuracy,
+  chance 0.5). Occlusion is where a 2D reader must fail; out of view, the angle in the image
+  between the viewer's facing and the ball is the 2D form of the question itself, and a
+  model that reads it is partly doing the task.
 
 The criterion (:data:`VPT_SINGLE_CUE_LIMIT`): no single cue above 60 % on the VPT label, in
 cross-validation or train -> test. Depth order is *meant* to be readable from monocular cues
@@ -26,7 +32,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -105,6 +111,9 @@ class AuditResult:
     # rows: counterbalancing cell; columns: n, each combined model, and the boosted trees on
     # the items of each kind (visible, occluded, out of view); test split, VPT label
     by_cell: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # rows: combined model; columns: "visible vs occluded", "visible vs out of view" (balanced
+    # accuracy on test, each model trained on that half of train)
+    by_reason: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def max_single(self, label: str = "vpt_label") -> float:
         cols = [c for c in self.single.columns if c.startswith(label)]
@@ -152,6 +161,13 @@ class AuditResult:
                           "boosted trees, on the cell's visible, occluded and out-of-view items; `-` where the cell "
                           "has none). A cell far above 0.5 holds the layouts a 2D reader tells apart:\n"]
             lines += frame_markdown(self.by_cell, head="cell", ints=("n",))
+        if len(self.by_reason):
+            lines += ["", "**The two halves of the task**: all cues, trained on train and tested on test with one "
+                          "kind of hidden item only (occluded: in the overlap cells; balanced accuracy, chance 0.5). "
+                          "Against occluded items a 2D "
+                          "reader should stay near chance; against out-of-view items the 2D angle between the "
+                          "viewer's facing and the ball is the question itself, seen in the image:\n"]
+            lines += frame_markdown(self.by_reason)
         lines += ["",
                   f"**Depth label** (a real monocular cue, reported, not judged): largest single cue "
                   f"{self.max_single('depth_label'):.3f} (`{self.worst_cue('depth_label')}`); all cues:\n"]
@@ -169,7 +185,8 @@ class AuditResult:
                            "vpt_worst_cue": self.worst_cue(), "vpt_combined_test": self.combined_test(),
                            "permutation_null_max": self.null_max, "permutations": self.permutations, "single": table(self.single),
                            "combined_vpt": table(self.combined), "combined_depth": table(self.combined_depth),
-                           "combined_vpt_by_cell": table(self.by_cell)},
+                           "combined_vpt_by_cell": table(self.by_cell),
+                           "combined_vpt_by_reason": table(self.by_reason)},
                           indent=2, sort_keys=True) + "\n"
 
 
@@ -186,6 +203,33 @@ def frame_markdown(df: pd.DataFrame, head: str = "model", ints: tuple[str, ...] 
 KINDS = (("visible", lambda f: f["vpt_label"] == 1),
          ("occluded", lambda f: (f["vpt_label"] == 0) & (f["hidden_reason"] == "occluded")),
          ("out of view", lambda f: (f["vpt_label"] == 0) & (f["hidden_reason"] == "out_of_view")))
+
+
+def _by_reason(train: pd.DataFrame, test: pd.DataFrame, design: Callable[[pd.DataFrame], np.ndarray]) -> pd.DataFrame:
+    """The combined models on each half of the VPT task: visible against occluded items (in
+    the cells where an occluder overlaps the segment), and visible against out-of-view items,
+    each trained on that half of train and scored by balanced accuracy on that half of test
+    (a half whose train or test lacks a label is left out)."""
+    from sklearn.base import clone
+    from sklearn.metrics import balanced_accuracy_score
+
+    if "hidden_reason" not in train.columns:
+        return pd.DataFrame()
+    out: dict[str, dict[str, float]] = {}
+    for reason, column in (("occluded", "visible vs occluded"), ("out_of_view", "visible vs out of view")):
+        half = [f[(f["vpt_label"] == 1) | (f["hidden_reason"] == reason)] for f in (train, test)]
+        if reason == "occluded" and "cell" in train.columns:
+            # occlusion needs an occluder over the segment: visible items without one are
+            # told from occluded ones by that alone, so this half keeps the overlap cells
+            half = [f[f["cell"].fillna("").str.endswith("overlap-yes")] for f in half]
+        if any(f["vpt_label"].nunique() < 2 for f in half):
+            continue
+        (tr, te) = half
+        for name, model in _combined_models().items():
+            m = clone(model).fit(design(tr), tr["vpt_label"].to_numpy(int))
+            out.setdefault(name, {})[column] = float(balanced_accuracy_score(te["vpt_label"].to_numpy(int),
+                                                                              m.predict(design(te))))
+    return pd.DataFrame.from_dict(out, orient="index")
 
 
 def _by_cell(test: pd.DataFrame, predictions: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -306,7 +350,7 @@ def audit_cues(table: pd.DataFrame, thumbs: np.ndarray | None = None, source: st
             combined[label] = pd.DataFrame.from_dict(res, orient="index")
     return AuditResult(source, single, combined["vpt_label"], combined["depth_label"], null_max, len(binary),
                        len(train), len(test), folds, {**GEOMETRY_CUES, **RGB_CUES}, permutations,
-                       _by_cell(test, test_predictions))
+                       _by_cell(test, test_predictions), _by_reason(train, test, design))
 
 
 def audit_dataset(root: Path, sweeps: list[Path] | None = None, folds: int = 5) -> AuditResult:
