@@ -186,6 +186,12 @@ def test_saliency_of_a_model_trained_from_scratch(rendered, tmp_path, monkeypatc
     err = capsys.readouterr().err
     assert "vpt train" in err and len(err.strip().splitlines()) == 1
     assert _cli(monkeypatch, ["train", *common, "--quiet"]) == 0
+    # options other than those it was trained with: the error names the ones to pass
+    other = [*common[:-4], "--epochs", "3", "--batch-size", "16"]
+    capsys.readouterr()
+    assert _cli(monkeypatch, ["saliency", *other, "--kind", "scratch", *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "differ in: --epochs 1:" in err, err
     assert _cli(monkeypatch, ["saliency", *common, "--kind", "scratch", "--split", "sweep", "--limit", "2",
                               "--methods", "ig", *FAST]) == 0
     (folder,) = (tmp_path / "r" / "saliency").iterdir()

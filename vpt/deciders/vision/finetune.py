@@ -59,6 +59,59 @@ def _classifier_prefix(module) -> str:
     return next(n for n, m in module.named_modules() if m is head)
 
 
+OPTIONS_FILE = "options.json"
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _as_flag(key: str) -> str:
+    """An options.json key as the command-line option that sets it (or the key itself)."""
+    last = key.rsplit(".", 1)[-1]
+    if key.startswith("settings.") or key == "blocks":
+        return "--" + last.replace("_", "-")
+    if key == "seeds.train":
+        return "--seed"
+    if key == "backbone.preprocessing.input_size":
+        return "--input-size"
+    return key
+
+
+def _shown(v: Any) -> str:
+    return "(unset)" if v is None else v if isinstance(v, str) else json.dumps(v)
+
+
+def finished_like(tuner: "FineTuner") -> list[str]:
+    """For each other folder under ``tuner.work`` holding every task's checkpoint of the same
+    decision maker on the same training set, the options in which it differs from ``tuner``
+    (as command-line options where there is one: ``--epochs 20``), to say what to pass."""
+    from vpt.deciders.vision.probe import TASKS
+
+    mine = _flat(json.loads(json.dumps(tuner.describe(), default=str)))
+    out = []
+    for record in sorted(tuner.work.glob(f"*/{OPTIONS_FILE}")):
+        if record.parent.name == tuner.key() or not all((record.parent / f"{t}.pt").exists() for t in TASKS):
+            continue
+        try:
+            theirs = _flat(json.loads(record.read_text()))
+        except (OSError, ValueError):
+            continue
+        if theirs.get("decision_makers") != mine.get("decision_makers") or \
+                theirs.get("train.hash") != mine.get("train.hash"):
+            continue
+        diff = [f"{_as_flag(k)} {_shown(theirs.get(k))}" for k in sorted(set(mine) | set(theirs))
+                if mine.get(k) != theirs.get(k)]
+        out.append(", ".join(diff) if diff else "the same options under another vpt version")
+    return out
+
+
 def lr_factor(step: int, warmup: int, total: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
     if step < warmup:
@@ -163,6 +216,11 @@ class FineTuner:
         s, dev = self.settings, self.backbone.device
         folder = self.work / self.key()
         folder.mkdir(parents=True, exist_ok=True)
+        record = folder / OPTIONS_FILE
+        if not record.exists():  # what the folder's checkpoints were trained with (read by finished_like)
+            tmp = record.with_name(f".{record.name}.tmp-{os.getpid()}")
+            tmp.write_text(json.dumps(self.describe(), sort_keys=True, indent=2, default=str) + "\n")
+            os.replace(tmp, record)
         path = folder / f"{task}.pt"
         torch.manual_seed(self.seed)
         net = copy.deepcopy(self.backbone.module).cpu()

@@ -79,6 +79,7 @@ def finished_nets(tuner):
     error when its checkpoints are missing or unfinished (nothing is trained here)."""
     import torch
 
+    from vpt.deciders.vision.finetune import finished_like
     from vpt.deciders.vision.probe import TASKS
     from vpt.deciders.vision.saliency import net_model
     from vpt.errors import UserError
@@ -88,9 +89,11 @@ def finished_nets(tuner):
         path = tuner.work / tuner.key() / f"{task}.pt"
         done = path.exists() and torch.load(path, map_location="cpu", weights_only=False)["state"].get("done")
         if not done:
+            like = finished_like(tuner)
+            hint = (f"; runs of it there differ in: {' | '.join(like)}: pass those options to use one"
+                    if like else f"; run vpt {verb} with the same options first")
             raise UserError(f"{tuner.decision_maker}: no finished `vpt {verb}` checkpoint for {task} under "
-                            f"{tuner.work} with these options ({path.name} in {path.parent.name}); run vpt {verb} "
-                            "with the same options first")
+                            f"{tuner.work} with these options ({path.name} in {path.parent.name}){hint}")
     return {task: net_model(net, tuner.backbone.preprocessing) for task, (net, _) in tuner.fit().items()}
 
 
