@@ -13,6 +13,19 @@ from vpt.deciders.vision.backbones import Preprocessing, load_backbone  # noqa: 
 from vpt.errors import UserError  # noqa: E402
 
 
+def _same_weights(a, b) -> bool:
+    """Bit-identical parameters and buffers (what a loading path must give; a head the backbone drops aside)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return bool(sa) and set(sa) <= set(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _close(a, b):
+    # the same weights on the same input; CPU kernels may still round differently between memory layouts and
+    # thread counts (a clean-clone CI run saw one ulp), so the features are compared to float32 precision
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    return True
+
+
 def _pooled(model, x):
     with torch.no_grad():
         return model.eval().forward_head(model.forward_features(x), pre_logits=True)
@@ -25,8 +38,10 @@ def test_timm_state_dict_file_round_trips_through_checkpoint(tmp_path):
     b = load_backbone("resnet18", checkpoint=tmp_path / "r18.pth", device="cpu")
     x = torch.randn(2, 3, 64, 64)
     assert b.weights.startswith("ckpt-") and b.tag == f"resnet18/{b.weights}"
-    assert torch.equal(b.features(x), _pooled(saved, x)) and b.features(x).shape == (2, 512)
+    assert _same_weights(b.module, saved) and b.features(x).shape == (2, 512)
+    assert _close(b.features(x), _pooled(saved, x))
     other = timm.create_model("resnet18", pretrained=False)  # other random weights: other features
+    assert not _same_weights(b.module, other)
     assert not torch.allclose(b.features(x), _pooled(other, x))
 
 
@@ -67,7 +82,7 @@ def test_transformers_folder_round_trips_through_hf_dir(tmp_path, kind):
     tower = saved.vision_model if kind == "clip" else saved
     with torch.no_grad():
         expect = tower.eval()(pixel_values=x).pooler_output
-    assert torch.equal(b.features(x), expect)
+    assert _same_weights(b.module, tower) and _close(b.features(x), expect)
     layer = load_backbone(f"tiny-{kind}", hf_dir=tmp_path / kind, layer="encoder.layer.0" if kind == "dinov2"
                           else "encoder.layers.0", device="cpu")
     assert layer.features(x).shape == (2, 32)
@@ -143,5 +158,6 @@ def test_random_init_is_drawn_from_its_seed():
     x = torch.randn(2, 3, 64, 64)
     a, b = (load_backbone("resnet18", random_init=True, device="cpu") for _ in range(2))
     c = load_backbone("resnet18", random_init=True, init_seed=1, device="cpu")
-    assert torch.equal(a.features(x), b.features(x)) and not torch.allclose(a.features(x), c.features(x))
+    assert _same_weights(a.module, b.module) and _close(a.features(x), b.features(x))
+    assert not torch.allclose(a.features(x), c.features(x))
     assert (a.weights, c.weights) == ("random-init", "random-init-s1")
