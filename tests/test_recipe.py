@@ -54,9 +54,10 @@ def test_not_a_mapping_and_bad_yaml(tmp_path):
     with pytest.raises(RecipeError, match="must be a YAML mapping"):
         parse_recipe(["a", "b"])
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: [unclosed\n")
-    with pytest.raises(RecipeError, match="not valid YAML"):
+    bad.write_text("name: x\nscales: [unclosed\n")
+    with pytest.raises(RecipeError, match="not valid YAML, line 3, column 1: ") as err:
         load_recipe(bad)
+    assert "\n" not in str(err.value)  # one line, with where and what
     with pytest.raises(RecipeError, match="no such recipe file"):
         load_recipe(tmp_path / "missing.yaml")
     with pytest.raises(RecipeError, match=r"no \*.yaml recipes"):

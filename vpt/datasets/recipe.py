@@ -306,6 +306,14 @@ def _check_consistency(c: dict[str, Any], path: str) -> None:
                               f"shapes {sorted(shared_shapes)} and styles {sorted(shared_styles)} appear in both")
 
 
+def _yaml_where(err: "yaml.YAMLError") -> str:
+    """``, line L, column C: problem`` of a YAML error, on one line."""
+    mark = getattr(err, "problem_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = " ".join(str(getattr(err, "problem", None) or err).split())
+    return f"{where}: {problem}"
+
+
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate one recipe file."""
     p = resources.resolve_recipe(path)
@@ -315,7 +323,8 @@ def load_recipe(path: str | Path) -> Recipe:
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise RecipeError(f"{p}: not valid YAML: {err}") from None
+        raise RecipeError(f"{p}: not valid YAML{_yaml_where(err)}; check the brackets, quotes and "
+                          f"indentation there") from None
     return parse_recipe(data, str(p))
 
 
