@@ -103,6 +103,8 @@ def test_audit_command_on_a_dataset(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "analytic projection" in text and "Largest single-cue accuracy" in text and "saved" in text
     assert (out / "tiny" / "audit.json").exists()
+    assert main(["audit", str(out / "tiny"), "--seed", "3"]) == 2  # a rendered dataset is audited as it is
+    assert "--seed re-plans a recipe" in capsys.readouterr().err
 
 
 def test_missing_blender_gives_one_clear_message(tmp_path):
@@ -136,3 +138,26 @@ def test_audit_takes_a_packaged_recipe_name_as_scenes_does(tmp_path, monkeypatch
     assert "planning stopped by the test" in capsys.readouterr().err
     assert main(["audit", "no-such-recipe"]) == 2
     assert "packaged recipe (depth-vpt, vpt-strategy)" in capsys.readouterr().err
+
+
+def test_audit_seed_replans_another_draw_of_the_recipe(tmp_path, monkeypatch, capsys):
+    """`vpt audit RECIPE --seed N` plans every recipe from seed N; a dataset folder refuses it."""
+    from vpt.datasets import build
+    from vpt.errors import UserError
+
+    monkeypatch.chdir(tmp_path)
+    planned = []
+
+    def plan(recipe, scale=None, progress=True):
+        planned.append((recipe.name, recipe.config["seed"], recipe.sampling.seed))
+        raise UserError("planning stopped by the test")
+
+    monkeypatch.setattr(build, "plan_recipe", plan)
+    assert main(["audit", "depth-vpt", "--seed", "1001"]) == 2
+    assert planned == [("depth-vpt", 1001, 1001)]
+    planned.clear()
+    assert main(["audit", "depth-vpt"]) == 2 and planned[0][1] != 1001  # the recipe's own seed otherwise
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["audit", "depth-vpt", "--seed", "-3"])
+    assert "outside 0 .. 2**32 - 1" in capsys.readouterr().err

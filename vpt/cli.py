@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
 from pathlib import Path
@@ -16,6 +17,17 @@ EXIT_USER_ERROR = 2
 EVALUATOR_COMMANDS: tuple[str, ...] = ("vpt.deciders.cli", "vpt.report.cli", "vpt.deciders.human.cli",
                                        "vpt.deciders.vlm.cli", "vpt.deciders.vision.cli",
                                        "vpt.deciders.vision.saliency_cli")
+
+
+def _seed(text: str) -> int:
+    """A recipe seed from the command line (the recipe's own range)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0 .. 2**32 - 1, the range of a recipe seed")
+    return value
 
 
 def _fail(msg: str) -> int:
@@ -45,6 +57,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
     target = Path(args.target)
     if is_dataset(target):
+        if args.seed is not None:
+            return _fail(f"{target}: --seed re-plans a recipe; a rendered dataset is audited as it is (pass the "
+                         f"recipe instead, e.g. `vpt audit depth-vpt --seed {args.seed}`)")
         sweeps = [Path(p) for p in args.sweeps] if args.sweeps else sweep_folders_beside(target)
         result = audit_dataset(target, sweeps, folds=args.folds)
         write_audit(result, target)
@@ -59,6 +74,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         from vpt.datasets.recipe import find_recipes
 
         recipes = find_recipes(recipe_path)
+        if args.seed is not None:  # another draw of the same recipe: does it pass in general, not for one seed?
+            recipes = [dataclasses.replace(r, config={**r.config, "seed": args.seed}) for r in recipes]
         binary = [r for r in recipes if r.kind == "binary"]
         if not binary:
             return _fail(f"{target}: no binary recipe to audit (sweeps carry no balanced labels)")
@@ -67,7 +84,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         for recipe in binary:
             plan = plan_recipe(recipe, args.scale, progress=True)
             result = audit_plan(plan.items, sweep_items, folds=args.folds, progress=True)
-            print(f"# {recipe.name}\n\n{result.to_markdown()}")
+            print(f"# {recipe.name} (seed {recipe.config['seed']})\n\n{result.to_markdown()}")
             failed |= not result.passed()
         return 1 if failed and args.strict else 0
     from vpt.resources import recipe_names
@@ -164,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--folds", type=int, default=5)
     a.add_argument("--scale", default=None, help="recipe scale (recipes only)")
     a.add_argument("--strict", action="store_true", help="exit 1 if a single cue predicts VPT above 60 %%")
+    a.add_argument("--seed", type=_seed, default=None,
+                   help="plan the recipe from this seed instead of its own (recipes only): audit other draws of the "
+                        "same recipe, to tell a leak from one draw's noise")
     a.add_argument("--sweeps", nargs="*", default=None,
                    help="sweep dataset folders to test on (default: rendered sweep datasets beside the target)")
     a.set_defaults(func=cmd_audit)
