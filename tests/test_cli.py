@@ -160,4 +160,4 @@ def test_audit_seed_replans_another_draw_of_the_recipe(tmp_path, monkeypatch, ca
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["audit", "depth-vpt", "--seed", "-3"])
-    assert "outside 0 .. 2**32 - 1" in capsys.readouterr().err
+    assert f"outside 0 .. {2**32 - 1}" in capsys.readouterr().err

@@ -20,13 +20,16 @@ EVALUATOR_COMMANDS: tuple[str, ...] = ("vpt.deciders.cli", "vpt.report.cli", "vp
 
 
 def _seed(text: str) -> int:
-    """A recipe seed from the command line (the recipe's own range)."""
+    """A recipe seed from the command line, in the range the recipe schema allows."""
+    from vpt.datasets.recipe import BINARY_SCHEMA
+
+    lo, hi = BINARY_SCHEMA["seed"][2]
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0 .. 2**32 - 1, the range of a recipe seed")
+    if not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(f"{value} is outside {lo} .. {hi}, the range of a recipe seed")
     return value
 
 
