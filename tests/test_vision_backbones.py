@@ -19,11 +19,10 @@ def _same_weights(a, b) -> bool:
     return bool(sa) and set(sa) <= set(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def _close(a, b):
+def _close(a, b) -> None:
     # the same weights on the same input; CPU kernels may still round differently between memory layouts and
     # thread counts (a clean-clone CI run saw one ulp), so the features are compared to float32 precision
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    return True
 
 
 def _pooled(model, x):
@@ -39,7 +38,7 @@ def test_timm_state_dict_file_round_trips_through_checkpoint(tmp_path):
     x = torch.randn(2, 3, 64, 64)
     assert b.weights.startswith("ckpt-") and b.tag == f"resnet18/{b.weights}"
     assert _same_weights(b.module, saved) and b.features(x).shape == (2, 512)
-    assert _close(b.features(x), _pooled(saved, x))
+    _close(b.features(x), _pooled(saved, x))
     other = timm.create_model("resnet18", pretrained=False)  # other random weights: other features
     assert not _same_weights(b.module, other)
     assert not torch.allclose(b.features(x), _pooled(other, x))
@@ -82,7 +81,8 @@ def test_transformers_folder_round_trips_through_hf_dir(tmp_path, kind):
     tower = saved.vision_model if kind == "clip" else saved
     with torch.no_grad():
         expect = tower.eval()(pixel_values=x).pooler_output
-    assert _same_weights(b.module, tower) and _close(b.features(x), expect)
+    assert _same_weights(b.module, tower)
+    _close(b.features(x), expect)
     layer = load_backbone(f"tiny-{kind}", hf_dir=tmp_path / kind, layer="encoder.layer.0" if kind == "dinov2"
                           else "encoder.layers.0", device="cpu")
     assert layer.features(x).shape == (2, 32)
@@ -158,6 +158,7 @@ def test_random_init_is_drawn_from_its_seed():
     x = torch.randn(2, 3, 64, 64)
     a, b = (load_backbone("resnet18", random_init=True, device="cpu") for _ in range(2))
     c = load_backbone("resnet18", random_init=True, init_seed=1, device="cpu")
-    assert _same_weights(a.module, b.module) and _close(a.features(x), b.features(x))
+    assert _same_weights(a.module, b.module)
+    _close(a.features(x), b.features(x))
     assert not torch.allclose(a.features(x), c.features(x))
     assert (a.weights, c.weights) == ("random-init", "random-init-s1")
