@@ -35,3 +35,14 @@ def small_sweeps() -> dict:
     d["sweeps"] = {"occluder_slide": {"count": 2, "steps": 11}, "viewer_turn": {"count": 1, "steps": 11},
                    "depth_pass": {"count": 1, "steps": 9}, "max_attempts": 300}
     return d
+
+
+@pytest.fixture(autouse=True)
+def _few_audit_permutations(monkeypatch):
+    """The plan-time shortcut audit's permutation null costs 21 full single-cue audits at the
+    default (20 permutations), which dominated every test that plans a recipe. Tests that are
+    about the null pass ``permutations=`` explicitly, so the suite runs it with 2; real runs
+    keep the default."""
+    from vpt.datasets import audit
+
+    monkeypatch.setattr(audit, "N_PERMUTATIONS", 2)
