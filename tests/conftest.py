@@ -46,3 +46,10 @@ def _few_audit_permutations(monkeypatch):
     from vpt.datasets import audit
 
     monkeypatch.setattr(audit, "N_PERMUTATIONS", 2)
+
+
+@pytest.fixture(autouse=True)
+def _hub_offline(monkeypatch):
+    """No test downloads model weights: the suite runs as `HF_HUB_OFFLINE=1` (vpt downloads
+    missing weights by default, as timm does); tests about downloads change it themselves."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")

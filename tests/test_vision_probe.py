@@ -232,3 +232,24 @@ def test_registering_vpt_probe_imports_nothing_heavy():
             "'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_all_layers_in_one_pass_give_each_layers_own_features(rendered, tmp_path):
+    """extract_layers fills the cache for several layers with one forward per batch, with the
+    values (and under the keys) that reading each layer on its own gives."""
+    from vpt.deciders.vision.features import extract_layers
+
+    ds = load_dataset(rendered)
+    paths = list(ds.items["image"])[:20]
+    cache = FeatureCache(tmp_path / "c")
+    b = load_backbone(**MODEL, input_size=64)
+    assert extract_layers(b, ["layer1", "layer3"], paths, cache, batch_size=8, progress=False) == 20
+    assert b.forward_calls == 3  # 20 images in batches of 8, both layers at once
+    assert extract_layers(b, ["layer1", "layer3"], paths, cache, batch_size=8, progress=False) == 0
+    for layer, dim in (("layer1", 64), ("layer3", 256)):
+        one = load_backbone(**MODEL, input_size=64, layer=layer)
+        cached = extract(one, paths, cache, progress=False)
+        assert one.forward_calls == 0 and cached.shape == (20, dim)  # all from the one pass
+        fresh = extract(one, paths, None, batch_size=8, progress=False)
+        torch.testing.assert_close(torch.from_numpy(cached), torch.from_numpy(fresh), atol=1e-5, rtol=1e-5)
+    cache.close()

@@ -88,8 +88,18 @@ def match_models(decision_makers: pd.Series | list[str], models: pd.DataFrame) -
     for dm in pd.unique(pd.Series(list(decision_makers), dtype=object)):
         hit = next((n for n in names if dm == n or any(dm.startswith(n + s) for s in SEPARATORS)), None)
         if hit is not None:
-            rows.append({"decision_maker": dm, "model": hit, **by_name.loc[hit].drop("source", errors="ignore").to_dict()})
+            row = {"decision_maker": dm, "model": hit, **by_name.loc[hit].drop("source", errors="ignore").to_dict()}
+            if untrained(dm, hit):  # the architecture's random-init twin: no training data, no ImageNet top-1
+                row.update(training_data="none", objective="random init", imagenet_top1=float("nan"))
+            rows.append(row)
     return pd.DataFrame(rows, columns=["decision_maker", "model", *MODEL_KEYS[1:]])
+
+
+def untrained(decision_maker: str, model: str) -> bool:
+    """A decision maker built on the randomly initialised twin of ``model``
+    (``<model>/random-init.../<head>``, the weights tag written by the vision backbones)."""
+    rest = decision_maker[len(model):].lstrip("/:@| ")
+    return rest.startswith("random-init")
 
 
 def group_scores(acc: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:

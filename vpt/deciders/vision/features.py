@@ -127,3 +127,55 @@ def extract(backbone, paths: Sequence[str], cache: FeatureCache | None = None, b
             bar.update(len(chunk))
         bar.close()
     return np.stack([have[h] for h in hashes]).astype(np.float32)
+
+
+def extract_layers(backbone, layers: Sequence[str], paths: Sequence[str], cache: FeatureCache,
+                   batch_size: int = 32, progress: bool = True) -> int:
+    """Fill ``cache`` with the pooled features of every layer in ``layers`` for the images at
+    ``paths`` in one forward pass per batch (a hook per layer), under the keys that
+    ``backbone`` read at each layer would use; images cached for every layer are skipped.
+    Returns the number of images run. A per-layer curve then costs one pass, not one per layer."""
+    import dataclasses
+
+    import torch
+    from tqdm import tqdm
+
+    from vpt.deciders.vision.backbones import _pool
+
+    views = {layer: dataclasses.replace(backbone, layer=layer) for layer in layers}
+    keys = {layer: backbone_key(v.identity()) for layer, v in views.items()}
+    hashes = image_hashes(paths)
+    have = {layer: set(cache.get(keys[layer], hashes)) for layer in layers}
+    todo: dict[str, str] = {}
+    for p, h in zip(paths, hashes):
+        if h not in todo and any(h not in have[layer] for layer in layers):
+            todo[h] = p
+    if not todo:
+        return 0
+    modules = dict(backbone.module.named_modules())
+    items = list(todo.items())
+    bar = tqdm(total=len(items), desc=f"features {backbone.tag} x {len(layers)} layers", unit="img",
+               disable=not progress, file=sys.stderr)
+    for i, x in batches(backbone.preprocessing, [p for _, p in items], batch_size):
+        chunk = items[i:i + batch_size]
+        captured: dict[str, torch.Tensor] = {}
+
+        def keep(layer: str):
+            def hook(module, inputs, output) -> None:  # returns None: the output passes on unchanged
+                captured.setdefault(layer, _pool(output).float().cpu())
+            return hook
+
+        handles = [modules[layer].register_forward_hook(keep(layer)) for layer in layers]
+        try:
+            backbone.forward_calls += 1
+            with torch.inference_mode():
+                backbone._forward(x.to(backbone.device, memory_format=torch.channels_last), pooled=False)
+        finally:
+            for h in handles:
+                h.remove()
+        for layer in layers:
+            cache.put(keys[layer], views[layer].identity(),
+                      {h: f for (h, _), f in zip(chunk, captured[layer].numpy())})
+        bar.update(len(chunk))
+    bar.close()
+    return len(items)
