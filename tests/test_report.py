@@ -53,6 +53,12 @@ def synthetic_results(tmp_path_factory) -> Path:
         store.write_run(results, f"run-{kind}", part.assign(run_id=f"run-{kind}"), {"kind": kind, "cost": cost})
     pd.DataFrame({"decision_maker": ["resnet50.tv_in1k/linear"] * 3, "region": ["ball", "viewer", "occluders"],
                   "share": [0.2, 0.5, 0.3]}).to_parquet(results / "run-probe" / "attribution.parquet")
+    (results / "layer-curves").mkdir()
+    for weights, accs in (("pretrained", [0.55, 0.7, 0.9]), ("random-init", [0.5, 0.52, 0.51])):
+        pd.DataFrame({"decision_maker": [f"resnet50.tv_in1k/{weights}@{lay}/linear" for lay in ("l1", "l2", "l3")],
+                      "layer": ["l1", "l2", "l3"], "position": [0, 1, 2], "task": "depth", "split": "test",
+                      "accuracy": accs, "n": 30}).to_csv(results / "layer-curves" / f"resnet50.tv_in1k__{weights}__linear.csv",
+                                                         index=False)
     return results
 
 
@@ -65,13 +71,17 @@ def report(synthetic_results, tmp_path_factory) -> Path:
 
 
 def test_report_writes_html_figures_and_tables(report, synthetic_results):
-    for name in (*FIGURES, "attribution"):
+    for name in (*FIGURES, "attribution", "layers"):
         for ext in ("png", "svg"):
             assert (report / "figures" / f"{name}.{ext}").stat().st_size > 1000, name
     for name in ("accuracy", "kappa_pairs", "kappa_summary", "noise_ceiling", "model_human_consistency",
                  "psychometric_fits", "sweep_curves", "imagenet_correlation", "metadata_groups", "reference_3dpc",
-                 "cost", "attribution"):
+                 "cost", "attribution", "layer_curves"):
         assert (report / "tables" / f"{name}.csv").exists(), name
+    curves = pd.read_csv(report / "tables" / "layer_curves.csv")
+    assert set(curves["curve"]) == {"resnet50.tv_in1k/pretrained/linear", "resnet50.tv_in1k/random-init/linear"}
+    assert curves.groupby("curve")["accuracy"].max().to_dict() == {"resnet50.tv_in1k/pretrained/linear": 0.9,
+                                                                   "resnet50.tv_in1k/random-init/linear": 0.52}
     acc = pd.read_csv(report / "tables" / "accuracy.csv")
     rule = acc[acc["decision_maker"] == "label-rule"]
     assert (rule["accuracy"] == 1).all() and set(rule["split"]) == {"test", "ood", "human", "sweep"}
@@ -85,8 +95,8 @@ def test_report_writes_html_figures_and_tables(report, synthetic_results):
     cost = pd.read_csv(report / "tables" / "cost.csv")
     assert cost["cost_usd"].tolist() == [0.42]
     page = (report / "report.html").read_text()
-    for section in ("Accuracy", "VPT against depth", "Model metadata", "Sweeps", "Error consistency", "Attribution",
-                    "Cost", "3D-PC reference"):
+    for section in ("Accuracy", "VPT against depth", "Model metadata", "Per-layer probes", "Sweeps",
+                    "Error consistency", "Attribution", "Cost", "3D-PC reference"):
         assert f">{section}" in page, section
     assert len(re.findall(r"<svg", page)) >= len(FIGURES) + 1
 

@@ -201,6 +201,13 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
         body += "<h3>Rank correlation with ImageNet top-1</h3>" + H.table(res.tables["imagenet_correlation"])
         body += "<h3>By model metadata</h3>" + H.table(res.tables["metadata_groups"])
         sections.append(H.Section("metadata", "Model metadata", body))
+    if inputs.layer_curves is not None and len(inputs.layer_curves):
+        lc = inputs.layer_curves
+        lc.to_csv(tabdir / "layer_curves.csv", index=False)
+        body = fig("layers", F.layer_figure(lc), "Linear-probe accuracy on the test split at each layer read "
+                   "(features averaged over space), per backbone: solid, ImageNet weights; dashed, the random-init "
+                   "twin; dotted, chance. Every split is in tables/layer_curves.csv.")
+        sections.append(H.Section("layers", "Per-layer probes", body))
     if len(res.tables["sweep_curves"]):
         f = F.sweep_figure(res.tables["psychometric_fits"], res.tables["sweep_curves"], acc)
         fits = res.tables["psychometric_fits"]

@@ -296,3 +296,34 @@ def attribution_figure(att: pd.DataFrame) -> Figure | None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def layer_figure(curves: pd.DataFrame, split: str = "test") -> Figure | None:
+    """Per-layer probe accuracy on one split: a panel per task, a line per backbone (model and
+    weights; random-init twins dashed), the layers in network order on x; chance dotted."""
+    if curves is None or curves.empty:
+        return None
+    c = curves[curves["split"] == split]
+    if c.empty:
+        split = str(curves["split"].iloc[0])
+        c = curves[curves["split"] == split]
+    tasks = sorted(c["task"].unique())
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.0 * len(tasks), 4.2), squeeze=False, sharey=True)
+    for ax, task in zip(axes[0], tasks):
+        t = c[c["task"] == task]
+        ticks: dict[int, str] = {}
+        for curve, g in t.groupby("curve", sort=True):
+            g = g.sort_values("position")
+            ticks.update(zip(g["position"].astype(int), g["layer"].astype(str)))
+            ax.plot(g["position"], g["accuracy"], marker="o", lw=1.6, label=curve,
+                    ls="--" if "random-init" in curve else "-")
+        ax.axhline(0.5, color="grey", lw=0.9, ls=":")
+        ax.set_xticks(list(ticks), [ticks[k] for k in ticks], rotation=35, ha="right", fontsize=10)
+        ax.set_title(f"{task}, {split} split", fontsize=12)
+        ax.set_xlabel("layer (input to output)", fontsize=11)
+        ax.set_ylim(0.3, 1.02)
+        ax.tick_params(axis="y", labelsize=10)
+        ax.legend(fontsize=9, loc="lower right")
+    axes[0][0].set_ylabel("probe accuracy", fontsize=11)
+    fig.tight_layout()
+    return fig

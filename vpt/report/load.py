@@ -32,6 +32,7 @@ class Inputs:
     attribution: pd.DataFrame | None = None
     sources: list[Path] = field(default_factory=list)
     superseded: list[str] = field(default_factory=list)  # run ids whose rows a newer run replaced
+    layer_curves: pd.DataFrame | None = None  # <results>/layer-curves/*.csv of vpt probe --layer a,b,...
 
 
 SAME_TRIALS = ("decision_maker", "task", "dataset_hash", "split", "variant")
@@ -96,7 +97,25 @@ def load_inputs(results: list[str | Path], datasets: list[str | Path] | None = N
     names = set(trials["dataset"].unique()) if len(trials) else set()
     dsets = [read_dataset(p) for p in _dataset_candidates(manifests, names, [Path(d) for d in datasets or []])]
     att = read_attribution(attribution_files(files, results))  # beside the runs and from vpt saliency
-    return Inputs(trials, manifests, dsets, att, files, superseded)
+    return Inputs(trials, manifests, dsets, att, files, superseded, read_layer_curves(results))
+
+
+LAYER_CURVE_COLUMNS = ("decision_maker", "layer", "position", "task", "split", "accuracy", "n")
+
+
+def read_layer_curves(results: list[str | Path]) -> pd.DataFrame | None:
+    """The per-layer curves that ``vpt probe --layer a,b,...`` wrote under ``<results>/layer-curves/``,
+    one table with a ``curve`` column (the file's name: model, weights, head)."""
+    frames = []
+    for r in results:
+        for f in sorted(Path(r).glob("layer-curves/*.csv")) if Path(r).is_dir() else []:
+            df = pd.read_csv(f)
+            missing = set(LAYER_CURVE_COLUMNS) - set(df.columns)
+            if missing:
+                raise UserError(f"{f}: missing columns {sorted(missing)}; a per-layer curve has "
+                                f"{', '.join(LAYER_CURVE_COLUMNS)} (written by vpt probe --layer a,b,...)")
+            frames.append(df.assign(curve=f.stem.replace("__", "/")))
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def sweep_index(datasets: list[DatasetInfo]) -> pd.DataFrame | None:
