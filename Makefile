@@ -12,7 +12,7 @@ SCALE  ?=
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup scenes plan test bench bench-render bench-pool bench-report bench-human chromium human-assets clean
+.PHONY: setup scenes plan test bench bench-vision bench-pretrained bench-render bench-pool bench-report bench-human chromium human-assets clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
@@ -64,6 +64,19 @@ test: $(STAMP) chromium human-assets
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/vpt bench --seconds 10
+
+# Feature extraction against a bare forward pass, and a cached re-probe of 1,000 images, with
+# tf_efficientnet_lite0 (packaged weights); real features of $(OUT)/depth-vpt once it is rendered.
+# Writes a dated record to benchmarks/results/.
+bench-vision: $(STAMP)
+	$(BIN)/python benchmarks/record.py vision-speed -- $(BIN)/python -m vpt.deciders.vision.bench \
+	  --models tf_efficientnet_lite0 $(if $(wildcard $(OUT)/depth-vpt/index.parquet),--dataset $(OUT)/depth-vpt)
+
+# The 3D-PC experiments on the packaged ImageNet models and their random-init twins
+# (benchmarks/pretrained.sh: probes, per-layer probes, fine-tuning, attribution, the report) on
+# $(OUT)/depth-vpt, into results/pretrained; a dated record in benchmarks/results/.
+bench-pretrained: $(STAMP)
+	$(BIN)/python benchmarks/record.py pretrained -- benchmarks/pretrained.sh $(OUT)/depth-vpt results/pretrained
 
 # Render speed against quality (every candidate setting and a 1,024-sample reference on 24
 # scenes; references cached in .bench/reference), throughput per preset on scenes planned

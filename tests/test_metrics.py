@@ -330,7 +330,8 @@ def test_matching_grouping_and_rank_correlation_with_top1():
     corr = top1_correlation(acc, meta).iloc[0]
     assert corr["n_models"] == 3 and corr["spearman_rho"] == pytest.approx(1.0)  # top-1 order = accuracy order
     # a random-init twin keeps its architecture's family but has no training data and no top-1
-    twin = match_models(["a/random-init/linear", "a/random-init-s2-64px@layer1/linear", "a/pretrained/linear"],
+    twin = match_models(["a/random-init/linear", "a/random-init-s2-64px/linear", "a/pretrained/linear"],
                         models).set_index("decision_maker")
     assert twin.loc["a/random-init/linear", "family"] == "cnn" and twin["imagenet_top1"].isna().tolist() == [True, True, False]
     assert twin.loc["a/random-init/linear", "objective"] == "random init"
+    assert match_models(["a/pretrained@layer1/linear"], models).empty  # a per-layer probe is not the backbone

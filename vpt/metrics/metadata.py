@@ -81,12 +81,15 @@ def load_model_lists(folder: str | Path = MODEL_LISTS) -> pd.DataFrame:
 
 def match_models(decision_makers: pd.Series | list[str], models: pd.DataFrame) -> pd.DataFrame:
     """Metadata per decision maker: the longest list name that equals it or prefixes it
-    followed by a separator. Unmatched decision makers are left out."""
+    followed by a separator. Unmatched decision makers are left out, and so are probes of an
+    intermediate layer (``<model>/<weights>@<layer>/<head>``: the per-layer curves show them)."""
     names = sorted(models["name"], key=len, reverse=True)
     by_name = models.set_index("name")
     rows = []
     for dm in pd.unique(pd.Series(list(decision_makers), dtype=object)):
         hit = next((n for n in names if dm == n or any(dm.startswith(n + s) for s in SEPARATORS)), None)
+        if hit is not None and "@" in dm[len(hit):]:
+            continue  # a probe of an intermediate layer (per-layer curves): not the backbone's own features
         if hit is not None:
             row = {"decision_maker": dm, "model": hit, **by_name.loc[hit].drop("source", errors="ignore").to_dict()}
             if untrained(dm, hit):  # the architecture's random-init twin: no training data, no ImageNet top-1
