@@ -8,7 +8,7 @@
 #   DATA  a rendered binary dataset, its sweep datasets beside it (default data/depth-vpt)
 #   OUT   the results folder (default results/pretrained); finished runs are kept on a rerun
 # Environment: EPOCHS (fine-tuning epochs, default 8), LIMIT (stimuli attributed, default 32),
-#   VPT (the vpt command, default .venv/bin/vpt).
+#   VPT (the vpt command, default .venv/bin/vpt), PY (default .venv/bin/python).
 # Record a run with: .venv/bin/python benchmarks/record.py pretrained -- benchmarks/pretrained.sh DATA OUT
 set -euo pipefail
 DATA=${1:-data/depth-vpt}
@@ -16,6 +16,7 @@ OUT=${2:-results/pretrained}
 EPOCHS=${EPOCHS:-8}
 LIMIT=${LIMIT:-32}
 VPT=${VPT:-.venv/bin/vpt}
+PY=${PY:-.venv/bin/python}
 MODELS=tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientnet_lite2
 LAYERS=blocks.0,blocks.1,blocks.2,blocks.3,blocks.4,blocks.5,blocks.6,bn2
 export HF_HUB_OFFLINE=1
@@ -36,4 +37,7 @@ step "attribution: random-init twin";   $VPT saliency "$DATA" --models tf_effici
 step "attribution: ImageNet lite0 probe"; $VPT saliency "$DATA" --models tf_efficientnet_lite0 --kind probe \
                                           --limit "$LIMIT" --out "$OUT" --quiet
 step "report";                          $VPT report "$OUT" --out "$OUT/report"
+step "summary"
+SWEEPS=$(for d in "$(dirname "$DATA")"/*/; do [ -f "$d/index.parquet" ] && [ "$(realpath "$d")" != "$(realpath "$DATA")" ] && echo "$d"; done || true)
+$PY "$(dirname "$0")/summarize.py" "$OUT" --data $SWEEPS
 step "done"
