@@ -7,14 +7,14 @@
 # Usage: benchmarks/pretrained.sh [DATA] [OUT]
 #   DATA  a rendered binary dataset, its sweep datasets beside it (default data/depth-vpt)
 #   OUT   the results folder (default results/pretrained); finished runs are kept on a rerun
-# Environment: EPOCHS (fine-tuning epochs, default 8), LIMIT (stimuli attributed, default 32),
+# Environment: EPOCHS (fine-tuning epochs, default 8), LIMIT (stimuli attributed, default 24),
 #   VPT (the vpt command, default .venv/bin/vpt), PY (default .venv/bin/python).
 # Record a run with: .venv/bin/python benchmarks/record.py pretrained -- benchmarks/pretrained.sh DATA OUT
 set -euo pipefail
 DATA=${1:-data/depth-vpt}
 OUT=${2:-results/pretrained}
 EPOCHS=${EPOCHS:-8}
-LIMIT=${LIMIT:-32}
+LIMIT=${LIMIT:-24}
 VPT=${VPT:-.venv/bin/vpt}
 PY=${PY:-.venv/bin/python}
 MODELS=tf_efficientnet_lite0,tf_efficientnet_lite1,tf_efficientnet_lite2

@@ -189,12 +189,13 @@ class FineTuner:
         return hashlib.sha256(json.dumps(self.describe(), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def _batches(self, items: pd.DataFrame, order: np.ndarray | None = None):
-        from vpt.deciders.vision.features import batches
+        from vpt.deciders.vision.features import batches, prefetch_helps
 
         paths = list(items["image"])
         idx = np.arange(len(paths)) if order is None else order
         bs = self.settings["batch_size"]
-        for i, x in batches(self.backbone.preprocessing, [paths[j] for j in idx], bs):
+        for i, x in batches(self.backbone.preprocessing, [paths[j] for j in idx], bs,
+                            prefetch_helps(self.backbone.device)):
             yield idx[i:i + bs], x
 
     def _predict(self, net, items: pd.DataFrame) -> np.ndarray:
