@@ -76,7 +76,7 @@ bench-vision: $(STAMP)
 # (benchmarks/pretrained.sh: probes, per-layer probes, fine-tuning, attribution, the report) on
 # $(OUT)/depth-vpt, into results/pretrained; a dated record in benchmarks/results/.
 bench-pretrained: $(STAMP)
-	$(BIN)/python benchmarks/record.py pretrained -- benchmarks/pretrained.sh $(OUT)/depth-vpt results/pretrained
+	$(BIN)/python benchmarks/record.py pretrained --env EPOCHS,LIMIT -- benchmarks/pretrained.sh $(OUT)/depth-vpt results/pretrained
 
 # Render speed against quality (every candidate setting and a 1,024-sample reference on 24
 # scenes; references cached in .bench/reference), throughput per preset on scenes planned

@@ -1,8 +1,9 @@
 """Run a command and keep what it printed as a dated record in benchmarks/results/.
 
-    .venv/bin/python benchmarks/record.py NAME -- COMMAND [ARGS...]
+    .venv/bin/python benchmarks/record.py NAME [--env VAR,VAR] -- COMMAND [ARGS...]
 
-The record, ``benchmarks/results/<UTC date>-<NAME>.md``, holds the command, the commit (and
+The record, ``benchmarks/results/<UTC date>-<NAME>.md``, holds the command (with the values of
+the environment variables named by ``--env``, for scripts that read settings from there), the commit (and
 whether the working tree had uncommitted changes), the machine (CPU, cores, memory, GPU, the
 Python and torch versions), the start and end time, the exit status and the whole output.
 The command's output is also shown as it runs. A second record of the same name on the same
@@ -63,10 +64,15 @@ def record_path(name: str, day: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    env_names: list[str] = []
+    if len(argv) > 2 and argv[1] == "--env":
+        env_names = [v for v in argv[2].split(",") if v]
+        argv = [argv[0], *argv[3:]]
     if "--" not in argv or argv.index("--") != 1 or len(argv) < 3:
-        print("usage: record.py NAME -- COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: record.py NAME [--env VAR,VAR] -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     name, command = argv[0], argv[2:]
+    settings = " ".join(f"{v}={os.environ[v]}" for v in env_names if v in os.environ)
     if not name.replace("-", "").replace("_", "").isalnum():
         print(f"record.py: NAME {name!r} must be letters, digits, '-' or '_'", file=sys.stderr)
         return 2
@@ -85,7 +91,7 @@ def main(argv: list[str]) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = record_path(name, start.strftime("%Y-%m-%d"))
     header = [f"# {name}", "",
-              f"- command: `{' '.join(command)}`",
+              f"- command: `{(settings + ' ') if settings else ''}{' '.join(command)}`",
               f"- commit: `{commit}`" + (" (with uncommitted changes)" if dirty else ""),
               f"- machine: {machine()}",
               f"- started: {start:%Y-%m-%d %H:%M:%S} UTC; finished: {end:%H:%M:%S} UTC "
