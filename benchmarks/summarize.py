@@ -6,7 +6,7 @@ results page quotes, printed so that a recorded run carries its own numbers.
 Prints, per task: accuracy on val, test (95 % bootstrap CI), ood, the human set and the sweeps
 of every vision decision maker and of the shortcut floor (the baseline best on val, as the
 report draws it); accuracy per sweep kind; per-layer probe accuracy on test; attribution
-shares per region. Reads RESULTS/report/tables/*.csv (run `vpt report RESULTS --out
+shares per region (and over the area share). Reads RESULTS/report/tables/*.csv (run `vpt report RESULTS --out
 RESULTS/report` first) and the trial rows (for the sweep kinds).
 """
 
@@ -28,8 +28,11 @@ def _fmt(v: float) -> str:
 def accuracy_tables(acc: pd.DataFrame) -> str:
     from vpt.report.figures import shortcut_floor
 
+    from vpt.metrics.frame import is_label_rule
+
     floor = shortcut_floor(acc)
-    b = acc[(acc["kind"] == "baseline")]
+    acc = acc[~acc["decision_maker"].str.contains("@")]  # per-layer probes: their own table
+    b = acc[(acc["kind"] == "baseline") & ~acc["decision_maker"].map(is_label_rule)]
     best_val = {t: g[g["split"] == "val"].sort_values(["accuracy", "decision_maker"], ascending=[False, True])
                 ["decision_maker"].iloc[0] for t, g in b.groupby("task") if (g["split"] == "val").any()}
     out = []
@@ -87,14 +90,20 @@ def layer_table(curves: pd.DataFrame) -> str:
 
 
 def attribution_table(att: pd.DataFrame) -> str:
+    """Share of |attribution| per region in %, with the share over the region's area share
+    (1.0x: no more than its pixels; the report's summary table) in brackets."""
     keys = [c for c in ("decision_maker", "task", "method") if c in att.columns]
-    value = "share" if "share" in att.columns else att.columns[-1]
-    w = att.pivot_table(index=keys, columns="region", values=value, aggfunc="mean")
-    cols = list(w.columns)
+    share = att.pivot_table(index=keys, columns="region", values="share", aggfunc="mean")
+    ratio = att.pivot_table(index=keys, columns="region", values="ratio", aggfunc="mean") \
+        if "ratio" in att.columns else None
+    cols = [c for c in ("ball", "viewer", "occluders", "background") if c in share.columns]
+    cols += [c for c in share.columns if c not in cols]
     lines = ["| " + " | ".join(keys) + " | " + " | ".join(cols) + " |", "|" + "---|" * (len(keys) + len(cols))]
-    for k, r in w.iterrows():
+    for k, r in share.iterrows():
+        cells = [_fmt(r[c]) + (f" ({ratio.loc[k, c]:.2f}x)" if ratio is not None and pd.notna(ratio.loc[k, c]) else "")
+                 for c in cols]
         k = k if isinstance(k, tuple) else (k,)
-        lines.append("| " + " | ".join(map(str, k)) + " | " + " | ".join(_fmt(r[c]) for c in cols) + " |")
+        lines.append("| " + " | ".join(map(str, k)) + " | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -329,6 +329,12 @@ def test_matching_grouping_and_rank_correlation_with_top1():
                         "accuracy": [0.5, 0.6, 0.7, 0.9]})
     corr = top1_correlation(acc, meta).iloc[0]
     assert corr["n_models"] == 3 and corr["spearman_rho"] == pytest.approx(1.0)  # top-1 order = accuracy order
+    # with a kind column, probes and fine-tuned networks are ranked apart
+    both = pd.concat([acc.assign(kind="probe"), acc.assign(kind="finetune", accuracy=[0.9, 0.8, 0.7, 0.6],
+                                                           decision_maker=["a/ft", "c:ft", "a.b/ft", "d/ft"])])
+    by_kind = top1_correlation(both, match_models(both["decision_maker"], models)).set_index("kind")
+    assert by_kind.loc["probe", "spearman_rho"] == pytest.approx(1.0)
+    assert by_kind.loc["finetune", "spearman_rho"] == pytest.approx(-1.0) and set(by_kind["n_models"]) == {3}
     # a random-init twin keeps its architecture's family but has no training data and no top-1
     twin = match_models(["a/random-init/linear", "a/random-init-s2-64px/linear", "a/pretrained/linear"],
                         models).set_index("decision_maker")

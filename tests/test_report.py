@@ -32,9 +32,11 @@ def _cli(monkeypatch, argv: list[str]) -> int:
 
 
 def _population(humans: int) -> list[S.Planted]:
-    dms = S.population(10, humans, generator(1))
-    for dm, name in zip(dms[3:6], ("resnet50.tv_in1k/linear", "vit_base_patch16_224.augreg_in1k/linear",
-                                   "convnext_base.fb_in22k_ft_in1k/linear")):
+    dms = S.population(13, humans, generator(1))
+    # three probes matched to the model lists (probes and fine-tuned networks are ranked apart)
+    probes = [dm for dm in dms if dm.kind == "probe" and dm.name != "model-003"][:3]
+    for dm, name in zip(probes, ("resnet50.tv_in1k/linear", "vit_base_patch16_224.augreg_in1k/linear",
+                                 "convnext_base.fb_in22k_ft_in1k/linear"), strict=True):
         dm.name = name
     dms.append(S.Planted("mute-vlm", "vlm", {"vpt": 0, "depth": 0}, invalid=1.0))
     return dms

@@ -121,17 +121,19 @@ def group_scores(acc: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
 
 def top1_correlation(acc: pd.DataFrame, meta: pd.DataFrame, min_models: int = 3) -> pd.DataFrame:
     """Spearman rank correlation (and Pearson r, as 3D-PC reports) of accuracy with ImageNet
-    top-1 per (task, split), over matched decision makers with a known top-1."""
+    top-1 per (task, split, and kind where ``acc`` has one: probes and fine-tuned networks are
+    not ranked together), over matched decision makers with a known top-1."""
     if meta.empty:
         return pd.DataFrame()
     m = acc.merge(meta.dropna(subset=["imagenet_top1"]), on="decision_maker").dropna(subset=["accuracy"])
+    keys = ["task", "split", *(["kind"] if "kind" in m.columns else [])]  # probes and fine-tuned apart
     rows = []
-    for (task, split), g in m.groupby(["task", "split"]):
+    for key, g in m.groupby(keys):
         if len(g) < min_models or g["accuracy"].nunique() < 2 or g["imagenet_top1"].nunique() < 2:
             continue
         rho, p_rho = stats.spearmanr(g["imagenet_top1"], g["accuracy"])
         r, p_r = stats.pearsonr(g["imagenet_top1"], g["accuracy"])
-        rows.append({"task": task, "split": split, "n_models": len(g), "spearman_rho": float(rho),
+        rows.append({**dict(zip(keys, key)), "n_models": len(g), "spearman_rho": float(rho),
                      "spearman_p": float(p_rho), "pearson_r": float(r), "pearson_p": float(p_r)})
     return pd.DataFrame(rows)
 

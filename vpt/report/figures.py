@@ -164,14 +164,16 @@ def imagenet_figure(acc: pd.DataFrame, meta: pd.DataFrame, corr: pd.DataFrame) -
     markers = dict(zip(sorted(m["family"].unique()), "osD^vP*X"))
     for ax, task in zip(axes[0], tasks):
         g = m[m["task"] == task]
-        for fam, sub in g.groupby("family"):
-            ax.scatter(sub["imagenet_top1"], sub["accuracy"], marker=markers.get(fam, "o"), s=22,
-                       c=[KIND_COLORS.get(k, "k") for k in sub["kind"]], label=fam)
+        for (kind, fam), sub in g.groupby(["kind", "family"]):
+            ax.scatter(sub["imagenet_top1"], sub["accuracy"], marker=markers.get(fam, "o"), s=30,
+                       c=KIND_COLORS.get(kind, "k"), label=f"{kind}, {fam}")
         c = corr[(corr["task"] == task) & (corr["split"] == split)] if len(corr) else corr
-        rho = f", Spearman ρ = {c['spearman_rho'].iloc[0]:.2f} (n={int(c['n_models'].iloc[0])})" if len(c) else ""
+        rho = "; ".join(f"{r.kind if 'kind' in c else 'all'} ρ = {r.spearman_rho:.2f} (n={int(r.n_models)})"
+                        for r in c.itertuples())
         ax.axhline(0.5, color="k", ls=":", lw=0.7)
-        ax.set(xlabel="ImageNet top-1 (%)", ylabel=f"{task} accuracy ({split})", title=f"{task}{rho}")
-        ax.legend(fontsize=7, title="family", title_fontsize=7)
+        ax.set(xlabel="ImageNet top-1 (%)", ylabel=f"{task} accuracy ({split})",
+               title=f"{task}" + (f": Spearman {rho}" if rho else ""))
+        ax.legend(fontsize=8, title="kind, family", title_fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -323,7 +325,8 @@ def layer_figure(curves: pd.DataFrame, split: str = "test") -> Figure | None:
         ax.set_xlabel("layer (input to output)", fontsize=11)
         ax.set_ylim(0.3, 1.02)
         ax.tick_params(axis="y", labelsize=10)
-        ax.legend(fontsize=9, loc="lower right")
     axes[0][0].set_ylabel("probe accuracy", fontsize=11)
-    fig.tight_layout()
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(2, len(names)), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * ((len(names) + 1) // 2), 1, 1))
     return fig
