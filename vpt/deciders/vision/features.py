@@ -174,26 +174,28 @@ def extract_layers(backbone, layers: Sequence[str], paths: Sequence[str], cache:
     items = list(todo.items())
     bar = tqdm(total=len(items), desc=f"features {backbone.tag} x {len(layers)} layers", unit="img",
                disable=not progress, file=sys.stderr)
-    for i, x in batches(backbone.preprocessing, [p for _, p in items], batch_size, prefetch_helps(backbone.device)):
-        chunk = items[i:i + batch_size]
-        captured: dict[str, torch.Tensor] = {}
+    captured: dict[str, torch.Tensor] = {}
 
-        def keep(layer: str):
-            def hook(module, inputs, output) -> None:  # returns None: the output passes on unchanged
-                captured.setdefault(layer, _pool(output).float().cpu())
-            return hook
+    def keep(layer: str):
+        def hook(module, inputs, output) -> None:  # returns None: the output passes on unchanged
+            captured.setdefault(layer, _pool(output).float().cpu())
+        return hook
 
-        handles = [modules[layer].register_forward_hook(keep(layer)) for layer in layers]
-        try:
+    handles = [modules[layer].register_forward_hook(keep(layer)) for layer in layers]
+    try:
+        for i, x in batches(backbone.preprocessing, [p for _, p in items], batch_size,
+                            prefetch_helps(backbone.device)):
+            chunk = items[i:i + batch_size]
+            captured.clear()
             backbone.forward_calls += 1
             with torch.inference_mode():
                 backbone._forward(x.to(backbone.device, memory_format=torch.channels_last), pooled=False)
-        finally:
-            for h in handles:
-                h.remove()
-        for layer in layers:
-            cache.put(keys[layer], views[layer].identity(),
-                      {h: f for (h, _), f in zip(chunk, captured[layer].numpy())})
-        bar.update(len(chunk))
-    bar.close()
+            for layer in layers:  # each batch is committed, so an interrupted run keeps what it finished
+                cache.put(keys[layer], views[layer].identity(),
+                          {h: f for (h, _), f in zip(chunk, captured[layer].numpy())})
+            bar.update(len(chunk))
+    finally:
+        for h in handles:
+            h.remove()
+        bar.close()
     return len(items)
