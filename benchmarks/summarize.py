@@ -63,9 +63,11 @@ def sweep_kind_table(results: Path, data: list[Path]) -> str:
     for d in data:
         items = load_dataset(d).items
         kinds.update(dict(zip(items["scene_id"], items["sweep_kind"])))
+    if not kinds:
+        return ""
     trials, _ = latest_runs(read_trials(results))
     t = trials[(trials["split"] == "sweep") & trials["label"].notna()].copy()
-    if t.empty or not kinds:
+    if t.empty:
         return ""
     t["sweep_kind"] = t["scene_id"].map(kinds)
     t = t[t["kind"].isin(["probe", "finetune", "scratch"]) | t["decision_maker"].str.contains("all-cues")]
