@@ -80,6 +80,9 @@ def test_report_writes_html_figures_and_tables(report, synthetic_results):
                  "psychometric_fits", "sweep_curves", "imagenet_correlation", "metadata_groups", "reference_3dpc",
                  "cost", "attribution", "layer_curves"):
         assert (report / "tables" / f"{name}.csv").exists(), name
+    summary = pd.read_csv(report / "tables" / "summary.csv")
+    assert summary["task"].iloc[0] == "vpt" and set(summary["task"]) == {"vpt", "depth"}
+    assert (summary["label_rule"] == 1).all() and summary["shortcut_floor_by"].str.startswith("cues-").all()
     curves = pd.read_csv(report / "tables" / "layer_curves.csv")
     assert set(curves["curve"]) == {"resnet50.tv_in1k/pretrained/linear", "resnet50.tv_in1k/random-init/linear"}
     assert curves.groupby("curve")["accuracy"].max().to_dict() == {"resnet50.tv_in1k/pretrained/linear": 0.9,
@@ -97,6 +100,7 @@ def test_report_writes_html_figures_and_tables(report, synthetic_results):
     cost = pd.read_csv(report / "tables" / "cost.csv")
     assert cost["cost_usd"].tolist() == [0.42]
     page = (report / "report.html").read_text()
+    assert "Summary per task and split" in page and page.count("<details") == 2  # all rows, one group per task
     for section in ("Accuracy", "VPT against depth", "Model metadata", "Per-layer probes", "Sweeps",
                     "Error consistency", "Attribution", "Cost", "3D-PC reference"):
         assert f">{section}" in page, section

@@ -23,6 +23,7 @@ from vpt.metrics.psychometric import sweep_fits
 from vpt.metrics.scores import accuracy_table
 from vpt.report import html as H
 from vpt.report.load import DatasetInfo, Inputs, cost_table, sweep_index
+from vpt.report.summary import SPLIT_ORDER, TASK_ORDER, display, ordered, task_summary
 from vpt.trials import schema
 
 
@@ -176,9 +177,6 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
                "Accuracy per decision maker (95% bootstrap CI) per task and split, sorted by accuracy; dotted: chance; "
                "dashed: shortcut floor (the baseline, label rule excluded, that is best on val); band: human participants (95% CI) or, "
                "when there are none, the 3D-PC human mean ± SD from another stimulus set.")
-    show = acc if len(acc) <= 300 else acc[(acc["kind"] == "baseline")
-                                           | (acc["decision_maker"] == HUMANS)
-                                           | acc.groupby(["task", "split"])["accuracy"].rank(ascending=False).le(10)]
     cols = ["decision_maker", "kind", "task", "split", "n_labelled", "n_unlabelled", "invalid_rate", "accuracy",
             "accuracy_lo", "accuracy_hi", "balanced_accuracy", "balanced_accuracy_lo", "balanced_accuracy_hi",
             "majority_rate", "perm_floor", "dprime", "criterion", "unit", "n_units", "sd_participants"]
@@ -186,9 +184,22 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
         ref_note += (f"<p class='ref'>{len(inputs.superseded)} older run(s) answered the same trials as a newer run of "
                      "the same decision maker (a setting changed); only the newest rows count: "
                      + H.esc(", ".join(inputs.superseded)) + ".</p>")
-    body += ref_note + H.table(show[cols].sort_values(["task", "split", "accuracy"], ascending=[True, True, False]),
-                               note="" if len(show) == len(acc) else "Baselines, pooled humans and the 10 best per "
-                               "task and split; every decision maker is in tables/accuracy.csv.")
+    summary = task_summary(acc)
+    summary.to_csv(tabdir / "summary.csv", index=False)
+    body = ("<h3 id='summary'>Summary per task and split</h3>" + H.table(
+        display(summary), max_rows=len(summary), note="Labels verified: the label rule (the line-of-sight and depth "
+        "rules applied to each scene's geometry) answers every labelled item correctly. Chance: the majority "
+        "answer's rate. Permutation floor: the accuracy that 95 % of label shuffles stay below for a decision "
+        "maker's own answer rates (the largest over the decision makers). Shortcut floor: the baseline on 2D image cues that is best on val; a model that "
+        "does not beat it has shown nothing the image cues do not give. Best of each kind: the one best on val "
+        "(as the floor), with its 95 % CI on each split.")
+        + body + ref_note)
+    for task in ordered(acc["task"].unique(), TASK_ORDER):  # every row, grouped by task (VPT first)
+        rows = acc[acc["task"] == task]
+        rows = rows.assign(_s=rows["split"].map({s: i for i, s in enumerate(SPLIT_ORDER)}).fillna(len(SPLIT_ORDER)))
+        rows = rows.sort_values(["_s", "split", "accuracy"], ascending=[True, True, False])[cols]
+        body += (f"<details{' open' if len(rows) <= 60 else ''}><summary>All {len(rows)} rows of {H.esc(task)} "
+                 f"(also in tables/accuracy.csv)</summary>" + H.table(rows, max_rows=len(rows)) + "</details>")
     sections.append(H.Section("accuracy", "Accuracy", body))
     f = F.dissociation_figure(acc, res.reference)
     if f is not None:

@@ -42,21 +42,12 @@ def save(fig: Figure, out: Path, name: str) -> str:
 
 
 def shortcut_floor(acc: pd.DataFrame) -> pd.Series:
-    """The shortcut floor per (task, split): the accuracy of the baseline (label rule
-    excluded) that is best on ``val`` for that task, so the floor is not picked on the split
-    it is drawn on; a task without val rows falls back to the best baseline per split."""
-    b = acc[(acc["kind"] == "baseline") & ~acc["decision_maker"].map(is_label_rule)]
-    out = {}
-    for task, g in b.groupby("task"):
-        val = g[g["split"] == "val"]
-        if len(val):
-            best = val.sort_values(["accuracy", "decision_maker"], ascending=[False, True])["decision_maker"].iloc[0]
-            for split, a in g[g["decision_maker"] == best].groupby("split")["accuracy"].max().items():
-                out[(task, split)] = a
-        else:
-            for split, a in g.groupby("split")["accuracy"].max().items():
-                out[(task, split)] = a
-    return pd.Series(out, dtype=float).rename_axis(["task", "split"])
+    """The shortcut floor's accuracy per (task, split) (:func:`vpt.report.summary.shortcut_floor_table`)."""
+    from vpt.report.summary import shortcut_floor_table
+
+    t = shortcut_floor_table(acc)
+    return pd.Series(t["accuracy"].to_numpy(float), index=pd.MultiIndex.from_frame(t[["task", "split"]]),
+                     dtype=float)
 
 
 def accuracy_figure(acc: pd.DataFrame, ref_band: dict[tuple[str, str], tuple[float, float, float]]) -> Figure | None:

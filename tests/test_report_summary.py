@@ -1,0 +1,53 @@
+"""The report's summary per task and split: VPT first, every split, the label check, the
+shortcut floor named (best on val, label rule excluded), the best of each kind."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from vpt.report.summary import display, shortcut_floor_table, task_summary
+
+
+def _acc() -> pd.DataFrame:
+    rows = []
+    spec = {  # decision maker: kind, {split: accuracy}
+        "baseline:label-rule": ("baseline", {"val": 1.0, "test": 1.0, "train": 1.0}),
+        "baseline:hgb:all-cues": ("baseline", {"val": 0.70, "test": 0.66, "train": 0.9}),
+        "baseline:logreg:dx": ("baseline", {"val": 0.60, "test": 0.72, "train": 0.6}),  # best on test, not on val
+        "m1/pretrained/linear": ("probe", {"val": 0.55, "test": 0.53}),
+        "m2/pretrained/linear": ("probe", {"val": 0.58, "test": 0.51}),
+        "m1/pretrained/finetune-all": ("finetune", {"val": 0.62, "test": 0.61}),
+    }
+    for task in ("depth", "vpt"):
+        for dm, (kind, accs) in spec.items():
+            for split, a in accs.items():
+                rows.append({"decision_maker": dm, "kind": kind, "task": task, "split": split, "accuracy": a,
+                             "accuracy_lo": a - 0.08, "accuracy_hi": a + 0.08, "n_labelled": 128,
+                             "majority_rate": 0.5, "perm_floor": 0.57})
+    return pd.DataFrame(rows)
+
+
+def test_every_task_and_split_vpt_first_with_floor_and_best_of_each_kind():
+    s = task_summary(_acc())
+    assert list(zip(s["task"], s["split"])) == [("vpt", "val"), ("vpt", "test"), ("depth", "val"), ("depth", "test")]
+    test = s[(s["task"] == "vpt") & (s["split"] == "test")].iloc[0]
+    assert test["label_rule"] == 1.0 and test["chance"] == 0.5 and test["perm_floor"] == 0.57
+    assert test["shortcut_floor_by"] == "baseline:hgb:all-cues" and test["shortcut_floor"] == 0.66  # chosen on val
+    # the best probe is chosen on val (m2), not on the split shown (m1 is better on test)
+    assert test["best_probe"] == "m2/pretrained/linear" and test["best_probe_accuracy"] == 0.51
+    assert test["best_finetune_accuracy"] == 0.61 and "best_baseline" not in s.columns
+    shown = display(s)
+    row = shown[(shown["task"] == "vpt") & (shown["split"] == "test")].iloc[0]
+    assert row["labels verified"] == "yes" and row["shortcut floor"] == "66.0 % (baseline:hgb:all-cues)"
+    assert row["best probe"] == "51.0 % [43.0 %, 59.0 %] m2/pretrained/linear"
+
+
+def test_a_label_rule_below_100_is_reported_and_a_missing_one_is_not_checked():
+    acc = _acc()
+    acc.loc[(acc["decision_maker"] == "baseline:label-rule") & (acc["split"] == "val"), "accuracy"] = 0.99
+    shown = display(task_summary(acc))
+    assert shown.loc[0, "labels verified"] == "no: label rule 99.0 %"
+    shown = display(task_summary(acc[acc["decision_maker"] != "baseline:label-rule"]))
+    assert set(shown["labels verified"]) == {"not checked"}
+    floor = shortcut_floor_table(acc[acc["split"] != "val"])  # no val: the best baseline per split
+    assert floor.set_index(["task", "split"]).loc[("vpt", "test"), "decision_maker"] == "baseline:logreg:dx"
