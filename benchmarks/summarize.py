@@ -118,6 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     results = Path(a.results)
     tables = Path(a.report or results / "report") / "tables"
     acc = pd.read_csv(tables / "accuracy.csv")
+    if (tables / "summary.csv").exists():  # the report's summary per task and split
+        from vpt.report.summary import display
+
+        shown = display(pd.read_csv(tables / "summary.csv").astype(object))
+        print("## Summary per task and split (the report's)\n\n| " + " | ".join(shown.columns) + " |\n|"
+              + "---|" * len(shown.columns))
+        for r in shown.itertuples(index=False):
+            print("| " + " | ".join(str(v) for v in r) + " |")
+        print()
     print("## Accuracy (%)\n" + accuracy_tables(acc))
     kinds = sweep_kind_table(results, [Path(d) for d in a.data])
     if kinds:
