@@ -211,3 +211,17 @@ def test_missing_or_unreadable_index(tmp_path):
     with pytest.raises(UserError, match="cannot be read as Parquet"):
         load_dataset(tmp_path)
     assert set(INDEX_COLUMNS) >= {"scene_id", "split", "vpt_label", "depth_label", "sweep_step", "human_set"}
+
+
+def test_an_unfinished_sibling_dataset_is_named_not_skipped_silently(tmp_path, capsys):
+    from vpt.trials.items import note_unfinished, unfinished_beside
+
+    for name in ("depth-vpt", "vpt-strategy", "other"):
+        (tmp_path / name / "scenes").mkdir(parents=True)
+    (tmp_path / "depth-vpt" / "index.parquet").write_bytes(b"")
+    (tmp_path / "other" / "index.parquet").write_bytes(b"")
+    (tmp_path / "notes").mkdir()  # not a dataset folder at all
+    assert unfinished_beside(tmp_path / "depth-vpt") == [tmp_path / "vpt-strategy"]
+    note_unfinished(tmp_path / "depth-vpt")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "vpt-strategy skipped: no index.parquet yet" in err and "run it again" in err

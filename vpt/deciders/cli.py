@@ -17,7 +17,7 @@ SUMMARY_SPLITS = ("train", "val", "test", "ood", "human", "sweep")
 def add_parser(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("baseline", help="label rule and shortcut baselines on a dataset -> trial table runs",
                        description="Writes trial-table runs (RESULTS/<run_id>/trials.parquet + run.json) for the "
-                       "label rule (the line-of-sight and depth rules applied to each scene JSON: 100 %% wherever a "
+                       "label rule (the line-of-sight and depth rules applied to each scene JSON: 100 % wherever a "
                        "label is defined) and for shortcut learners trained on the dataset's train split and tested "
                        "on val, test, ood, the human set and the sweep datasets: logistic regression and boosted "
                        "trees on each single image cue of the audit and on all cues together, and logistic "
@@ -73,7 +73,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from vpt.deciders.baselines import make_deciders
     from vpt.deciders.run import run_all
     from vpt.errors import UserError
-    from vpt.trials.items import load_dataset, sweep_datasets_beside
+    from vpt.trials.items import load_dataset, note_unfinished, sweep_datasets_beside
     from vpt.trials.store import read_trials
 
     train = load_dataset(args.dataset)
@@ -81,6 +81,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         raise UserError(f"{args.dataset}: no train split (a sweep dataset?); pass the binary benchmark, e.g. "
                         "data/depth-vpt, and its sweeps with --sweeps")
     sweeps = [load_dataset(p) for p in args.sweeps] if args.sweeps is not None else sweep_datasets_beside(train.root)
+    if args.sweeps is None:
+        note_unfinished(train.root)
     pixel = args.only != "label-rule"
     if pixel and not train.rendered:
         print(f"vpt: note: {train.root} is not rendered; the shortcut baselines use cues of the analytic projection "

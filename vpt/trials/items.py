@@ -126,6 +126,23 @@ def sweep_datasets_beside(root: str | Path) -> list[Dataset]:
     return out
 
 
+def unfinished_beside(root: str | Path) -> list[Path]:
+    """Sibling folders of ``root`` that hold a dataset's scene files but no index yet: a
+    ``vpt scenes`` run that has not finished (the index is written last)."""
+    root = Path(root).resolve()
+    return [p for p in sorted(root.parent.iterdir())
+            if p != root and p.is_dir() and (p / "scenes").is_dir() and not (p / INDEX_FILE).exists()]
+
+
+def note_unfinished(root: str | Path) -> None:
+    """Say on stderr which sibling datasets are left out because they are not finished."""
+    import sys
+
+    for p in unfinished_beside(root):
+        print(f"vpt: note: {p} skipped: no {INDEX_FILE} yet (an unfinished `vpt scenes` run; run it again to "
+              "finish it, then rerun this command)", file=sys.stderr)
+
+
 def labels(items: pd.DataFrame, task: str) -> pd.Series:
     """The ground truth of ``task`` (``vpt`` or ``depth``) for an item table, Int64 with NA."""
     if task not in TASK_LABEL:

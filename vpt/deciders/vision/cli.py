@@ -142,6 +142,9 @@ def datasets_for(args: argparse.Namespace):
         for s in sweeps:
             require_images(s)
     else:
+        from vpt.trials.items import note_unfinished
+
+        note_unfinished(train.root)
         sweeps = []
         for s in sweep_datasets_beside(train.root):
             if s.rendered:
