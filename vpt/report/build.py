@@ -115,11 +115,11 @@ def card_summary(d: DatasetInfo, trials: pd.DataFrame) -> str:
     for name in ("Splits", "Labels"):
         if f"## {name}" in d.card:
             part = d.card.split(f"## {name}", 1)[1].split("\n## ", 1)[0].strip()
-            section += f"<h4>{name}</h4><pre>{H.esc(part)}</pre>"
+            section += f"<h4>{name}</h4><pre class='card'>{H.esc(part)}</pre>"
     return (f"<h3>{H.esc(title)} <span class='note'>({H.esc(d.root)})</span></h3>"
-            + "".join(f"<p>{H.esc(p)}</p>" for p in paras) + match + section
+            + "".join(f"<p>{H.inline(p)}</p>" for p in paras) + match + section
             + "<h4>Items per split and label (from index.parquet)</h4>" + H.table(counts)
-            + f"<details><summary>Full dataset card</summary><pre>{H.esc(d.card)}</pre></details>")
+            + f"<details><summary>Full dataset card</summary><pre class='card'>{H.esc(d.card)}</pre></details>")
 
 
 METHODS = """<p>Accuracy counts an invalid answer (response null) as wrong and reports the share as
@@ -170,9 +170,9 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
         return H.figure(F.save(f, figdir, name), name, caption) if f is not None else ""
 
     ref_note = ("" if own_humans or res.reference is None else
-                f"<p class='ref'>No human participants in these runs: human bands and points are the 3D-PC reference "
-                f"({H.esc(res.reference['stimulus_set'])}; {H.esc(res.reference['citation'])}), not humans on these "
-                "stimuli.</p>")
+                f"<p class='ref'>No human participants in these runs: human bands and points are the 3D-PC reference, "
+                f"not humans on these stimuli. Stimuli: {H.esc(res.reference['stimulus_set'])}. Source: "
+                f"{H.esc(res.reference['citation'])}</p>")
     body = fig("accuracy", F.accuracy_figure(acc, {} if own_humans else _ref_bands(res.reference, acc)),
                "Accuracy per decision maker (95% bootstrap CI) per task and split, sorted by accuracy; dotted: chance; "
                "dashed: shortcut floor (the baseline, label rule excluded, that is best on val); band: human participants (95% CI) or, "

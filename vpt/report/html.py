@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -16,7 +17,7 @@ nav a{margin-right:1em}table{border-collapse:collapse;font-size:.8em;margin:.5em
 th,td{border:1px solid #ddd;padding:2px 6px;text-align:right}th{background:#f3f3f3;cursor:pointer}
 td:first-child,th:first-child{text-align:left}figure{margin:1em 0;overflow-x:auto}
 figure svg{max-width:100%;height:auto}figcaption{font-size:.85em;color:#444;max-width:60em}
-pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}.note{color:#555;font-size:.9em}
+pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}pre.card{white-space:pre-wrap}.note{color:#555;font-size:.9em}
 .tablewrap{max-height:30em;overflow:auto;margin:.5em 0}
 .ref{background:#fbf8e0;padding:.5em;border-left:4px solid #bcbd22}
 """
@@ -51,6 +52,11 @@ class Section:
 
 def esc(text: object) -> str:
     return html.escape(str(text))
+
+
+def inline(text: object) -> str:
+    """Escaped text with Markdown's inline code (`x`) as <code>x</code>, for prose from a card."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", esc(text))
 
 
 def table(df: pd.DataFrame, max_rows: int = 300, note: str = "") -> str:
