@@ -51,3 +51,26 @@ def test_a_label_rule_below_100_is_reported_and_a_missing_one_is_not_checked():
     assert set(shown["labels verified"]) == {"not checked"}
     floor = shortcut_floor_table(acc[acc["split"] != "val"])  # no val: the best baseline per split
     assert floor.set_index(["task", "split"]).loc[("vpt", "test"), "decision_maker"] == "baseline:logreg:dx"
+
+
+def _points(fig) -> list[tuple[float, float]]:
+    pts = []
+    for ax in fig.axes:
+        for c in ax.containers:
+            pts += [tuple(xy) for xy in c.lines[0].get_xydata()]
+    return pts
+
+
+def test_figures_leave_out_the_label_rule_and_train():
+    from vpt.report import figures as F
+
+    acc = _acc()
+    ft = acc["decision_maker"] == "m1/pretrained/finetune-all"
+    acc.loc[ft, ["accuracy", "accuracy_lo", "accuracy_hi"]] = [0.9, 0.85, 0.95]
+    diss = F.dissociation_figure(acc, None)
+    pts = _points(diss)
+    assert pts and (1.0, 1.0) not in pts and (0.9, 0.9) in pts  # the fine-tuned network, not the label rule
+    fig = F.accuracy_figure(acc, {})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles and not any("train" in t for t in titles)
+    assert max(y for _, y in _points(fig)) == 0.9  # nothing at 100 %: the label rule is not drawn

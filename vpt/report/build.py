@@ -174,7 +174,8 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
                 f"not humans on these stimuli. Stimuli: {H.esc(res.reference['stimulus_set'])}. Source: "
                 f"{H.esc(res.reference['citation'])}</p>")
     body = fig("accuracy", F.accuracy_figure(acc, {} if own_humans else _ref_bands(res.reference, acc)),
-               "Accuracy per decision maker (95% bootstrap CI) per task and split, sorted by accuracy; dotted: chance; "
+               "Accuracy per decision maker (95% bootstrap CI) per task and split (train and the label rule left out: "
+               "the summary says whether the labels were verified), sorted by accuracy; dotted: chance; "
                "dashed: shortcut floor (the baseline, label rule excluded, that is best on val); band: human participants (95% CI) or, "
                "when there are none, the 3D-PC human mean ± SD from another stimulus set.")
     cols = ["decision_maker", "kind", "task", "split", "n_labelled", "n_unlabelled", "invalid_rate", "accuracy",
@@ -204,8 +205,9 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
     f = F.dissociation_figure(acc, res.reference)
     if f is not None:
         sections.append(H.Section("dissociation", "VPT against depth", fig(
-            "dissociation", f, "VPT against depth-order accuracy per decision maker (95% CIs) on the main split: "
-            "the 3D-PC dissociation (models near humans on depth, near chance on VPT).")))
+            "dissociation", f, "VPT against depth-order accuracy per decision maker (95% CIs) on the main split, "
+            "coloured by kind; dotted: chance on each task; dashed: equal accuracy on both. The label rule is left "
+            "out (it checks the labels; see the summary).")))
     f = F.imagenet_figure(acc, res.tables["model_metadata"], res.tables["imagenet_correlation"])
     if f is not None or len(res.tables["metadata_groups"]):
         body = fig("imagenet", f, "Accuracy against ImageNet top-1 of the backbone (model lists in evaluation/models)")

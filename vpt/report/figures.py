@@ -53,11 +53,14 @@ def shortcut_floor(acc: pd.DataFrame) -> pd.Series:
 def accuracy_figure(acc: pd.DataFrame, ref_band: dict[tuple[str, str], tuple[float, float, float]]) -> Figure | None:
     """Accuracy per decision maker with CIs, one panel per (task, split): chance, shortcut
     floor, and the human band (own participants, else the 3D-PC reference, labelled)."""
+    floor = shortcut_floor(acc)
+    # the label rule is a check of the labels (the summary's "labels verified"), not a decision
+    # maker; train is what the models were fitted on
+    acc = acc[~acc["decision_maker"].map(is_label_rule) & (acc["split"] != "train")]
     if acc.empty:
         return None
     tasks = sorted(acc["task"].unique())
     splits = ordered_splits(acc["split"])
-    floor = shortcut_floor(acc)
     fig, axes = plt.subplots(len(tasks), len(splits), figsize=(3.2 * len(splits) + 1, 2.8 * len(tasks)),
                              squeeze=False, sharey=True)
     for r, task in enumerate(tasks):
@@ -116,7 +119,8 @@ def dissociation_figure(acc: pd.DataFrame, ref: dict | None) -> Figure | None:
     split = "human" if own["task"].nunique() == 2 else main_split(acc)
     if split is None or not {"vpt", "depth"} <= set(acc["task"]):
         return None
-    g = acc[(acc["split"] == split) & ((acc["kind"] != "human") | (acc["decision_maker"] == HUMANS))]
+    g = acc[(acc["split"] == split) & ((acc["kind"] != "human") | (acc["decision_maker"] == HUMANS))
+            & ~acc["decision_maker"].map(is_label_rule)]  # the label rule checks the labels: not drawn
     w = g.pivot_table(index=["decision_maker", "kind"], columns="task",
                       values=["accuracy", "accuracy_lo", "accuracy_hi"]).dropna().reset_index()
     if w.empty:
