@@ -191,8 +191,9 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
         display(summary), max_rows=len(summary), note="Labels verified: the label rule (the line-of-sight and depth "
         "rules applied to each scene's geometry) answers every labelled item correctly. Chance: the majority "
         "answer's rate. Permutation floor: the accuracy that 95 % of label shuffles stay below for a decision "
-        "maker's own answer rates (the largest over the decision makers). Shortcut floor: the baseline on 2D image cues that is best on val; a model that "
-        "does not beat it has shown nothing the image cues do not give. Best of each kind: the one best on val "
+        "maker's own answer rates (the largest over the decision makers). Shortcut floor: the baseline on 2D "
+        "image cues that is best on val; a model that does not beat it has shown nothing the image cues do not "
+        "give. Best of each kind: the one best on val "
         "(as the floor), with its 95 % CI on each split.")
         + body + ref_note)
     for task in ordered(acc["task"].unique(), TASK_ORDER):  # every row, grouped by task (VPT first)
