@@ -26,15 +26,13 @@ def _fmt(v: float) -> str:
 
 
 def accuracy_tables(acc: pd.DataFrame) -> str:
-    from vpt.report.figures import shortcut_floor
+    from vpt.report.summary import shortcut_floor_table
 
-    from vpt.metrics.frame import is_label_rule
-
-    floor = shortcut_floor(acc)
+    table = shortcut_floor_table(acc)
+    floor = table.set_index(["task", "split"])["accuracy"]
+    # the floor's decision maker per task: one when it was chosen on val (as the report draws it)
+    best_val = {t: g["decision_maker"].iloc[0] for t, g in table.groupby("task") if g["decision_maker"].nunique() == 1}
     acc = acc[~acc["decision_maker"].str.contains("@")]  # per-layer probes: their own table
-    b = acc[(acc["kind"] == "baseline") & ~acc["decision_maker"].map(is_label_rule)]
-    best_val = {t: g[g["split"] == "val"].sort_values(["accuracy", "decision_maker"], ascending=[False, True])
-                ["decision_maker"].iloc[0] for t, g in b.groupby("task") if (g["split"] == "val").any()}
     out = []
     for task, g in acc.groupby("task"):
         rows = g[g["kind"].isin(["probe", "finetune", "scratch"])]

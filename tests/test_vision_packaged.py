@@ -20,6 +20,7 @@ import vpt.cli  # noqa: E402
 from vpt.deciders.vision import packaged  # noqa: E402
 from vpt.deciders.vision.backbones import load_backbone  # noqa: E402
 from vpt.errors import UserError  # noqa: E402
+from vpt.fileio import sha256_file  # noqa: E402
 from vpt.trials import store  # noqa: E402
 from tests.vision_helpers import render_tiny  # noqa: E402
 
@@ -61,7 +62,7 @@ def lite0(entry):
 def test_the_wheel_file_matches_its_declared_checksum_and_loads_strictly(entry, lite0):
     path = packaged.wheel_file(entry)
     assert path is not None and path.name == entry.file
-    assert packaged.sha256(path) == entry.sha256
+    assert sha256_file(path) == entry.sha256
     state = torch.load(path, map_location="cpu", weights_only=True)
     renamed = packaged.efficientnet_pytorch_keys(state, lite0)
     assert set(renamed) == set(lite0.state_dict())  # every tensor, nothing left over

@@ -72,13 +72,13 @@ def bench_model(name: str, paths: list[str], batch_size: int, device: str | None
             "extract_per_s": full_rate, "ratio": bare_rate / full_rate}
 
 
-def _real_features(dataset: str, n: int, cache, batch_size: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(image hashes, VPT labels, scene groups) of the first ``n`` labelled images of ``dataset``
-    and its sweep datasets, their lite0 features put in ``cache`` (untimed)."""
+def _real_features(dataset: str, n: int, cache, batch_size: int) -> tuple[str, list[str], np.ndarray, np.ndarray]:
+    """(cache key, image hashes, labels, scene groups) of the first ``n`` labelled images of
+    ``dataset`` and its sweep datasets, their lite0 features put in ``cache`` (untimed)."""
     import pandas as pd
 
     from vpt.deciders.vision.backbones import load_backbone
-    from vpt.deciders.vision.features import extract, image_hashes
+    from vpt.deciders.vision.features import backbone_key, extract, image_hashes
     from vpt.deciders.vision.probe import scene_groups
     from vpt.trials.items import labels, load_dataset, sweep_datasets_beside
 
@@ -88,22 +88,19 @@ def _real_features(dataset: str, n: int, cache, batch_size: int) -> tuple[list[s
     items, y = items[y.notna().to_numpy()], y[y.notna()]
     first = ~items["image"].duplicated().to_numpy()
     items, y = items[first].head(n), y[first].head(n)
-    extract(load_backbone("tf_efficientnet_lite0", allow_download=False), list(items["image"]), cache, batch_size,
-            progress=False)
-    return image_hashes(list(items["image"])), y.to_numpy(int), scene_groups(items)
+    lite0 = load_backbone("tf_efficientnet_lite0", allow_download=False)
+    extract(lite0, list(items["image"]), cache, batch_size, progress=False)
+    return backbone_key(lite0.identity()), image_hashes(list(items["image"])), y.to_numpy(int), scene_groups(items)
 
 
 def bench_cached_probe(n: int, folder: Path, dataset: str | None = None, batch_size: int = 32) -> dict:
     """A cached re-probe over ``n`` images: features read from the cache, C chosen by CV, fit."""
-    from vpt.deciders.vision.features import FeatureCache, backbone_key
+    from vpt.deciders.vision.features import FeatureCache
     from vpt.deciders.vision.probe import fit_linear
 
     cache = FeatureCache(folder / "cache")
     if dataset:
-        from vpt.deciders.vision.backbones import load_backbone
-
-        hashes, y, groups = _real_features(dataset, n, cache, batch_size)
-        key = backbone_key(load_backbone("tf_efficientnet_lite0", allow_download=False).identity())
+        key, hashes, y, groups = _real_features(dataset, n, cache, batch_size)
         source = f"tf_efficientnet_lite0 features of {dataset}"
     else:
         rng = np.random.default_rng(0)

