@@ -201,6 +201,9 @@ def test_an_efficientnet_pytorch_checkpoint_file_loads_with_the_same_features(en
     with pytest.raises(UserError) as info:
         load_backbone("tf_efficientnet_lite1", checkpoint=path, device="cpu")
     assert "not a state dict of tf_efficientnet_lite1" in _one_line(info.value)
+    with pytest.raises(UserError) as info:
+        load_backbone("resnet18", checkpoint=path, device="cpu")
+    assert "not a state dict of resnet18" in _one_line(info.value) and "EfficientNet checkpoint" in str(info.value)
 
 
 def test_probe_end_to_end_with_the_real_weights(tmp_path_factory, monkeypatch, capsys):

