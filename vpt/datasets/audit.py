@@ -29,6 +29,7 @@ cross-validation or train -> test. Depth order is *meant* to be readable from mo
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,20 @@ class AuditResult:
     def passed(self) -> bool:
         return self.max_single("vpt_label") <= VPT_SINGLE_CUE_LIMIT
 
+    def pass_meaning(self, label: str = "vpt_label") -> str:
+        """What the single-cue verdict can and cannot show at this sample size: the limit beside
+        the permutation null and the binomial uncertainty of one accuracy on the test items."""
+        null = self.null_max.get(label, float("nan"))
+        half = 1.96 * math.sqrt(0.25 / max(self.n_test, 1))  # 95 % half-width of an accuracy near 0.5
+        where = ("at" if abs(VPT_SINGLE_CUE_LIMIT - null) < 0.01 else "below" if VPT_SINGLE_CUE_LIMIT < null
+                 else "above")
+        return (f"*What the verdict can show.* With {self.n_test} test items one accuracy near chance is uncertain by "
+                f"about ±{half:.1%} (95 %), and the limit ({VPT_SINGLE_CUE_LIMIT:.0%}) sits {where} the shuffled-label "
+                f"maximum ({null:.1%}). A pass shows that no single image cue is detectably stronger than the best of "
+                f"{len(self.single)} cues under shuffled labels; it cannot show that the cues carry no information: a "
+                f"cue worth a few points above chance passes at this size. A result at or below the shuffled maximum, "
+                f"pass or fail, is what chance gives. Larger sets (`SCALE=paper`) narrow both.")
+
     def to_markdown(self, top: int = 12) -> str:
         lab = "vpt_label"
         cols = [c for c in self.single.columns if c.startswith(lab)]
@@ -152,6 +167,7 @@ class AuditResult:
                       f"labels the maximum over cues and the four columns reaches "
                       f"{self.null_max.get(lab, float('nan')):.3f} (95th percentile of {self.permutations} "
                       f"permutations): the chance level of the largest figure in this table.",
+                  "", self.pass_meaning(),
                   "", "**VPT label, all cues together** (trained on train; chance 0.5):\n"]
         lines += frame_markdown(self.combined)
         lines += ["", f"Combined-cue accuracy on test: **{self.combined_test():.3f}** (aim: at most "

@@ -23,6 +23,7 @@ import vpt
 from vpt.datasets import index as dataset_index
 from vpt.fileio import atomic_write_text
 from vpt.datasets.build import DatasetItem, DatasetPlan
+from vpt.datasets.datasheet import datasheet_md
 from vpt.scene.labels import __doc__ as LABELS_DOC
 from vpt.scene.spec import to_dict
 
@@ -241,6 +242,7 @@ def dataset_card(plan: DatasetPlan, df: pd.DataFrame, audit_md: str | None, rend
     if r.kind == "binary":
         parts.append(f" The `ood` split uses occluder shapes {r.config['ood']['occluder_shapes']} and styles "
                      f"{r.config['ood']['styles']}; train uses {r.config['occluders']['shapes']} and {r.config['styles']}.\n")
+    parts.append(datasheet_md(r.config, df, r.kind))
     parts += ["\n## Counts per cell\n", counts_table(df)]
     if not df.empty and "viewer_radius_px" in df.columns:
         parts += ["\n## Viewer size\n", viewer_size_md(plan, df)]

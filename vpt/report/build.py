@@ -112,10 +112,12 @@ def card_summary(d: DatasetInfo, trials: pd.DataFrame) -> str:
         counts = idx.assign(vpt_label=idx["vpt_label"].astype("string"), depth_label=idx["depth_label"].astype("string")
                             ).groupby(["split", "vpt_label", "depth_label"], dropna=False).size().rename("items").reset_index()
     section = ""
-    for name in ("Splits", "Labels"):
+    for name in ("Splits", "Labels", "What the labels mean", "What the OOD split changes",
+                 "Intended uses and known limitations"):
         if f"## {name}" in d.card:
             part = d.card.split(f"## {name}", 1)[1].split("\n## ", 1)[0].strip()
-            section += f"<h4>{name}</h4><pre class='card'>{H.esc(part)}</pre>"
+            section += f"<h4>{name}</h4>" + (f"<pre class='card'>{H.esc(part)}</pre>" if name == "Splits"
+                                              else H.prose(part))
     return (f"<h3>{H.esc(title)} <span class='note'>({H.esc(d.root)})</span></h3>"
             + "".join(f"<p>{H.inline(p)}</p>" for p in paras) + match + section
             + "<h4>Items per split and label (from index.parquet)</h4>" + H.table(counts)

@@ -60,6 +60,33 @@ def inline(text: object) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", esc(text))
 
 
+def prose(markdown: str) -> str:
+    """A card's prose section as HTML: paragraphs and "- " bullets, with inline code, **bold**
+    and *emphasis* (the forms vpt's own cards write; tables stay in the full card)."""
+    def fmt(text: str) -> str:
+        text = inline(text)
+        text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+        return re.sub(r"(?<![\w*])\*([^*]+)\*(?![\w*])", r"<em>\1</em>", text)
+
+    out, items, para = [], [], []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("- "):
+            items.append(line[2:])
+        elif line.strip() and not line.startswith("|"):
+            if items and not para:
+                items[-1] += " " + line.strip()
+            else:
+                para.append(line.strip())
+            continue
+        if para and (not line.strip() or line.startswith("- ")):
+            out.append(f"<p>{fmt(' '.join(para))}</p>")
+            para = []
+        if items and not line.startswith("- "):
+            out.append("<ul>" + "".join(f"<li>{fmt(i)}</li>" for i in items) + "</ul>")
+            items = []
+    return "".join(out)
+
+
 def table(df: pd.DataFrame, max_rows: int = 300, note: str = "") -> str:
     """A sortable HTML table of the first `max_rows` rows, with a note when rows were left out."""
     if df is None or df.empty:
