@@ -18,12 +18,12 @@ from vpt.datasets import pipeline
 from vpt.datasets.recipe import parse_recipe
 from vpt.errors import UserError
 from vpt.metrics import synthetic as S
-from vpt.metrics.frame import HUMANS, generator
+from vpt.metrics.frame import HUMANS, generator, is_label_rule
 from vpt.trials import store
 from tests.conftest import recipe_dict
 
 CHROMIUM = Path("/usr/bin/chromium")
-FIGURES = ("accuracy", "dissociation", "imagenet", "sweeps", "kappa")
+FIGURES = ("accuracy-vpt", "accuracy-depth", "dissociation", "imagenet", "sweeps", "kappa")
 
 
 def _cli(monkeypatch, argv: list[str]) -> int:
@@ -162,6 +162,22 @@ def _open(html: Path) -> dict:
                 const s = e.querySelector('svg'); const r = s ? s.getBoundingClientRect() : {width: 0, height: 0};
                 return {id: e.id, width: r.width, height: r.height,
                         marks: s ? s.querySelectorAll('path, use, image, rect, text').length : 0}; })""")
+            # the smallest text as displayed: SVG text at its font size times the figure's scale on
+            # screen (rotation included), HTML text at its computed size
+            seen["smallest_svg_text"] = page.evaluate("""() => { let m = [1e9, '']; document.querySelectorAll('svg text')
+                .forEach(t => { if (!t.textContent.trim()) return; const c = t.getScreenCTM();
+                  const px = parseFloat(getComputedStyle(t).fontSize) * Math.hypot(c.a, c.b);
+                  if (px < m[0]) m = [px, t.textContent]; }); return m; }""")
+            seen["smallest_html_text"] = page.evaluate("""() => { let m = [1e9, '']; const w = document.createTreeWalker(
+                document.body, NodeFilter.SHOW_TEXT); let n; while ((n = w.nextNode())) { const e = n.parentElement;
+                if (!n.textContent.trim() || !e || e.closest('svg, script, style') || !e.getClientRects().length) continue;
+                const px = parseFloat(getComputedStyle(e).fontSize); if (px < m[0]) m = [px, n.textContent.slice(0, 40)]; }
+                return m; }""")
+            seen["overflow"] = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            seen["drawn"] = page.eval_on_selector_all("figure.figure[data-drawn]",
+                                                      "els => els.map(e => [e.id, JSON.parse(e.dataset.drawn)])")
+            seen["summary_tasks"] = page.eval_on_selector(
+                "#summary + div table", "t => Array.from(t.tBodies[0].rows).map(r => r.cells[0].textContent)")
             first = page.locator("table.sortable").first
             cells = first.locator("tbody tr td:first-child")
             before = cells.all_inner_texts()
@@ -181,6 +197,13 @@ def _check_page(html: Path, expect: tuple[str, ...]) -> None:
     assert {f"fig-{e}" for e in expect} <= set(ids)
     for f in seen["figures"]:
         assert f["width"] > 100 and f["height"] > 100 and f["marks"] > 20, f
+    assert seen["smallest_svg_text"][0] >= 11, f"figure text under 11 px: {seen['smallest_svg_text']}"
+    assert seen["smallest_html_text"][0] >= 11, f"page text under 11 px: {seen['smallest_html_text']}"
+    assert seen["overflow"] <= 0, f"the page scrolls sideways by {seen['overflow']} px"
+    assert seen["drawn"] and not [(f, d) for f, names in seen["drawn"] for d in names if is_label_rule(d)]
+    tasks = {e.removeprefix("accuracy-") for e in expect if e.startswith("accuracy-")}
+    assert tasks and tasks <= set(seen["summary_tasks"]), seen["summary_tasks"]  # every task in the summary
+    assert seen["summary_tasks"][0] == "vpt"  # the headline task first
     assert sorted(seen["before"]) == sorted(seen["sorted"])  # the inline script sorted, lost nothing
     assert seen["sorted"] == sorted(seen["sorted"])
 
@@ -252,7 +275,7 @@ def test_report_from_baseline_rows_and_participants_on_a_tiny_dataset(tiny_datas
     acc = pd.read_csv(out / "tables" / "accuracy.csv")
     assert (acc.loc[acc["decision_maker"] == "baseline:label-rule", "accuracy"] == 1).all()
     assert (acc["decision_maker"] == HUMANS).any()
-    _check_page(out / "report.html", ("accuracy", "dissociation", "sweeps", "kappa"))
+    _check_page(out / "report.html", ("accuracy-vpt", "accuracy-depth", "dissociation", "sweeps", "kappa"))
     shutil.rmtree(out / "figures")
 
 

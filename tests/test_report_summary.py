@@ -70,7 +70,11 @@ def test_figures_leave_out_the_label_rule_and_train():
     diss = F.dissociation_figure(acc, None)
     pts = _points(diss)
     assert pts and (1.0, 1.0) not in pts and (0.9, 0.9) in pts  # the fine-tuned network, not the label rule
-    fig = F.accuracy_figure(acc, {})
-    titles = [ax.get_title() for ax in fig.axes]
-    assert titles and not any("train" in t for t in titles)
-    assert max(y for _, y in _points(fig)) == 0.9  # nothing at 100 %: the label rule is not drawn
+    figs = F.accuracy_figures(acc, {})
+    assert list(figs) == sorted(acc["task"].unique(), key=lambda t: (t != "vpt", t))  # one per task, VPT first
+    for fig in figs.values():
+        titles = [ax.get_title() for ax in fig.axes]
+        assert titles and not any("train" in t for t in titles)
+        assert max(y for _, y in _points(fig)) <= 0.9  # nothing at 100 %: the label rule is not drawn
+        assert not any(F.is_label_rule(d) for d in fig.vpt_drawn)
+    assert max(y for _, y in _points(figs["vpt"])) == 0.9

@@ -23,7 +23,7 @@ from vpt.metrics.psychometric import sweep_fits
 from vpt.metrics.scores import accuracy_table
 from vpt.report import html as H
 from vpt.report.load import DatasetInfo, Inputs, cost_table, sweep_index
-from vpt.report.summary import SPLIT_ORDER, TASK_ORDER, display, ordered, task_summary
+from vpt.report.summary import SPLIT_ORDER, TASK_ORDER, display, floor_notes, ordered, task_summary
 from vpt.trials import schema
 
 
@@ -166,18 +166,15 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
     sections: list[H.Section] = []
     t = time.perf_counter()
 
-    def fig(name: str, f: Any, caption: str) -> str:
-        return H.figure(F.save(f, figdir, name), name, caption) if f is not None else ""
+    def fig(name: str, f: Any, caption: str, after: str = "") -> str:
+        if f is None:
+            return ""
+        return H.figure(F.save(f, figdir, name), name, caption, getattr(f, "vpt_drawn", None), after)
 
     ref_note = ("" if own_humans or res.reference is None else
                 f"<p class='ref'>No human participants in these runs: human bands and points are the 3D-PC reference, "
                 f"not humans on these stimuli. Stimuli: {H.esc(res.reference['stimulus_set'])}. Source: "
                 f"{H.esc(res.reference['citation'])}</p>")
-    body = fig("accuracy", F.accuracy_figure(acc, {} if own_humans else _ref_bands(res.reference, acc)),
-               "Accuracy per decision maker (95% bootstrap CI) per task and split (train and the label rule left out: "
-               "the summary says whether the labels were verified), sorted by accuracy; dotted: chance; "
-               "dashed: shortcut floor (the baseline, label rule excluded, that is best on val); band: human participants (95% CI) or, "
-               "when there are none, the 3D-PC human mean ± SD from another stimulus set.")
     cols = ["decision_maker", "kind", "task", "split", "n_labelled", "n_unlabelled", "invalid_rate", "accuracy",
             "accuracy_lo", "accuracy_hi", "balanced_accuracy", "balanced_accuracy_lo", "balanced_accuracy_hi",
             "majority_rate", "perm_floor", "dprime", "criterion", "unit", "n_units", "sd_participants"]
@@ -195,7 +192,17 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
         "image cues that is best on val; a model that does not beat it has shown nothing the image cues do not "
         "give. Best of each kind: the one best on val "
         "(as the floor), with its 95 % CI on each split.")
-        + body + ref_note)
+        + ref_note)
+    bands = {} if own_humans else _ref_bands(res.reference, acc)
+    for task, f in F.accuracy_figures(acc, bands).items():
+        notes = "<ul class='floors'>" + "".join(f"<li>{H.esc(n)}</li>" for n in floor_notes(summary, task)) + "</ul>"
+        body += fig(f"accuracy-{task}", f, f"{task}: accuracy per decision maker with its 95 % bootstrap CI, one panel "
+                    "per split (train and the label rule left out: the summary says whether the labels were verified), "
+                    "grouped by kind and sorted by accuracy within a kind; numbered: every decision maker when a panel has "
+                    f"{F.NAMED_PER_PANEL} or fewer, else the best of each kind on that split (named in the key); dotted: chance; dashed: the shortcut floor "
+                    "(the baseline on 2D image cues, label rule excluded, that is best on val); band: human "
+                    "participants (95 % CI) or, when there are none, the 3D-PC human mean ± SD from another "
+                    "stimulus set.", notes)
     for task in ordered(acc["task"].unique(), TASK_ORDER):  # every row, grouped by task (VPT first)
         rows = acc[acc["task"] == task]
         rows = rows.assign(_s=rows["split"].map({s: i for i, s in enumerate(SPLIT_ORDER)}).fillna(len(SPLIT_ORDER)))

@@ -19,8 +19,7 @@ from vpt.metrics.frame import HUMANS, is_label_rule  # noqa: E402
 SPLIT_ORDER = ("test", "ood", "human", "sweep", "val", "warmup", "train")
 KIND_COLORS = {"baseline": "#7f7f7f", "probe": "#1f77b4", "finetune": "#d62728", "scratch": "#9467bd",
                "vlm": "#ff7f0e", "human": "#2ca02c"}
-MAX_LABELS = 30
-plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+plt.rcParams.update({"svg.fonttype": "none", "font.size": 10, "legend.fontsize": 10, "axes.spines.top": False, "axes.spines.right": False,
                      "svg.hashsalt": "vpt-report"})
 
 
@@ -50,60 +49,113 @@ def shortcut_floor(acc: pd.DataFrame) -> pd.Series:
                      dtype=float)
 
 
-def accuracy_figure(acc: pd.DataFrame, ref_band: dict[tuple[str, str], tuple[float, float, float]]) -> Figure | None:
-    """Accuracy per decision maker with CIs, one panel per (task, split): chance, shortcut
-    floor, and the human band (own participants, else the 3D-PC reference, labelled)."""
+SPLIT_TITLES = {"human": "human set", "ood": "OOD", "sweep": "sweeps", "val": "val", "test": "test"}
+MIN_FONT = 10  # points; the report shows figures at <= 1.1x their natural width, so >= 11 px on screen
+NAMED_PER_PANEL = 12  # a panel names every decision maker up to this many; beyond, the notable ones
+
+
+def split_title(split: str) -> str:
+    """A split as a panel title says it: "human set" is the stimulus set shown to participants."""
+    return SPLIT_TITLES.get(split, split)
+
+
+def drawn(fig: Figure, names) -> Figure:
+    """Record on `fig` the decision makers it draws (the report writes them beside the figure)."""
+    fig.vpt_drawn = sorted({str(n) for n in names})
+    return fig
+
+
+def notable(dms: pd.DataFrame) -> set[str]:
+    """The decision makers a crowded panel names: the best of each kind and the pooled humans."""
+    best = dms.sort_values(["accuracy", "decision_maker"], ascending=[False, True]).groupby("kind").head(1)
+    return set(best["decision_maker"]) | ({HUMANS} & set(dms["decision_maker"]))
+
+
+def accuracy_figures(acc: pd.DataFrame, ref_band: dict[tuple[str, str], tuple[float, float, float]]) -> dict[str, Figure]:
+    """One figure per task: a panel per split (train left out), accuracy per decision maker with
+    its 95 % CI, grouped by kind and sorted by accuracy within a kind; chance, the shortcut floor
+    with its value, and the human band (own participants, else the 3D-PC reference, labelled).
+    Crowded panels name the best decision maker of each kind."""
     floor = shortcut_floor(acc)
     # the label rule is a check of the labels (the summary's "labels verified"), not a decision
     # maker; train is what the models were fitted on
     acc = acc[~acc["decision_maker"].map(is_label_rule) & (acc["split"] != "train")]
-    if acc.empty:
-        return None
-    tasks = sorted(acc["task"].unique())
-    splits = ordered_splits(acc["split"])
-    fig, axes = plt.subplots(len(tasks), len(splits), figsize=(3.2 * len(splits) + 1, 2.8 * len(tasks)),
-                             squeeze=False, sharey=True)
-    for r, task in enumerate(tasks):
-        for c, split in enumerate(splits):
-            ax = axes[r][c]
-            g = acc[(acc["task"] == task) & (acc["split"] == split)]
+    out: dict[str, Figure] = {}
+    for task in sorted(acc["task"].unique(), key=lambda t: (t != "vpt", t)):
+        a = acc[acc["task"] == task]
+        splits = ordered_splits(a["split"])
+        ncol = min(3, len(splits))
+        nrow = int(np.ceil(len(splits) / ncol))
+        fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol + 0.4, 3.0 * nrow), squeeze=False, sharey=True)
+        names: set[str] = set()
+        number: dict[str, int] = {}
+        for ax, split in zip(axes.ravel(), splits):
+            g = a[a["split"] == split]
             dms = g[(g["kind"] != "human") | (g["decision_maker"] == HUMANS)]
             own = dms[dms["decision_maker"] == HUMANS]
-            dms = dms[dms["decision_maker"] != HUMANS].sort_values("accuracy")
+            dms = dms[dms["decision_maker"] != HUMANS]
+            dms = dms.assign(_k=dms["kind"].map(lambda k: list(KIND_COLORS).index(k) if k in KIND_COLORS else 99))
+            dms = dms.sort_values(["_k", "kind", "accuracy", "decision_maker"])
+            names |= set(dms["decision_maker"]) | set(own["decision_maker"])
             x = np.arange(len(dms))
-            for kind, sub in dms.groupby("kind"):
+            for kind, sub in dms.groupby("kind", sort=False):
                 xi = x[dms["kind"].to_numpy() == kind]
                 ax.errorbar(xi, sub["accuracy"], yerr=[sub["accuracy"] - sub["accuracy_lo"],
                                                       sub["accuracy_hi"] - sub["accuracy"]],
-                            fmt="o", ms=3, lw=0.8, color=KIND_COLORS.get(kind, "k"), label=kind)
-            ax.axhline(0.5, color="k", ls=":", lw=0.8, label="chance")
-            if (task, split) in floor.index:
-                ax.axhline(floor[(task, split)], color="#8c564b", ls="--", lw=0.9, label="shortcut floor")
+                            fmt="o", ms=4, lw=0.9, color=KIND_COLORS.get(kind, "k"), label=kind)
+            ax.axhline(0.5, color="k", ls=":", lw=0.9, label="chance")
+            if (task, split) in floor.index and np.isfinite(floor[(task, split)]):
+                v = floor[(task, split)]
+                ax.axhline(v, color="#8c564b", ls="--", lw=1.1, label="shortcut floor")
+                ax.text(0.02, v + 0.01, f"floor {100 * v:.1f} %", transform=ax.get_yaxis_transform(),
+                        color="#8c564b", fontsize=MIN_FONT, va="bottom")
             if len(own):
                 h = own.iloc[0]
                 ax.axhspan(h["accuracy_lo"], h["accuracy_hi"], color=KIND_COLORS["human"], alpha=0.2,
-                           label=f"humans (n={int(h['n_participants'])}, 95% CI)")
+                           label="humans (95% CI)")
             elif (task, split) in ref_band:
                 m, lo, hi = ref_band[(task, split)]
                 ax.axhspan(lo, hi, color="#bcbd22", alpha=0.25, label="3D-PC humans, other stimuli (mean±SD)")
                 ax.axhline(m, color="#bcbd22", lw=1)
             ax.set_ylim(0, 1.02)
-            ax.set_title(f"{task} · {split}")
-            if len(dms) <= MAX_LABELS:
-                ax.set_xticks(x, dms["decision_maker"], rotation=70, ha="right", fontsize=6)
-            else:
-                ax.set_xticks([])
-                ax.set_xlabel(f"{len(dms)} decision makers, by accuracy")
-            if c == 0:
-                ax.set_ylabel("accuracy")
-    handles = {}
-    for ax in axes.ravel():
-        for hnd, lab in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(lab, hnd)
-    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=min(len(handles), 6), fontsize=7,
-               bbox_to_anchor=(0.5, 1.04))
-    fig.tight_layout()
-    return fig
+            n = int(g["n_labelled"].max()) if len(g) else 0
+            ax.set_title(f"{split_title(split)} (n = {n})")
+            named = set(dms["decision_maker"]) if len(dms) <= NAMED_PER_PANEL else notable(dms)
+            for i, r in enumerate(dms.itertuples()):  # named points carry a number; the key below names them
+                if r.decision_maker in named:
+                    k = number.setdefault(r.decision_maker, len(number) + 1)
+                    ax.annotate(str(k), (i, r.accuracy_hi), xytext=(0, 2), textcoords="offset points", ha="center",
+                                va="bottom", fontsize=MIN_FONT, fontweight="bold")
+            ax.set_xticks([])
+            ax.set_xlabel(f"{len(dms)} decision makers")
+            ax.set_xlim(-0.8, max(len(dms), 1) - 0.2)
+        for ax in axes[:, 0]:
+            ax.set_ylabel("accuracy")
+        for ax in axes.ravel()[len(splits):]:
+            ax.axis("off")
+        handles: dict = {}
+        for ax in axes.ravel():
+            for hnd, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, hnd)
+        fig.suptitle(f"{task}: accuracy per decision maker", fontsize=MIN_FONT + 2)
+        key = [plt.Line2D([], [], ls="none", marker=f"${k}$", ms=7 + 3 * len(str(k)), color="k") for k in number.values()]
+        style_rows, key_rows = int(np.ceil(len(handles) / 4)), int(np.ceil(len(key) / 2))
+        extra = 0.3 * (style_rows + key_rows) + 0.3
+        fig.set_size_inches(fig.get_size_inches()[0], 3.0 * nrow + extra)
+        legend = fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(len(handles), 4),
+                            frameon=False, bbox_to_anchor=(0.5, 0.3 * key_rows / (3.0 * nrow + extra)))
+        if key:
+            fig.add_artist(legend)
+            fig.legend(key, list(number), loc="lower center", ncol=min(2, len(key)), frameon=False)
+        fig.tight_layout(rect=(0, extra / (3.0 * nrow + extra), 1, 1))
+        out[task] = drawn(fig, names)
+    return out
+
+
+def short(name: str, width: int = 28) -> str:
+    """A decision maker's name cut to fit under a panel (the full name is in the tables)."""
+    name = str(name)
+    return name if len(name) <= width else name[: width - 1] + "…"
 
 
 def main_split(acc: pd.DataFrame) -> str | None:
@@ -140,10 +192,22 @@ def dissociation_figure(acc: pd.DataFrame, ref: dict | None) -> Figure | None:
     ax.plot([0, 1], [0, 1], color="k", lw=0.6, ls="--", label="vpt = depth")
     ax.axhline(0.5, color="k", ls=":", lw=0.7)
     ax.axvline(0.5, color="k", ls=":", lw=0.7)
-    ax.set(xlim=(0.3, 1.02), ylim=(0.3, 1.02), xlabel=f"depth accuracy ({split})", ylabel=f"VPT accuracy ({split})",
-           title="VPT against depth order")
-    ax.legend(fontsize=7, loc="upper left")
-    return fig
+    flat = pd.DataFrame({"decision_maker": w["decision_maker"], "kind": w["kind"],
+                         "accuracy": (w[("accuracy", "depth")] + w[("accuracy", "vpt")]) / 2})
+    names = sorted(notable(flat))
+    for k, name in enumerate(names, 1):  # the best of each kind carries a number; the key names it
+        r = w[w["decision_maker"] == name].iloc[0]
+        ax.annotate(str(k), (r[("accuracy", "depth")], r[("accuracy", "vpt")]), xytext=(4, 4),
+                    textcoords="offset points", fontsize=MIN_FONT, fontweight="bold")
+    ax.set(xlim=(0.3, 1.02), ylim=(0.3, 1.02), xlabel=f"depth accuracy ({split_title(split)})",
+           ylabel=f"VPT accuracy ({split_title(split)})", title="VPT against depth order")
+    handles, labels = ax.get_legend_handles_labels()
+    key = [plt.Line2D([], [], ls="none", marker=f"${k}$", ms=7 + 3 * len(str(k)), color="k") for k in range(1, len(names) + 1)]
+    legend_in = 0.24 * (len(handles) + len(key)) + 0.15  # the legend's height below the axes
+    fig.set_size_inches(6.4, 5.2 + legend_in)
+    fig.legend(handles + key, labels + names, loc="lower center", ncol=1, frameon=False)
+    fig.tight_layout(rect=(0, legend_in / (5.2 + legend_in), 1, 1))
+    return drawn(fig, w["decision_maker"])
 
 
 def imagenet_figure(acc: pd.DataFrame, meta: pd.DataFrame, corr: pd.DataFrame) -> Figure | None:
@@ -168,17 +232,17 @@ def imagenet_figure(acc: pd.DataFrame, meta: pd.DataFrame, corr: pd.DataFrame) -
         ax.axhline(0.5, color="k", ls=":", lw=0.7)
         ax.set(xlabel="ImageNet top-1 (%)", ylabel=f"{task} accuracy ({split})",
                title=f"{task}" + (f": Spearman {rho}" if rho else ""))
-        ax.legend(fontsize=8, title="kind, family", title_fontsize=8)
+        ax.legend(title="kind, family")
     fig.tight_layout()
     return fig
 
 
 def pick_curves(fits: pd.DataFrame, acc: pd.DataFrame, limit: int = 8) -> list[str]:
-    """Decision makers drawn on sweep curves: label rule, humans, the best shortcut baseline,
-    then the models most accurate on sweeps (all of them are in the CSV)."""
+    """Decision makers drawn on sweep curves: humans, the best shortcut baseline, then the
+    models most accurate on sweeps (all of them are in the CSV). The label rule is not drawn:
+    it checks the labels, and the flip it defines is the curves' zero."""
     chosen: list[str] = []
     names = set(fits["decision_maker"]) if len(fits) else set()
-    chosen += sorted(n for n in names if is_label_rule(n))[:1]
     if HUMANS in names:
         chosen.append(HUMANS)
     sw = acc[acc["split"] == "sweep"].groupby(["decision_maker", "kind"])["accuracy"].mean().reset_index()
@@ -198,7 +262,7 @@ def sweep_figure(fits: pd.DataFrame, curves: pd.DataFrame, acc: pd.DataFrame) ->
         return None
     panels = curves[["task", "sweep_kind"]].drop_duplicates().sort_values(["task", "sweep_kind"]).values.tolist()
     who = pick_curves(fits, acc)
-    ncol = min(4, len(panels))
+    ncol = min(3, len(panels))
     nrow = int(np.ceil(len(panels) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.0 * nrow + 0.6), squeeze=False)
     colors = plt.get_cmap("tab10")
@@ -225,7 +289,7 @@ def sweep_figure(fits: pd.DataFrame, curves: pd.DataFrame, acc: pd.DataFrame) ->
         measure = cg["measure"].iloc[0]
         if measure == "p_response_1":
             ax.axvline(0, color="k", lw=0.6, ls="--")
-            ax.set(xlabel=f"distance to the flip ({cg['variable'].iloc[0]}; label 1 side > 0)",
+            ax.set(xlabel=f"to the flip: {cg['variable'].iloc[0]}",
                    ylabel="P(response = 1)")
         else:
             ax.set(xlabel="step (no flip in this kind)", ylabel="accuracy")
@@ -238,42 +302,77 @@ def sweep_figure(fits: pd.DataFrame, curves: pd.DataFrame, acc: pd.DataFrame) ->
     for ax in axes.ravel():
         for hnd, lab in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(lab, hnd)
-    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=min(len(handles), 4), fontsize=7,
-               bbox_to_anchor=(0.5, 1.06))
-    fig.tight_layout()
-    return fig
+    cols = 2 if max(map(len, handles), default=0) <= 60 else 1
+    legend_in = 0.24 * np.ceil(len(handles) / cols) + 0.15
+    height = 3.0 * nrow + legend_in
+    fig.set_size_inches(3.6 * ncol, height)
+    fig.legend(handles.values(), list(handles), loc="lower center", ncol=cols, frameon=False)
+    fig.tight_layout(rect=(0, legend_in / height, 1, 1))
+    return drawn(fig, who)
+
+
+def kappa_by_kind(m: pd.DataFrame, kinds: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean Cohen's kappa between the decision makers of two kinds (a kind with itself: over
+    its distinct pairs) and the number of pairs behind each mean."""
+    ks = ordered_kinds(kinds.get(d, "") for d in m.index)
+    mean = pd.DataFrame(np.nan, index=ks, columns=ks)
+    count = pd.DataFrame(0, index=ks, columns=ks)
+    for a in ks:
+        ra = [d for d in m.index if kinds.get(d, "") == a]
+        for b in ks:
+            rb = [d for d in m.index if kinds.get(d, "") == b]
+            vals = m.loc[ra, rb].to_numpy(dtype=float)
+            if a == b:
+                vals = vals[~np.eye(len(ra), dtype=bool)]
+            vals = vals[np.isfinite(vals)]
+            count.loc[a, b] = len(vals) // (2 if a == b else 1)
+            mean.loc[a, b] = vals.mean() if len(vals) else np.nan
+    return mean, count
+
+
+def ordered_kinds(kinds) -> list[str]:
+    present = set(kinds)
+    return [k for k in KIND_COLORS if k in present] + sorted(present - set(KIND_COLORS))
 
 
 def kappa_figure(mats: dict[str, pd.DataFrame], acc: pd.DataFrame, kinds: dict[str, str]) -> Figure | None:
-    """Kappa matrix per task, decision makers grouped by kind and sorted by accuracy."""
-    mats = {t: m for t, m in mats.items() if len(m) >= 2}
+    """Error consistency per task: the kappa matrix over named decision makers when they are
+    few (grouped by kind, sorted by accuracy), else the mean kappa between kinds, with the
+    number of pairs in each cell."""
+    keep = {t: [d for d in m.index if not is_label_rule(d)] for t, m in mats.items()}  # it checks the labels
+    mats = {t: m.loc[keep[t], keep[t]] for t, m in mats.items() if len(keep[t]) >= 2}
     if not mats:
         return None
-    fig, axes = plt.subplots(1, len(mats), figsize=(5.2 * len(mats), 4.6), squeeze=False)
+    named = max(len(m) for m in mats.values()) <= NAMED_PER_PANEL * 2
+    size = 5.2 if not named else min(5.4, 2.4 + 0.22 * max(len(m) for m in mats.values()))
+    fig, axes = plt.subplots(1, len(mats), figsize=(size * len(mats) + 0.6, size), squeeze=False)
     mean_acc = acc.groupby("decision_maker")["accuracy"].mean()
-    for ax, (task, m) in zip(axes[0], sorted(mats.items())):
-        order = sorted(m.index, key=lambda d: (kinds.get(d, ""), -mean_acc.get(d, 0)))
-        mm = m.loc[order, order].to_numpy(dtype=float, copy=True)
-        np.fill_diagonal(mm, np.nan)  # a decision maker with itself: 1 by definition, not shown
-        im = ax.imshow(mm, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
-        kind_of = [kinds.get(d, "") for d in order]
-        for i in range(1, len(order)):
-            if kind_of[i] != kind_of[i - 1]:
-                ax.axhline(i - 0.5, color="k", lw=0.5)
-                ax.axvline(i - 0.5, color="k", lw=0.5)
-                if len(order) > MAX_LABELS:  # no names on the axes: name the blocks
-                    ax.text(i - 0.5, -1, kind_of[i], fontsize=6, rotation=60, va="bottom")
-        if len(order) <= MAX_LABELS:
-            ax.set_xticks(range(len(order)), order, rotation=80, fontsize=5)
-            ax.set_yticks(range(len(order)), order, fontsize=5)
+    dms: set[str] = set()
+    for ax, (task, m) in zip(axes[0], sorted(mats.items(), key=lambda kv: (kv[0] != "vpt", kv[0]))):
+        if named:
+            order = sorted(m.index, key=lambda d: (ordered_kinds(kinds.values()).index(kinds.get(d, "")) if kinds.get(d, "")
+                                                   in KIND_COLORS else 99, -mean_acc.get(d, 0), d))
+            mm = m.loc[order, order].to_numpy(dtype=float, copy=True)
+            np.fill_diagonal(mm, np.nan)  # a decision maker with itself: 1 by definition, not shown
+            labels = [short(d, 24) for d in order]
+            dms |= set(order)
         else:
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel(f"{len(order)} decision makers, grouped by kind")
-        ax.set_title(f"error consistency (Cohen's kappa) · {task}")
+            mean, count = kappa_by_kind(m, kinds)
+            mm, order = mean.to_numpy(dtype=float), list(mean.index)
+            labels = [f"{k} ({sum(kinds.get(d, '') == k for d in m.index)})" for k in order]
+            for i in range(len(order)):
+                for j in range(len(order)):
+                    if np.isfinite(mm[i, j]):
+                        ax.text(j, i, f"{mm[i, j]:.2f}\n{int(count.iloc[i, j])} pairs", ha="center", va="center",
+                                fontsize=MIN_FONT, color="white" if abs(mm[i, j]) > 0.6 else "black")
+            dms |= set(m.index)
+        im = ax.imshow(mm, cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_xticks(range(len(order)), labels, rotation=60, ha="right", rotation_mode="anchor")
+        ax.set_yticks(range(len(order)), labels)
+        ax.set_title(f"{task}: " + ("Cohen's kappa" if named else "mean Cohen's kappa by kind"))
         fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    return fig
+    return drawn(fig, dms)
 
 
 def attribution_figure(att: pd.DataFrame) -> Figure | None:
@@ -288,9 +387,9 @@ def attribution_figure(att: pd.DataFrame) -> Figure | None:
     for region in w.columns:
         ax.bar(range(len(w)), w[region], bottom=bottom, label=region)
         bottom += w[region].to_numpy()
-    ax.set_xticks(range(len(w)), w.index, rotation=70, ha="right", fontsize=6)
+    ax.set_xticks(range(len(w)), [short(i, 40) for i in w.index], rotation=60, ha="right", rotation_mode="anchor")
     ax.set(ylabel="attribution share", title="attribution share per region")
-    ax.legend(fontsize=7)
+    ax.legend()
     fig.tight_layout()
     return fig
 
@@ -322,6 +421,6 @@ def layer_figure(curves: pd.DataFrame, split: str = "test") -> Figure | None:
         ax.tick_params(axis="y", labelsize=10)
     axes[0][0].set_ylabel("probe accuracy", fontsize=11)
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=min(2, len(names)), fontsize=9, frameon=False)
+    fig.legend(handles, names, loc="lower center", ncol=min(2, len(names)), frameon=False)
     fig.tight_layout(rect=(0, 0.06 * ((len(names) + 1) // 2), 1, 1))
     return fig

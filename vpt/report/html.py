@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ nav a{margin-right:1em}table{border-collapse:collapse;font-size:.8em;margin:.5em
 th,td{border:1px solid #ddd;padding:2px 6px;text-align:right}th{background:#f3f3f3;cursor:pointer}
 td:first-child,th:first-child{text-align:left}figure{margin:1em 0;overflow-x:auto}
 figure svg{max-width:100%;height:auto}figcaption{font-size:.85em;color:#444;max-width:60em}
-pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8em}pre.card{white-space:pre-wrap}.note{color:#555;font-size:.9em}
+pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.8rem}code{font-size:.85rem}pre.card{white-space:pre-wrap}.note{color:#555;font-size:.9em}
 .tablewrap{max-height:30em;overflow:auto;margin:.5em 0}
 .ref{background:#fbf8e0;padding:.5em;border-left:4px solid #bcbd22}
 """
@@ -63,7 +64,12 @@ def table(df: pd.DataFrame, max_rows: int = 300, note: str = "") -> str:
     """A sortable HTML table of the first `max_rows` rows, with a note when rows were left out."""
     if df is None or df.empty:
         return "<p class='note'>(no rows)</p>"
-    shown = df.head(max_rows)
+    shown = df.head(max_rows).copy()
+    for col in shown.columns:  # counts read as counts (a float column of whole numbers named n...)
+        v = shown[col]
+        if (str(col) == "n" or str(col).startswith("n_")) and pd.api.types.is_float_dtype(v) and \
+                (v.dropna() % 1 == 0).all():
+            shown[col] = v.astype("Int64")
     out = ("<div class='tablewrap'>" + shown.to_html(index=False, classes="sortable", border=0, na_rep="",
                                                     float_format=lambda v: f"{v:.3g}") + "</div>")
     if len(df) > max_rows or note:
@@ -71,8 +77,12 @@ def table(df: pd.DataFrame, max_rows: int = 300, note: str = "") -> str:
     return out
 
 
-def figure(svg: str, fig_id: str, caption: str) -> str:
-    return f"<figure id='fig-{esc(fig_id)}' class='figure'>{svg}<figcaption>{esc(caption)}</figcaption></figure>"
+def figure(svg: str, fig_id: str, caption: str, drawn: list[str] | None = None, after: str = "") -> str:
+    """A figure with its caption; `drawn` (the decision makers it draws) goes in a data attribute,
+    `after` (HTML) below the caption."""
+    data = f" data-drawn='{esc(json.dumps(drawn))}'" if drawn is not None else ""
+    return (f"<figure id='fig-{esc(fig_id)}' class='figure'{data}>{svg}<figcaption>{esc(caption)}</figcaption>"
+            f"{after}</figure>")
 
 
 def page(title: str, intro: str, sections: list[Section]) -> str:

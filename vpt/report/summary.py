@@ -99,3 +99,18 @@ def display(summary: pd.DataFrame) -> pd.DataFrame:
                                for n, a, lo, hi in zip(summary[f"best_{kind}"], summary[f"best_{kind}_accuracy"],
                                                        summary[f"best_{kind}_lo"], summary[f"best_{kind}_hi"])]
     return out
+
+
+def floor_notes(summary: pd.DataFrame, task: str) -> list[str]:
+    """One sentence per split of `task` for the figure's panels: the shortcut floor's value and
+    source, and why a model must beat it (chance and the permutation floor beside it)."""
+    notes = []
+    for r in summary[summary["task"] == task].itertuples():
+        base = f"{r.split}: chance {_pct(r.chance)}, permutation floor {_pct(r.perm_floor)}"
+        if r.shortcut_floor is not None and pd.notna(r.shortcut_floor):
+            notes.append(f"{base}; shortcut floor {_pct(r.shortcut_floor)} ({r.shortcut_floor_by}). A model at or "
+                         f"below {_pct(r.shortcut_floor)} has shown nothing that this 2D image cue does not give, "
+                         "whatever its distance from chance.")
+        else:
+            notes.append(f"{base}; no shortcut baseline ran on this split, so there is no floor to beat.")
+    return notes

@@ -1,0 +1,49 @@
+"""Screenshots of a report for the documentation: the accuracy section's summary table and each
+figure, as a reader sees them in Chromium at a laptop's page width (1280 px).
+
+    python tools/report_screenshots.py results/pretrained/report/report.html docs/img/report
+
+writes <prefix>-summary.png and <prefix>-<figure id>.png. Needs the `human` extra (Playwright)
+and Debian's chromium (`make chromium`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("report", type=Path, help="a report.html written by `vpt report`")
+    ap.add_argument("prefix", help="output path prefix, e.g. docs/img/report")
+    ap.add_argument("--figures", nargs="*", default=["accuracy-vpt", "accuracy-depth", "dissociation", "kappa"],
+                    help="figure ids to capture (without the fig- prefix)")
+    a = ap.parse_args()
+    if not a.report.is_file():
+        raise SystemExit(f"report_screenshots: {a.report} is not a file; write one with `vpt report RESULTS --out DIR`")
+    from playwright.sync_api import sync_playwright
+
+    Path(a.prefix).parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(a.report.resolve().as_uri())
+        page.wait_for_selector("body[data-ready='1']")
+        shots = {"summary": "#summary + div"} | {f: f"#fig-{f}" for f in a.figures}
+        for name, selector in shots.items():
+            el = page.query_selector(selector)
+            if el is None:
+                print(f"skipped {name}: no {selector} in the report")
+                continue
+            out = f"{a.prefix}-{name}.png"
+            el.screenshot(path=out)
+            print("wrote", out)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
