@@ -108,3 +108,10 @@ bench-human: $(STAMP) human-assets
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .bench
+
+# The documentation site (needs the docs extra: .venv/bin/pip install -e '.[docs]').
+# make docs: build it strictly into site/; make docs SERVE=1: serve it at http://127.0.0.1:8000.
+SERVE ?=
+.PHONY: docs
+docs: $(STAMP)
+	$(if $(SERVE),$(BIN)/python -m mkdocs serve,$(BIN)/python -m mkdocs build --strict --site-dir site)

@@ -1,5 +1,5 @@
 """The dataset index is declared once (vpt.datasets.index): the writer, the readers and the
-README agree with the declaration, and a malformed index is named by file and column."""
+documentation agree with the declaration, and a malformed index is named by file and column."""
 
 from __future__ import annotations
 
@@ -20,12 +20,15 @@ from vpt.scene.labels import LabelConfig, label_scenes
 from vpt.trials import schema
 from vpt.trials.items import load_dataset
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+DATASET_PAGE = ROOT / "docs" / "dataset.md"  # the index table
+TRIALS_PAGE = ROOT / "docs" / "trials.md"  # the trial schema
 
 
-def test_readme_tables_are_the_declarations():
-    assert index.markdown() in README, "README's index table differs from vpt.datasets.index.markdown(); paste it"
-    assert schema.markdown() in README, "README's trial table differs from vpt.trials.schema.markdown(); paste it"
+def test_documented_tables_are_the_declarations():
+    assert index.markdown() in DATASET_PAGE.read_text(encoding="utf-8"), \
+        "docs/dataset.md's index table differs from vpt.datasets.index.markdown(); paste it"
+    assert schema.markdown() in TRIALS_PAGE.read_text(encoding="utf-8"), \
+        "docs/trials.md's trial table differs from vpt.trials.schema.markdown(); paste it"
 
 
 def _rows(tmp: Path) -> list[dict]:

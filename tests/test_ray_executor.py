@@ -90,8 +90,8 @@ def test_cpus_per_task_is_the_smallest_node():
 
 def test_one_recycle_default():
     args = build_parser().parse_args(["scenes"])
-    assert args.recycle_every == executor.DEFAULT_RECYCLE_EVERY == 100  # the README says 100 too
-    assert "every 100 scenes" in (ROOT / "README.md").read_text()
+    assert args.recycle_every == executor.DEFAULT_RECYCLE_EVERY == 100  # the docs say 100 too
+    assert "every 100 scenes" in (ROOT / "docs" / "rendering.md").read_text()
 
 
 def test_worker_imports_the_installed_vpt_without_pythonpath(monkeypatch):
