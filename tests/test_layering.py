@@ -1,7 +1,7 @@
 """The package's layering, read from the imports of every module file (ast), module level and
 inside functions alike.
 
-The flow (README, Design): ``scene`` (specs, geometry, labels) <- ``render`` (Blender) and
+The flow (docs/architecture.md): ``scene`` (specs, geometry, labels) <- ``render`` (Blender) and
 ``datasets`` (recipes, balance, plans, files); ``datasets`` reaches ``render`` only through
 its bridge modules, and lazily; ``trials`` (the trial table, how evaluators read a dataset)
 <- ``metrics`` <- ``deciders`` and ``report``. The shared utilities (``errors``, ``fileio``,

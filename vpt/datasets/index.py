@@ -4,8 +4,8 @@ A dataset folder (``data/<recipe>/``, written by ``vpt scenes``) holds ``index.p
 (and ``index.csv``, the same table for people). This module is the only place its columns
 are declared: :data:`COLUMNS` gives each one's type, whether it may be null and what it
 means. :func:`conform` checks a table against the declaration (the writer calls it before
-writing, every reader through :func:`read_index`), and :func:`markdown` prints the README's
-column table.
+writing, every reader through :func:`read_index`), and :func:`markdown` prints the
+column table of docs/dataset.md.
 
 Strings use ``""`` for "none" (never null); the two labels are 0, 1 or null, and null only
 on sweep steps marked ``partial`` or ``ambiguous``. ``required`` columns are the ones
@@ -99,7 +99,7 @@ class DatasetIndexError(UserError):
 
 def _fail(source: object, column: str, what: str) -> None:
     raise DatasetIndexError(f"{source}: column {column!r}: {what} (the index is declared in vpt/datasets/index.py "
-                            "and the README, 'Dataset index'; re-run `vpt scenes` to rewrite the index)")
+                            "and docs/dataset.md; re-run `vpt scenes` to rewrite the index)")
 
 
 def _check(s: pd.Series, col: Column, source: object) -> pd.Series:
@@ -239,7 +239,7 @@ def has_sweeps(index: pd.DataFrame) -> bool:
 
 
 def markdown() -> str:
-    """The declaration as a Markdown table, for the README."""
+    """The declaration as a Markdown table, for docs/dataset.md (a test keeps them equal)."""
     lines = ["| column | type | null | required | meaning |", "|---|---|---|---|---|"]
     for c in COLUMNS:
         lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {'yes' if c.required else 'no'} "

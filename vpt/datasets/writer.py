@@ -70,7 +70,7 @@ def _observer_camera(obs: Any) -> dict[str, Any]:
 def scene_record(item: DatasetItem, plan: DatasetPlan, vers: dict[str, Any], hash_: str,
                  render: dict[str, Any] | None = None, files: dict[str, Any] | None = None,
                  model_hash: str | None = None) -> dict[str, Any]:
-    """The scene JSON (README, "What a benchmark contains" and "Design": versions, seeds, cameras, objects,
+    """The scene JSON (docs/dataset.md and docs/architecture.md: versions, seeds, cameras, objects,
     visibility, depths, cell, sweep, render settings, file hashes). Items also rendered for
     people carry ``cameras.observer_human`` (same pose and field of view, more pixels: K
     scaled) and the files ``human_image``/``human_mask``; ``spec_hash`` then covers the

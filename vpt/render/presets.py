@@ -58,7 +58,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "denoiser": "OPENIMAGEDENOISE",
         "denoise_prefilter": "FAST",
         "bounces": {"max": 4, "diffuse": 2, "glossy": 2, "transmission": 0, "transparent": 2, "volume": 0},
-        # measured by vpt.render.quality_bench (README, "Render speed against quality"): the
+        # measured by vpt.render.quality_bench (docs/rendering.md): the
         # bump maps cost 7 % of the CPU time and change no PSNR/SSIM against the reference at
         # 256 px; keeping Blender's session between scenes changes no pixel
         "bump": False,

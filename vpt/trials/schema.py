@@ -68,7 +68,7 @@ class TrialTableError(UserError):
 
 def _fail(source: str, column: str, what: str) -> None:
     raise TrialTableError(f"{source}: column {column!r}: {what} (the trial table schema is in vpt/trials/schema.py "
-                          "and the README, 'Trial table')")
+                          "and docs/trials.md)")
 
 
 def conform(df: pd.DataFrame, source: str = "trial table") -> pd.DataFrame:
@@ -146,7 +146,7 @@ def to_arrow(df: pd.DataFrame, source: str = "trial table") -> pa.Table:
 
 
 def markdown() -> str:
-    """The schema as a Markdown table, for the README and the report."""
+    """The schema as a Markdown table, for docs/trials.md and the report."""
     lines = ["| column | type | null | meaning |", "|---|---|---|---|"]
     for c in COLUMNS:
         lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.meaning} |")
