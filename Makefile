@@ -62,14 +62,15 @@ human-assets: $(HUMAN_VENDOR)/jspsych.js
 test: $(STAMP) chromium human-assets
 	$(BIN)/python -m pytest -q
 
+# Candidate scenes sampled and labelled per second on one core (the default recipe).
 bench: $(STAMP)
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/vpt bench --seconds 10
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/plan_speed.py --seconds 10
 
 # Feature extraction against a bare forward pass, and a cached re-probe of 1,000 images, with
 # tf_efficientnet_lite0 (packaged weights); real features of $(OUT)/depth-vpt once it is rendered.
 # Writes a dated record to benchmarks/results/.
 bench-vision: $(STAMP)
-	$(BIN)/python benchmarks/record.py vision-speed -- $(BIN)/python -m vpt.deciders.vision.bench \
+	$(BIN)/python benchmarks/record.py vision-speed -- $(BIN)/python benchmarks/vision_speed.py \
 	  --models tf_efficientnet_lite0 $(if $(wildcard $(OUT)/depth-vpt/index.parquet),--dataset $(OUT)/depth-vpt)
 
 # The 3D-PC experiments on the packaged ImageNet models and their random-init twins
@@ -84,27 +85,27 @@ bench-pretrained: $(STAMP)
 BENCH_SPECS := .bench/depth-vpt/scenes/train
 bench-render: $(STAMP)
 	$(BIN)/vpt scenes scenes/depth-vpt.yaml --out .bench --plan-only --quiet
-	$(BIN)/python -m vpt.render.quality_bench --specs $(BENCH_SPECS) -n 24 --json .bench/quality.json
-	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset preview -n 24
-	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset standard -n 24
-	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset paper -n 4
-	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset preview -n 500 --recycle-every 1000
+	$(BIN)/python benchmarks/render_quality.py --specs $(BENCH_SPECS) -n 24 --json .bench/quality.json
+	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset preview -n 24
+	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset standard -n 24
+	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset paper -n 4
+	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset preview -n 500 --recycle-every 1000
 
 # What a larger candidate pool buys matched selection (README, Shortcut audit): train and
 # test planned at 3x the default size, audited after selection from pools of 1, 2, 3 and 6.
 bench-pool: $(STAMP)
-	$(BIN)/python -m vpt.datasets.pool_bench --times 3
+	$(BIN)/python benchmarks/pool_size.py --times 3
 
 # The full report from a synthetic 3D-PC-sized trial table (350 decision makers, ~2.1 M rows,
 # 1,000 bootstrap resamples); prints its time.
 bench-report: $(STAMP)
-	$(BIN)/python -m vpt.report.bench
+	$(BIN)/python benchmarks/report_speed.py
 
 # The human experiment's server under load on loopback: 50 participants at once, 100 trials
 # each, 10 % of the answers sent twice; checks every answer is stored once and prints the
 # median and 99th-percentile response times.
 bench-human: $(STAMP) human-assets
-	$(BIN)/python -m vpt.deciders.human.bench --participants 50 --trials 100
+	$(BIN)/python benchmarks/human_load.py --participants 50 --trials 100
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .bench

@@ -107,13 +107,6 @@ def cmd_legibility(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from vpt.bench import sampling_benchmark
-
-    sampling_benchmark(Path(args.recipe), seconds=args.seconds)
-    return 0
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     from vpt.datasets.recipe import find_recipes
 
@@ -199,11 +192,6 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("dataset", help="a rendered dataset folder (data/<recipe>)")
     lg.add_argument("--crop-px", type=int, default=48, help="side of the resized viewer crop (default 48)")
     lg.set_defaults(func=cmd_legibility)
-
-    b = sub.add_parser("bench", help="candidate scenes sampled and labelled per second (one core)")
-    b.add_argument("--recipe", default="scenes/depth-vpt.yaml")
-    b.add_argument("--seconds", type=float, default=10.0)
-    b.set_defaults(func=cmd_bench)
 
     c = sub.add_parser("check", help="validate recipes and print what is wrong")
     c.add_argument("recipes", nargs="*", default=["scenes"], help="as for `vpt scenes` (default: scenes/ here, "
