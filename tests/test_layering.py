@@ -4,9 +4,9 @@ inside functions alike.
 The flow (README, Design): ``scene`` (specs, geometry, labels) <- ``render`` (Blender) and
 ``datasets`` (recipes, balance, plans, files); ``datasets`` reaches ``render`` only through
 its bridge modules, and lazily; ``trials`` (the trial table, how evaluators read a dataset)
-<- ``metrics`` <- ``deciders`` and ``report``. The shared utilities (``errors``, ``fileio``,
-``rng``, ``resources``, ``columns``) import no layer. ``vpt/cli.py`` sits on top. The benchmark
-drivers (``benchmarks/``) and maintenance scripts (``tools/``) live outside the package.
+<- ``metrics`` <- ``deciders`` and ``report``. The shared utilities (``errors``, ``extras``,
+``fileio``, ``rng``, ``resources``, ``columns``) import no layer. ``vpt/cli.py`` sits on top.
+The benchmark drivers (``benchmarks/``) and maintenance scripts (``tools/``) live outside the package.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import ROOT
 
 PKG = ROOT / "vpt"
-BASE = {"errors", "fileio", "rng", "resources", "columns"}
+BASE = {"errors", "extras", "fileio", "rng", "resources", "columns"}
 # layer -> the layers it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
     **{b: set() for b in BASE},

@@ -225,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as err:
         return _fail(str(err))
+    except ModuleNotFoundError as err:  # a module of an optional extra: name the extra to install
+        from vpt.extras import missing_extra
+
+        missing = missing_extra(err, f"vpt {args.command}")
+        if missing is None:
+            raise
+        return _fail(str(missing))
     except KeyboardInterrupt:
         print("\nvpt: interrupted; finished stimuli are kept and the next run resumes", file=sys.stderr)
         return 130
