@@ -52,6 +52,15 @@ def test_a_vlm_provider_without_its_sdk_names_the_vlm_extra(monkeypatch):
         _one_line_naming(str(info.value), "vlm")
 
 
+def test_vlm_run_without_the_sdk_says_so_before_reading_the_dataset(tmp_path, monkeypatch, capsys):
+    _missing(monkeypatch, "openai")
+    monkeypatch.delitem(sys.modules, "vpt.deciders.vlm.providers.openai", raising=False)
+    assert main(["vlm", "run", str(tmp_path / "nowhere"), "--provider", "openai", "--model", "m"]) == 2
+    err = capsys.readouterr().err
+    _one_line_naming(err, "vlm")
+    assert "vpt vlm --provider openai needs openai" in err
+
+
 def test_a_missing_module_deeper_down_gets_the_same_message(monkeypatch, capsys):
     """The entry point's fallback: a command that imports an extra's module past its checks."""
     import vpt.deciders.vision.cli as vision_cli
