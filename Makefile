@@ -1,6 +1,7 @@
 # vpt: two commands take a fresh machine to a result.
-#   make scenes   set up .venv (first time) and render the default benchmark into data/
-#   make test     set up .venv (first time) and run the test suite
+#   make scenes   set up .venv with what rendering needs (first time) and render the default
+#                 benchmark from scenes/ into data/
+#   make test     set up .venv with every extra (first time) and run the test suite
 # Variables: PYTHON (a Python 3.11), SCALE (e.g. paper), PRESET (preview|standard|paper),
 #            OUT (output folder), ARGS (extra `vpt scenes` arguments).
 PYTHON ?= python3.11
@@ -11,6 +12,7 @@ PRESET ?= standard
 SCALE  ?=
 ARGS   ?=
 STAMP  := $(VENV)/.installed
+RENDER_STAMP := $(VENV)/.installed-render
 
 .PHONY: setup scenes plan test bench bench-vision bench-pretrained bench-render bench-pool bench-report bench-human chromium human-assets clean
 
@@ -18,17 +20,24 @@ $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 
+# Two installs: rendering only (vpt and Blender's bpy: what `make scenes` and `make plan` need),
+# and everything (the evaluators' torch, Ray, the model SDKs, the web server, the test tools).
+$(RENDER_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[render]'
+	@touch $(RENDER_STAMP)
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[render,test,human,vlm,eval,weights,cluster]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RENDER_STAMP)
 
 setup: $(STAMP)
 
-scenes: $(STAMP)
+scenes: $(RENDER_STAMP)
 	$(BIN)/vpt scenes scenes --out $(OUT) --preset $(PRESET) $(if $(SCALE),--scale $(SCALE)) $(ARGS)
 
-plan: $(STAMP)
+plan: $(RENDER_STAMP)
 	$(BIN)/vpt scenes scenes --out $(OUT) --plan-only $(if $(SCALE),--scale $(SCALE)) $(ARGS)
 
 # The report's browser test drives Debian's chromium through Playwright (never a downloaded
@@ -62,14 +71,15 @@ human-assets: $(HUMAN_VENDOR)/jspsych.js
 test: $(STAMP) chromium human-assets
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/vpt bench --seconds 10
+# Candidate scenes sampled and labelled per second on one core (the default recipe).
+bench: $(RENDER_STAMP)
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/plan_speed.py --seconds 10
 
 # Feature extraction against a bare forward pass, and a cached re-probe of 1,000 images, with
 # tf_efficientnet_lite0 (packaged weights); real features of $(OUT)/depth-vpt once it is rendered.
 # Writes a dated record to benchmarks/results/.
 bench-vision: $(STAMP)
-	$(BIN)/python benchmarks/record.py vision-speed -- $(BIN)/python -m vpt.deciders.vision.bench \
+	$(BIN)/python benchmarks/record.py vision-speed -- $(BIN)/python benchmarks/vision_speed.py \
 	  --models tf_efficientnet_lite0 $(if $(wildcard $(OUT)/depth-vpt/index.parquet),--dataset $(OUT)/depth-vpt)
 
 # The 3D-PC experiments on the packaged ImageNet models and their random-init twins
@@ -82,29 +92,29 @@ bench-pretrained: $(STAMP)
 # scenes; references cached in .bench/reference), throughput per preset on scenes planned
 # from the default recipe, and worker memory over 500 renders in one unrecycled process.
 BENCH_SPECS := .bench/depth-vpt/scenes/train
-bench-render: $(STAMP)
+bench-render: $(RENDER_STAMP)
 	$(BIN)/vpt scenes scenes/depth-vpt.yaml --out .bench --plan-only --quiet
-	$(BIN)/python -m vpt.render.quality_bench --specs $(BENCH_SPECS) -n 24 --json .bench/quality.json
-	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset preview -n 24
-	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset standard -n 24
-	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset paper -n 4
-	$(BIN)/python -m vpt.render.bench --specs $(BENCH_SPECS) --preset preview -n 500 --recycle-every 1000
+	$(BIN)/python benchmarks/render_quality.py --specs $(BENCH_SPECS) -n 24 --json .bench/quality.json
+	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset preview -n 24
+	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset standard -n 24
+	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset paper -n 4
+	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset preview -n 500 --recycle-every 1000
 
 # What a larger candidate pool buys matched selection (README, Shortcut audit): train and
 # test planned at 3x the default size, audited after selection from pools of 1, 2, 3 and 6.
-bench-pool: $(STAMP)
-	$(BIN)/python -m vpt.datasets.pool_bench --times 3
+bench-pool: $(RENDER_STAMP)
+	$(BIN)/python benchmarks/pool_size.py --times 3
 
 # The full report from a synthetic 3D-PC-sized trial table (350 decision makers, ~2.1 M rows,
 # 1,000 bootstrap resamples); prints its time.
-bench-report: $(STAMP)
-	$(BIN)/python -m vpt.report.bench
+bench-report: $(RENDER_STAMP)
+	$(BIN)/python benchmarks/report_speed.py
 
 # The human experiment's server under load on loopback: 50 participants at once, 100 trials
 # each, 10 % of the answers sent twice; checks every answer is stored once and prints the
 # median and 99th-percentile response times.
 bench-human: $(STAMP) human-assets
-	$(BIN)/python -m vpt.deciders.human.bench --participants 50 --trials 100
+	$(BIN)/python benchmarks/human_load.py --participants 50 --trials 100
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .bench

@@ -11,7 +11,7 @@ import yaml
 from vpt.resources import recipes_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPES = recipes_dir()  # the packaged default recipes (vpt/data/scenes)
+RECIPES = recipes_dir()  # the default recipes (scenes/ in a checkout, vpt/_data/scenes in a wheel)
 
 
 def recipe_dict(name: str) -> dict:

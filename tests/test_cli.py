@@ -9,7 +9,7 @@ import yaml
 from vpt.cli import main
 from tests.conftest import RECIPES, ROOT
 
-SUBCOMMANDS = ["scenes", "audit", "bench", "check", "verify", "export"]
+SUBCOMMANDS = ["scenes", "audit", "check", "verify", "export"]
 
 
 def test_help_works_without_blender_or_torch():

@@ -7,13 +7,14 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from vpt.deciders.human import bench, server  # noqa: E402
+from benchmarks import human_load  # noqa: E402
+from vpt.deciders.human import server  # noqa: E402
 
 
 @pytest.mark.skipif(not (server.STATIC / "vendor" / "jspsych.js").is_file(),
                     reason="jsPsych not installed: run `make human-assets`")
 def test_concurrent_participants_lose_nothing_and_store_repeats_once():
-    r = bench.run(n_participants=8, n_trials=24, repeat_share=0.25, seed=3)
+    r = human_load.run(n_participants=8, n_trials=24, repeat_share=0.25, seed=3)
     assert r["answers"] == r["stored"] == 8 * 24 and r["finished"] == 8
     assert r["repeated_requests"] > 0 and r["requests"] >= r["answers"] + r["repeated_requests"]
     assert 0 < r["median_ms"] <= r["p99_ms"]

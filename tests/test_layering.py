@@ -4,9 +4,9 @@ inside functions alike.
 The flow (docs/architecture.md): ``scene`` (specs, geometry, labels) <- ``render`` (Blender) and
 ``datasets`` (recipes, balance, plans, files); ``datasets`` reaches ``render`` only through
 its bridge modules, and lazily; ``trials`` (the trial table, how evaluators read a dataset)
-<- ``metrics`` <- ``deciders`` and ``report``. The shared utilities (``errors``, ``fileio``,
-``rng``, ``resources``, ``columns``) import no layer. ``vpt/cli.py`` and ``vpt/bench.py`` sit on top.
-``vpt/data`` is package data (catalogues, recipes, a script run by hand), not a layer.
+<- ``metrics`` <- ``deciders`` and ``report``. The shared utilities (``errors``, ``extras``,
+``fileio``, ``rng``, ``resources``, ``columns``) import no layer. ``vpt/cli.py`` sits on top.
+The benchmark drivers (``benchmarks/``) and maintenance scripts (``tools/``) live outside the package.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import ROOT
 
 PKG = ROOT / "vpt"
-BASE = {"errors", "fileio", "rng", "resources", "columns"}
+BASE = {"errors", "extras", "fileio", "rng", "resources", "columns"}
 # layer -> the layers it may import (besides itself and BASE)
 ALLOWED: dict[str, set[str]] = {
     **{b: set() for b in BASE},
@@ -32,8 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "metrics": {"trials"},
     "deciders": {"scene", "datasets", "trials", "metrics"},
     "report": {"datasets", "trials", "metrics"},
-    "cli": {"scene", "render", "datasets", "trials", "metrics", "deciders", "report", "bench"},
-    "bench": {"scene", "datasets"},
+    "cli": {"scene", "render", "datasets", "trials", "metrics", "deciders", "report"},
 }
 # third-party packages each layer must never import, anywhere in its modules
 SDKS = ("openai", "anthropic", "google.genai")
@@ -57,7 +56,7 @@ BLENDER_FREE_RENDER = {"vpt.render.worker", "vpt.render.presets"}
 
 
 def module_files() -> list[Path]:
-    return sorted(p for p in PKG.rglob("*.py") if "data" not in p.relative_to(PKG).parts[:1])
+    return sorted(PKG.rglob("*.py"))
 
 
 def module_name(path: Path) -> str:
@@ -142,7 +141,6 @@ def test_the_checker_catches_violations(tmp_path, monkeypatch):
                                     "    from vpt.render.blender import probe_bpy\n",
         "metrics/bad.py": "def h():\n    from vpt.deciders import base\n",
         "report/ok.py": "from vpt.metrics import scores\nfrom . import html\n",
-        "data/script.py": "import timm\n",
     }.items():
         (fake / sub).parent.mkdir(parents=True, exist_ok=True)
         (fake / sub).write_text(text)

@@ -76,7 +76,7 @@ def test_persistent_session_renders_the_same_bytes(tiny_specs, tmp_path):
 
 
 def test_quality_bench_table(tiny_specs, tmp_path):
-    from vpt.render import quality_bench as qb
+    from benchmarks import render_quality as qb
 
     cands = {"baseline": {"samples": 2}, "one sample": {"samples": 1, "denoiser": None}}
     ref = {**qb.REFERENCE, "samples": 8, "adaptive_min_samples": 4}
@@ -100,7 +100,7 @@ def test_quality_bench_table(tiny_specs, tmp_path):
 
 
 def test_pick_specs_takes_styles_in_turn(tiny_specs):
-    from vpt.render.quality_bench import pick_specs, resized
+    from benchmarks.render_quality import pick_specs, resized
 
     picked = pick_specs(tiny_specs * 2, 4)
     assert [s.appearance.style for s in picked] == ["outdoor", "room", "studio", "outdoor"]

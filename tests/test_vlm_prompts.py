@@ -111,7 +111,7 @@ def test_registering_vpt_vlm_imports_no_sdk_nor_pandas():
 
 
 def test_the_benchmark_runs_the_whole_harness_and_encodes_each_image_once():
-    from vpt.deciders.vlm.bench import bench_harness
+    from benchmarks.vlm_speed import bench_harness
 
     r = bench_harness(calls=80, concurrency=4)
     assert r["calls"] == 80 and r["calls_per_s"] > 0

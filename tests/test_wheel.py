@@ -1,6 +1,7 @@
 """A wheel built from this tree, installed into a fresh virtual environment outside the
 checkout, validates, plans and renders from another folder: the catalogues, the default
-recipes and the evaluators' inputs ship inside the package (read through vpt.resources)."""
+recipes and the evaluators' inputs (top-level assets/, scenes/ and evaluation/ in the checkout)
+ship inside the package as vpt/_data/ (read through vpt.resources)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,42 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import setuptools
+import tomllib
 import yaml
 
 from tests.conftest import ROOT
-from vpt.resources import data_path, recipes_dir, resolve, resolve_recipe
+from vpt.resources import KINDS, data_dir, data_path, recipes_dir, resolve, resolve_recipe
 
 SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", "*.egg-info")
-PACKAGE_DATA = ("vpt/data", "vpt/deciders/human/static")  # every file under these must ship
+# every file under these must ship, at this path in the wheel (the checkout's folder: the wheel's)
+PACKAGE_DATA = {"assets": "vpt/_data/assets", "scenes": "vpt/_data/scenes", "evaluation": "vpt/_data/evaluation",
+                "vpt/deciders/human/static": "vpt/deciders/human/static"}
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "vpt", *KINDS)  # what a build reads from the checkout
+
+
+def test_a_checkout_reads_its_top_level_folders():
+    assert data_dir() == ROOT  # vpt imported from this checkout: scenes/, assets/, evaluation/ at the top
+    assert recipes_dir() == ROOT / "scenes" and data_path("assets", "styles.yaml").is_file()
+
+
+def test_every_package_and_data_folder_is_in_the_packaging_list():
+    """pyproject.toml lists its packages (the data folders are mapped into vpt/_data): a new
+    subpackage of vpt, or a new folder under evaluation/, must be added there or the wheel lacks it."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    def holds_files(folder: Path) -> bool:  # not a folder left behind empty (or with only __pycache__)
+        return any(f.is_file() and "__pycache__" not in f.parts for f in folder.rglob("*"))
+
+    code = [p for p in setuptools.find_namespace_packages(str(ROOT), include=["vpt", "vpt.*"],
+                                                          exclude=["vpt.deciders.human.web", "vpt.deciders.human.web.*"])
+            if holds_files(ROOT.joinpath(*p.split(".")))]
+    data = [f"vpt._data.{kind}" + "".join(f".{p}" for p in d.relative_to(ROOT / kind).parts)
+            for kind in KINDS for d in [ROOT / kind, *(ROOT / kind).rglob("*")] if d.is_dir()
+            and "__pycache__" not in d.parts and holds_files(d)]
+    listed, tree = set(tool["packages"]), {*code, *data}
+    assert listed == tree, (f"[tool.setuptools] packages in pyproject.toml: add {sorted(tree - listed)}, "
+                            f"remove {sorted(listed - tree)}")
+    assert tool["package-dir"] == {f"vpt._data.{kind}": kind for kind in KINDS}
 
 
 def test_a_users_path_wins_and_packaged_data_fills_in(tmp_path, monkeypatch):
@@ -56,9 +86,11 @@ def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"  # a copy, so the build leaves nothing in the checkout (no stale build/lib)
     src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(ROOT / "vpt", src / "vpt", ignore=SKIP)
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, ignore=SKIP)
+        else:
+            shutil.copy2(ROOT / name, src / name)
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
           "-w", str(tmp / "dist"), str(src)])
     (wheel,) = (tmp / "dist").glob("vpt-*.whl")
@@ -90,10 +122,11 @@ def _vpt(installed, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 def test_wheel_ships_every_data_file(installed):
     names = set(zipfile.ZipFile(installed[1]).namelist())
-    wanted = {p.relative_to(ROOT).as_posix() for d in PACKAGE_DATA for p in (ROOT / d).rglob("*")
-              if p.is_file() and "__pycache__" not in p.parts}
+    wanted = {f"{shipped}/{p.relative_to(ROOT / d).as_posix()}" for d, shipped in PACKAGE_DATA.items()
+              for p in (ROOT / d).rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert wanted and wanted <= names, f"missing from the wheel: {sorted(wanted - names)}"
     assert not any("node_modules" in n for n in names)
+    assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"vpt"}  # no top-level scenes/ etc.
 
 
 def test_the_wheels_vpt_is_imported_and_finds_its_data(installed):

@@ -107,13 +107,6 @@ def cmd_legibility(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from vpt.bench import sampling_benchmark
-
-    sampling_benchmark(Path(args.recipe), seconds=args.seconds)
-    return 0
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     from vpt.datasets.recipe import find_recipes
 
@@ -200,11 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--crop-px", type=int, default=48, help="side of the resized viewer crop (default 48)")
     lg.set_defaults(func=cmd_legibility)
 
-    b = sub.add_parser("bench", help="candidate scenes sampled and labelled per second (one core)")
-    b.add_argument("--recipe", default="scenes/depth-vpt.yaml")
-    b.add_argument("--seconds", type=float, default=10.0)
-    b.set_defaults(func=cmd_bench)
-
     c = sub.add_parser("check", help="validate recipes and print what is wrong")
     c.add_argument("recipes", nargs="*", default=["scenes"], help="as for `vpt scenes` (default: scenes/ here, "
                    "else the packaged recipes)")
@@ -237,6 +225,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as err:
         return _fail(str(err))
+    except ModuleNotFoundError as err:  # a module of an optional extra: name the extra to install
+        from vpt.extras import missing_extra
+
+        missing = missing_extra(err, f"vpt {args.command}")
+        if missing is None:
+            raise
+        return _fail(str(missing))
     except KeyboardInterrupt:
         print("\nvpt: interrupted; finished stimuli are kept and the next run resumes", file=sys.stderr)
         return 130

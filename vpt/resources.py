@@ -1,10 +1,11 @@
-"""The data that ships inside the package, found the same way in a checkout and in an installed
+"""The declarative inputs vpt reads, found the same way in a checkout and in an installed
 wheel: the asset catalogues (``assets/*.yaml``), the default recipes (``scenes/*.yaml``) and
 the evaluators' inputs (``evaluation/``: model lists, prompts, prices, reference data). They
-live in ``vpt/data/`` and every reader finds them through this module.
+live at the top level of a checkout; the wheel carries them as ``vpt/_data/`` (pyproject.toml
+maps the three folders into the package). Every reader finds them through this module.
 
 User files always win: :func:`resolve` returns a path that exists as typed, and only
-otherwise looks the same relative path up in the packaged data, so ``vpt scenes
+otherwise looks the same relative path up in vpt's own folders, so ``vpt scenes
 scenes/depth-vpt.yaml`` or ``--model evaluation/models/default.yaml`` work from any folder.
 Recipes are also found by name (``vpt scenes depth-vpt``).
 """
@@ -17,25 +18,30 @@ from pathlib import Path
 from vpt.errors import UserError
 
 KINDS = ("assets", "scenes", "evaluation")
+INSTALLED = "_data"  # the folder inside the installed package that holds KINDS
 
 
 def data_dir() -> Path:
-    """The packaged data folder, as a real directory (the package must be installed as files)."""
-    root = resources.files("vpt") / "data"
-    path = Path(str(root))
-    if not isinstance(root, Path) or not path.is_dir():
-        raise UserError(f"vpt's packaged data is missing ({root}); reinstall vpt with `pip install` "
-                        "from a wheel or a checkout (not as a zip)")
-    return path
+    """The folder holding ``assets/``, ``scenes/`` and ``evaluation/``: ``vpt/_data`` in an
+    installed wheel, else the checkout ``vpt`` is imported from (editable installs included)."""
+    package = resources.files("vpt")
+    if not isinstance(package, Path):
+        raise UserError(f"vpt is installed as a zip ({package}); its data files need a real folder: reinstall "
+                        "vpt with `pip install` from a wheel or a checkout")
+    for root in (package / INSTALLED, package.parent):
+        if all((root / kind).is_dir() for kind in KINDS):
+            return root
+    raise UserError(f"vpt's data folders ({', '.join(KINDS)}) are missing from {package / INSTALLED} and "
+                    f"{package.parent}; reinstall vpt (`pip install` a wheel, or `pip install -e .` in a checkout)")
 
 
 def data_path(*parts: str) -> Path:
-    """A path inside the packaged data, e.g. ``data_path("evaluation", "prices", "prices.yaml")``."""
+    """A path inside vpt's data folders, e.g. ``data_path("evaluation", "prices", "prices.yaml")``."""
     return data_dir().joinpath(*parts)
 
 
 def asset(name: str) -> Path:
-    """A packaged asset catalogue: ``occluders``, ``styles`` or ``materials``."""
+    """An asset catalogue (``assets/NAME.yaml``): ``occluders``, ``styles`` or ``materials``."""
     return data_path("assets", f"{name}.yaml")
 
 

@@ -1,5 +1,5 @@
-"""Recipes: validated YAML files that say what a benchmark contains (the defaults ship in
-``vpt/data/scenes/``; see :mod:`vpt.resources` for how a recipe argument is found).
+"""Recipes: validated YAML files that say what a benchmark contains (the defaults are in
+``scenes/``; see :mod:`vpt.resources` for how a recipe argument is found).
 
 Validation is strict and explains itself: an unknown key names the closest known key, a
 wrong type names the expected type, an impossible range says which bound is wrong. Every

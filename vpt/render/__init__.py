@@ -8,8 +8,8 @@ missing they raise :class:`RenderUnavailable` with the command that installs it.
 Modules: ``build`` (scene from a spec), ``materials`` (procedural materials from
 ``assets/materials.yaml``), ``viewer_models``, ``meshes``, ``raycast`` (label of record),
 ``output`` (render to files), ``verify`` (the viewer's own view), ``presets`` (settings),
-``worker`` / ``executor`` (processes, shards), ``bench`` (timings), ``examples``
-(canonical test scenes).
+``worker`` / ``executor`` (processes, shards), ``examples`` (canonical test scenes). The
+render benchmarks are scripts in the checkout's ``benchmarks/`` folder.
 
 Public API::
 

@@ -1,4 +1,5 @@
-"""Hand-made canonical scenes for render tests and benchmarks (pure Python, no Blender).
+"""Hand-made canonical scenes for render tests and benchmarks (pure Python, no Blender), and
+the specs of a folder of scene JSON files (what the render benchmarks in ``benchmarks/`` time).
 
 The viewer stands at the origin facing +X; the ball is 2.4 m in front of its eye; the
 observer looks at the pair from the side (-Y). Variants put a wall in front of the ball,
@@ -7,15 +8,17 @@ half across it, the ball behind the viewer, or out of its field of view.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from vpt.scene import geometry as geo
 from vpt.scene.labels import occluder_rows
 from vpt.scene.spec import (AppearanceSpec, BallSpec, LightSpec, ObserverSpec, OccluderSpec, SceneSpec,
-                            ViewerSpec)
+                            ViewerSpec, scene_from_dict)
 
 STYLE_DEFAULTS = {
     "studio": ("matte_grey", "backdrop_white"),
@@ -69,6 +72,26 @@ def example_spec(case: str = "plain", style: str = "studio", model: str = "camer
     return SceneSpec(scene_id=f"example-{case}-{style}-{model}", recipe="examples", split="test", seed=1, index=0,
                      observer=observer, viewer=viewer, ball=BallSpec(ball_pos, 0.16), occluders=tuple(occluders),
                      lights=lights_for(style), appearance=app)
+
+
+LAYOUTS = ("shapes", "half", "wall", "plain")
+STYLES = ("studio", "room", "outdoor")
+
+
+def example_specs(n: int, size: int = 256) -> list[SceneSpec]:
+    """``n`` canonical scenes, taking every style in turn and several layouts."""
+    return [example_spec(LAYOUTS[(i // len(STYLES)) % len(LAYOUTS)], STYLES[i % len(STYLES)], size=size)
+            for i in range(n)]
+
+
+def load_specs(folder: Path) -> list[SceneSpec]:
+    """The specs of the ``*.json`` files in ``folder``, in name order: each file a
+    ``to_dict(spec)``, or a scene JSON with the spec under ``"spec"``."""
+    specs = []
+    for p in sorted(Path(folder).glob("*.json")):
+        data = json.loads(p.read_text())
+        specs.append(scene_from_dict(data.get("spec", data)))
+    return specs
 
 
 def with_ball(spec: SceneSpec, position: tuple[float, float, float]) -> SceneSpec:

@@ -58,7 +58,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "denoiser": "OPENIMAGEDENOISE",
         "denoise_prefilter": "FAST",
         "bounces": {"max": 4, "diffuse": 2, "glossy": 2, "transmission": 0, "transparent": 2, "volume": 0},
-        # measured by vpt.render.quality_bench (docs/rendering.md): the
+        # measured by benchmarks/render_quality.py (docs/rendering.md): the
         # bump maps cost 7 % of the CPU time and change no PSNR/SSIM against the reference at
         # 256 px; keeping Blender's session between scenes changes no pixel
         "bump": False,
@@ -88,7 +88,7 @@ def check_preset(preset: str) -> dict[str, Any]:
 
 def preset_values(preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every Cycles value of ``preset``: :data:`COMMON`, then the preset, then ``overrides``
-    (used by :mod:`vpt.render.quality_bench` to try candidate settings); an override of a
+    (used by ``benchmarks/render_quality.py`` to try candidate settings); an override of a
     key no preset has is a ValueError naming the known keys."""
     values = {**COMMON, **check_preset(preset)}
     for key, value in (overrides or {}).items():

@@ -106,6 +106,9 @@ def _config(args: argparse.Namespace):
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
+    from vpt.extras import require
+
+    require("vpt human serve", "fastapi", "uvicorn")
     from vpt.deciders.human.server import create_app, open_study
 
     config = _config(args)

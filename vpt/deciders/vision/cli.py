@@ -174,6 +174,9 @@ def summary(trials) -> str:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from vpt.extras import require
+
+    require("vpt probe", "torch", "timm")
     from vpt.deciders.run import run_decider
     from vpt.deciders.vision.features import DEFAULT_CACHE, FeatureCache
     from vpt.deciders.vision.probe import VisionProbe
@@ -220,6 +223,9 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    from vpt.extras import require
+
+    require("vpt finetune" if args.trainer == "finetune" else "vpt train", "torch", "timm")
     from vpt.deciders.run import run_decider
     from vpt.deciders.vision.finetune import DEFAULT_WORK, FineTuner, ScratchTrainer
     from vpt.trials.store import read_trials

@@ -98,6 +98,9 @@ def finished_nets(tuner):
 
 
 def cmd_saliency(args: argparse.Namespace) -> int:
+    from vpt.extras import require
+
+    require("vpt saliency", "torch", "timm", "captum")
     from vpt.deciders.vision.finetune import DEFAULT_WORK, FineTuner, ScratchTrainer
     from vpt.deciders.vision.saliency import METHODS, markdown, probe_model, run_saliency, slug
     from vpt.errors import UserError

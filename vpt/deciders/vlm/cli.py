@@ -147,9 +147,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return cmd_estimate(args)
     from tqdm import tqdm
 
+    from vpt.deciders.vlm.providers import provider_class
     from vpt.deciders.vlm.run import run_vlm
     from vpt.trials.items import load_dataset
 
+    provider_class(args.provider)  # its SDK is installed, or one line naming the extra, before any work
     cfg = _config(args)
     ds = load_dataset(args.dataset)
     ex = load_dataset(args.exemplars) if args.exemplars else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 
 from vpt.errors import UserError
+from vpt.extras import MissingExtra
 
 PROVIDERS = {
     "openai": "vpt.deciders.vlm.providers.openai:OpenAIProvider",
@@ -24,6 +25,7 @@ def provider_class(name: str) -> type:
     module, cls = PROVIDERS[name].split(":")
     try:
         return getattr(importlib.import_module(module), cls)
-    except ImportError as err:
-        raise UserError(f"provider {name}: its SDK is not installed ({err.name}); "
-                        "pip install -e '.[vlm]'") from None
+    except ImportError as err:  # every provider's SDK (and what it imports) comes with the vlm extra
+        if (err.name or "").split(".")[0] == "vpt":
+            raise
+        raise MissingExtra(f"vpt vlm --provider {name}", err.name or "its SDK", "vlm") from None

@@ -1,6 +1,6 @@
 """Benchmark: the full report from a synthetic trial table the size of a 3D-PC replication.
 
-    python -m vpt.report.bench [--models 350] [--bootstrap 1000] [--out DIR]
+    python benchmarks/report_speed.py [--models 330] [--humans 20] [--bootstrap 1000] [--out DIR]
 
 Writes 350 decision makers x about 6,000 stimuli (both tasks over test, ood, the human set
 and 32 sweeps; about 2.1 million rows) as runs into a temporary results folder (not timed),
@@ -34,14 +34,14 @@ def write_synthetic(results: Path, n_models: int, n_humans: int, seed: int = 0) 
     rows = 0
     for kind, part in table.groupby("kind"):
         run_id = f"bench-{kind}"
-        write_run(results, run_id, part.assign(run_id=run_id), {"command": ["vpt.report.bench"], "kind": kind,
+        write_run(results, run_id, part.assign(run_id=run_id), {"command": ["benchmarks/report_speed.py"], "kind": kind,
                                                                 "cost": {"usd": 0.0} if kind == "vlm" else None})
         rows += len(part)
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vpt.report.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/report_speed.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", type=int, default=330, help="non-human decision makers (default 330)")
     ap.add_argument("--humans", type=int, default=20, help="human participants (default 20; 350 in all)")
     ap.add_argument("--bootstrap", type=int, default=1000)

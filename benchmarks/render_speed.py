@@ -1,4 +1,4 @@
-"""Render benchmark: ``python -m vpt.render.bench --preset standard -n 24``.
+"""Render benchmark: ``python benchmarks/render_speed.py --preset standard -n 24``.
 
 Renders the canonical example scenes (every style, several layouts) through the local
 executor, as ``make scenes`` does, and reports seconds per image, images per hour, the
@@ -18,28 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vpt.render.examples import analytic_visible_fraction, example_spec
+from vpt.render.examples import analytic_visible_fraction, example_specs, load_specs
 from vpt.render.executor import DEFAULT_RECYCLE_EVERY, render_jobs
 from vpt.render.presets import preset_values
-from vpt.scene.spec import SceneSpec, scene_from_dict, to_dict
-
-LAYOUTS = ("shapes", "half", "wall", "plain")
-STYLES = ("studio", "room", "outdoor")
-
-
-def example_specs(n: int, size: int) -> list[SceneSpec]:
-    out = []
-    for i in range(n):
-        out.append(example_spec(LAYOUTS[(i // len(STYLES)) % len(LAYOUTS)], STYLES[i % len(STYLES)], size=size))
-    return out
-
-
-def load_specs(folder: Path) -> list[SceneSpec]:
-    specs = []
-    for p in sorted(folder.glob("*.json")):
-        data = json.loads(p.read_text())
-        specs.append(scene_from_dict(data.get("spec", data)))
-    return specs
+from vpt.scene.spec import to_dict
 
 
 def summarize(results: list[dict[str, Any]], wall: float) -> dict[str, Any]:
@@ -63,7 +45,7 @@ def summarize(results: list[dict[str, Any]], wall: float) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vpt.render.bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/render_speed.py", description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="standard")
     ap.add_argument("-n", type=int, default=12, help="number of scenes")
     ap.add_argument("--size", type=int, default=256)

@@ -1,4 +1,4 @@
-"""How much a larger candidate pool buys matched selection: ``python -m vpt.datasets.pool_bench``.
+"""How much a larger candidate pool buys matched selection: ``python benchmarks/pool_size.py``.
 
 Matched selection (:mod:`vpt.datasets.matching`) keeps, out of a pool of ``balance.pool``
 times each stratum's quota, the hidden and visible items that look most alike in the image.
@@ -81,7 +81,7 @@ def _select(pool: dict[str, Any], factor: float) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vpt.datasets.pool_bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/pool_size.py", description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", default="depth-vpt")
     ap.add_argument("--times", type=float, default=3.0, help="multiple of the recipe's train and test sizes")
     ap.add_argument("--pools", default="1,2,3,6", help="pool factors; the largest is planned")

@@ -1,6 +1,6 @@
 """Harness speed over a mocked API, and the parser's agreement with the labelled corpus.
 
-``python -m vpt.deciders.vlm.bench --calls 2000`` sends that many distinct requests through
+``python benchmarks/vlm_speed.py --calls 2000`` sends that many distinct requests through
 the whole harness (prompt building, PNG encoding, the real OpenAI SDK over an in-process
 httpx2.MockTransport, the SQLite cache, parsing, trial rows) and prints calls per second and
 the harness overhead per call; then it reruns them from the cache. ``--corpus FILE`` prints
@@ -97,11 +97,11 @@ def bench_parser(corpus: Path) -> dict[str, float]:
             "wrong_commitments": committed_wrong}
 
 
-CHECKOUT_CORPUS = Path(__file__).resolve().parents[3] / "tests" / "corpora" / "vlm_answers.jsonl"
+CHECKOUT_CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpora" / "vlm_answers.jsonl"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/vlm_speed.py", description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--corpus", type=Path, default=None,
@@ -109,13 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.corpus is not None and not a.corpus.is_file():
         ap.error(f"--corpus {a.corpus}: no such file")
-    corpus = a.corpus or CHECKOUT_CORPUS  # a development default: the corpus is not in the wheel
+    corpus = a.corpus or CHECKOUT_CORPUS
     if corpus.is_file():
         p = bench_parser(corpus)
         print(f"parser: {p['agreement']:.2%} agreement with {p['answers']} hand-labelled answers "
               f"({p['agreement_on_answers']:.2%} on those with an answer; {p['wrong_commitments']} wrong commitments)")
     else:
-        print(f"parser: skipped, no labelled corpus at {corpus} (it ships with a checkout; pass --corpus FILE)")
+        print(f"parser: skipped, no labelled corpus at {corpus} (pass --corpus FILE)")
     r = bench_harness(a.calls, a.concurrency)
     print(f"harness: {r['calls']} mocked calls in {r['build_s'] + r['run_s']:.2f} s ({r['calls_per_s']:.0f} calls/s, "
           f"{r['overhead_ms_per_call']:.2f} ms per call including the mocked SDK round trip); "

@@ -1,13 +1,19 @@
-"""`make bench`: how fast candidate scenes are sampled and labelled, on one core."""
+"""How fast candidate scenes are sampled and labelled, on one core (`make bench`).
+
+    python benchmarks/plan_speed.py [--recipe depth-vpt] [--seconds 10]
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 from vpt.datasets.balance import fill, quotas
 from vpt.datasets.recipe import load_catalogue, load_recipe
+from vpt.errors import UserError
 
 
 def sampling_benchmark(recipe_path: Path, seconds: float = 10.0) -> float:
@@ -41,3 +47,20 @@ def sampling_benchmark(recipe_path: Path, seconds: float = 10.0) -> float:
           f"= {rate:,.0f} candidates/s ({accepted} accepted into balanced cells, {accepted / elapsed:,.1f} "
           f"accepted scenes/s; threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})")
     return rate
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python benchmarks/plan_speed.py", description=__doc__.splitlines()[0])
+    ap.add_argument("--recipe", default="depth-vpt", help="a recipe file or a packaged recipe's name (default depth-vpt)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="how long to sample (default 10)")
+    args = ap.parse_args(argv)
+    try:
+        sampling_benchmark(Path(args.recipe), seconds=args.seconds)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -129,7 +129,7 @@ def run(n_participants: int = 50, n_trials: int = 100, repeat_share: float = 0.1
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = {**os.environ, "VPT_HUMAN_SECRET": "bench-secret-0123456789abcdef"}
-        child = subprocess.Popen([sys.executable, "-m", "vpt.deciders.human.bench", "--serve", str(ds), str(db),
+        child = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", str(ds), str(db),
                                   str(port), str(instr), str(root / "secret")], env=env)
         try:
             base = f"http://127.0.0.1:{port}"
@@ -170,7 +170,7 @@ def _wait_for(port: int, child: subprocess.Popen) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/human_load.py", description=__doc__.splitlines()[0])
     ap.add_argument("--participants", type=int, default=50)
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--repeat-share", type=float, default=0.1, help="share of answers sent twice (default 0.1)")

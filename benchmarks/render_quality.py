@@ -1,4 +1,4 @@
-"""Render speed against quality: ``python -m vpt.render.quality_bench --specs DIR``.
+"""Render speed against quality: ``python benchmarks/render_quality.py --specs DIR``.
 
 Renders the same scenes with every candidate setting and with a high-sample reference, in
 this one Blender process (the same ``render`` call a worker makes: build, ray cast, render,
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from vpt.render.bench import load_specs
+from vpt.render.examples import load_specs
 from vpt.scene.spec import SceneSpec, to_dict
 
 # The reference: the ``paper`` preset (bounces 8/4/4, the accurate denoiser) with up to
@@ -62,7 +62,7 @@ BASELINE: dict[str, Any] = {
 # Candidates: overrides of the baseline (None: the current preset as it is). A ``seed``
 # entry adds to the render seed (the noise floor: the same setting, other random numbers).
 # ``persistent_data`` is not a row: it changes no pixel (tests/test_render_quality.py) and
-# pays only from one scene to the next in a worker, so ``vpt.render.bench`` measures it.
+# pays only from one scene to the next in a worker, so ``benchmarks/render_speed.py`` measures it.
 CANDIDATES: dict[str, dict[str, Any] | None] = {
     "baseline": {},
     "standard": None,  # the preset as it is now, no overrides
@@ -264,7 +264,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vpt.render.quality_bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/render_quality.py", description=__doc__.splitlines()[0])
     ap.add_argument("--specs", type=Path, required=True, help="folder of scene JSON files (make bench-render plans them)")
     ap.add_argument("-n", type=int, help="number of scenes (default 24, with --quick 8)")
     ap.add_argument("--size", type=int, help="render width in px (default: the specs' own, 256)")

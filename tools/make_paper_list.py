@@ -1,6 +1,6 @@
-"""Write vpt/data/evaluation/models/paper.yaml: a paper-scale list of timm models with metadata.
+"""Write evaluation/models/paper.yaml: a paper-scale list of timm models with metadata.
 
-    .venv/bin/python vpt/data/evaluation/models/make_paper_list.py RESULTS_IMAGENET_CSV [--commit SHA]
+    .venv/bin/python tools/make_paper_list.py RESULTS_IMAGENET_CSV [--commit SHA]
 
 RESULTS_IMAGENET_CSV is timm's ``results/results-imagenet.csv`` (in the pytorch-image-models
 repository, not in the wheel). The list holds, for every architecture with released weights in
@@ -9,7 +9,7 @@ top-1 at a test size of at most 224 px and at most 90 M parameters; and, without
 ImageNet-1k classifier), the self-supervised and image-text encoders of :data:`NO_CLASSIFIER`.
 Family, training data and objective are read off the model name and weight tag by the rules
 below (a rule-based reading of timm's naming, not a hand check of each model). Names already
-in another list of this folder are left out (a name may appear in one list only).
+in another list of ``evaluation/models/`` are left out (a name may appear in one list only).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-HERE = Path(__file__).resolve().parent
+MODELS = Path(__file__).resolve().parents[1] / "evaluation" / "models"  # the checkout's model lists
 MAX_SIZE, MAX_PARAMS = 224, 90.0
 
 NO_CLASSIFIER = [
@@ -111,7 +111,7 @@ def build(csv: Path) -> list[dict]:
     df = df.assign(arch=df["model"].str.split(".").str[0]).sort_values("top1", ascending=False)
     best = df.drop_duplicates("arch").sort_values("model")
     taken = set()
-    for other in HERE.glob("*.yaml"):
+    for other in MODELS.glob("*.yaml"):
         if other.name != "paper.yaml":
             taken |= {m["name"] for m in yaml.safe_load(other.read_text())["models"]}
     rows = [{"name": r.model, "family": family(r.model), "training_data": training_data(r.model, True),
@@ -128,12 +128,12 @@ def build(csv: Path) -> list[dict]:
 def write(rows: list[dict], commit: str, out: Path) -> None:
     import timm
 
-    head = (f"# Paper-scale model list: {len(rows)} timm models (written by make_paper_list.py beside this file).\n"
+    head = (f"# Paper-scale model list: {len(rows)} timm models (written by tools/make_paper_list.py).\n"
             f"# Per architecture with released weights in timm {timm.__version__}, the weight tag with the best\n"
             f"# ImageNet-1k top-1 at <= {MAX_SIZE} px and <= {MAX_PARAMS:g} M parameters, from timm's\n"
             f"# results/results-imagenet.csv (huggingface/pytorch-image-models, commit {commit}); then\n"
             "# self-supervised and image-text encoders without an ImageNet-1k classifier (imagenet_top1: null).\n"
-            "# family, training_data and objective are read off the names by the rules in make_paper_list.py.\n"
+            "# family, training_data and objective are read off the names by the rules in tools/make_paper_list.py.\n"
             "# Keys: name, family, training_data, objective, imagenet_top1 (see default.yaml).\nversion: 1\nmodels:\n")
     lines = []
     for r in rows:
@@ -147,7 +147,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("csv", type=Path)
     p.add_argument("--commit", default="unknown", help="the pytorch-image-models commit the CSV comes from")
-    p.add_argument("--out", type=Path, default=HERE / "paper.yaml")
+    p.add_argument("--out", type=Path, default=MODELS / "paper.yaml")
     a = p.parse_args()
     rows = build(a.csv)
     write(rows, a.commit, a.out)

@@ -1,6 +1,6 @@
-"""Local executor against Ray on one plan: ``python -m vpt.render.ray_bench -n 48 --preset preview``.
+"""Local executor against Ray on one plan: ``python benchmarks/ray_scaling.py -n 48 --preset preview``.
 
-Renders the same jobs (the canonical example scenes, as ``vpt.render.bench`` does) with the
+Renders the same jobs (the canonical example scenes, as ``benchmarks/render_speed.py`` does) with the
 local executor and with the Ray executor (a local Ray started here, or ``--ray-address``),
 alternating ``--repeats`` times, and prints images per hour for each, Ray's overhead per
 image (the difference in wall time over the images) and the seconds Ray took to start,
@@ -17,8 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vpt.render.bench import example_specs
-from vpt.render.examples import analytic_visible_fraction
+from vpt.render.examples import analytic_visible_fraction, example_specs
 from vpt.render.executor import render_jobs
 from vpt.render.ray_executor import connect, render_jobs_ray
 from vpt.scene.spec import to_dict
@@ -31,7 +30,7 @@ def _jobs(n: int, size: int, out: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vpt.render.ray_bench", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python benchmarks/ray_scaling.py", description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="preview")
     ap.add_argument("-n", type=int, default=48, help="images per run")
     ap.add_argument("--size", type=int, default=256)

@@ -2,8 +2,8 @@
 resize, normalise, forward) next to the bare forward pass on random tensors of the same
 shape, per model; and a cached re-probe (features from the cache + a linear probe fit).
 
-    .venv/bin/python -m vpt.deciders.vision.bench [--models tf_efficientnet_lite0,resnet18] [-n 256]
-                                                  [--dataset data/depth-vpt]
+    .venv/bin/python benchmarks/vision_speed.py [--models tf_efficientnet_lite0,resnet18] [-n 256]
+                                                [--dataset data/depth-vpt]
 
 The cached re-probe runs on 1,000 feature vectors: with ``--dataset``, the real features of
 tf_efficientnet_lite0 (its packaged ImageNet weights, ``vpt[weights]``) for the first 1,000
@@ -117,7 +117,7 @@ def bench_cached_probe(n: int, folder: Path, dataset: str | None = None, batch_s
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="feature extraction speed")
+    p = argparse.ArgumentParser(prog="python benchmarks/vision_speed.py", description="feature extraction speed")
     p.add_argument("--models", default="tf_efficientnet_lite0,resnet18")
     p.add_argument("-n", type=int, default=256, help="images per model")
     p.add_argument("--batch-size", type=int, default=32)
