@@ -32,6 +32,8 @@ def test_the_label_definition_is_the_recipes():
     cfg["labels"]["fov_margin_deg"] = 3
     text = D.label_definition_md(cfg)
     assert "90 degrees wide and 50 degrees high" in text and "shrunk by 3 degrees" in text
+    cfg["viewer"].update(hfov_deg=[60, 80])  # a range, drawn per scene
+    assert "60 to 80 degrees (drawn per scene) wide" in D.label_definition_md(cfg)
 
 
 def test_hidden_reason_against_the_cells_is_read_from_the_index():

@@ -11,11 +11,19 @@ import pandas as pd
 from vpt.datasets.recipe import load_catalogue
 
 
+def _deg(value: Any) -> str:
+    """A recipe angle, fixed (70) or drawn from a range ([60, 80])."""
+    if isinstance(value, (list, tuple)):
+        lo, hi = value
+        return f"{lo:g} degrees" if lo == hi else f"{lo:g} to {hi:g} degrees (drawn per scene)"
+    return f"{value:g} degrees"
+
+
 def label_definition_md(config: dict[str, Any]) -> str:
     """What "can see" and "closer" mean for this recipe, with its field of view and margins."""
     v, lab = config.get("viewer", {}), config["labels"]
     h, w = v.get("hfov_deg"), v.get("vfov_deg")
-    fov = f"{h:g} degrees wide and {w:g} degrees high" if h and w else "the recipe's field of view"
+    fov = f"{_deg(h)} wide and {_deg(w)} high" if h and w else "the recipe's field of view"
     return (
         f"- **Can see** (`vpt_label` = 1): the viewer's camera sees {fov}, from its lens along its facing. The ball, "
         f"enlarged by {lab['ball_margin']:.0%} of its radius, lies entirely inside that field of view shrunk by "
