@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -187,6 +187,10 @@ def create_app(study: Study) -> FastAPI:
                             headers={"Cache-Control": "no-store"})
 
     app.mount("/static", StaticFiles(directory=STATIC, html=False), name="static")
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:  # browsers ask for it; no icon, and no 404 in the console
+        return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/stimuli/{name}")
     def stimulus(name: str) -> FileResponse:

@@ -46,7 +46,7 @@ def cone_svg(hfov_deg: float, margin_deg: float) -> str:
     half = hfov_deg / 2
     R, cx = 250.0, 70.0
     top = R * math.sin(math.radians(min(half + margin_deg + 25, 90))) + 30
-    cy, height, width = top, 2 * top, cx + R + 120
+    cy, height, width = top, 2 * top, cx + R + 250
 
     def pt(deg: float, r: float) -> tuple[float, float]:
         a = math.radians(deg)
@@ -58,13 +58,13 @@ def cone_svg(hfov_deg: float, margin_deg: float) -> str:
         return (f'<path class="{cls}" d="M{cx:.1f},{cy:.1f} L{x0:.1f},{y0:.1f} '
                 f'A{R:.0f},{R:.0f} 0 {large} 0 {x1:.1f},{y1:.1f} Z"/>')
 
-    seen = pt(8, 185)
-    out = pt(min(half + margin_deg + 22, 150), 170)
-    wall_a, wall_r = -half / 2, 120
+    seen = pt(-half / 3, 190)
+    out = pt(-min(half + margin_deg + 30, 150), 150)
+    wall_a, wall_r = half / 2, 120
     wx, wy = pt(wall_a, wall_r)
     nx, ny = math.sin(math.radians(wall_a)), math.cos(math.radians(wall_a))  # along the wall
     blocked = pt(wall_a, 200)
-    lx, ly = pt(half, R + 14)
+    lx, ly = pt(half, R + 16)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" id="vpt-cone" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'role="img" aria-label="The camera sees {hfov_deg:g} degrees wide" data-hfov="{hfov_deg:g}" '
@@ -81,8 +81,8 @@ def cone_svg(hfov_deg: float, margin_deg: float) -> str:
         f'y2="{wy + 40 * ny:.1f}"/>',
     ]
     for (x, y), text in ((seen, "sees it"), (out, "out of view"), (blocked, "blocked by a wall")):
-        parts.append(f'<circle class="vpt-ball" cx="{x:.1f}" cy="{y:.1f}" r="9"/>')
-        parts.append(f'<text x="{x + 14:.1f}" y="{y + 5:.1f}" class="vpt-cone-text">{text}</text>')
+        parts.append(f'<circle class="vpt-ball" cx="{x:.1f}" cy="{y:.1f}" r="11"/>')
+        parts.append(f'<text x="{x + 16:.1f}" y="{y + 9:.1f}" class="vpt-cone-text">{text}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
