@@ -36,7 +36,6 @@ CHOICES: dict[str, tuple[tuple[int, str], tuple[int, str]]] = {
 QUESTION = {"vpt": "Can the green camera see the red ball?",
             "depth": "Which is closer to you, the green camera or the red ball?"}
 KEYS = ("f", "j")  # left button, right button
-WINDOW_MARGIN = (40, 200)  # room around the stimulus for the question and the buttons (CSS px)
 MIN_STIMULUS_PX = 320  # the page scales the picture down to fit the window, never below this (CSS px)
 
 DEFAULT_CONSENT = """<h2>Consent</h2>
