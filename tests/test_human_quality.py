@@ -266,3 +266,31 @@ def test_the_tutorial_draws_the_scenes_field_of_view_and_shows_warmup_examples(e
     assert got == {"yes": (1, ""), "occluded": (0, "occluded"), "out_of_view": (0, "out_of_view")}
     for _, key in kinds:
         assert client.get(f"/stimuli/{key}.png").status_code == 200
+
+
+def test_the_depth_tutorial_shows_one_example_of_each_answer_and_no_cone(env):
+    study, client = env["open"](task="depth")
+    html = start(client)["tutorial_html"]
+    assert "vpt-cone" not in html
+    kinds = re.findall(r'data-kind="(\w+)"><img src="/stimuli/([0-9a-f]{16}).png"', html)
+    warm = {s.key: s for s in study.stimuli.warmup}
+    assert [(k, warm[key].label) for k, key in kinds] == [("ball", 1), ("camera", 0)]
+
+
+def test_a_database_from_before_unlock_gets_the_column_and_keeps_its_participants(tmp_path):
+    import sqlite3
+
+    from vpt.deciders.human.db import SCHEMA, StudyDB
+
+    old = SCHEMA.replace(",\n    unlock_pending INTEGER NOT NULL DEFAULT 0", "")
+    assert "unlock_pending" not in old
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as c:
+        c.executescript(old)
+        c.execute("INSERT INTO participants (pseudonym, token_sha256, pid_hmac, seed, flip, started_at) "
+                  "VALUES ('p-00000000000000aa', 'x', 'hmac', 1, 0, '2026-01-01')")
+    db = StudyDB(path)
+    db.unlock("p-00000000000000aa")
+    assert db.reissue_token("hmac", "a-new-token-of-twenty-chars") == "p-00000000000000aa"
+    assert db.participant_by_token("a-new-token-of-twenty-chars").pseudonym == "p-00000000000000aa"
+    db.close()
