@@ -26,16 +26,6 @@ PATTERN_MIN = 10
 FLAGS = ("attention", "timeouts", "fast", "one_key", "alternating")
 
 
-def exclusion(att_correct: int, att_n: int, timeouts: int, test_n: int, config: StudyConfig) -> str:
-    """The attention and timeout part of the rule ("" when neither is raised)."""
-    reasons = []
-    if att_n and att_correct / att_n < config.exclude_attention_below:
-        reasons.append(f"attention checks {att_correct}/{att_n} < {config.exclude_attention_below:g}")
-    if test_n and timeouts / test_n > config.exclude_timeouts_above:
-        reasons.append(f"timeouts {timeouts}/{test_n} > {config.exclude_timeouts_above:g}")
-    return "; ".join(reasons)
-
-
 def quality(answers: Iterable[dict[str, Any]], labels: dict[str, int], config: StudyConfig) -> dict[str, Any]:
     """The summary and flags of one participant from their answered trials in order (dicts with
     ``block``, ``scene_id``, ``response``, ``rt_ms``, ``timed_out``): accuracies, timeouts,
