@@ -3,6 +3,7 @@ a valid index) and a study opened on it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,16 @@ Decide whether the green camera can see the red ball.
 """
 
 
-def make_dataset(root: Path, n_human: int = 8, n_warmup: int = 4, n_train: int = 4, px: int = 256) -> Path:
+def make_dataset(root: Path, n_human: int = 8, n_warmup: int = 4, n_train: int = 4, px: int = 256,
+                 hfov_deg: float = 70.0, fov_margin_deg: float = 6.0) -> Path:
     """A dataset folder with ``n_human`` human-set items (test), ``n_warmup`` warm-up items and
     ``n_train`` other train items; each item has an ``image`` (64 px) and a ``human_image``
-    (``px`` px, a distinct colour so a screenshot could tell them apart)."""
+    (``px`` px, a distinct colour so a screenshot could tell them apart), and a scene file with
+    the viewer's field of view and the label margin; hidden items alternate between occluded
+    and out of view."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "images").mkdir(exist_ok=True)
+    (root / "scenes").mkdir(exist_ok=True)
     rows = []
     rng = np.random.default_rng(0)
     specs = ([("test", True, False)] * n_human + [("train", False, True)] * n_warmup
@@ -32,10 +37,13 @@ def make_dataset(root: Path, n_human: int = 8, n_warmup: int = 4, n_train: int =
         colour = tuple(int(c) for c in rng.integers(0, 255, 3))
         Image.new("RGB", (64, 64), colour).save(root / "images" / f"{sid}.png")
         Image.new("RGB", (px, px), colour).save(root / "images" / f"{sid}-human.png")
+        (root / "scenes" / f"{sid}.json").write_text(json.dumps({
+            "scene_id": sid, "label_config": {"fov_margin_deg": fov_margin_deg},
+            "cameras": {"viewer": {"hfov_deg": hfov_deg, "vfov_deg": 60.0}}}))
         rows.append({"scene_id": sid, "split": split, "scene_json": f"scenes/{sid}.json",
                      "image": f"images/{sid}.png", "mask": f"images/{sid}.png",
                      "human_image": f"images/{sid}-human.png",
-                     "vpt_label": i % 2, "depth_label": (i // 2) % 2, "hidden_reason": "" if i % 2 else "occluded",
+                     "vpt_label": i % 2, "depth_label": (i // 2) % 2, "hidden_reason": "" if i % 2 else ("occluded", "out_of_view")[(i // 2) % 2],
                      "cell": "c0", "human_set": human, "warmup": warm, "sweep_id": "", "sweep_kind": "",
                      "sweep_step": -1, "sweep_step_label": "", "rendered": True})
     pd.DataFrame(rows).to_parquet(root / "index.parquet", index=False)

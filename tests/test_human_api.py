@@ -170,7 +170,7 @@ def test_stimuli_are_served_by_an_opaque_key_at_their_rendered_size(env):
     assert "train" not in src and "test" not in src
     r = client.get(src)
     assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content[:4] == b"\x89PNG"
-    assert st["config"]["stimulus_w"] == 256 and st["config"]["min_window_w"] > 256  # the human_image, not 64 px
+    assert st["config"]["stimulus_w"] == 256 and st["config"]["min_stimulus_w"] == 256  # the human_image, not 64 px
 
 
 @pytest.mark.parametrize("body", [
@@ -281,8 +281,12 @@ def test_export_writes_a_conforming_trial_table_that_metrics_read(env):
     people = pd.read_csv(Path(r["folder"]) / "participants.csv")
     assert set(people.columns) >= {"pseudonym", "started_at", "finished_at", "completed", "exclusion", "included"}
     assert len(people) == 3 and people["included"].sum() == 2
-    again = export_study(study.db.path, env["ds"], out, include_unfinished=True)  # rewrites the same run
-    assert again["run_id"] == r["run_id"] and store.read_trials(out)["decision_maker"].nunique() == 3
+    assert export_study(study.db.path, env["ds"], out)["run_id"] == r["run_id"]  # the same export: the same run
+    again = export_study(study.db.path, env["ds"], out, include_unfinished=True)  # other flags: another run
+    assert again["run_id"] != r["run_id"] and (Path(r["folder"]) / "trials.parquet").is_file()
+    runs = {m["run_id"]: m for m in store.read_manifests(out)}
+    assert set(runs) == {r["run_id"], again["run_id"]}  # both kept, each with its own flags
+    assert runs[again["run_id"]]["config"]["include_unfinished"] and not runs[r["run_id"]]["config"]["include_unfinished"]
 
 
 @pytest.mark.parametrize("task", ["vpt", "depth"])

@@ -1,7 +1,9 @@
 """A scripted participant in Debian's headless Chromium (Playwright, never a downloaded
 browser) against a real uvicorn server on loopback: consent, instructions, a window too small,
-warm-up with feedback, test trials by keyboard, a timeout, a reload and a server restart
-midway, breaks, the completion code; then `vpt human export` and the metrics read the rows."""
+tutorial, warm-up with feedback, test trials by keyboard, a timeout, a reload and a server
+restart midway, breaks, the progress bar on every trial, the completion code, no console error
+(the content security policy blocks nothing the page needs); then `vpt human export` and the
+metrics read the rows."""
 
 from __future__ import annotations
 
@@ -87,6 +89,7 @@ def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, 
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
             page = browser.new_page(viewport={"width": 420, "height": 400})
             page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+            page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
             page.on("request", lambda r: seen["hosts"].add(r.url.split("/")[2]))
             page.route("https://app.prolific.com/**", lambda route: route.fulfill(body="prolific", status=200))
             page.goto(f"{base}/?PROLIFIC_PID={PID}&STUDY_ID=s1&SESSION_ID=x1")
@@ -105,6 +108,8 @@ def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, 
             assert next_screen()[0] == "instructions"
             assert "green camera" in page.inner_text("#vpt-instructions")  # the words of the instruction file
             page.keyboard.press("ArrowRight")
+            page.wait_for_selector("#vpt-tutorial")
+            page.keyboard.press("ArrowRight")
             page.wait_for_selector("text=Answer with the keys")
             page.keyboard.press("ArrowRight")
             assert next_screen()[0] == "too-small"  # 420 x 400 cannot show 256 px plus the buttons
@@ -113,6 +118,12 @@ def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, 
 
             def answer_trial(timeout: bool = False, click: bool = False) -> int:
                 idx = int(page.get_attribute("#vpt-trial", "data-idx"))
+                # jsPsych's progress bar on every trial: the share of the plan done, and the count
+                n_plan = len(plan())
+                bar = page.eval_on_selector("#jspsych-progressbar-inner", "e => e.getBoundingClientRect().width / "
+                                            "e.parentElement.getBoundingClientRect().width")
+                assert abs(bar - idx / n_plan) < 0.01, (bar, idx, n_plan)
+                assert f"Picture {idx + 1} of {n_plan}" in page.inner_text("#jspsych-progressbar-container")
                 box = page.eval_on_selector("#vpt-stim", "e => [e.getBoundingClientRect().width, "
                                             "e.getBoundingClientRect().height, e.naturalWidth]")
                 assert box == [256, 256, 256]  # fixed CSS size, the rendered 512-px-style image, not 64 px
@@ -133,6 +144,11 @@ def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, 
                 return idx
 
             n_total = None
+
+            def plan():  # the participant's plan, on the server: which trials are checks is not in the page
+                db = live.study.db
+                return db.plan(db.participants()[0]["pseudonym"])
+
             reloaded = restarted = timed_out = False
             while True:
                 screen, _ = next_screen()
@@ -145,7 +161,8 @@ def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, 
                     page.keyboard.press(" ")
                     continue
                 assert screen == "trial", screen
-                block = page.get_attribute("#vpt-trial", "data-block")
+                block = plan()[int(page.get_attribute("#vpt-trial", "data-idx"))][1]
+                assert page.get_attribute("#vpt-trial", "data-block") == ("warmup" if block == "warmup" else "test")
                 if block == "test" and not timed_out:
                     answer_trial(timeout=True)
                     timed_out = True
@@ -182,7 +199,7 @@ def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, 
     assert len(stored) == n_total and [i for i, *_ in stored] == list(range(n_total))
     assert [t for _, r, t, *_ in stored] == [int(r is None) for _, r, *_ in stored]
     inputs = [inp for _, r, _, inp, *_ in stored if r is not None]
-    assert set(inputs) == {"key", "button"} and inputs.count("button") == 2  # the two attention checks
+    assert set(inputs) == {"keyboard", "mouse"} and inputs.count("mouse") == 2  # the two attention checks
     assert all(w == 1200 and dpr == 1 and sw == 256 for *_, w, dpr, sw in stored)
     assert PID not in dump and "127.0.0.1" not in dump
 

@@ -48,7 +48,8 @@ def test_the_bundle_is_self_contained_and_holds_no_test_answers(bundle):
     root = Path(r["bundle"])
     names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     assert "index.html" in names and "study.js" in names and "vendor/jspsych.js" in names
-    assert sum(n.startswith("stimuli/") for n in names) == 8 and r["stimuli"] == 8
+    # 8 stimuli, and the 2 warm-up items again under the names they have as attention checks
+    assert sum(n.startswith("stimuli/") for n in names) == 10 and r["stimuli"] == 8
     page = (root / "index.html").read_text()
     assert "http" not in page.replace('http-equiv', '')  # relative paths only, no CDN
     study = json.loads((root / "study.js").read_text().removeprefix("window.VPT_STATIC = ").rstrip().rstrip(";"))
@@ -59,6 +60,15 @@ def test_the_bundle_is_self_contained_and_holds_no_test_answers(bundle):
     seeds = [p["seed"] for p in study["plans"]]
     assert len(set(seeds)) == 5 and all(len(p["trials"]) == 2 + 6 + 1 for p in study["plans"])
     assert study["question"] == protocol.QUESTION["depth"]
+    # the page cannot tell attention checks from test trials: no block says so, and their images
+    # have names of their own whose answers are not in the bundle
+    assert "attention" not in text
+    manifest = json.loads(Path(r["manifest"]).read_text())
+    for public, private in zip(study["plans"], manifest["plans"]):
+        checks = [t["key"] for t in private["trials"] if t["block"] == "attention"]
+        shown = {t["key"]: t["block"] for t in public["trials"]}
+        assert len(checks) == 1 and all(shown[k] == "test" and k not in study["warmup_answers"] for k in checks)
+        assert [t["key"] for t in public["trials"]] == [t["key"] for t in private["trials"]]
 
 
 def test_the_bundle_runs_the_protocol_in_chromium_and_imports_as_trial_rows(bundle, tmp_path, monkeypatch):
@@ -92,8 +102,8 @@ def test_the_bundle_runs_the_protocol_in_chromium_and_imports_as_trial_rows(bund
             assert next_screen() == "consent"
             page.click("text=I agree")
             assert next_screen() == "instructions"
-            page.keyboard.press("ArrowRight")
-            page.keyboard.press("ArrowRight")
+            for _ in range(3):  # the task, the tutorial, the keys
+                page.keyboard.press("ArrowRight")
             reloaded = False
             while (screen := next_screen()) != "done":
                 if screen != "trial":

@@ -26,7 +26,9 @@ from vpt.deciders.human import protocol
 from vpt.deciders.human.export import write_human_run
 from vpt.deciders.human.protocol import StudyConfig
 from vpt.deciders.human.assets import STATIC, VENDOR_FILES, check_assets
-from vpt.deciders.human.summary import exclusion
+from vpt.deciders.human.export import ANSWER_DETAILS
+from vpt.deciders.human.summary import quality
+from vpt.deciders.human.tutorial import tutorial_html
 from vpt.errors import UserError
 from vpt.fileio import atomic_write_text
 from vpt.trials import store
@@ -74,28 +76,29 @@ def build_bundle(dataset: str | Path, config: StudyConfig, out: str | Path, n_pl
         shutil.copy2(STATIC / "vendor" / f, bundle / "vendor" / f)
     for f in ("experiment.js", "static-backend.js", "style.css"):
         shutil.copy2(STATIC / f, bundle / f)
-    for s in [*stimuli.test, *stimuli.warmup]:
-        shutil.copy2(s.path, bundle / "stimuli" / f"{s.key}.png")
-    by_scene = stimuli.by_scene()
+    for key, s in stimuli.by_key().items():  # warm-up items twice: under their key and their check key
+        shutil.copy2(s.path, bundle / "stimuli" / f"{key}.png")
     study_id = secrets.token_hex(6)
     seeds = [secrets.randbits(62) for _ in range(n_plans)]
-    plans = [{"seed": seed, "trials": [{"idx": t.idx, "block": t.block, "key": by_scene[t.scene_id].key,
-                                        "break_before": t.break_before}
-                                       for t in protocol.make_plan(stimuli, config, seed)]} for seed in seeds]
+    plans, public_plans = [], []
+    for seed in seeds:
+        plan = [(t.idx, t.block, t.scene_id, t.break_before) for t in protocol.make_plan(stimuli, config, seed)]
+        shown = protocol.public_trials(plan, stimuli)  # attention checks look like test trials here
+        public_plans.append({"seed": seed, "trials": shown})
+        plans.append({"seed": seed, "trials": [{**t, "block": block} for t, (_, block, _, _) in zip(shown, plan)]})
     code = None
     if config.completion_url:
         from urllib.parse import parse_qs, urlparse
 
         code = (parse_qs(urlparse(config.completion_url).query).get("cc") or [None])[0]
     public = {
-        "study_id": study_id, "task": config.task, "plans": plans,
+        "study_id": study_id, "task": config.task, "plans": public_plans,
         "choices": [protocol.choices(config.task, False), protocol.choices(config.task, True)],
         "question": protocol.QUESTION[config.task],
         "instructions_html": protocol.load_instructions(config.task, instructions),
         "consent_html": protocol.load_consent(consent, config.minutes),
-        "config": {"presentation_ms": config.presentation_ms, "deadline_ms": config.deadline_ms,
-                   "feedback_ms": config.feedback_ms, "stimulus_w": w, "stimulus_h": h,
-                   "min_window_w": w + protocol.WINDOW_MARGIN[0], "min_window_h": h + protocol.WINDOW_MARGIN[1]},
+        "tutorial_html": tutorial_html(stimuli, config.task, src="stimuli/{key}.png"),
+        "config": protocol.page_config(config, w, h),
         "warmup_answers": {s.key: s.label for s in stimuli.warmup},
         "answer_text": {str(v): t for v, t in protocol.CHOICES[config.task]},
         "completion_code": code, "completion_url": config.completion_url,
@@ -104,11 +107,11 @@ def build_bundle(dataset: str | Path, config: StudyConfig, out: str | Path, n_pl
     atomic_write_text(bundle / "index.html", PAGE.format(jatos='<script src="jatos.js"></script>\n' if jatos else ""))
     manifest = {"study_id": study_id, "dataset": ds.name, "dataset_hash": ds.hash, "task": config.task,
                 "settings": config.public(), "created_at": store.utc_now().isoformat(),
-                "stimuli": {s.key: s.scene_id for s in [*stimuli.test, *stimuli.warmup]},
+                "stimuli": {key: s.scene_id for key, s in stimuli.by_key().items()},
                 "plans": [{"seed": p["seed"], "trials": p["trials"]} for p in plans]}
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return {"bundle": bundle, "manifest": out / "manifest.json", "plans": n_plans, "study_id": study_id,
-            "stimuli": len(manifest["stimuli"])}
+            "stimuli": len(stimuli.test) + len(stimuli.warmup)}
 
 
 def read_result_lines(files: Iterable[str | Path], study_id: str) -> list[dict[str, Any]]:
@@ -174,19 +177,15 @@ def import_results(files: Iterable[str | Path], manifest_path: str | Path, datas
                                 "the result file does not belong to this manifest")
             answers.append({"pseudonym": pid, "idx": idx, "block": trial["block"], "scene_id": scene_of[trial["key"]],
                             "response": rec.get("response"), "rt_ms": rec.get("rt_ms"),
-                            "timed_out": bool(rec.get("timed_out")), "created_at": rec.get("at")})
+                            "timed_out": bool(rec.get("timed_out")), "created_at": rec.get("at"),
+                            **{k: rec.get(k) for k in ANSWER_DETAILS}})
     responses = pd.DataFrame(answers)
     for pid, person in people.items():
-        mine = [a for a in answers if a["pseudonym"] == pid]
-        att = [a for a in mine if a["block"] == "attention"]
-        test = [a for a in mine if a["block"] == "test"]
-        att_ok = sum(a["response"] == labels[a["scene_id"]] for a in att)
-        timeouts = sum(a["timed_out"] for a in test)
-        person.update(completed=person["finished_at"] is not None, trials_answered=len(mine),
-                      test_accuracy=(sum(a["response"] == labels[a["scene_id"]] for a in test) / len(test))
-                      if test else None, attention_correct=att_ok, attention_n=len(att), test_timeouts=timeouts,
-                      exclusion=exclusion(att_ok, len(att), timeouts, len(test), config))
-    run_id = store.make_run_id(f"human-{config.task}", {"bundle": manifest["study_id"]}, ds.hash, "human")
+        mine = sorted((a for a in answers if a["pseudonym"] == pid), key=lambda a: a["idx"])
+        person.update(completed=person["finished_at"] is not None, **quality(mine, labels, config))
+    run_id = store.make_run_id(f"human-{config.task}", {"bundle": manifest["study_id"],
+                                                        "include_excluded": include_excluded,
+                                                        "include_unfinished": include_unfinished}, ds.hash, "human")
     meta = {"command": ["vpt", "human", "import", *map(str, files), "--manifest", str(manifest_path), "--dataset",
                         str(dataset), "--out", str(results)],
             "decider": f"human-{config.task}", "config": {"bundle": {k: manifest[k] for k in
@@ -194,4 +193,4 @@ def import_results(files: Iterable[str | Path], manifest_path: str | Path, datas
                                                                     "settings", "created_at")}},
             "started_utc": manifest.get("created_at")}
     return write_human_run(ds, config.task, run_id, responses, pd.DataFrame(list(people.values())), results, meta,
-                           include_excluded, include_unfinished)
+                           include_excluded, include_unfinished, config.min_rt_ms)

@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="A jsPsych experiment served by FastAPI/uvicorn: consent, instructions, a warm-up "
                        "with feedback, the human set in a per-participant random order, attention checks, breaks and "
                        "a completion code; every answer is committed to SQLite when it is made.")
-    hs = h.add_subparsers(dest="human_command", metavar="{serve,export,static,import}")
+    hs = h.add_subparsers(dest="human_command", metavar="{serve,export,static,import,unlock}")
     hs.required = True
     s = hs.add_parser("serve", help="run the experiment on a dataset's human set",
                       description="Serves the experiment for one task on the human set (test) and warm-up set of a "
@@ -36,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="exclude a participant whose attention-check accuracy is below this (default 0.75)")
     s.add_argument("--exclude-timeouts-above", type=float, default=0.25,
                    help="exclude a participant who timed out on more than this share of test trials (default 0.25)")
+    _quality_options(s)
     s.set_defaults(func=cmd_serve)
 
     e = hs.add_parser("export", help="study database -> trial table run (kind human) + participants table")
@@ -57,6 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _protocol_options(b)
     b.add_argument("--exclude-attention-below", type=float, default=0.75, help=argparse.SUPPRESS)
     b.add_argument("--exclude-timeouts-above", type=float, default=0.25, help=argparse.SUPPRESS)
+    _quality_options(b, shown=False)
     b.set_defaults(func=cmd_static)
 
     i = hs.add_parser("import", help="a bundle's result files -> trial table run (kind human) + participants table")
@@ -68,6 +70,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     i.add_argument("--include-excluded", action="store_true")
     i.add_argument("--include-unfinished", action="store_true")
     i.set_defaults(func=cmd_import)
+
+    u = hs.add_parser("unlock", help="let a participant who lost their browser's storage continue",
+                      description="A Prolific participant who started before is refused when they come back in "
+                      "another browser or after their browser lost its storage; the page shows them a reference (their "
+                      "pseudonym). Unlocking it lets their next visit with the same Prolific id continue where they "
+                      "stopped, under the same pseudonym (once; the old browser's session stops working). Works "
+                      "while the server runs.")
+    u.add_argument("--db", required=True, help="the study database of `vpt human serve`")
+    u.add_argument("--participant", required=True, metavar="PSEUDONYM",
+                   help="the participant's pseudonym (p-..., shown to them and in the experimenter view)")
+    u.set_defaults(func=cmd_unlock)
 
 
 def _protocol_options(s: argparse.ArgumentParser) -> None:
@@ -89,18 +102,41 @@ def _protocol_options(s: argparse.ArgumentParser) -> None:
                    "complete?cc=CODE (its cc is shown as the completion code)")
 
 
+def _quality_options(s: argparse.ArgumentParser, shown: bool = True) -> None:
+    def h(text: str) -> str:
+        return text if shown else argparse.SUPPRESS
+
+    s.add_argument("--min-rt-ms", type=float, default=250.0,
+                   help=h("answers faster than this are flagged as too fast (default 250)"))
+    s.add_argument("--exclude-fast-above", type=float, default=0.10,
+                   help=h("exclude a participant with more than this share of too-fast answers (default 0.10)"))
+    s.add_argument("--exclude-same-above", type=float, default=0.90,
+                   help=h("exclude a participant who gave one and the same answer more than this share of the time "
+                          "(default 0.90)"))
+    s.add_argument("--exclude-alternate-above", type=float, default=0.85,
+                   help=h("exclude a participant whose consecutive answers switch more than this share of the time "
+                          "(default 0.85; answering at random switches about half the time)"))
+
+
 def _config(args: argparse.Namespace):
     from vpt.deciders.human.protocol import StudyConfig
     from vpt.errors import UserError
 
     if args.deadline_ms < 0 or args.presentation_ms < 0:
         raise UserError("--deadline-ms and --presentation-ms must be 0 (off) or positive")
+    if args.min_rt_ms < 0:
+        raise UserError(f"--min-rt-ms {args.min_rt_ms:g}: must be 0 (no minimum) or positive")
+    for name in ("exclude_fast_above", "exclude_same_above", "exclude_alternate_above"):
+        if not 0 <= getattr(args, name) <= 1:
+            raise UserError(f"--{name.replace('_', '-')} {getattr(args, name):g}: a share, between 0 and 1")
     return StudyConfig(task=args.task, presentation_ms=args.presentation_ms, deadline_ms=args.deadline_ms,
                        feedback_ms=args.feedback_ms, break_every=args.break_every,
                        attention_checks=args.attention_checks, stimulus_px=args.stimulus_px,
                        completion_url=args.prolific_completion_url,
                        exclude_attention_below=args.exclude_attention_below,
-                       exclude_timeouts_above=args.exclude_timeouts_above, minutes=args.minutes)
+                       exclude_timeouts_above=args.exclude_timeouts_above, minutes=args.minutes,
+                       min_rt_ms=args.min_rt_ms, exclude_fast_above=args.exclude_fast_above,
+                       exclude_same_above=args.exclude_same_above, exclude_alternate_above=args.exclude_alternate_above)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -155,4 +191,28 @@ def cmd_import(args: argparse.Namespace) -> int:
                        args.include_unfinished)
     print(f"vpt human: {r['rows']} trial rows from {r['in_trial_table']} participants -> {r['folder']}/ "
           f"({r['started']} started, {r['finished']} finished, {r['excluded']} excluded)")
+    return 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    import re
+    from pathlib import Path
+
+    from vpt.deciders.human.db import StudyDB
+    from vpt.errors import UserError
+
+    if not re.fullmatch(r"p-[0-9a-f]{16}", args.participant):
+        raise UserError(f"--participant {args.participant!r}: not a pseudonym; give the p- code (p- and 16 hex "
+                        "digits) the participant was shown, or the one in the experimenter view")
+    if not Path(args.db).is_file():
+        raise UserError(f"{args.db}: no such study database")
+    db = StudyDB(args.db)
+    try:
+        if not db.meta():
+            raise UserError(f"{args.db}: not a study database of `vpt human serve` (no study in it)")
+        db.unlock(args.participant)
+    finally:
+        db.close()
+    print(f"vpt human: {args.participant} unlocked; their next visit with the same Prolific link continues where "
+          "they stopped")
     return 0

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS participants (
     pseudonym TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, pid_hmac TEXT UNIQUE,
     study_hmac TEXT, session_hmac TEXT, seed INTEGER NOT NULL, flip INTEGER NOT NULL,
-    started_at TEXT NOT NULL, consent_at TEXT, finished_at TEXT, completion_code TEXT);
+    started_at TEXT NOT NULL, consent_at TEXT, finished_at TEXT, completion_code TEXT,
+    unlock_pending INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS plan (
     pseudonym TEXT NOT NULL, idx INTEGER NOT NULL, block TEXT NOT NULL, scene_id TEXT NOT NULL,
     break_before INTEGER NOT NULL, PRIMARY KEY (pseudonym, idx));
@@ -110,6 +111,9 @@ class StudyDB:
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA busy_timeout=10000")
             self.conn.executescript(SCHEMA)
+            cols = {r[1] for r in self.conn.execute("PRAGMA table_info(participants)")}
+            if "unlock_pending" not in cols:  # a database from before `vpt human unlock`
+                self.conn.execute("ALTER TABLE participants ADD COLUMN unlock_pending INTEGER NOT NULL DEFAULT 0")
         except sqlite3.DatabaseError as err:
             raise UserError(f"{self.path}: not a study database ({err})") from None
         self.lock = threading.Lock()
@@ -176,9 +180,45 @@ class StudyDB:
     def has_pid(self, pid_hmac: str) -> bool:
         return self._tx("SELECT 1 FROM participants WHERE pid_hmac = ?", (pid_hmac,)).fetchone() is not None
 
+    def pseudonym_of_pid(self, pid_hmac: str) -> str | None:
+        row = self._tx("SELECT pseudonym FROM participants WHERE pid_hmac = ?", (pid_hmac,)).fetchone()
+        return row[0] if row else None
+
+    def unlock(self, pseudonym: str) -> None:
+        """Let a participant who lost their browser's storage in again: their next start with
+        the same Prolific id gets a new session token for the same pseudonym (once)."""
+        row = self._tx("SELECT pid_hmac FROM participants WHERE pseudonym = ?", (pseudonym,)).fetchone()
+        if row is None:
+            raise UserError(f"{self.path}: no participant {pseudonym!r} in this study; the experimenter view "
+                            "(/admin) and `vpt human export`'s participants.csv list them")
+        if row[0] is None:
+            raise UserError(f"{pseudonym}: started without a Prolific id, so a new visit cannot be recognised as "
+                            "theirs and nothing locks them out; there is nothing to unlock")
+        self._tx("UPDATE participants SET unlock_pending = 1 WHERE pseudonym = ?", (pseudonym,))
+        self.log(pseudonym, "unlocked")
+
+    def reissue_token(self, pid_hmac: str, token: str) -> str | None:
+        """If the participant with this Prolific id was unlocked, give them ``token`` (the old one
+        stops working) and return their pseudonym; None otherwise. One transaction."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.conn.execute("SELECT pseudonym FROM participants WHERE pid_hmac = ? AND unlock_pending = 1",
+                                        (pid_hmac,)).fetchone()
+                if row:
+                    self.conn.execute("UPDATE participants SET token_sha256 = ?, unlock_pending = 0 WHERE pseudonym = ?",
+                                      (token_digest(token), row[0]))
+                    self.conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (row[0], utc_now(), "resumed", None))
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        return row[0] if row else None
+
     def participants(self) -> list[dict[str, Any]]:
         cur = self._tx("SELECT pseudonym, seed, flip, started_at, consent_at, finished_at, completion_code, "
-                       "study_hmac, session_hmac FROM participants ORDER BY started_at")
+                       "study_hmac, session_hmac, pid_hmac IS NOT NULL AS has_pid, unlock_pending FROM participants "
+                       "ORDER BY started_at")
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur.fetchall()]
 
@@ -245,6 +285,11 @@ class StudyDB:
         cur = self._tx(sql, (pseudonym,) if pseudonym else ())
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    def event_counts(self, kind: str) -> dict[str, int]:
+        """How often each participant had an event of ``kind``."""
+        return dict(self._tx("SELECT pseudonym, COUNT(*) FROM events WHERE kind = ? GROUP BY pseudonym",
+                             (kind,)).fetchall())
 
     def log(self, pseudonym: str | None, kind: str, detail: dict[str, Any] | None = None) -> None:
         self._tx("INSERT INTO events VALUES (?, ?, ?, ?)",

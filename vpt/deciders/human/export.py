@@ -6,7 +6,12 @@ Test trials have split ``human`` (variant ``default``); warm-up trials split ``w
 (variant ``default``) and attention checks split ``warmup`` with variant ``attention``, so a
 participant's accuracy on the human set is never mixed with either. Timed-out trials stay in
 with ``response`` null. By default only finished, non-excluded participants go into the
-trial table; every participant is in ``participants.csv`` / ``participants.parquet`` beside it.
+trial table; every participant is in ``participants.csv`` / ``participants.parquet`` beside it,
+with their quality flags, and every answer of the participants in the trial table is in
+``answers.csv`` / ``answers.parquet``, with what the trial table has no column for: its
+position in the participant's plan, the input method (keyboard, mouse, touch, pen), the window
+and picture size, whether it came faster than the minimum response time. An export with other
+``--include-*`` flags is another run (its own folder), so it never overwrites this one.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from vpt.fileio import atomic_write_parquet, atomic_write_text
 from vpt.trials import schema, store
 from vpt.trials.items import Dataset, load_dataset
 
+ANSWER_DETAILS = ("input", "window_w", "window_h", "dpr", "stimulus_w", "stimulus_h")
 SPLIT_OF_BLOCK = {"test": ("human", "default"), "warmup": ("warmup", "default"), "attention": ("warmup", "attention")}
 
 
@@ -56,18 +62,44 @@ def export_study(db_path: str | Path, dataset: str | Path, results: str | Path, 
         db.close()
     if people.empty:
         raise UserError(f"{db_path}: no participant has started yet")
-    run_id = store.make_run_id(f"human-{task}", {"experiment_id": meta["experiment_id"]}, ds.hash, "human")
+    run_id = store.make_run_id(f"human-{task}", {"experiment_id": meta["experiment_id"],
+                                                 "include_excluded": include_excluded,
+                                                 "include_unfinished": include_unfinished}, ds.hash, "human")
     manifest = {
         "command": ["vpt", "human", "export", "--db", str(db_path), "--dataset", str(dataset), "--out", str(results)],
         "decider": f"human-{task}", "config": {"study": meta}, "started_utc": meta.get("created_at"),
     }
     return write_human_run(ds, task, run_id, responses, people, results, manifest, include_excluded,
-                           include_unfinished)
+                           include_unfinished, config.min_rt_ms)
+
+
+def write_answers(folder: Path, run_id: str, rows: pd.DataFrame, min_rt_ms: float) -> None:
+    """``answers.csv`` / ``answers.parquet``: one row per answer in the trial table, joined to it
+    by (run_id, decision_maker, scene_id, variant), with the trial's position in the plan, the
+    input method, window and picture size and the too-fast flag."""
+    cols = ["run_id", "decision_maker", "scene_id", "split", "variant", "trial_position", "block", "response",
+            "rt_ms", "too_fast", "timed_out", "input", "window_w", "window_h", "dpr", "stimulus_w", "stimulus_h",
+            "created_at"]
+    if rows.empty:
+        out = pd.DataFrame(columns=cols)
+    else:
+        rt = pd.to_numeric(rows["rt_ms"])
+        out = pd.DataFrame({
+            "run_id": run_id, "decision_maker": rows["pseudonym"].to_numpy(), "scene_id": rows["scene_id"].to_numpy(),
+            "split": [SPLIT_OF_BLOCK[b][0] for b in rows["block"]], "variant": [SPLIT_OF_BLOCK[b][1] for b in rows["block"]],
+            "trial_position": pd.array(rows["idx"].to_numpy(), dtype="Int64"), "block": rows["block"].to_numpy(),
+            "response": pd.array(rows["response"].to_numpy(), dtype="Int64"), "rt_ms": rt.to_numpy(),
+            "too_fast": (rt < min_rt_ms).to_numpy(), "timed_out": rows["timed_out"].astype(bool).to_numpy(),
+            **{c: (rows[c] if c in rows else pd.Series([None] * len(rows))).to_numpy() for c in ANSWER_DETAILS},
+            "created_at": pd.to_datetime(rows["created_at"].to_numpy(), utc=True)})
+        out = out.sort_values(["decision_maker", "trial_position"], kind="stable")
+    atomic_write_parquet(folder / "answers.parquet", out)
+    atomic_write_text(folder / "answers.csv", out.to_csv(index=False))
 
 
 def write_human_run(ds: Dataset, task: str, run_id: str, responses: pd.DataFrame, people: pd.DataFrame,
                     results: str | Path, manifest: dict[str, Any], include_excluded: bool = False,
-                    include_unfinished: bool = False) -> dict[str, Any]:
+                    include_unfinished: bool = False, min_rt_ms: float = StudyConfig.min_rt_ms) -> dict[str, Any]:
     """Trial rows from answers (columns pseudonym, block, scene_id, response, rt_ms, created_at)
     and participants (pseudonym, seed, completed, exclusion, started_at, finished_at,
     consent_at, ...); writes the run and participants.csv/.parquet. Shared by the server's
@@ -95,6 +127,7 @@ def write_human_run(ds: Dataset, task: str, run_id: str, responses: pd.DataFrame
         t["created_at"] = pd.to_datetime(part["created_at"].to_numpy(), utc=True)
         frames.append(t)
     trials = pd.concat(frames, ignore_index=True) if frames else schema.empty()
+    write_answers(folder, run_id, rows, min_rt_ms)
     participants = people.assign(**{c: pd.to_datetime(people[c], utc=True)
                                     for c in ("started_at", "finished_at", "consent_at") if c in people})
     atomic_write_parquet(folder / "participants.parquet", participants)
@@ -108,7 +141,7 @@ def write_human_run(ds: Dataset, task: str, run_id: str, responses: pd.DataFrame
         "decision_makers": sorted(keep), "dataset": {"name": ds.name, "hash": ds.hash, "root": str(ds.root)},
         "selection": "human", "seeds": {p: int(s) for p, s in seeds.items() if p in keep},
         "versions": store.package_versions(), "finished_utc": store.utc_now().isoformat(),
-        "participants_table": "participants.csv", "participants": counts,
+        "participants_table": "participants.csv", "answers_table": "answers.csv", "participants": counts,
     }
     store.write_run(results, run_id, trials, manifest)
     return {"run_id": run_id, "folder": folder, "rows": len(trials), **counts}

@@ -36,7 +36,7 @@ CHOICES: dict[str, tuple[tuple[int, str], tuple[int, str]]] = {
 QUESTION = {"vpt": "Can the green camera see the red ball?",
             "depth": "Which is closer to you, the green camera or the red ball?"}
 KEYS = ("f", "j")  # left button, right button
-WINDOW_MARGIN = (40, 200)  # room around the stimulus for the question and the buttons (CSS px)
+MIN_STIMULUS_PX = 320  # the page scales the picture down to fit the window, never below this (CSS px)
 
 DEFAULT_CONSENT = """<h2>Consent</h2>
 <p>This study is part of research on how people and computer models judge what others can see.
@@ -63,6 +63,10 @@ class StudyConfig:
     exclude_attention_below: float = 0.75
     exclude_timeouts_above: float = 0.25
     minutes: int = 15
+    min_rt_ms: float = 250.0  # answers faster than this are flagged as too fast
+    exclude_fast_above: float = 0.10  # exclude when more than this share of the answers is too fast
+    exclude_same_above: float = 0.90  # exclude when more than this share of the answers is one and the same
+    exclude_alternate_above: float = 0.85  # exclude when more than this share of consecutive answers switch
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +80,9 @@ class Stimulus:
     label: int
     width: int
     height: int
+    check_key: str = ""  # a second opaque name for a warm-up item asked again as an attention check
+    hidden_reason: str = ""  # vpt label 0: occluded or out_of_view
+    scene_json: str = ""
 
 
 @dataclass
@@ -88,7 +95,11 @@ class Stimuli:
     warmup: list[Stimulus] = field(default_factory=list)
 
     def by_key(self) -> dict[str, Stimulus]:
-        return {s.key: s for s in [*self.test, *self.warmup]}
+        """Every image name the page may ask for: each stimulus' key and, for warm-up items, the
+        other key they are shown under as attention checks."""
+        out = {s.key: s for s in [*self.test, *self.warmup]}
+        out.update({s.check_key: s for s in self.warmup if s.check_key})
+        return out
 
     def by_scene(self) -> dict[str, Stimulus]:
         return {s.scene_id: s for s in [*self.test, *self.warmup]}
@@ -131,8 +142,26 @@ def load_stimuli(dataset: Dataset, task: str) -> Stimuli:
             if pd.isna(label):
                 raise UserError(f"{dataset.root}: stimulus {row.scene_id} has no {task} label")
             key = hashlib.sha256(f"{dataset.hash}:{row.scene_id}".encode()).hexdigest()[:16]
+            check = (hashlib.sha256(f"{dataset.hash}:{row.scene_id}:check".encode()).hexdigest()[:16]
+                     if selection == "warmup" else "")
             w, h = _png_size(Path(path))
-            bucket.append(Stimulus(key, str(row.scene_id), Path(path), int(label), int(w), int(h)))
+            reason = row.hidden_reason if isinstance(row.hidden_reason, str) else ""
+            bucket.append(Stimulus(key, str(row.scene_id), Path(path), int(label), int(w), int(h), check, reason,
+                                   str(row.scene_json or "")))
+    return out
+
+
+def public_trials(plan: list[tuple[int, str, str, bool]], stimuli: Stimuli) -> list[dict[str, Any]]:
+    """The plan as the page gets it: an attention check looks like any test trial (block
+    ``test``, an image name of its own that is not the warm-up item's), so neither the page nor
+    its data can tell the checks apart; which trials are checks stays on the server."""
+    by_scene = stimuli.by_scene()
+    out = []
+    for idx, block, scene, brk in plan:
+        s = by_scene[scene]
+        key = s.check_key if block == "attention" else s.key
+        out.append({"idx": idx, "block": "warmup" if block == "warmup" else "test", "key": key,
+                    "break_before": brk})
     return out
 
 
@@ -148,6 +177,16 @@ def stimulus_size(stimuli: Stimuli, stimulus_px: int | None) -> tuple[int, int]:
         raise UserError(f"--stimulus-px {stimulus_px}: larger than the rendered width of the stimuli ({w} px); "
                         "stimuli are never upscaled. Render a larger human set (recipe: human_resolution)")
     return stimulus_px, int(round(h * stimulus_px / w))
+
+
+def page_config(config: StudyConfig, stimulus_w: int, stimulus_h: int) -> dict[str, Any]:
+    """What the page needs to show trials: timing, the largest CSS size of the picture (its
+    rendered size, or ``stimulus_px``) and the smallest it may be scaled down to so that the
+    picture, the question and both buttons fit the window without scrolling."""
+    min_w = min(stimulus_w, MIN_STIMULUS_PX)
+    return {"presentation_ms": config.presentation_ms, "deadline_ms": config.deadline_ms,
+            "feedback_ms": config.feedback_ms, "stimulus_w": stimulus_w, "stimulus_h": stimulus_h,
+            "min_stimulus_w": min_w, "min_stimulus_h": int(round(stimulus_h * min_w / stimulus_w))}
 
 
 def _inline(text: str) -> str:

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -31,10 +31,23 @@ from vpt.deciders.human.assets import STATIC, check_assets
 from vpt.deciders.human.db import StudyDB, keyed_hash, load_secret
 from vpt.deciders.human.protocol import Stimuli, StudyConfig
 from vpt.deciders.human.summary import study_summary
+from vpt.deciders.human.tutorial import tutorial_html
 from vpt.errors import UserError
 from vpt.trials.items import load_dataset
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+# On every response. Scripts, styles, images and requests only from this server; no inline
+# script; inline style *attributes* only, because jsPsych's own instructions and preload plugins
+# write them (no inline <style> elements); fonts also as data: URLs, as jspsych.css embeds its
+# font; never in a frame; no MIME sniffing; no referrer.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; style-src-elem 'self'; "
+                               "style-src-attr 'unsafe-inline'; img-src 'self'; font-src 'self' data:; connect-src 'self'; "
+                               "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 ID = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
 
 
@@ -86,7 +99,7 @@ class ResponseIn(BaseModel):
     response: Optional[int] = Field(default=None, ge=0, le=1)
     rt_ms: Optional[float] = Field(default=None, ge=0, le=3.6e6)
     timed_out: bool = False
-    input: Optional[str] = Field(default=None, pattern=r"^(key|button)$")
+    input: Optional[str] = Field(default=None, pattern=r"^(keyboard|mouse|touch|pen|key|button)$")
     window_w: int = Field(ge=0, le=100000)
     window_h: int = Field(ge=0, le=100000)
     dpr: float = Field(gt=0, le=20)
@@ -112,6 +125,13 @@ def create_app(study: Study) -> FastAPI:
     stim_by_key = study.stimuli.by_key()
     stim_by_scene = study.stimuli.by_scene()
     cfg = study.config
+    tutorial = tutorial_html(study.stimuli, cfg.task)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -126,7 +146,8 @@ def create_app(study: Study) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:  # never a traceback to the page
-        return JSONResponse({"error": "internal error; your answers so far are saved"}, status_code=500)
+        return JSONResponse({"error": "internal error; your answers so far are saved"}, status_code=500,
+                            headers=SECURITY_HEADERS)
 
     def participant(authorization: str | None):
         if not authorization or not authorization.startswith("Bearer "):
@@ -148,14 +169,12 @@ def create_app(study: Study) -> FastAPI:
             done = {"code": p.completion_code, "redirect": cfg.completion_url}
         out = {
             "phase": phase, "next_idx": nxt, "n_trials": len(plan), "task": cfg.task,
-            "trials": [{"idx": i, "block": b, "src": f"/stimuli/{stim_by_scene[s].key}.png", "break_before": br}
-                       for i, b, s, br in plan],
+            "trials": [{"idx": t["idx"], "block": t["block"], "src": f"/stimuli/{t['key']}.png",
+                        "break_before": t["break_before"]} for t in protocol.public_trials(plan, study.stimuli)],
             "choices": protocol.choices(cfg.task, p.flip), "question": protocol.QUESTION[cfg.task],
             "instructions_html": study.instructions_html, "consent_html": study.consent_html,
-            "config": {"presentation_ms": cfg.presentation_ms, "deadline_ms": cfg.deadline_ms,
-                       "feedback_ms": cfg.feedback_ms, "stimulus_w": study.stimulus_w, "stimulus_h": study.stimulus_h,
-                       "min_window_w": study.stimulus_w + protocol.WINDOW_MARGIN[0],
-                       "min_window_h": study.stimulus_h + protocol.WINDOW_MARGIN[1]},
+            "tutorial_html": tutorial,
+            "config": protocol.page_config(cfg, study.stimulus_w, study.stimulus_h),
             "completion": done,
         }
         if token:
@@ -168,6 +187,10 @@ def create_app(study: Study) -> FastAPI:
                             headers={"Cache-Control": "no-store"})
 
     app.mount("/static", StaticFiles(directory=STATIC, html=False), name="static")
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:  # browsers ask for it; no icon, and no 404 in the console
+        return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/stimuli/{name}")
     def stimulus(name: str) -> FileResponse:
@@ -183,10 +206,14 @@ def create_app(study: Study) -> FastAPI:
         if authorization:
             return state(participant(authorization))
         pid = keyed_hash(study.secret, "PROLIFIC_PID", body.prolific_pid) if body.prolific_pid else None
-        if pid and study.db.has_pid(pid):
-            raise _err(409, "you have already started this study, in another browser or window; please return to "
-                       "it there (or contact the researcher)")
         token = secrets.token_urlsafe(32)
+        if pid and study.db.has_pid(pid):
+            if study.db.reissue_token(pid, token):  # the experimenter unlocked them: resume where they were
+                return state(study.db.participant_by_token(token), token)
+            pseudonym = study.db.pseudonym_of_pid(pid)
+            study.db.log(pseudonym, "locked_out")
+            return JSONResponse({"error": "already started", "locked": True, "reference": pseudonym},
+                                status_code=409, headers={"Cache-Control": "no-store"})
         seed = secrets.randbits(62)
         plan = protocol.make_plan(study.stimuli, cfg, seed)
         pseudonym = study.db.create_participant(
@@ -267,7 +294,8 @@ def admin_html(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     e = html.escape
     att = summary["attention_accuracy"]
     cols = ("pseudonym", "started_at", "finished_at", "trials_answered", "trials_planned", "test_accuracy",
-            "attention_correct", "attention_n", "test_timeouts", "exclusion")
+            "attention_correct", "attention_n", "test_timeouts", "fast_answers", "same_share", "switch_share",
+            "flags", "exclusion", "locked_out", "unlock_pending")
 
     def cell(v: Any) -> str:
         return "" if v is None else f"{v:.3f}" if isinstance(v, float) else e(str(v))
@@ -275,13 +303,17 @@ def admin_html(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     rows = "".join("<tr>" + "".join(f"<td>{cell(r[c])}</td>" for c in cols) + "</tr>" for r in summary["participants"])
     rule = summary["rule"]
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>vpt study: experimenter view</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:2px 6px}}
-table{{border-collapse:collapse}}</style></head><body>
+<link rel="stylesheet" href="/static/admin.css"></head><body>
 <h1>Study {e(str(meta.get('experiment_id')))}: {e(str(meta.get('task')))} on {e(str(meta.get('dataset')))}</h1>
 <p id="counts">started: <b>{summary['started']}</b> · consented: {summary['consented']} ·
 finished: <b>{summary['finished']}</b> · excluded: <b>{summary['excluded']}</b> ·
 attention-check accuracy: {'-' if att is None else f'{att:.1%}'}</p>
-<p>Exclusion rule: attention-check accuracy below {rule['exclude_attention_below']:g} or more than
-{rule['exclude_timeouts_above']:g} of the test trials timed out.</p>
+<p>Exclusion rule: a participant is excluded when any flag is raised: attention-check accuracy below
+{rule['exclude_attention_below']:g}; more than {rule['exclude_timeouts_above']:g} of the test trials timed out;
+more than {rule['exclude_fast_above']:g} of the answers faster than {rule['min_rt_ms']:g} ms; more than
+{rule['exclude_same_above']:g} of the answers the same (one key); more than {rule['exclude_alternate_above']:g}
+of consecutive answers switching (alternating). Flagged so far: {e(', '.join(f'{k} {v}' for k, v in summary['flagged'].items()))}.</p>
+<p>A participant refused because they started before (<code>locked_out</code> &gt; 0, e.g. their browser lost its
+storage) continues after <code>vpt human unlock --db DB --participant PSEUDONYM</code> and a reload of their link.</p>
 <table><thead><tr>{''.join(f'<th>{c}</th>' for c in cols)}</tr></thead><tbody>{rows}</tbody></table>
 </body></html>"""

@@ -1,51 +1,91 @@
-"""Per-participant summaries and the exclusion rule, shared by the experimenter view and the export."""
+"""Per-participant summaries, data-quality flags and the exclusion rule, shared by the
+experimenter view, the export and the static bundle's importer.
+
+The rule (every threshold a ``vpt human serve`` option, recorded in the study's settings): a
+participant is excluded when any flag is raised, judged on the trials answered so far:
+
+- ``attention``: attention-check accuracy below ``exclude_attention_below`` (0.75);
+- ``timeouts``: more than ``exclude_timeouts_above`` (0.25) of the test trials timed out;
+- ``fast``: more than ``exclude_fast_above`` (0.10) of the answers (test trials and checks)
+  came faster than ``min_rt_ms`` (250 ms);
+- ``one_key``: more than ``exclude_same_above`` (0.90) of the answers are one and the same;
+- ``alternating``: more than ``exclude_alternate_above`` (0.85) of consecutive answers switch
+  (a person answering at random switches about half the time).
+
+The two pattern flags need at least ``PATTERN_MIN`` answers.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from vpt.deciders.human.db import StudyDB
 from vpt.deciders.human.protocol import Stimuli, StudyConfig
 
+PATTERN_MIN = 10
+FLAGS = ("attention", "timeouts", "fast", "one_key", "alternating")
 
-def exclusion(att_correct: int, att_n: int, timeouts: int, test_n: int, config: StudyConfig) -> str:
-    """Why a participant is excluded ("" when included). The rule: attention-check accuracy
-    below ``exclude_attention_below`` or more than ``exclude_timeouts_above`` of the test trials
-    timed out; judged on the trials answered so far."""
-    reasons = []
-    if att_n and att_correct / att_n < config.exclude_attention_below:
-        reasons.append(f"attention checks {att_correct}/{att_n} < {config.exclude_attention_below:g}")
-    if test_n and timeouts / test_n > config.exclude_timeouts_above:
-        reasons.append(f"timeouts {timeouts}/{test_n} > {config.exclude_timeouts_above:g}")
-    return "; ".join(reasons)
+
+def quality(answers: Iterable[dict[str, Any]], labels: dict[str, int], config: StudyConfig) -> dict[str, Any]:
+    """The summary and flags of one participant from their answered trials in order (dicts with
+    ``block``, ``scene_id``, ``response``, ``rt_ms``, ``timed_out``): accuracies, timeouts,
+    too-fast answers, the share of the commonest answer and of switches, ``flags`` (the raised
+    ones, comma-separated) and ``exclusion`` (why, "" when included)."""
+    rs = list(answers)
+    test = [r for r in rs if r["block"] == "test"]
+    att = [r for r in rs if r["block"] == "attention"]
+    att_ok = sum(r["response"] == labels.get(r["scene_id"]) for r in att)
+    test_ok = sum(r["response"] == labels.get(r["scene_id"]) for r in test)
+    timeouts = sum(bool(r["timed_out"]) for r in test)
+    given = [r for r in rs if r["block"] != "warmup" and r["response"] is not None]
+    seq = [int(r["response"]) for r in given]
+    fast = sum(r["rt_ms"] is not None and float(r["rt_ms"]) < config.min_rt_ms for r in given)
+    same = max(seq.count(0), seq.count(1)) / len(seq) if seq else None
+    switch = sum(a != b for a, b in zip(seq, seq[1:])) / (len(seq) - 1) if len(seq) > 1 else None
+    reasons = {}
+    if att and att_ok / len(att) < config.exclude_attention_below:
+        reasons["attention"] = f"attention checks {att_ok}/{len(att)} < {config.exclude_attention_below:g}"
+    if test and timeouts / len(test) > config.exclude_timeouts_above:
+        reasons["timeouts"] = f"timeouts {timeouts}/{len(test)} > {config.exclude_timeouts_above:g}"
+    if given and fast / len(given) > config.exclude_fast_above:
+        reasons["fast"] = (f"answers under {config.min_rt_ms:g} ms {fast}/{len(given)} > "
+                           f"{config.exclude_fast_above:g}")
+    if len(seq) >= PATTERN_MIN and same is not None and same > config.exclude_same_above:
+        reasons["one_key"] = f"one answer {same:.2f} of the time > {config.exclude_same_above:g}"
+    if len(seq) >= PATTERN_MIN and switch is not None and switch > config.exclude_alternate_above:
+        reasons["alternating"] = f"answers switch {switch:.2f} of the time > {config.exclude_alternate_above:g}"
+    return {
+        "trials_answered": len(rs), "test_accuracy": test_ok / len(test) if test else None,
+        "attention_correct": att_ok, "attention_n": len(att), "test_timeouts": timeouts,
+        "fast_answers": fast, "same_share": same, "switch_share": switch,
+        "flags": ",".join(f for f in FLAGS if f in reasons), "exclusion": "; ".join(reasons.values()),
+    }
 
 
 def participant_rows(db: StudyDB, stimuli: Stimuli, config: StudyConfig) -> list[dict[str, Any]]:
     """One dict per participant: pseudonym, start, end, completion, answered trials, test
-    accuracy, attention-check accuracy, timeouts, exclusion (reason or "")."""
+    accuracy, attention checks, timeouts, the quality flags and the exclusion (reason or "")."""
     labels = {s.scene_id: s.label for s in [*stimuli.test, *stimuli.warmup]}
     by: dict[str, list[dict[str, Any]]] = {}
     for r in db.responses():
         by.setdefault(r["pseudonym"], []).append(r)
     out = []
+    locked = db.event_counts("locked_out")
     for p in db.participants():
         rs = by.get(p["pseudonym"], [])
-        n_plan = len(db.plan(p["pseudonym"]))
-        test = [r for r in rs if r["block"] == "test"]
-        att = [r for r in rs if r["block"] == "attention"]
-        att_ok = sum(r["response"] == labels.get(r["scene_id"]) for r in att)
-        test_ok = sum(r["response"] == labels.get(r["scene_id"]) for r in test)
-        timeouts = sum(bool(r["timed_out"]) for r in test)
         out.append({
             "pseudonym": p["pseudonym"], "started_at": p["started_at"], "consent_at": p["consent_at"],
             "finished_at": p["finished_at"], "completed": p["finished_at"] is not None,
             "completion_code": p["completion_code"], "seed": p["seed"], "buttons_flipped": bool(p["flip"]),
-            "trials_planned": n_plan, "trials_answered": len(rs),
-            "test_accuracy": test_ok / len(test) if test else None,
-            "attention_correct": att_ok, "attention_n": len(att), "test_timeouts": timeouts,
-            "exclusion": exclusion(att_ok, len(att), timeouts, len(test), config),
+            "trials_planned": len(db.plan(p["pseudonym"])), **quality(rs, labels, config),
+            "locked_out": locked.get(p["pseudonym"], 0), "unlock_pending": bool(p["unlock_pending"]),
         })
     return out
+
+
+def rule(config: StudyConfig) -> dict[str, float]:
+    return {k: getattr(config, k) for k in ("exclude_attention_below", "exclude_timeouts_above", "min_rt_ms",
+                                             "exclude_fast_above", "exclude_same_above", "exclude_alternate_above")}
 
 
 def study_summary(db: StudyDB, stimuli: Stimuli, config: StudyConfig) -> dict[str, Any]:
@@ -56,7 +96,7 @@ def study_summary(db: StudyDB, stimuli: Stimuli, config: StudyConfig) -> dict[st
         "finished": sum(r["completed"] for r in rows),
         "excluded": sum(bool(r["exclusion"]) for r in rows),
         "attention_accuracy": (sum(r["attention_correct"] for r in rows) / att_n) if att_n else None,
-        "rule": {"exclude_attention_below": config.exclude_attention_below,
-                 "exclude_timeouts_above": config.exclude_timeouts_above},
+        "flagged": {f: sum(f in r["flags"].split(",") for r in rows) for f in FLAGS},
+        "rule": rule(config),
         "participants": rows,
     }

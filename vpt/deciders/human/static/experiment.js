@@ -3,8 +3,12 @@
  * The server owns the protocol: it draws each participant's trial order from their seed,
  * stores every answer when it is made (the page waits for the commit before the next trial)
  * and tells a reloaded page where to resume. This script shows consent, instructions,
- * the warm-up with feedback and the test trials (keys F/J or the buttons), breaks, and the
- * completion code. Stimuli keep a fixed CSS size; a window too small gets a message.
+ * a tutorial (the viewing cone and labelled examples), the warm-up with feedback and the test
+ * trials (keys F/J or the buttons) under jsPsych's progress bar, breaks, and the completion code.
+ * The picture is shown at its rendered CSS size, scaled down only as far as needed for the
+ * question and both buttons to fit the window without scrolling (never below a minimum: a
+ * window too small for that gets a message). Attention checks look like any test trial: the
+ * page does not know which trials they are.
  */
 "use strict";
 
@@ -76,10 +80,27 @@ function shown(screen) {
   document.body.dataset.seq = String(++SEQ);
 }
 
-function message(html) {
-  shown("message");
-  document.body.innerHTML = `<div class="vpt-message">${html}</div>`;
+function message(html, screen = "message") {
+  document.body.innerHTML = `<div class="vpt-page"><div class="vpt-message vpt-card">${html}</div></div>`;
+  shown(screen);
 }
+
+/* A participant whose Prolific id started before (their browser lost its storage, or another
+ * browser): what happened, what to do, and a reference for the researcher's `vpt human unlock`. */
+function lockedOut(reference) {
+  message(`<h2>You have already started this study</h2>
+    <p>This browser does not hold your progress (another browser was used, or its stored data were cleared).
+    Your answers so far are safe.</p>
+    <p>Please send the researcher a message (on Prolific) with this reference:</p>
+    <p class="vpt-code" id="vpt-reference">${reference}</p>
+    <p>Once the researcher has unlocked it, reload this page: you continue where you stopped.</p>
+    <p><button class="jspsych-btn" id="vpt-retry">Reload</button></p>`, "locked");
+  document.getElementById("vpt-retry").addEventListener("click", () => location.reload());
+}
+
+/* The progress bar (jsPsych's own) shows how far the participant is in their whole plan. */
+const PROGRESS = { idx: 0, n: 1 };
+function progressText() { return `Picture ${Math.min(PROGRESS.idx + 1, PROGRESS.n)} of ${PROGRESS.n}`; }
 
 const { ParameterType } = jsPsychModule;
 
@@ -110,6 +131,7 @@ class VptScreenPlugin {
 class VptChoicePlugin {
   static info = { name: "vpt-choice", version: "1.0.0", parameters: {
     idx: { type: ParameterType.INT, default: 0 },
+    n: { type: ParameterType.INT, default: 1 },
     block: { type: ParameterType.STRING, default: "test" },
     src: { type: ParameterType.STRING, default: "" },
     question: { type: ParameterType.STRING, default: "" },
@@ -117,36 +139,55 @@ class VptChoicePlugin {
     cfg: { type: ParameterType.COMPLEX, default: {} } }, data: {} };
   constructor(jsPsych) { this.jsPsych = jsPsych; }
 
-  async waitForWindow(el, cfg) {
-    const small = () => window.innerWidth < cfg.min_window_w || window.innerHeight < cfg.min_window_h;
-    if (!small()) return;
-    shown("too-small");
-    BACKEND.event("window_too_small", windowInfo());
-    while (small()) {
+  /* Lay the trial out with the picture as large as fits (at most its rendered CSS size): the
+   * question, the framed picture and both buttons all visible without scrolling. Returns the
+   * picture's CSS width, or 0 when even the minimum size does not fit. */
+  fit(el, cfg) {
+    const img = el.querySelector("#vpt-stim"), trial = el.querySelector("#vpt-trial");
+    img.style.width = "0px"; img.style.height = "0px";
+    const bar = document.getElementById("jspsych-progressbar-container");
+    const rest = trial.getBoundingClientRect().height + (bar ? bar.getBoundingClientRect().height : 0) + 24;
+    const scale = Math.min(1, (window.innerHeight - rest) / cfg.stimulus_h,
+                           (Math.min(window.innerWidth, document.documentElement.clientWidth) * 0.95 - 40) / cfg.stimulus_w);
+    const w = Math.floor(cfg.stimulus_w * scale), h = Math.floor(cfg.stimulus_h * scale);
+    if (w < cfg.min_stimulus_w) return { w: 0, need_w: cfg.min_stimulus_w + 60, need_h: Math.ceil(rest + cfg.min_stimulus_h) };
+    img.style.width = w + "px"; img.style.height = h + "px";
+    return { w };
+  }
+
+  async layout(el, t, cfg) {
+    const buttons = t.choices.map((c) => `<button class="jspsych-btn vpt-choice" data-value="${c.value}">
+      <span class="vpt-key">${c.key.toUpperCase()}</span>${c.text}</button>`).join("");
+    let small = false;
+    for (;;) {
+      el.innerHTML = `<div id="vpt-trial" data-idx="${t.idx}" data-block="${t.block}">
+        <p class="vpt-question">${t.question}</p>
+        <div class="vpt-stimulus-box"><div class="vpt-frame"><img class="vpt-stimulus" id="vpt-stim" alt=""
+          draggable="false" src="${t.src}" width="${cfg.stimulus_w}" height="${cfg.stimulus_h}"></div></div>
+        <div class="vpt-buttons">${buttons}</div>
+        <div class="vpt-feedback" id="vpt-feedback"></div><div class="vpt-status" id="vpt-status"></div></div>`;
+      const got = this.fit(el, cfg);
+      if (got.w) { if (small) BACKEND.event("window_ok", windowInfo()); return; }
+      if (!small) { small = true; BACKEND.event("window_too_small", windowInfo()); }
       el.innerHTML = `<div class="vpt-message" id="vpt-too-small"><p>Your browser window is too small to show the
-        picture at its full size (it needs at least ${cfg.min_window_w} x ${cfg.min_window_h} pixels; now
-        ${window.innerWidth} x ${window.innerHeight}).</p><p>Please enlarge the window, or zoom out with Ctrl and
-        minus (Cmd and minus on a Mac). The study continues by itself.</p></div>`;
+        picture with the question and the buttons (it needs about ${got.need_w} x ${got.need_h} pixels; now
+        ${window.innerWidth} x ${window.innerHeight}).</p><p>Please maximise or enlarge the window, or zoom out with
+        Ctrl and minus (Cmd and minus on a Mac). The study continues by itself.</p></div>`;
+      shown("too-small");
       await new Promise((res) => window.addEventListener("resize", res, { once: true }));
     }
-    BACKEND.event("window_ok", windowInfo());
   }
 
   async trial(el, t) {
     const cfg = t.cfg;
-    await this.waitForWindow(el, cfg);
-    const buttons = t.choices.map((c) => `<button class="jspsych-btn vpt-choice" data-value="${c.value}">
-      <span class="vpt-key">${c.key.toUpperCase()}</span>${c.text}</button>`).join("");
-    el.innerHTML = `<div id="vpt-trial" data-idx="${t.idx}" data-block="${t.block}">
-      <p class="vpt-question">${t.question}</p>
-      <div class="vpt-stimulus-box"><img class="vpt-stimulus" id="vpt-stim" alt="" draggable="false"
-        src="${t.src}" width="${cfg.stimulus_w}" height="${cfg.stimulus_h}"
-        style="width:${cfg.stimulus_w}px;height:${cfg.stimulus_h}px"></div>
-      <div class="vpt-buttons">${buttons}</div>
-      <div class="vpt-feedback" id="vpt-feedback"></div><div class="vpt-status" id="vpt-status"></div></div>`;
+    PROGRESS.idx = t.idx; PROGRESS.n = t.n;
+    if (this.jsPsych.progressBar) this.jsPsych.progressBar.progress = t.idx / t.n;
+    await this.layout(el, t, cfg);
     const img = el.querySelector("#vpt-stim");
     try { await img.decode(); } catch (e) { /* shown anyway; the load error is in the console */ }
     await new Promise((res) => requestAnimationFrame(() => res()));
+    const refit = () => this.fit(el, { ...cfg, min_stimulus_w: 0 });  // a resize mid-trial: fit again
+    window.addEventListener("resize", refit);
     const t0 = performance.now();
     shown("trial");
     const answer = await new Promise((resolve) => {
@@ -160,11 +201,15 @@ class VptChoicePlugin {
         el.querySelectorAll("button.vpt-choice").forEach((b) => { b.disabled = true; });
         resolve({ response: value, input, rt_ms: value === null ? null : performance.now() - t0 });
       };
-      el.querySelectorAll("button.vpt-choice").forEach((b) =>
-        b.addEventListener("click", () => respond(Number(b.dataset.value), "button")));
+      // the input method: keyboard (F/J, or Enter on a focused button), mouse, touch or pen
+      let pointer = null;
+      el.querySelectorAll("button.vpt-choice").forEach((b) => {
+        b.addEventListener("pointerdown", (e) => { pointer = e.pointerType || "mouse"; });
+        b.addEventListener("click", (e) => respond(Number(b.dataset.value), e.detail === 0 ? "keyboard" : pointer || "mouse"));
+      });
       const byKey = Object.fromEntries(t.choices.map((c) => [c.key, c.value]));
       keyListener = this.jsPsych.pluginAPI.getKeyboardResponse({
-        callback_function: (info) => respond(byKey[info.key], "key"),
+        callback_function: (info) => respond(byKey[info.key], "keyboard"),
         valid_responses: Object.keys(byKey), persist: false, allow_held_key: false });
       if (cfg.presentation_ms > 0)
         timers.push(setTimeout(() => { img.style.visibility = "hidden"; }, cfg.presentation_ms));
@@ -174,9 +219,11 @@ class VptChoicePlugin {
                    timed_out: answer.response === null, input: answer.input, ...windowInfo(),
                    stimulus_w: Math.round(img.getBoundingClientRect().width),
                    stimulus_h: Math.round(img.getBoundingClientRect().height) };
+    window.removeEventListener("resize", refit);
     const r = await BACKEND.respond(body);
     if (r.status !== 200) { location.reload(); await new Promise(() => {}); }
     setStatus("");
+    if (this.jsPsych.progressBar) this.jsPsych.progressBar.progress = (t.idx + 1) / t.n;
     if (r.body.feedback) {
       const fb = el.querySelector("#vpt-feedback");
       const f = r.body.feedback;
@@ -197,7 +244,7 @@ function keysHelp(st) {
 
 function finishScreen(done) {
   message(`<h2>Thank you!</h2><p>You have finished the study. Your completion code is:</p>
-    <p id="vpt-code" style="font-size:28px;font-family:monospace">${done.code}</p>` + (done.extra_html || "") +
+    <p id="vpt-code" class="vpt-code">${done.code}</p>` + (done.extra_html || "") +
     (done.redirect ? `<p>You will be taken back to Prolific in a few seconds
       (<a id="vpt-redirect" href="${done.redirect}">continue now</a>).</p>` : ""));
   shown("done");
@@ -207,11 +254,20 @@ function finishScreen(done) {
 async function main() {
   const q = new URLSearchParams(location.search);
   const r = await BACKEND.session(q);
-  if (r.status !== 200) { message(`<p>${r.body.error || "The study cannot start."}</p>`); return; }
+  if (r.status === 409 && r.body.locked) { lockedOut(r.body.reference); return; }
+  if (r.status !== 200) {
+    message(`<h2>The study cannot start</h2><p>${r.body.error || "The server cannot be reached."}</p>
+      <p>Please reload the page in a minute, or contact the researcher.</p>`);
+    return;
+  }
   const st = r.body;
   if (st.phase === "done") { finishScreen(st.completion); return; }
 
-  const jsPsych = initJsPsych({ on_finish: async () => {
+  PROGRESS.idx = st.next_idx; PROGRESS.n = st.n_trials;
+  const jsPsych = initJsPsych({ show_progress_bar: true, auto_update_progress_bar: false,
+                                message_progress_bar: progressText,
+                                on_trial_start: () => { jsPsych.progressBar.progress = PROGRESS.idx / PROGRESS.n; },
+                                on_finish: async () => {
     const f = await BACKEND.finish();
     if (f.status === 200) finishScreen(f.body); else location.reload();
   } });
@@ -225,6 +281,7 @@ async function main() {
     timeline.push({ type: jsPsychInstructions, show_clickable_nav: true, allow_backward: true,
                     on_load: () => shown("instructions"),
                     pages: [`<div class="vpt-message" id="vpt-instructions">${st.instructions_html}</div>`,
+                            ...(st.tutorial_html ? [st.tutorial_html] : []),
                             `<div class="vpt-message">${keysHelp(st)}<p>First come ${st.trials.filter((x) => x.block === "warmup").length}
                               practice pictures; after each you will see whether you were right.</p></div>`],
                     button_label_next: "Next", button_label_previous: "Back" });
@@ -247,7 +304,7 @@ async function main() {
                         pictures. Continue when you are ready.</p>` });
     }
     prev = trial.block;
-    timeline.push({ type: VptChoicePlugin, idx: trial.idx, block: trial.block, src: trial.src,
+    timeline.push({ type: VptChoicePlugin, idx: trial.idx, n: st.n_trials, block: trial.block, src: trial.src,
                     question: st.question, choices: st.choices, cfg: st.config });
   }
   await jsPsych.run(timeline);
