@@ -193,6 +193,10 @@ class _Question:
         self.compare = (c.group(1), c.group(3), c.group(2)) if c and kind == "yes_no" else None
         m = re.search(r"\bwhich\b.*?\b(?:is|are|one is|looks)\s+(\w+)", self.question.lower())
         self.adjective = m.group(1) if m else ("closer" if self.options and "closer" in self.question.lower() else None)
+        if self.options and self.adjective not in _LEXICON:  # "Which car is parked closer to the tree?"
+            later = [w for w in re.findall(r"[a-z]+", self.question.lower().split("which", 1)[-1]) if w in _LEXICON
+                     and re.fullmatch(r"\w+er", w)]
+            self.adjective = later[0] if later else self.adjective
         known = {w for words in _COMPARATIVES.values() for w in words} | (_LEXICON - {"true", "false"})
         if self.options and self.adjective not in known:  # "Which is true?" over "The ball is closer to you." ...
             shared = [w for w in sorted(known) if all(re.search(rf"\b{w}\b", o.lower()) for o in self.options)]
@@ -397,6 +401,12 @@ def _opposite_word(text: str, q: _Question) -> str | None:
     """Options that are one word and its opposite ("left"/"right", "on"/"off"): the one the answer
     uses, where it uses one only and does not negate it."""
     a, b = (_norm(o) for o in q.options or ("", ""))
+    preps = r"(?:on|in|under|at|inside|outside|behind|above|below|near|next to|to|toward|towards|into|off) "
+    if re.match(preps, a) and re.match(preps, b) and a != b:  # "on the table" / "on the floor"
+        used = [o for o in (a, b) if re.search(rf"\b{re.escape(o)}\b", _norm(text))]
+        if len(used) == 1 and not re.search(r"\b(?:not|no|never)\b|n't\b", text.lower()):
+            return "A" if used == [a] else "B"
+        return None
     if " " in a or " " in b or b not in _opposites(a)[1]:
         return None
     words = re.findall(r"[a-z]+", text.lower())
@@ -485,7 +495,7 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     text = _clean(raw)
     if not text:
         return INVALID
-    js = _json_answer(text)
+    js = _json_answer(_fold(raw).replace("```json", " ").replace("```", " "))
     if js is not None:
         return _resolve_short(js, q) or INVALID
     tok = _token_answer(text, q)
@@ -496,7 +506,8 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     final = [m for m in lines if m.group("noun") and "final" in m.group("noun").lower()]
     for m in [*reversed(final), *reversed([m for m in lines if m not in final])]:
         rest = (m.group("rest") if m.group("noun") else m.group("rest2")).strip()
-        if not rest or re.search(r"\b(?:yes or no|a or b)\b", rest.lower()):
+        if not rest or re.search(r"\b(?:yes or no|a or b)\b|\byes\s*[|/]\s*no\b|\(?\b[a]\b\)?\s*(?:or|/|\|)\s*\(?b\b",
+                                 rest.lower()):
             continue
         got = _resolve_short(rest, q)
         if got:

@@ -28,7 +28,8 @@ _PAIRS = (
     ({"above", "over"}, {"below", "under", "beneath", "underneath"}), ({"left"}, {"right"}),
     ({"open", "opened"}, {"closed", "shut"}), ({"on"}, {"off"}), ({"full"}, {"empty"}), ({"inside"}, {"outside"}),
     ({"front"}, {"behind", "back"}), ({"up", "upward", "upwards"}, {"down", "downward", "downwards"}),
-    ({"wet"}, {"dry"}), ({"hot", "warm"}, {"cold", "cool"}), ({"clean"}, {"dirty"}), ({"awake"}, {"asleep"}),
+    ({"wet"}, {"dry"}), ({"hot", "warm"}, {"cold", "cool"}), ({"clean"}, {"dirty"}),
+    ({"awake", "alert"}, {"asleep", "sleeping"}),
     ({"sitting", "seated"}, {"standing"}), ({"straight"}, {"curved", "bent", "crooked"}), ({"true"}, {"false"}),
     ({"present"}, {"absent", "missing"}), ({"visible"}, {"hidden", "invisible", "occluded"}),
     ({"same", "identical", "equal", "alike"}, {"different", "unequal", "distinct"}),
@@ -37,10 +38,10 @@ _PAIRS = (
 _COLOURS = {"red", "green", "blue", "yellow", "orange", "purple", "pink", "brown", "black", "white", "grey", "gray",
             "violet", "cyan", "magenta", "beige", "gold", "silver"}
 _EQUAL = re.compile(r"\b(?:(?:the )?same|identical|equal|equally|equals|alike|no difference|as (?:\w+ ){1,2}as)\b")
-_DIFFERENT = re.compile(r"\b(?:different|differ|differs|distinct|unequal|not (?:the )?same|not identical|not equal)\b")
+_DIFFERENT = re.compile(r"\b(?:different|differ|differs|distinct|opposite|unequal|not (?:the )?same|not identical|not equal)\b")
 _APPROX = re.compile(r"\b(?:about|roughly|approximately|nearly|almost|around|more or less|similar|similarly|"
                      r"comparable)\b")
-_NEG = re.compile(r"\b(?:not|no|never|none|nothing|nobody|neither|nor|without|cannot|lacks?|lacking)\b|n't\b")
+_NEG = re.compile(r"\b(?:not|no|never|none|nothing|nobody|no one|noone|neither|nor|without|cannot|lacks?|lacking)\b|n't\b")
 _NOT_NEG = re.compile(r"\bno (?:doubt|question)\b|\bnot only\b")
 _UNASSERTED = re.compile(r"\b(?:need|needs|needed|want|wants|try|trying|have|has) to\b|\b(?:would|could|might|may|"
                          r"if|unless|whether|perhaps|maybe|possibly|either|depending|depends)\b")
@@ -178,7 +179,7 @@ class Predicate:
         if not self.valid:
             return None
         s = sentence.lower().replace("can't", "cannot").replace("won't", "will not")
-        s = re.sub(r"^\W*(?:yes|no)\b\W*", "", s)
+        s = re.sub(r"^\W*(?:yes|no)\b\s*[,.!:;\-]+", "", s)  # "No, ..." (not "No one is ...")
         if self.compare:
             return self._comparative(s)
         if self.equality:
