@@ -198,3 +198,17 @@ def test_an_openai_compatible_local_server_can_judge(tmp_path, monkeypatch):
     assert api.requests[0]["url"].startswith("http://localhost:8000/v1/chat/completions")
     with pytest.raises(UserError, match="PROVIDER:MODEL"):
         judge_mod.split_spec("gpt-4o-mini")
+
+
+def test_the_report_table_shows_shares_and_accuracy_with_and_without_judged_rows():
+    from vpt.report.parsing import parse_table
+
+    t = pd.DataFrame({"decision_maker": "vlm:openai:m", "task": "vpt", "label": [1, 1, 0, 0, 1, 0, 1, 1],
+                      "correct": pd.array([True, True, False, True, None, True, False, None], dtype="boolean"),
+                      "parsed_by": ["rule", "rule", "rule", "judge", "none", "judge", "judge", "none"]})
+    probe = pd.DataFrame({"decision_maker": "probe", "task": "vpt", "label": [1], "correct": [True], "parsed_by": [None]})
+    got = parse_table(pd.concat([t, probe], ignore_index=True))
+    assert got["decision_maker"].tolist() == ["vlm:openai:m"]  # no worded answers, no row
+    row = got.iloc[0]
+    assert (row["share_rule"], row["share_judge"], row["share_none"], row["share_reask"]) == (0.375, 0.375, 0.25, 0.0)
+    assert row["accuracy"] == 0.5 and row["accuracy_without_judged"] == 0.4 and row["n_without_judged"] == 5
