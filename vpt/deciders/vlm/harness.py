@@ -287,6 +287,8 @@ class Harness:
         """Answer every job (cache first), then re-ask and judge what the rules cannot read (where
         configured). Raises BudgetReached when the next call could pass the budget (answered calls
         are cached; nothing else is written)."""
+        if self.judge is not None:
+            self.judge.provider.check_key()  # before anything is sent, not after
         records = self._answer(jobs, budget, concurrency, rpm, tpm, progress)
         if self.cfg.reask:
             by_key = {j.key: j for j in jobs}

@@ -86,8 +86,7 @@ class Judge:
 
         name, model = split_spec(spec)
         provider = provider_class(name)(model, base_url, timeout_s)
-        provider.check_key()
-        return cls(provider, price_for(name, model), cache)
+        return cls(provider, price_for(name, model), cache)  # the key is checked when a run starts
 
     @property
     def name(self) -> str:
