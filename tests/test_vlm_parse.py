@@ -107,7 +107,7 @@ def test_general_corpus_spans_the_styles_and_languages():
     from vpt.deciders.vlm import corpus
 
     rows = corpus.load(GENERAL)
-    assert len(rows) >= 300 and {r["set"] for r in rows} == {"general-1", "general-2"}
+    assert len(rows) >= 300 and {r["set"] for r in rows} == {"general-1", "general-2", "general-3"}
     styles = Counter(r["style"] for r in rows)
     assert {"comparative", "equality", "language", "truncated", "stepwise", "two_option", "none"} <= set(styles)
     assert sum(r["truth"] == "invalid" for r in rows) >= 50
@@ -140,6 +140,9 @@ def test_parser_reads_general_questions_as_the_issue_asks():
     ("Is there a dog?", "是的。", "yes"),
     ("Is there a dog?", "いいえ、いません。", "no"),
     ("Is the red ball closer to you than the green camera?", "They look about the same distance.", "invalid"),
+    ("Is the red line above the blue line?", "The blue line is above the red line.", "no"),
+    ("Are there fewer than three birds on the wire?", "There are five birds on the wire.", "no"),
+    ("Is the man holding a phone?", "Yes, he is holding a phone. Wait, no, that is a wallet, not a phone.", "invalid"),
 ])
 def test_the_question_predicate_is_read(question, answer, truth):
     assert parse_answer(answer, "yes_no", None, question) == truth

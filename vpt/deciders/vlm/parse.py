@@ -47,7 +47,7 @@ _HEDGE = (r"(?:i think|i believe|i would say|i'd say|i guess|i suspect|probably|
           r"presumably|apparently|it seems|it appears|it looks like|seemingly|i'm fairly sure|i am fairly sure|"
           r"i'm pretty sure|i am pretty sure|i'm confident|i am confident|my guess is|my best guess is|"
           r"based on the image|based on the picture|looking at the image|from the image|in this image|"
-          r"in the image|well|hmm|ok|okay|so|therefore|thus|hence|overall|in conclusion|to conclude|"
+          r"in the image|well|hmm|ok|okay|so|wait|actually|on second thought|correction|therefore|thus|hence|overall|in conclusion|to conclude|"
           r"in summary|final answer|answer|the answer is|my answer is|my answer|i'd go with|i would go with)")
 _REFUSAL = re.compile(
     r"(?:can ?not|can't|unable to|not able to|impossible to|hard to|difficult to|couldn't|could not|no way to)\s+"
@@ -194,9 +194,10 @@ class _Question:
         m = re.search(r"\bwhich\b.*?\b(?:is|are|one is|looks)\s+(\w+)", self.question.lower())
         self.adjective = m.group(1) if m else ("closer" if self.options and "closer" in self.question.lower() else None)
         if self.options and self.adjective not in _LEXICON:  # "Which car is parked closer to the tree?"
-            later = [w for w in re.findall(r"[a-z]+", self.question.lower().split("which", 1)[-1]) if w in _LEXICON
-                     and re.fullmatch(r"\w+er", w)]
-            self.adjective = later[0] if later else self.adjective
+            after = self.question.lower().split("which", 1)[-1]
+            later = [w for w in re.findall(r"[a-z]+", after) if w in _LEXICON and re.fullmatch(r"\w+er", w)]
+            more = re.search(r"\b(more|less|fewer)\s+(?!\w+ly\b)\w+", after)  # "more water", not "more tightly"
+            self.adjective = later[0] if later else (more.group(1) if more else self.adjective)
         known = {w for words in _COMPARATIVES.values() for w in words} | (_LEXICON - {"true", "false"})
         if self.options and self.adjective not in known:  # "Which is true?" over "The ball is closer to you." ...
             shared = [w for w in sorted(known) if all(re.search(rf"\b{w}\b", o.lower()) for o in self.options)]
@@ -322,7 +323,7 @@ def _polarity(sentence: str, restate: bool = True) -> str | None:
     rest = s[m.end():] if m else s
     if lead in ("yes", "yeah", "yep", "yup", "correct", "affirmative", "absolutely", "definitely", "certainly",
                 "indeed", "true"):
-        if re.match(r"\s*(?:and|or|/)\s*no\b", rest):
+        if re.match(r"\s*(?:and|or|/|\|)\s*no\b", rest):
             return None
         if re.match(r"\s*not\b", rest):
             return "no"
@@ -330,7 +331,7 @@ def _polarity(sentence: str, restate: bool = True) -> str | None:
     if lead == "no" and _NO_NOUN.match(rest):
         lead = ""  # "No obstacle blocks the view": a determiner, not the answer
     if lead in ("no", "nope", "nah", "negative", "false", "incorrect"):
-        if re.match(r"\s*(?:and|or|/)\s*yes\b", rest) or re.match(r"\s+(?:doubt|question)\b", rest):
+        if re.match(r"\s*(?:and|or|/|\|)\s*yes\b", rest) or re.match(r"\s+(?:doubt|question)\b", rest):
             return "yes" if re.match(r"\s+doubt\b", rest) else None
         return "no"
     if lead == "not" and re.match(r"\s*(?:$|[.!,;]|at all|really|likely|quite|visible|seen)", rest):
@@ -383,7 +384,8 @@ def _comparative(sentence: str, q: _Question) -> str | None:
         name = rf"(?:{re.escape(opt)}|{re.escape(core)})"
         for same, words in ((True, same_words), (False, other_words)):
             for w in words:
-                pats = (rf"\b{name} (?:is|appears|seems|looks|lies|sits|stands|is located|is positioned|is placed)"
+                pats = (rf"\b{name} (?:is|appears|seems|looks|lies|sits|stands|is located|is positioned|is placed|"
+                        rf"has|have|contains|holds)"
                         rf"(?P<mid>(?: \w+){{0,2}}) {w}\b",
                         rf"\b{w}(?: one| object| of two| of them)? (?:is|appears to be|seems to be) {name}\b",
                         rf"\b{name} is (?:the )?{w}(?: one| object)?\b",
@@ -426,7 +428,7 @@ def _strip_echo(text: str, q: _Question) -> str:
         t = re.sub(rf"\(?A[\).:]\s*{a}\.?\s*\n?\s*\(?B[\).:]\s*{b}\.?", " ", t, flags=re.I)
     t = re.sub(r"(?:answer|respond|reply) with (?:yes or no|a or b|\"?yes\"? or \"?no\"?)(?: only)?\.?", " ", t,
                flags=re.I)
-    t = re.sub(r"\((?:yes/no|a/b)\)|\byes/no\b|\ba/b\b|\byes or no\b(?! *[,.]? *(?:it|the))", " ", t, flags=re.I)
+    t = re.sub(r"\[?\byes\s*\|\s*no\b\]?|\((?:yes/no|a/b)\)|\byes/no\b|\ba/b\b|\byes or no\b(?! *[,.]? *(?:it|the))", " ", t, flags=re.I)
     return t
 
 
@@ -472,6 +474,9 @@ def _resolve_short(s: str, q: _Question) -> str | None:
         # other options (noun phrases: "The red ball."): a comparative, or an answer that opens with one
         # option ("The red ball, because ..."), or the subject of a clause that asserts the question's
         # predicate; a mere mention ("The ball is red") names none
+        tail = re.search(r"\b(?:so|therefore|thus|hence)\b[,:]?\s+([^.;]*?)\W*$", low)
+        if tail and (_option_mention(tail.group(1), q) or _token_answer(tail.group(1), q)):  # "..., so the hexagon."
+            return _option_mention(tail.group(1), q) or _token_answer(tail.group(1), q)
         return (_comparative(low, q) or _option_mention(low, q) or _opposite_word(low, q)
                 or clause_option(low, q.question, q.options))
     pol = _polarity(low, q.vpt)
@@ -539,6 +544,10 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     else:  # no concluding sentence: every sentence that gives an answer must give the same one
         each = {g for g in (_resolve_short(c, q) for c in sents) if g}
         candidates = [] if len(each) != 1 else [sents[-1], *sents]
+        revised = any(re.match(r"^\W*(?:wait|actually|on second thought|correction|hmm|no wait)\b", c.lower())
+                      for c in sents[1:])
+        if first and len(each) > 1 and revised:
+            return INVALID  # "Yes, ... Wait, no, ...": the answer revised itself
     got = next((g for g in (_resolve_short(c, q) for c in candidates) if g), None)
     if first and got and first != got:
         return INVALID  # "Yes, ..." then a conclusion the other way: contradictory
@@ -555,7 +564,7 @@ def _lead(sentence: str, q: _Question) -> str | None:
     low = _clean(sentence).lower()
     if _conditional(low):
         return None
-    m = re.match(r"^\W*(yes|no|yeah|nope|yep)\b(?!\s*(?:or|/|and)\s*(?:yes|no))", low)
+    m = re.match(r"^\W*(yes|no|yeah|nope|yep)\b(?!\s*(?:or|/|\||and)\s*(?:yes|no))", low)
     if m and not (m.group(1) == "no" and _NO_NOUN.match(low[m.end():])):
         p = "yes" if m.group(1) in ("yes", "yeah", "yep") else "no"
         return q.from_polarity(p)

@@ -26,7 +26,7 @@ _PAIRS = (
     ({"heavier"}, {"lighter"}), ({"wider", "broader"}, {"narrower"}), ({"thicker"}, {"thinner"}),
     ({"older"}, {"younger", "newer"}), ({"darker"}, {"lighter", "brighter", "paler"}), ({"faster"}, {"slower"}),
     ({"above", "over"}, {"below", "under", "beneath", "underneath"}), ({"left"}, {"right"}),
-    ({"open", "opened"}, {"closed", "shut"}), ({"on"}, {"off"}), ({"full"}, {"empty"}), ({"inside"}, {"outside"}),
+    ({"open", "opened"}, {"closed", "shut"}), ({"on"}, {"off"}), ({"full"}, {"empty"}), ({"inside", "within"}, {"outside"}),
     ({"front"}, {"behind", "back"}), ({"up", "upward", "upwards"}, {"down", "downward", "downwards"}),
     ({"wet"}, {"dry"}), ({"hot", "warm"}, {"cold", "cool"}), ({"clean"}, {"dirty"}),
     ({"awake", "alert"}, {"asleep", "sleeping"}),
@@ -62,7 +62,8 @@ def _stem(w: str) -> str:
         if w.endswith(suf) and len(w) - len(suf) >= 3:
             w = w[: -len(suf)]
             break
-    return w[:-1] if len(w) > 3 and w[-1] == w[-2] else w
+    w = w[:-1] if len(w) > 3 and w[-1] == w[-2] else w
+    return w[:-1] if len(w) > 3 and w.endswith("e") else w  # "face", "facing" -> "fac"
 
 
 def _words(s: str) -> list[str]:
@@ -82,6 +83,20 @@ def _opposites(word: str) -> tuple[set[str], set[str]]:
     if word in _COLOURS:
         syn, opp = {word}, _COLOURS - {word, "gold", "silver"}
     return syn, opp
+
+
+_LEXICON = {w for a, b in _PAIRS for w in a | b}
+_NUMBERS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+
+
+def _number_of(text: str) -> float | None:
+    words = re.findall(r"[a-z]+|\d+(?:\.\d+)?", text.lower())
+    for w in words:
+        if w in _NUMBERS:
+            return float(_NUMBERS[w])
+        if re.fullmatch(r"\d+(?:\.\d+)?", w):
+            return float(w)
+    return None
 
 
 def _clauses(s: str) -> list[str]:
@@ -130,6 +145,19 @@ class Predicate:
             xs, ys = (xs - ys) or xs, (ys - xs) or ys
             self.compare = (xs, ys, _opposites(c.group("adj"))[0], c.group("adj"))
             return
+        r = re.match(r"(?P<x>.+?)\s+(?:(?:is|are|lies|located)\s+)?(?P<rel>above|below|under|over|beneath|underneath|"
+                     r"inside|within|outside|behind|in front of|(?:to the )?left of|(?:to the )?right of)\s+(?:of\s+)?"
+                     r"(?P<y>.+)$", body)
+        plain_x = r and not any(w in _LEXICON or re.search(r"\w{3,}(?:ed|ing)$", w) for w in _words(r.group("x"))[1:])
+        if r and plain_x and not body.startswith("there"):  # not "is the cat hidden behind the sofa"
+            rel = {"in front of": "front"}.get(r.group("rel"), r.group("rel").split()[-2] if r.group("rel").endswith(
+                " of") else r.group("rel"))
+            xs = {w for w in _words(r.group("x")) if w not in _STOP}
+            ys = {w for w in _words(r.group("y")) if w not in _STOP}
+            xs, ys = (xs - ys) or xs, (ys - xs) or ys
+            if _opposites(rel)[0] and xs and ys:
+                self.compare = (xs, ys, _opposites(rel)[0], rel)
+                return
         if re.search(r"\b(?:the same|identical|equal|alike|match)\b", body):
             self.equality = "same"
             return
@@ -239,7 +267,27 @@ class Predicate:
                     continue
                 votes.add("yes" if own else "no")
                 break
+        if not votes:
+            return self._number(s)
         return votes.pop() if len(votes) == 1 else None
+
+    def _number(self, s: str) -> str | None:
+        """"There are five birds" to "are there fewer than three birds?": one number, stated of the
+        subject, against the question's number."""
+        xs, ys, syn, adj = self.compare
+        limit = _number_of(" ".join(ys))
+        if limit is None or adj not in ("more", "less", "fewer", "greater", "larger", "smaller", "higher", "lower",
+                                        "bigger"):
+            return None
+        nums = {n for n in (_number_of(w) for w in re.findall(r"[a-z]+|\d+(?:\.\d+)?", s)) if n is not None}
+        nums.discard(limit) if len(nums) > 1 else None
+        if len(nums) != 1 or not (set(_words(s)) & (xs | {"x", "it", "there", "number", "count", "value"})):
+            return None
+        n = nums.pop()
+        bigger = "more" in syn or "larger" in syn
+        if n == limit:
+            return "no"
+        return "yes" if (n > limit) == bigger else "no"
 
     def _plain(self, s: str) -> str | None:
         votes = set()
@@ -282,6 +330,11 @@ def clause_option(text: str, question: str | None, options: Sequence[str]) -> st
             and w not in _PREP and w not in ("more", "less", "most", "least")]
     if not pred:
         return None
+    comp = re.search(r"\b(more|less|fewer)\s+(?!\w+ly\b)\w+|\b(\w+er)\b", m.group(1))
+    needed: set[str] = set()
+    if comp and (comp.group(1) or _opposites(comp.group(2))[0]):
+        syn, opp = _opposites(comp.group(1) or comp.group(2))
+        needed = syn | opp
     votes = set()
     for clause in re.split(r"[;,.!?]|\b(?:but|while|whereas|however|although|though|on the other hand|in contrast|"
                            r"meanwhile)\b", text.lower()):
@@ -293,7 +346,7 @@ def clause_option(text: str, question: str | None, options: Sequence[str]) -> st
             continue
         stems = [_stem(w) for w in words]
         hits = [c for c in pred if c in stems]
-        if len(hits) * 3 < len(pred) * 2:
+        if len(hits) * 3 < len(pred) * 2 or (needed and not needed & set(words)):
             continue
         pos = min(stems.index(c) for c in hits)
         neg = _negated_before(" ".join(words), len(" ".join(words[:pos])))
