@@ -143,6 +143,11 @@ def test_parser_reads_general_questions_as_the_issue_asks():
     ("Is the red line above the blue line?", "The blue line is above the red line.", "no"),
     ("Are there fewer than three birds on the wire?", "There are five birds on the wire.", "no"),
     ("Is the man holding a phone?", "Yes, he is holding a phone. Wait, no, that is a wallet, not a phone.", "invalid"),
+    ("Is the car red?", "The car next to the red truck is blue.", "no"),  # "red" is the truck's
+    ("Is the car red?", "It is a red car.", "yes"),
+    ("Is the man wearing a hat?", "To decide whether the man is wearing a hat, I look at his head.", "invalid"),
+    ("Is the apple on the table?", "The apple is on the floor, not on the table.", "no"),
+    ("Does the image show a beach?", "The image shows a mountain lake surrounded by pine trees.", "invalid"),
 ])
 def test_the_question_predicate_is_read(question, answer, truth):
     assert parse_answer(answer, "yes_no", None, question) == truth
@@ -160,6 +165,14 @@ def test_the_question_predicate_is_read(question, answer, truth):
 def test_the_option_that_a_clause_asserts_is_the_choice(answer, truth):
     assert parse_answer(answer, "two_option", ["the red box", "the blue box"],
                         "Which box fits the object more tightly?") == truth
+
+
+@pytest.mark.parametrize("answer,truth", [("The cat, not the dog, is bigger.", "invalid"),
+                                         ("Neither the dog nor the cat is bigger.", "invalid"),
+                                         ("Both are big, but the dog is bigger.", "A"),
+                                         ("The dog is brown and the cat is white.", "invalid")])
+def test_a_negated_or_shared_subject_names_no_option(answer, truth):
+    assert parse_answer(answer, "two_option", ["the dog", "the cat"], "Which animal is bigger?") == truth
 
 
 def test_a_letter_that_contradicts_yes_no_options_is_invalid():

@@ -392,6 +392,8 @@ def _comparative(sentence: str, q: _Question) -> str | None:
                         rf"^(?:the )?{w}(?: one| object| of two| of them)? {name}\b")
                 for pat in pats:
                     for m in re.finditer(pat, s):
+                        if re.search(r"\b(?:not|nor|neither|no)\s*$", s[:m.start()]):
+                            return None  # "the cat, not the dog, is bigger"; "neither the dog nor the cat is"
                         mid = m.groupdict().get("mid") or ""
                         if re.search(r"\b(?:not|never|no)\b|n't\b", mid):
                             return None  # "the ball is not closer": leave it

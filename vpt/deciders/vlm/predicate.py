@@ -300,6 +300,10 @@ class Predicate:
                 syn, opp = _opposites(self.attribute)
                 for i, w in enumerate(words):
                     if w in syn or w in opp:
+                        nxt = words[i + 1] if i + 1 < len(words) else ""
+                        if nxt and nxt not in _STOP and nxt not in _PREP and nxt not in self.subject \
+                                and not nxt.endswith("ly"):
+                            continue  # "the red truck": a word about something else
                         neg = _negated_before(clause, clause.find(w))
                         votes.add("yes" if (w in syn) != neg else "no")
                         break
@@ -342,8 +346,8 @@ def clause_option(text: str, question: str | None, options: Sequence[str]) -> st
         if not words:
             continue
         first = [i for i, ns in enumerate(names) if set(words[:4]) & ns]
-        if len(first) != 1:
-            continue
+        if len(first) != 1 or all(set(words) & ns for ns in names):
+            continue  # one option as the subject, the other not in the clause ("neither x nor y" names none)
         stems = [_stem(w) for w in words]
         hits = [c for c in pred if c in stems]
         if len(hits) * 3 < len(pred) * 2 or (needed and not needed & set(words)):
