@@ -107,7 +107,7 @@ def test_general_corpus_spans_the_styles_and_languages():
     from vpt.deciders.vlm import corpus
 
     rows = corpus.load(GENERAL)
-    assert len(rows) >= 300 and {r["set"] for r in rows} == {"general-1", "general-2", "general-3", "general-4"}
+    assert len(rows) >= 300 and {r["set"] for r in rows} == {"general-1", "general-2", "general-3", "general-4", "general-5"}
     styles = Counter(r["style"] for r in rows)
     assert {"comparative", "equality", "language", "truncated", "stepwise", "two_option", "none"} <= set(styles)
     assert sum(r["truth"] == "invalid" for r in rows) >= 50

@@ -238,7 +238,7 @@ class Predicate:
             words = _words(clause)
             if _EQUAL.search(clause) and not _DIFFERENT.search(clause) and not any(w in syn | opp for w in words):
                 if _APPROX.search(clause):
-                    return None  # "about the same distance": declines to compare
+                    continue  # "about the same distance": declines to compare
                 votes.add("no")
                 continue
             for i, w in enumerate(words):
@@ -311,6 +311,11 @@ class Predicate:
             hits = [stems.index(c) for c in self.core if c in stems]
             if not hits or len(hits) * 2 < len(self.core) or (self.head and self.head not in stems):
                 continue
+            asked = {n for n in (_number_of(w) for w in _words(self.text)) if n is not None}
+            said = {n for n in (_number_of(w) for w in words) if n is not None}
+            if asked and said and not said & asked:
+                votes.add("no")  # "the hour hand points at 9" to "is it pointing at 3?"
+                continue
             i = min(hits)
             neg = _negated_before(" ".join(words), len(" ".join(words[:i])) + 1)
             votes.add("no" if neg else "yes")
@@ -325,10 +330,11 @@ def clause_option(text: str, question: str | None, options: Sequence[str]) -> st
     m = re.search(r"\bwhich(?: one)?(?: of (?:the|these) \w+)?(?: \w+)?\s+(.*?)\s*(?:\?|$)", q)
     if not m:
         return None
+    full = [" ".join(w for w in _words(o) if w not in ("the", "an")) for o in options]
     opt_words = [{w for w in _words(o) if w not in _STOP} for o in options]
     shared = opt_words[0] & opt_words[1]
     names = [ow - shared for ow in opt_words]
-    if not all(names):
+    if not all(names) and full[0] == full[1]:
         return None
     pred = [_stem(w) for w in _words(m.group(1)) if w not in _STOP and w not in opt_words[0] | opt_words[1]
             and w not in _PREP and w not in ("more", "less", "most", "least")]
@@ -345,7 +351,9 @@ def clause_option(text: str, question: str | None, options: Sequence[str]) -> st
         words = _words(clause)
         if not words:
             continue
-        first = [i for i, ns in enumerate(names) if set(words[:4]) & ns]
+        lead = " ".join(words[:5])
+        first = [i for i, o in enumerate(full) if re.search(rf"\b{re.escape(o)}\b", lead)] \
+            or [i for i, ns in enumerate(names) if set(words[:4]) & ns]
         if len(first) != 1 or all(set(words) & ns for ns in names):
             continue  # one option as the subject, the other not in the clause ("neither x nor y" names none)
         stems = [_stem(w) for w in words]
