@@ -134,12 +134,9 @@ class Predicate:
                      r"(?P<mid>(?:\w+\s+){0,4}?)than\s+(?P<y>.+)$", body)
         if c and _opposites(c.group("adj"))[0]:
             x, y = c.group("x"), c.group("y")
-            if c.group("adj") in ("more", "less", "fewer") and re.match(r"(?:there )?$", x.strip()) is None \
-                    and x.startswith("there"):
-                x = x[len("there"):]
             mid = c.group("mid").split()
-            if c.group("adj") in ("more", "less", "fewer") and (not x.strip() or x.strip() == "there") and mid:
-                x = " ".join(mid)
+            if c.group("adj") in ("more", "less", "fewer") and x.strip() == "there" and mid:
+                x = " ".join(mid)  # "are there more apples than oranges": the apples are compared
             xs = {w for w in _words(x) if w not in _STOP}
             ys = {w for w in _words(y) if w not in _STOP}
             xs, ys = (xs - ys) or xs, (ys - xs) or ys

@@ -19,8 +19,8 @@ import pandas as pd
 
 from vpt.deciders.base import RunContext, make_trials
 from vpt.deciders.vlm import cost as cost_mod
-from vpt.deciders.vlm.cache import ResponseCache
 from vpt.deciders.vlm import judge as judge_mod
+from vpt.deciders.vlm.cache import ResponseCache
 from vpt.deciders.vlm.harness import CallRecord, Harness, VLMConfig, answers_frame, calls_frame, reask_rows
 from vpt.deciders.vlm.images import ImageCache
 from vpt.deciders.vlm.prompts import load_templates
