@@ -22,6 +22,15 @@ A pure function (:func:`parse_answer`). The cascade, first hit wins:
 Two-option questions whose options are "Yes"/"No", differ only by a negation, or state opposite
 polarities are read through the yes/no polarity ("Yes" means A when A is the positive one).
 Anything unresolved, contradictory or ambiguous is ``invalid``.
+
+Any binary question, not only ours: where the rules above find nothing, :mod:`.predicate` reads
+a sentence against the question's own predicate (comparatives, relations, same/different,
+negation in its clause, antonyms, numbers) and, for two options, the option that is the subject
+of an assertive clause. The camera-sees-the-ball restatements apply to questions about seeing
+only. Other languages' yes/no (de, fr, es, it, pt, nl, zh, ja) are read as yes/no. Letters that
+contradict the option text they quote, echoed option lists and templates, and answers that
+revise themselves ("Yes ... Wait, no ...") are ``invalid``. Scored on ``tests/corpora/`` by
+``benchmarks/vlm_parse.py``.
 """
 
 from __future__ import annotations
