@@ -24,7 +24,7 @@ from vpt.trials import schema
 from vpt.trials.items import Dataset, labels
 
 ANSWER_COLUMNS = ("decision_maker", "task", "scene_id", "response", "score", "seed")
-OPTIONAL_ANSWER_COLUMNS = {"variant": "default", "repeat": 0, "rt_ms": float("nan")}
+OPTIONAL_ANSWER_COLUMNS = {"variant": "default", "repeat": 0, "rt_ms": float("nan"), "parsed_by": None}
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ def make_trials(answers: pd.DataFrame, items: pd.DataFrame, context: RunContext,
         "split": df["split"], "scene_id": df["scene_id"], "sweep_id": df["sweep_id"], "sweep_step": df["sweep_step"],
         "variant": df["variant"], "repeat": df["repeat"], "label": label, "response": response, "correct": correct,
         "score": pd.to_numeric(df["score"], errors="coerce"), "rt_ms": pd.to_numeric(df["rt_ms"], errors="coerce"),
-        "seed": df["seed"], "created_at": pd.Timestamp(context.created_at),
+        "seed": df["seed"], "parsed_by": df["parsed_by"].astype("object").where(df["parsed_by"].notna(), None),
+        "created_at": pd.Timestamp(context.created_at),
     })
     return schema.conform(out, source=f"run {context.run_id}")
 

@@ -23,6 +23,7 @@ from vpt.metrics.psychometric import sweep_fits
 from vpt.metrics.scores import accuracy_table
 from vpt.report import html as H
 from vpt.report.load import DatasetInfo, Inputs, cost_table, sweep_index
+from vpt.report.parsing import parse_table
 from vpt.report.summary import SPLIT_ORDER, TASK_ORDER, display, floor_notes, ordered, task_summary
 from vpt.trials import schema
 
@@ -256,6 +257,13 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
             tables["attribution"]), "Attribution share per region (mean over stimuli).") + H.table(tables["attribution"])))
     if "cost" in tables:
         sections.append(H.Section("cost", "Cost", H.table(tables["cost"], note="From the runs' manifests (run.json).")))
+    parsing = parse_table(trials)
+    if len(parsing):  # worded answers (VLMs): how each was read
+        parsing.to_csv(tabdir / "parsing.csv", index=False)
+        sections.append(H.Section("parsing", "How answers were read", H.table(parsing, note=(
+            "Share of rows whose answer the rules read, a judge model read (--judge), a re-ask read (--reask, its "
+            "own variant) or nothing read (invalid, counted wrong); accuracy with all rows and without the judged "
+            "ones. Also in tables/parsing.csv."))))
     if "variants" in res.tables:
         sections.append(H.Section("variants", "Variants", H.table(res.tables["variants"])))
     if inputs.datasets:

@@ -25,6 +25,7 @@ SCHEMA_VERSION = 1
 KINDS = ("baseline", "probe", "finetune", "scratch", "vlm", "human")
 TASKS = ("vpt", "depth")
 SPLITS = ("train", "val", "test", "ood", "human", "warmup", "sweep")
+PARSED_BY = ("rule", "judge", "reask", "none")
 
 
 
@@ -51,15 +52,19 @@ COLUMNS: tuple[Column, ...] = (
     Column("score", pa.float64(), True, "probability of class 1 where the decision maker has one"),
     Column("rt_ms", pa.float64(), True, "reaction time (humans) or latency (APIs), milliseconds"),
     Column("seed", pa.int64(), False, "the seed that made this row"),
+    Column("parsed_by", pa.string(), True, "how a worded answer was read: " + ", ".join(PARSED_BY)
+           + " (none: no answer read, response null); null for decision makers that do not answer in words"),
     Column("created_at", pa.timestamp("us", tz="UTC"), False, "when the row was made, UTC"),
 )
 NAMES = tuple(c.name for c in COLUMNS)
+# columns added after a table format was in use: a table (or a file) written before them reads them as null
+LATER_COLUMNS = ("parsed_by",)
 ARROW_SCHEMA = pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in COLUMNS],
                          metadata={b"vpt_trial_schema": str(SCHEMA_VERSION).encode()})
 # The natural key: one row per (run, decision maker, task, stimulus, variant, repeat).
 KEY = ("run_id", "decision_maker", "task", "scene_id", "variant", "repeat")
 
-_CHOICES = {"kind": KINDS, "task": TASKS, "split": SPLITS}
+_CHOICES = {"kind": KINDS, "task": TASKS, "split": SPLITS, "parsed_by": PARSED_BY}
 
 
 class TrialTableError(UserError):
@@ -79,6 +84,9 @@ def conform(df: pd.DataFrame, source: str = "trial table") -> pd.DataFrame:
     outside its allowed values, or inconsistent (`correct` must equal `response == label`).
     Extra columns are an error too: a foreign table is refused, not silently trimmed.
     """
+    later = [n for n in LATER_COLUMNS if n not in df.columns]
+    if later:
+        df = df.assign(**{n: pd.Series(pd.NA, index=df.index, dtype="object") for n in later})
     missing = [n for n in NAMES if n not in df.columns]
     if missing:
         _fail(source, missing[0], f"missing ({len(missing)} of {len(NAMES)} schema columns absent: "
@@ -116,7 +124,7 @@ def conform(df: pd.DataFrame, source: str = "trial table") -> pd.DataFrame:
             _fail(source, col.name, f"wrong type for {col.type}: {err}")
         out[col.name] = s
     for name, allowed in _CHOICES.items():
-        bad = ~out[name].isin(allowed)
+        bad = ~out[name].isin(allowed) & (out[name].notna() if name in LATER_COLUMNS else True)
         if bad.any():
             _fail(source, name, f"value {out[name][bad].iloc[0]!r} is not one of {', '.join(allowed)}")
     for name in ("label", "response"):

@@ -53,6 +53,12 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tpm", type=float, default=None, help="tokens per minute limit")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per call (default 60)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--judge", default=None, metavar="PROVIDER:MODEL",
+                   help="a second model reads the answers the rules cannot (one option or none), through the same "
+                        "cache and budget, e.g. openai:gpt-4o-mini-2024-07-18; rows say parsed_by=judge")
+    p.add_argument("--judge-base-url", default=None, help="the judge's API base URL (openai-compatible judges)")
+    p.add_argument("--reask", action="store_true", help="ask once more, in the same conversation, for a one-word "
+                   "answer where the rules read none (a separate variant, ...:reask)")
 
 
 class _AnyName:
@@ -111,7 +117,9 @@ def _config(args: argparse.Namespace):
                      tasks=tuple(args.task), controls=tuple(dict.fromkeys(args.controls)), repeats=args.repeats,
                      repeat_subset=args.repeat_subset, image_size=args.image_size,
                      temperature=None if args.no_temperature else args.temperature, max_tokens=args.max_tokens,
-                     seed=args.seed, constrained=not args.free_text, limit=args.limit)
+                     seed=args.seed, constrained=not args.free_text, limit=args.limit,
+                     judge=getattr(args, "judge", None), judge_base_url=getattr(args, "judge_base_url", None),
+                     reask=bool(getattr(args, "reask", False)))
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from vpt.deciders.vlm import cache as cache_mod
+from vpt.deciders.vlm import judge as judge_mod
 from vpt.deciders.vlm.cost import Budget, BudgetReached, Price
 from vpt.deciders.vlm.images import ImageCache
 from vpt.deciders.vlm.parse import parse_answer
@@ -64,6 +65,9 @@ class VLMConfig:
     seed: int = 0
     constrained: bool = True
     limit: int | None = None
+    judge: str | None = None          # PROVIDER:MODEL of a second model that reads unread answers
+    judge_base_url: str | None = None
+    reask: bool = False               # ask once more for a one-word answer (variant ...:reask)
 
     def __post_init__(self) -> None:
         if self.form not in FORMS:
@@ -83,7 +87,11 @@ class VLMConfig:
         return f"{self.prompt_version}:{self.style}:{self.form}:k{self.shots}:{control}"
 
     def describe(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        for k in ("judge", "judge_base_url", "reask"):  # absent when unused: earlier run ids stay valid
+            if not d[k]:
+                del d[k]
+        return d
 
 
 @dataclass
@@ -96,6 +104,7 @@ class Job:
     key: str
     input_estimate: int
     output_cap: int
+    reask: bool = False
 
 
 @dataclass
@@ -125,6 +134,12 @@ class CallRecord:
     error: str | None = None
     attempts: int = 0
     batch: bool = False         # answered through a batch API (batch price)
+    parsed_by: str = "rule"     # rule | judge | reask | none (the trial table's parsed_by)
+    judge_text: str | None = None
+    judge_cached: bool = False
+    judge_usd: float | None = None
+    judge_input_tokens: int | None = None
+    judge_output_tokens: int | None = None
 
 
 class RateLimiter:
@@ -169,9 +184,12 @@ class Harness:
     """Builds, estimates and runs the jobs of one configuration on one item table."""
 
     def __init__(self, cfg: VLMConfig, provider: Provider, templates: Templates, price: Price,
-                 response_cache: cache_mod.ResponseCache, images: ImageCache | None = None) -> None:
+                 response_cache: cache_mod.ResponseCache, images: ImageCache | None = None,
+                 judge: "judge_mod.Judge | None" = None) -> None:
         self.cfg, self.provider, self.templates, self.price = cfg, provider, templates, price
         self.cache, self.images = response_cache, images or ImageCache()
+        self.judge = judge or (judge_mod.Judge.from_spec(cfg.judge, cfg.judge_base_url, response_cache)
+                               if cfg.judge else None)
         self.params = Params(cfg.temperature, cfg.output_tokens(bool(templates.style(cfg.style)["cot"])), cfg.seed,
                              cfg.constrained)
 
@@ -230,10 +248,12 @@ class Harness:
         usd = self.price.usd(tin or 0, tout or 0) if (tin is not None or tout is not None) else None
         if usd is not None and batch:
             usd *= BATCH_PRICE_FACTOR
-        img = next(p for p in job.conv.turns[-1].parts if not isinstance(p, str))
-        return CallRecord(job.task, job.control, self.cfg.variant(job.control), job.scene_id, job.repeat, job.key,
+        img = next(p for t in reversed(job.conv.turns) for p in t.parts if not isinstance(p, str))
+        variant = self.cfg.variant(job.control) + (":reask" if job.reask else "")
+        how = "none" if parsed == "invalid" else ("reask" if job.reask else "rule")
+        return CallRecord(job.task, job.control, variant, job.scene_id, job.repeat, job.key,
                           cached, status, text, parsed, q.label_of(parsed), latency, tin, tout, usd, img.sha256,
-                          img.width, img.height, version, finish, error, attempts, batch)
+                          img.width, img.height, version, finish, error, attempts, batch, how)
 
     def _call(self, job: Job, limiter: RateLimiter, rng: random.Random) -> CallRecord:
         for attempt in range(MAX_ATTEMPTS):
@@ -264,8 +284,46 @@ class Harness:
 
     def run(self, jobs: list[Job], budget: Budget, concurrency: int = 4, rpm: float | None = None,
             tpm: float | None = None, progress: Callable[[CallRecord], None] | None = None) -> list[CallRecord]:
-        """Answer every job (cache first). Raises BudgetReached when the next call could pass the
-        budget (answered calls are cached; nothing else is written)."""
+        """Answer every job (cache first), then re-ask and judge what the rules cannot read (where
+        configured). Raises BudgetReached when the next call could pass the budget (answered calls
+        are cached; nothing else is written)."""
+        if self.judge is not None:
+            self.judge.provider.check_key()  # before anything is sent, not after
+        records = self._answer(jobs, budget, concurrency, rpm, tpm, progress)
+        if self.cfg.reask:
+            by_key = {j.key: j for j in jobs}
+            again = []
+            for r in records:
+                if r.status == "ok" and r.parse == "invalid" and r.text and r.fingerprint in by_key:
+                    j = by_key[r.fingerprint]
+                    conv = judge_mod.reask_conversation(j.conv, r.text)
+                    key = cache_mod.fingerprint(self.provider.name, self.cfg.model, conv,
+                                                {**asdict(self.params), "repeat": j.repeat, "reask": True},
+                                                self.cfg.base_url)
+                    est = j.input_estimate + len(r.text) // 4 + 16
+                    again.append(Job(j.task, j.control, j.scene_id, j.repeat, conv, key, est, j.output_cap, True))
+            records += self._answer(again, budget, concurrency, rpm, tpm, progress)
+        if self.judge is not None:
+            for r in records:
+                if r.status == "ok" and r.parse == "invalid" and r.text:
+                    self._judge(r, budget)
+        return records
+
+    def _judge(self, r: CallRecord, budget: Budget) -> None:
+        q = self._question(r)
+        verdict, call = self.judge.ask(q, r.text or "", budget)
+        r.judge_text, r.judge_cached, r.judge_usd = call.text, call.cached, call.usd
+        r.judge_input_tokens, r.judge_output_tokens = call.input_tokens, call.output_tokens
+        if verdict != "invalid":
+            r.parse, r.response, r.parsed_by = verdict, q.label_of(verdict), "judge"
+        if call.error:
+            r.error = f"judge: {call.error}"
+
+    def _question(self, r: CallRecord):
+        return self.templates.question(r.task, self.cfg.form, swap=r.control == "swap")
+
+    def _answer(self, jobs: list[Job], budget: Budget, concurrency: int = 4, rpm: float | None = None,
+                tpm: float | None = None, progress: Callable[[CallRecord], None] | None = None) -> list[CallRecord]:
         records: list[CallRecord] = []
         limiter, rng = RateLimiter(rpm, tpm), random.Random(self.cfg.seed)
         pending: dict[Future, tuple[Job, float]] = {}
@@ -335,7 +393,19 @@ def answers_frame(records: list[CallRecord], decision_maker: str, seed: int) -> 
         "response": pd.array([r.response for r in records], dtype="Int64"), "score": np.nan, "seed": seed,
         "variant": [r.variant for r in records], "repeat": [r.repeat for r in records],
         "rt_ms": [r.latency_ms if r.latency_ms is not None else np.nan for r in records],
+        "parsed_by": [r.parsed_by if r.status == "ok" else "none" for r in records],
     })
+
+
+def reask_rows(records: list[CallRecord]) -> list[CallRecord]:
+    """The rows of the re-ask variant that were not re-asked: copies of the first answers (read by
+    the rules, or failed), so the ``...:reask`` variant has every item. Trial rows only: they are
+    no calls (not in calls.parquet, not in the cost)."""
+    from dataclasses import replace
+
+    asked = {(r.task, r.control, r.scene_id, r.repeat) for r in records if r.variant.endswith(":reask")}
+    return [replace(r, variant=r.variant + ":reask") for r in records
+            if not r.variant.endswith(":reask") and (r.task, r.control, r.scene_id, r.repeat) not in asked]
 
 
 def calls_frame(records: list[CallRecord]) -> pd.DataFrame:

@@ -22,25 +22,41 @@ A pure function (:func:`parse_answer`). The cascade, first hit wins:
 Two-option questions whose options are "Yes"/"No", differ only by a negation, or state opposite
 polarities are read through the yes/no polarity ("Yes" means A when A is the positive one).
 Anything unresolved, contradictory or ambiguous is ``invalid``.
+
+Any binary question, not only ours: where the rules above find nothing, :mod:`.predicate` reads
+a sentence against the question's own predicate (comparatives, relations, same/different,
+negation in its clause, antonyms, numbers) and, for two options, the option that is the subject
+of an assertive clause. The camera-sees-the-ball restatements apply to questions about seeing
+only. Other languages' yes/no (de, fr, es, it, pt, nl, zh, ja) are read as yes/no. Letters that
+contradict the option text they quote, echoed option lists and templates, and answers that
+revise themselves ("Yes ... Wait, no ...") are ``invalid``. Scored on ``tests/corpora/`` by
+``benchmarks/vlm_parse.py``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Sequence
+
+from vpt.deciders.vlm.predicate import _PAIRS, Predicate, _opposites, clause_option
 
 PARSES = ("yes", "no", "A", "B", "invalid")
 INVALID = "invalid"
 
 _YES = {"yes", "yeah", "yep", "yup", "y", "true", "correct", "affirmative", "sure", "indeed", "absolutely",
-        "definitely", "certainly", "si", "oui", "ja"}
-_NO = {"no", "nope", "nah", "n", "false", "negative", "incorrect", "not"}
+        "definitely", "certainly", "si", "oui", "ja", "sim", "是", "是的", "对", "对的", "有", "有的", "はい", "ええ"}
+_NO = {"no", "nope", "nah", "n", "false", "negative", "incorrect", "not", "nein", "non", "nao", "nee", "否", "不",
+       "不是", "没有", "沒有", "不对", "いいえ", "いえ"}
+# other languages' yes/no opening an answer ("Ja, ...", "Non, ...", "是的，...", "いいえ、..."): a word then a mark
+_LEAD_YES = re.compile(r"^\W*(?:(?:ja|oui|si|sim)(?=\s*[.,!;:]|\s*$)|(?:是的|是|对的|对|有的|有|はい|ええ)(?=\W|$))")
+_LEAD_NO = re.compile(r"^\W*(?:(?:nein|non|nao|nee)(?=\s*[.,!;:]|\s*$)|(?:不是|不对|不|否|没有|沒有|いいえ|いえ)(?=\W|$))")
 _HEDGE = (r"(?:i think|i believe|i would say|i'd say|i guess|i suspect|probably|likely|most likely|very likely|"
           r"presumably|apparently|it seems|it appears|it looks like|seemingly|i'm fairly sure|i am fairly sure|"
           r"i'm pretty sure|i am pretty sure|i'm confident|i am confident|my guess is|my best guess is|"
           r"based on the image|based on the picture|looking at the image|from the image|in this image|"
-          r"in the image|well|hmm|ok|okay|so|therefore|thus|hence|overall|in conclusion|to conclude|"
+          r"in the image|well|hmm|ok|okay|so|wait|actually|on second thought|correction|therefore|thus|hence|overall|in conclusion|to conclude|"
           r"in summary|final answer|answer|the answer is|my answer is|my answer|i'd go with|i would go with)")
 _REFUSAL = re.compile(
     r"(?:can ?not|can't|unable to|not able to|impossible to|hard to|difficult to|couldn't|could not|no way to)\s+"
@@ -53,7 +69,7 @@ _REFUSAL = re.compile(
     r"(?:image|picture|photo|attachment)|no image|image (?:is )?(?:not|isn't) (?:visible|provided|available|loaded)"
     r"|as an ai|i can(?:no|')t help|i won't|i will not|unknown|not determinable|either (?:answer|option)|"
     r"could be either|both (?:are|options|answers) (?:possible|plausible|equally)|\bunsure\b|\bnot sure\b|"
-    r"\bno idea\b|\bdepends\b|\bit depends\b")
+    r"\bno idea\b|\bdepends\b|\bit depends\b|\bdepending on\b|\beither yes or no\b")
 _POSS = r"(?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?"
 # a seeing verb counts only with the ball (or "it") as its object, or with none: "can see the box" says nothing
 _OBJ = (r"(?=\s+(?:the |that |this )?(?:red )?(?:ball|sphere|it)\b|\s*[.,;:!)]|\s*$|\s+(?:clearly|directly|from|because|"
@@ -94,7 +110,9 @@ _POS_VERB = re.compile(
 _ANSWER_NOUNS = (r"my final answer|final answer|final response|final choice|final verdict|the correct answer|"
                  r"the correct statement|correct statement|the true statement|true statement|"
                  r"correct answer|the best answer|best answer|the right answer|the answer|my answer|answer|"
-                 r"the correct option|correct option|the correct choice|my choice|conclusion|verdict|response|output")
+                 r"the (?:correct|right|best) (?:option|choice)|(?:correct|right|best) (?:option|choice)|my choice|"
+                 r"conclusion|verdict|response|output|antwort|reponse|respuesta|risposta|resposta|antwoord|"
+                 r"答案|回答|答え|結論")
 _ANSWER_LINE = re.compile(  # a noun needs a separator ("Answer: B", "the answer is no"); a verb does not
     r"\b(?P<noun>" + _ANSWER_NOUNS + r")\s*(?:would be|will be|is\b|=|:|-|–|—)\s*[:\-–—]?\s*(?P<rest>[^\n]*)"
     r"|\b(?P<verb>i choose|i pick|i select|i'll go with|i will go with|i'd go with|i would go with|i'll choose|"
@@ -104,12 +122,19 @@ _CONCLUDE = re.compile(r"\b(?:therefore|thus|hence|so|consequently|in conclusion
 _NO_NOUN = re.compile(r"\s+(?:(?:clear|direct|visible|obvious|real|other|single|big|large|tall)\s+)?(?:object|obstacle|"
                       r"occluder|obstruction|barrier|thing|wall|box|block|cube|cylinder|one|part|line|view|way|path|"
                       r"matter|need|sign|evidence|issue|problem|doubt|question)s?\b")
+_LEXICON = {w for a, b in _PAIRS for w in a | b}
 _COMPARATIVES = {"closer": ("closer", "nearer", "nearest", "closest", "less far", "in front"),
                  "farther": ("farther", "further", "farthest", "furthest", "more distant", "behind")}
 
 
+def _fold(text: str) -> str:
+    """Accents off (si, nao, reponse), full-width marks to ASCII (，： -> , :)."""
+    t = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return unicodedata.normalize("NFKC", t).replace("。", ".").replace("、", ",")
+
+
 def _clean(text: str) -> str:
-    t = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    t = _fold(text).replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     t = re.sub(r"<think>.*?</think>", " ", t, flags=re.S | re.I)
     t = re.sub(r"```[a-zA-Z]*", " ", t).replace("```", " ")
     t = re.sub(r"[*_`#>]+", "", t)
@@ -163,16 +188,40 @@ class _Question:
                     pa, pb = _polarity(self.options[0]), _polarity(self.options[1])
                     if {pa, pb} == {"yes", "no"}:
                         self.polar = {"yes": "A" if pa == "yes" else "B", "no": "B" if pa == "yes" else "A"}
+                    else:  # "The door is open." / "The door is closed.": one word and its opposite
+                        self._opposite_statements(a, b)
+        low_q = (self.question + " " + " ".join(self.options or [])).lower()
+        # the camera-sees-the-ball restatements apply to questions about seeing only
+        self.vpt = not self.question or bool(re.search(r"\b(?:see|sees|seen|visible|view|views|sight)\b", low_q))
+        if not hasattr(self, "pred"):
+            polar_words = self.options and {_norm(o) for o in self.options} == {"yes", "no"}
+            self.pred = Predicate(self.question) if kind == "yes_no" or polar_words else None
         # "Is the red ball closer to you than the green camera?": yes = the first is closer
         c = re.search(r"\b(?:is|are)\s+(?:the\s+)?([\w ]+?)\s+(closer|nearer|farther|further)\b(?:[\w ]*?)\s+than\s+"
                       r"(?:the\s+)?([\w ]+?)\s*\?", self.question.lower())
         self.compare = (c.group(1), c.group(3), c.group(2)) if c and kind == "yes_no" else None
         m = re.search(r"\bwhich\b.*?\b(?:is|are|one is|looks)\s+(\w+)", self.question.lower())
         self.adjective = m.group(1) if m else ("closer" if self.options and "closer" in self.question.lower() else None)
-        known = {w for words in _COMPARATIVES.values() for w in words}
+        if self.options and self.adjective not in _LEXICON:  # "Which car is parked closer to the tree?"
+            after = self.question.lower().split("which", 1)[-1]
+            later = [w for w in re.findall(r"[a-z]+", after) if w in _LEXICON and re.fullmatch(r"\w+er", w)]
+            more = re.search(r"\b(more|less|fewer)\s+(?!\w+ly\b)\w+", after)  # "more water", not "more tightly"
+            self.adjective = later[0] if later else (more.group(1) if more else self.adjective)
+        known = {w for words in _COMPARATIVES.values() for w in words} | (_LEXICON - {"true", "false"})
         if self.options and self.adjective not in known:  # "Which is true?" over "The ball is closer to you." ...
             shared = [w for w in sorted(known) if all(re.search(rf"\b{w}\b", o.lower()) for o in self.options)]
             self.adjective = shared[0] if len(shared) == 1 else self.adjective
+
+    def _opposite_statements(self, a: str, b: str) -> None:
+        wa, wb = a.split(), b.split()
+        if len(wa) != len(wb):
+            return
+        diff = [(x, y) for x, y in zip(wa, wb) if x != y]
+        if len(diff) == 1 and diff[0][1] in _opposites(diff[0][0])[1]:
+            m = re.match(r"(.+?) (is|are|was|were) (.+)$", a)
+            if m:  # read the answer as if asked "Is the door open?" (yes = option A)
+                self.pred = Predicate(f"{m.group(2)} {m.group(1)} {m.group(3)}?")
+                self.polar = {"yes": "A", "no": "B"}
 
     def from_polarity(self, p: str | None) -> str | None:
         if p is None:
@@ -202,6 +251,11 @@ def _token_answer(s: str, q: _Question) -> str | None:
         if low in ("a", "b"):
             return low.upper()
         m = re.fullmatch(r"\(?([ab])[\).:\-]\s*(.*)", low, re.S)
+        if m and m.group(2) and _other_letter(m.group(2), m.group(1)):
+            return None  # an echoed option list: "A) yes B) no"
+        if m and q.polar and m.group(2) and m.group(2).strip(" .") in _YES | _NO \
+                and q.polar["yes" if m.group(2).strip(" .") in _YES else "no"] != m.group(1).upper():
+            return None  # "A) no" where A is "yes"
         if m and (not m.group(2) or _matches_option(m.group(2), q) in (None, m.group(1).upper())):
             return m.group(1).upper()
         opt = _matches_option(low, q, exact=True)
@@ -257,9 +311,14 @@ def _option_mention(text: str, q: _Question) -> str | None:
     return "AB"[hits.pop()] if len(hits) == 1 else None
 
 
-def _polarity(sentence: str) -> str | None:
-    """yes/no from one sentence: a leading yes/no word after hedges, else a restatement."""
-    s = sentence.lower().strip()
+def _polarity(sentence: str, restate: bool = True) -> str | None:
+    """yes/no from one sentence: a leading yes/no word after hedges, else (``restate``) a
+    restatement about a camera seeing a ball."""
+    s = _fold(sentence).lower().strip()
+    if _LEAD_NO.match(s):
+        return "no"
+    if _LEAD_YES.match(s):
+        return "yes"
     s = re.sub(r"^[\W_]+", "", s)
     for _ in range(4):
         s2 = re.sub(r"^" + _HEDGE + r"\b[\s,:;.\-–—]*", "", s)
@@ -273,7 +332,7 @@ def _polarity(sentence: str) -> str | None:
     rest = s[m.end():] if m else s
     if lead in ("yes", "yeah", "yep", "yup", "correct", "affirmative", "absolutely", "definitely", "certainly",
                 "indeed", "true"):
-        if re.match(r"\s*(?:and|or|/)\s*no\b", rest):
+        if re.match(r"\s*(?:and|or|/|\|)\s*no\b", rest):
             return None
         if re.match(r"\s*not\b", rest):
             return "no"
@@ -281,7 +340,7 @@ def _polarity(sentence: str) -> str | None:
     if lead == "no" and _NO_NOUN.match(rest):
         lead = ""  # "No obstacle blocks the view": a determiner, not the answer
     if lead in ("no", "nope", "nah", "negative", "false", "incorrect"):
-        if re.match(r"\s*(?:and|or|/)\s*yes\b", rest) or re.match(r"\s+(?:doubt|question)\b", rest):
+        if re.match(r"\s*(?:and|or|/|\|)\s*yes\b", rest) or re.match(r"\s+(?:doubt|question)\b", rest):
             return "yes" if re.match(r"\s+doubt\b", rest) else None
         return "no"
     if lead == "not" and re.match(r"\s*(?:$|[.!,;]|at all|really|likely|quite|visible|seen)", rest):
@@ -294,6 +353,8 @@ def _polarity(sentence: str) -> str | None:
                   r"can|could|does not|doesn't|does)\W*$", s)
     if m:  # an elliptical answer to "Can the camera see ...?": "It can." / "It cannot."
         return "no" if re.search(r"not|n't", m.group(1)) else "yes"
+    if not restate:
+        return None
     s = re.sub(r"\b(?:i|we|you|one) (?:can |could )?(?:clearly )?(?:see|notice|observe)\b", " ", s)
     s = re.sub(r"\b(?:is |are |'s )?(?:partly |partially |clearly |fully )?(?:visible|hidden|seen|obscured|occluded) "
                r"(?:to|from|for|in|on) (?:me|us|you|the observer|the viewer of the image|my (?:view|viewpoint|perspective|side|position|vantage point|angle)|our (?:view|viewpoint|side|position|vantage point|angle|"
@@ -314,29 +375,58 @@ def _comparative(sentence: str, q: _Question) -> str | None:
     if not q.options or not q.adjective:
         return None
     group = next((g for g, words in _COMPARATIVES.items() if q.adjective in words), None)
-    if group is None:
-        return None
-    other = "farther" if group == "closer" else "closer"
+    if group is not None:
+        other = "farther" if group == "closer" else "closer"
+        same_words, other_words = _COMPARATIVES[group], _COMPARATIVES[other]
+    else:  # any comparative of the lexicon: "Which line is longer?" ... "the top line is shorter"
+        syn, opp = _opposites(q.adjective)
+        if not syn:
+            return None
+        same_words, other_words = tuple(sorted(syn)), tuple(sorted(opp))
     s = _norm(sentence)
     found = []
-    for i, opt in enumerate(_norm(o) for o in q.options):
-        opt = re.split(r" (?:is|are|appears|seems|looks|lies|sits|stands|can|cannot)\b", opt)[0]  # the subject
-        core = opt.split()[-1] if opt else opt  # "red ball" -> "ball"
+    subjects = [re.split(r" (?:is|are|appears|seems|looks|lies|sits|stands|can|cannot)\b", _norm(o))[0]
+                for o in q.options]
+    cores = [o.split()[-1] if o else o for o in subjects]  # "red ball" -> "ball", unless both share it
+    for i, opt in enumerate(subjects):
+        core = cores[i] if cores[0] != cores[1] else opt
         name = rf"(?:{re.escape(opt)}|{re.escape(core)})"
-        for same, words in ((True, _COMPARATIVES[group]), (False, _COMPARATIVES[other])):
+        for same, words in ((True, same_words), (False, other_words)):
             for w in words:
-                pats = (rf"\b{name} (?:is|appears|seems|looks|lies|sits|stands|is located|is positioned|is placed)"
+                pats = (rf"\b{name} (?:is|appears|seems|looks|lies|sits|stands|is located|is positioned|is placed|"
+                        rf"has|have|contains|holds)"
                         rf"(?P<mid>(?: \w+){{0,2}}) {w}\b",
                         rf"\b{w}(?: one| object| of two| of them)? (?:is|appears to be|seems to be) {name}\b",
                         rf"\b{name} is (?:the )?{w}(?: one| object)?\b",
                         rf"^(?:the )?{w}(?: one| object| of two| of them)? {name}\b")
                 for pat in pats:
                     for m in re.finditer(pat, s):
+                        if re.search(r"\b(?:not|nor|neither|no)\s*$", s[:m.start()]):
+                            return None  # "the cat, not the dog, is bigger"; "neither the dog nor the cat is"
                         mid = m.groupdict().get("mid") or ""
                         if re.search(r"\b(?:not|never|no)\b|n't\b", mid):
                             return None  # "the ball is not closer": leave it
                         found.append(i if same else 1 - i)
     return "AB"[found[0]] if found and len(set(found)) == 1 else None
+
+
+def _opposite_word(text: str, q: _Question) -> str | None:
+    """Options that are one word and its opposite ("left"/"right", "on"/"off"): the one the answer
+    uses, where it uses one only and does not negate it."""
+    a, b = (_norm(o) for o in q.options or ("", ""))
+    preps = r"(?:on|in|under|at|inside|outside|behind|above|below|near|next to|to|toward|towards|into|off) "
+    if re.match(preps, a) and re.match(preps, b) and a != b:  # "on the table" / "on the floor"
+        used = [o for o in (a, b) if re.search(rf"\b{re.escape(o)}\b", _norm(text))]
+        if len(used) == 1 and not re.search(r"\b(?:not|no|never)\b|n't\b", text.lower()):
+            return "A" if used == [a] else "B"
+        return None
+    if " " in a or " " in b or b not in _opposites(a)[1]:
+        return None
+    words = re.findall(r"[a-z]+", text.lower())
+    used = {w for w in words if w in (a, b)}
+    if len(used) != 1 or re.search(r"\b(?:not|no|never)\b|n't\b", text.lower()):
+        return None
+    return "A" if used == {a} else "B"
 
 
 def _strip_echo(text: str, q: _Question) -> str:
@@ -349,7 +439,7 @@ def _strip_echo(text: str, q: _Question) -> str:
         t = re.sub(rf"\(?A[\).:]\s*{a}\.?\s*\n?\s*\(?B[\).:]\s*{b}\.?", " ", t, flags=re.I)
     t = re.sub(r"(?:answer|respond|reply) with (?:yes or no|a or b|\"?yes\"? or \"?no\"?)(?: only)?\.?", " ", t,
                flags=re.I)
-    t = re.sub(r"\((?:yes/no|a/b)\)|\byes/no\b|\ba/b\b|\byes or no\b(?! *[,.]? *(?:it|the))", " ", t, flags=re.I)
+    t = re.sub(r"\[?\byes\s*\|\s*no\b\]?|\((?:yes/no|a/b)\)|\byes/no\b|\ba/b\b|\byes or no\b(?! *[,.]? *(?:it|the))", " ", t, flags=re.I)
     return t
 
 
@@ -370,7 +460,7 @@ def _resolve_short(s: str, q: _Question) -> str | None:
         if m:
             letter = m.group(1).upper()
             other = _matches_option(low[m.end():], q)
-            return letter if other in (None, letter) else None
+            return letter if other in (None, letter) and not _other_letter(low[m.end():], letter) else None
         m = re.fullmatch(r"\W*(?:" + _HEDGE + r"\W+)*(?:it's|it is|i choose|i pick|i'd pick|i'd choose)?\s*"
                          r"\(?([ab])\)?\W*", low)
         if m:
@@ -378,7 +468,8 @@ def _resolve_short(s: str, q: _Question) -> str | None:
         m = re.search(r"[,:;\-–—]\s*\(?([ab])\)?\W*$", low)
         if m:  # "Based on the choices, B."
             return m.group(1).upper()
-        found = set(re.findall(r"\b(?:option|choice|statement|letter)\s+\(?([ab])\b(?!['’-])", low))
+        found = set(re.findall(r"\b(?:option|choice|statement|letter|image|picture|panel|figure)\s+\(?([ab])\b"
+                               r"(?!['’-])", low))
         if len(found) == 1:
             return found.pop().upper()
         m = re.fullmatch(r"\W*(?:the )?(first|second|former|latter)(?: one| option| statement| choice)?(?: is (?:true|"
@@ -386,16 +477,27 @@ def _resolve_short(s: str, q: _Question) -> str | None:
         if m:
             return "A" if m.group(1) in ("first", "former") else "B"
         if q.polar:  # statements of opposite polarity: a restated option, else the answer's polarity
-            return _matches_option(low, q) or q.from_polarity(_polarity(low))
+            return _matches_option(low, q) or q.from_polarity(_polarity(low, q.vpt)
+                                                              or (q.pred.read(low) if q.pred else None))
+        found = set(re.findall(r"\(([ab])\)", low))
+        if len(found) == 1 and re.search(r"\([ab]\)\W*$", low):  # "Le chien (A)."
+            return found.pop().upper()
         # other options (noun phrases: "The red ball."): a comparative, or an answer that opens with one
-        # option ("The red ball, because ..."); a mere mention ("The ball is red") names none
-        return _comparative(low, q) or _option_mention(low, q)
-    pol = _polarity(low)
+        # option ("The red ball, because ..."), or the subject of a clause that asserts the question's
+        # predicate; a mere mention ("The ball is red") names none
+        tail = re.search(r"\b(?:so|therefore|thus|hence)\b[,:]?\s+([^.;]*?)\W*$", low)
+        if tail and (_option_mention(tail.group(1), q) or _token_answer(tail.group(1), q)):  # "..., so the hexagon."
+            return _option_mention(tail.group(1), q) or _token_answer(tail.group(1), q)
+        return (_comparative(low, q) or _option_mention(low, q) or _opposite_word(low, q)
+                or clause_option(low, q.question, q.options))
+    pol = _polarity(low, q.vpt)
     if pol is None and q.compare:
         x, y, adj = q.compare
         pseudo = _Question("two_option", [x, y], f"Which is {adj}?")
         got = _comparative(low, pseudo)
         pol = {"A": "yes", "B": "no"}.get(got or "")
+    if pol is None and q.pred is not None:
+        pol = q.pred.read(low)
     return pol
 
 
@@ -409,7 +511,7 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     text = _clean(raw)
     if not text:
         return INVALID
-    js = _json_answer(text)
+    js = _json_answer(_fold(raw).replace("```json", " ").replace("```", " "))
     if js is not None:
         return _resolve_short(js, q) or INVALID
     tok = _token_answer(text, q)
@@ -420,7 +522,8 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     final = [m for m in lines if m.group("noun") and "final" in m.group("noun").lower()]
     for m in [*reversed(final), *reversed([m for m in lines if m not in final])]:
         rest = (m.group("rest") if m.group("noun") else m.group("rest2")).strip()
-        if not rest or re.search(r"\b(?:yes or no|a or b)\b", rest.lower()):
+        if not rest or re.search(r"\b(?:yes or no|a or b)\b|\byes\s*[|/]\s*no\b|\(?\b[a]\b\)?\s*(?:or|/|\|)\s*\(?b\b",
+                                 rest.lower()):
             continue
         got = _resolve_short(rest, q)
         if got:
@@ -433,9 +536,9 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     if not sents:
         return INVALID
     last = _token_answer(sents[-1], q)
-    if last:
-        return last
     first = _lead(sents[0], q)
+    if last:
+        return INVALID if first and first != last else last  # "Yes. No." contradicts itself
     closing = _lead(sents[-1], q) if len(sents) > 1 else None
     if first and closing and first != closing:
         return INVALID
@@ -452,6 +555,10 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     else:  # no concluding sentence: every sentence that gives an answer must give the same one
         each = {g for g in (_resolve_short(c, q) for c in sents) if g}
         candidates = [] if len(each) != 1 else [sents[-1], *sents]
+        revised = any(re.match(r"^\W*(?:wait|actually|on second thought|correction|hmm|no wait)\b", c.lower())
+                      for c in sents[1:])
+        if first and len(each) > 1 and revised:
+            return INVALID  # "Yes, ... Wait, no, ...": the answer revised itself
     got = next((g for g in (_resolve_short(c, q) for c in candidates) if g), None)
     if first and got and first != got:
         return INVALID  # "Yes, ..." then a conclusion the other way: contradictory
@@ -468,12 +575,22 @@ def _lead(sentence: str, q: _Question) -> str | None:
     low = _clean(sentence).lower()
     if _conditional(low):
         return None
-    m = re.match(r"^\W*(yes|no|yeah|nope|yep)\b(?!\s*(?:or|/|and)\s*(?:yes|no))", low)
+    m = re.match(r"^\W*(yes|no|yeah|nope|yep)\b(?!\s*(?:or|/|\||and)\s*(?:yes|no))", low)
     if m and not (m.group(1) == "no" and _NO_NOUN.match(low[m.end():])):
         p = "yes" if m.group(1) in ("yes", "yeah", "yep") else "no"
         return q.from_polarity(p)
     if q.kind == "two_option":
         m = re.match(r"^\W*(?:option |choice )?\(?([ab])(?:\)|\.|:|\s*[-–—])", low)
         if m:
+            rest = low[m.end():]
+            other = _matches_option(rest, q) or (q.polar and _token_answer(rest, q))
+            if other not in (None, m.group(1).upper()) or _other_letter(rest, m.group(1)):
+                return None  # "A) no" where A is "yes"; "(A) x or (B) y"
             return m.group(1).upper()
     return None
+
+
+def _other_letter(rest: str, letter: str) -> bool:
+    """Whether the rest of an answer that opened with one letter lists the other one too."""
+    other = "b" if letter.lower() == "a" else "a"
+    return bool(re.search(rf"(?:^|[\s,;/(])\(?{other}[\).:]", rest.lower()))

@@ -19,8 +19,9 @@ import pandas as pd
 
 from vpt.deciders.base import RunContext, make_trials
 from vpt.deciders.vlm import cost as cost_mod
+from vpt.deciders.vlm import judge as judge_mod
 from vpt.deciders.vlm.cache import ResponseCache
-from vpt.deciders.vlm.harness import CallRecord, Harness, VLMConfig, answers_frame, calls_frame
+from vpt.deciders.vlm.harness import CallRecord, Harness, VLMConfig, answers_frame, calls_frame, reask_rows
 from vpt.deciders.vlm.images import ImageCache
 from vpt.deciders.vlm.prompts import load_templates
 from vpt.deciders.vlm.providers import provider_class
@@ -93,12 +94,15 @@ def run_vlm(cfg: VLMConfig, dataset: Dataset, results: str | Path, selection: st
     t0 = time.perf_counter()
     records = h.run(jobs, cost_mod.Budget(budget_usd), concurrency, rpm, tpm, progress)
     context = RunContext(run_id, dataset, selection, started)
-    trials = make_trials(answers_frame(records, decision_maker(cfg), cfg.seed), items, context, "vlm")
+    rows = records + (reask_rows(records) if cfg.reask else [])  # the re-ask variant has every item
+    trials = make_trials(answers_frame(rows, decision_maker(cfg), cfg.seed), items, context, "vlm")
     calls = calls_frame(records)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_parquet(folder / CALLS, calls)
     cost = cost_mod.summary([{"cached": r.cached, "usd": r.usd, "input_tokens": r.input_tokens,
                               "output_tokens": r.output_tokens, "batch": r.batch} for r in records], h.price)
+    if h.judge is not None:  # the judge's calls: their own entry, and in the run's total
+        cost = judge_mod.add_cost(cost, records, h.judge.price)
     status = calls["status"].value_counts().to_dict() if len(calls) else {}
     manifest = {
         "command": list(command) if command is not None else list(sys.argv), "decider": f"vlm-{cfg.provider}",
@@ -113,6 +117,8 @@ def run_vlm(cfg: VLMConfig, dataset: Dataset, results: str | Path, selection: st
         "seconds": round(time.perf_counter() - t0, 3), "cost": cost,
         "calls": {"file": CALLS, "status": {str(k): int(v) for k, v in status.items()},
                   "model_versions": sorted({r.model_version for r in records if r.model_version})},
+        "parsed_by": {str(k): int(v) for k, v in trials["parsed_by"].value_counts().items()},
+        "judge": h.judge.name if h.judge is not None else None,
     }
     store.write_run(results, run_id, trials, manifest)
     return VLMRun(run_id, folder, False, records, cost, trials)
