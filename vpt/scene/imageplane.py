@@ -40,12 +40,12 @@ either may be hidden on a valid item); cylinder and sphere silhouettes are polyg
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
-from vpt.scene.spec import SceneSpec
+from vpt.scene.spec import OccluderSpec, SceneSpec
 
 # Default thresholds of the two rules, for the confusion tables (:func:`rule_predictions`);
 # the AUCs of :mod:`vpt.scene.conflict` need no threshold. The facing threshold is half the
@@ -259,26 +259,40 @@ class Coverage:
     occluders: tuple[int, ...]  # ids of the occluders whose silhouettes meet the free part
 
 
+class SegmentFrame:
+    """The image segment of a scene with its free part (outside the ball's and the viewer's
+    silhouettes) worked out once, so the coverage of changed occluders is cheap
+    (:meth:`cover`); the viewer, the ball and the observer must stay as they are."""
+
+    def __init__(self, spec: SceneSpec, start: str = "lens") -> None:
+        g = facing_geometry([spec])
+        self.spec = spec
+        self.p0 = g["eye_px" if start == "lens" else "body_px"][0]
+        self.p1 = g["ball_px"][0]
+        self.length = float(np.hypot(*(self.p1 - self.p0)))
+        own = [iv for poly in viewer_silhouettes(spec) + [ball_silhouette(spec)]
+               if (iv := clip_segment(self.p0, self.p1, poly))]
+        self.free = _complement(_union_length(own))
+
+    def cover(self, occluders: Sequence[OccluderSpec]) -> Coverage:
+        one = replace(self.spec, occluders=tuple(occluders))
+        occ_iv, ids = [], []
+        for o, poly in zip(one.occluders, occluder_silhouettes(one)):
+            iv = clip_segment(self.p0, self.p1, poly)
+            if iv and _measure(_intersect([iv], self.free)) > 0:
+                occ_iv.append(iv)
+                ids.append(o.id)
+        free_len = _measure(self.free)
+        covered = _measure(_intersect(_union_length(occ_iv), self.free))
+        return Coverage(coverage=covered / free_len if free_len > 0 else 0.0, free_px=free_len * self.length,
+                        segment_px=self.length, occluders=tuple(sorted(ids)))
+
+
 def segment_cover(spec: SceneSpec, start: str = "lens") -> Coverage:
     """How much of the image segment from the viewer's projected lens (``start="lens"``) or
     body centre (``"body"``) to the projected ball centre the occluders' silhouettes cover,
     as a share of the part outside the ball's and the viewer's silhouettes."""
-    g = facing_geometry([spec])
-    p0 = g["eye_px" if start == "lens" else "body_px"][0]
-    p1 = g["ball_px"][0]
-    length = float(np.hypot(*(p1 - p0)))
-    own = [iv for poly in viewer_silhouettes(spec) + [ball_silhouette(spec)] if (iv := clip_segment(p0, p1, poly))]
-    free = _complement(_union_length(own))
-    occ_iv, ids = [], []
-    for o, poly in zip(spec.occluders, occluder_silhouettes(spec)):
-        iv = clip_segment(p0, p1, poly)
-        if iv and _measure(_intersect([iv], free)) > 0:
-            occ_iv.append(iv)
-            ids.append(o.id)
-    free_len = _measure(free)
-    covered = _measure(_intersect(_union_length(occ_iv), free))
-    return Coverage(coverage=covered / free_len if free_len > 0 else 0.0, free_px=free_len * length,
-                    segment_px=length, occluders=tuple(sorted(ids)))
+    return SegmentFrame(spec, start).cover(spec.occluders)
 
 
 def segment_coverage_2d(specs: Sequence[SceneSpec], start: str = "lens") -> np.ndarray:
