@@ -231,6 +231,9 @@ def facing_candidates(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
     d_ball = np.linalg.norm(ball - o, axis=-1)
     d_view = float(np.linalg.norm(pos - o))
     ok &= np.abs(d_ball - d_view) / np.maximum(d_ball, d_view) >= labels.min_depth_gap * 1.2
+    z_view = float(obs.project(pos)[1])  # the depth label needs the gap in z depth as well, same order
+    ok &= np.abs(zc - z_view) / np.maximum(np.abs(zc), abs(z_view)) >= labels.min_depth_gap * 1.2
+    ok &= (d_ball < d_view) == (zc < z_view)
     # the ball keeps clear of the viewer's body in the image (it must stay visible)
     ok &= np.linalg.norm(q - body_px, axis=-1) > r_px + 2.5 * obs.focal_px * v.proxy_radius / max(d_view, 1e-6) * 0.6
     cin, cout = _frustum_margins(eye_b, ball, r, fwd_b, v.hfov_deg, v.vfov_deg, 1.0 + labels.ball_margin,
@@ -257,28 +260,51 @@ ANGLE_GRID_DEG = np.arange(-90.0, 90.1, 3.0)
 MIN_PLACEMENTS = 4
 
 
+TURN_TOL_DEG = 6.0  # the viewer's |turn| from side-on differs by at most this within a facing pair
+
+
+def turn_matched(cand: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The clearly-in and clearly-out placements (indices) that have a partner of the other
+    kind with the viewer turned as far from side-on (|turn| within :data:`TURN_TOL_DEG`;
+    one may be turned toward the observer and the other away), so that the viewer's
+    silhouette does not tell the halves of a pair apart."""
+    ins, outs = np.flatnonzero(cand["clear_in"]), np.flatnonzero(cand["clear_out"])
+    if not len(ins) or not len(outs):
+        return ins[:0], outs[:0]
+    ti, to = np.abs(cand["turn"][ins]), np.abs(cand["turn"][outs])
+    ui, uo = np.unique(np.round(ti, 6)), np.unique(np.round(to, 6))
+    ok_i = np.min(np.abs(ti[:, None] - uo[None, :]), axis=1) <= TURN_TOL_DEG
+    ok_o = np.min(np.abs(to[:, None] - ui[None, :]), axis=1) <= TURN_TOL_DEG
+    return ins[ok_i], outs[ok_o]
+
+
 def feasible_angles(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig,
                     grid: np.ndarray = ANGLE_GRID_DEG) -> np.ndarray:
     """The signed 2D facing angles of ``grid`` at which the base's observer and viewer
-    position admit both a clearly-in and a clearly-out placement (at least
-    :data:`MIN_PLACEMENTS` grid points each): where the two labels overlap in the image."""
+    position admit both a clearly-in and a clearly-out placement with the viewer turned
+    alike (:func:`turn_matched`, at least :data:`MIN_PLACEMENTS` grid points each): where
+    the two labels overlap in the image."""
     ok = []
     for th in grid:
-        c = facing_candidates(base, cfg, labels, float(th))
-        ok.append(c["clear_in"].sum() >= MIN_PLACEMENTS and c["clear_out"].sum() >= MIN_PLACEMENTS)
+        ins, outs = turn_matched(facing_candidates(base, cfg, labels, float(th)))
+        ok.append(len(ins) >= MIN_PLACEMENTS and len(outs) >= MIN_PLACEMENTS)
     return np.asarray(grid, float)[np.asarray(ok, bool)]
 
 
 def _matched_placements(cand: dict[str, np.ndarray], ins: np.ndarray, outs: np.ndarray, rng: np.random.Generator
                         ) -> tuple[int, int]:
     """One clearly-in and one clearly-out placement that also look alike in how far the
-    viewer is turned from side-on (its silhouette), in the ball's image distance from the
-    lens and its image size: a random in-view placement and, of the out-of-view ones, one of
-    the three nearest to it in (|turn| / 8 deg, log image distance / 0.15, log size / 0.1)."""
+    viewer is turned from side-on (its silhouette: |turn| within :data:`TURN_TOL_DEG`), in
+    the ball's image distance from the lens and its image size: a random in-view placement
+    and, of the out-of-view ones turned alike, one of the three nearest to it in
+    (log image distance / 0.15, log size / 0.1)."""
     ia = int(ins[rng.integers(len(ins))])
+    alike = outs[np.abs(np.abs(cand["turn"][outs]) - abs(cand["turn"][ia])) <= TURN_TOL_DEG]
+    if len(alike):
+        outs = alike
 
     def feat(k):
-        return np.stack([np.abs(cand["turn"][k]) / 8.0, np.log(cand["lam"][k]) / 0.15, np.log(cand["r_px"][k]) / 0.1], -1)
+        return np.stack([np.log(cand["lam"][k]) / 0.15, np.log(cand["r_px"][k]) / 0.1], -1)
 
     d = np.sum((feat(outs) - feat(np.array([ia])))**2, axis=1)
     near = outs[np.argsort(d, kind="stable")[:3]]
@@ -299,7 +325,7 @@ def solve_facing_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
     step = float(ANGLE_GRID_DEG[1] - ANGLE_GRID_DEG[0])
     theta = float(angles[rng.integers(len(angles))] + rng.uniform(-step / 2, step / 2))
     cand = facing_candidates(base, cfg, labels, theta)
-    ins, outs = np.flatnonzero(cand["clear_in"]), np.flatnonzero(cand["clear_out"])
+    ins, outs = turn_matched(cand)
     if not len(ins) or not len(outs):
         why["facing: no placement at the drawn angle"] += 1
         return None
@@ -340,16 +366,26 @@ def solve_facing_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
 
 
 def _blocking_occluder(spec: SceneSpec, shape: str, catalogue: dict[str, Any], rng: np.random.Generator,
-                       t: float, oid: int) -> OccluderSpec | None:
-    """An occluder of ``shape`` across the viewer's line of sight at fraction ``t`` of the way
-    from the eye to the ball (on the floor), tall and wide enough to block the dilated ball's
+                       oid: int) -> OccluderSpec | None:
+    """An occluder of ``shape`` (size drawn from the catalogue) across the viewer's line of
+    sight, at a random fraction ``t`` of the way from the eye to the ball where its footprint
+    keeps the sampler's clearance from both, tall and wide enough to block the dilated ball's
     cone there with room to spare, within the catalogue's size ranges; None if it cannot be."""
     v, b = spec.viewer, spec.ball
     eye, bp = v.eye, np.asarray(b.position, float)
     line = bp[:2] - eye[:2]
+    ground = float(np.linalg.norm(line))
     yaw = math.degrees(math.atan2(line[1], line[0]))
+    occ = make_occluder(oid, shape, catalogue, rng, (0.0, 0.0), yaw)
+    half_along = occ.size[0] / 2
+    t_lo = (v.proxy_radius + 0.15 + half_along) / ground
+    t_hi = 1.0 - (b.radius * 1.4 + 0.13 + half_along) / ground
+    t_lo, t_hi = max(t_lo, 0.2), min(t_hi, 0.8)
+    if t_lo > t_hi:
+        return None
+    t = float(rng.uniform(t_lo, t_hi))
     xy = eye[:2] + t * line
-    occ = make_occluder(oid, shape, catalogue, rng, (float(xy[0]), float(xy[1])), yaw)
+    occ = replace(occ, position=(float(xy[0]), float(xy[1]), occ.position[2]))
     c = catalogue[shape]
     dist = float(np.linalg.norm(bp - eye))
     cone_r = 1.6 * b.radius * t * dist / max(dist - 0.0, 1e-6)  # the dilated cone's radius there, with room
@@ -407,8 +443,7 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
     o_xy = np.asarray(base.observer.position[:2], float)
     for _ in range(tries):
         shape = shapes[int(rng.integers(len(shapes)))]
-        t = float(rng.uniform(0.3, 0.7))
-        blk = _blocking_occluder(clean, shape, catalogue, rng, t, oid)
+        blk = _blocking_occluder(clean, shape, catalogue, rng, oid)
         if blk is None:
             why[f"cover b: {shape} cannot block there"] += 1
             continue
@@ -462,7 +497,7 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
                 g = facing_geometry([spec_a, spec_b])["angle_deg"]
                 ca = segment_cover(spec_a).coverage
                 return ConflictPair("cover", base.index, spec_a, spec_b, lab_a, lab_b, float(g[0]), float(g[1]), ca,
-                                    target, {"shape": shape, "where": where, "delta_m": delta, "t": t,
+                                    target, {"shape": shape, "where": where, "delta_m": delta,
                                              "height_a": occ_a.size[2], "height_b": blk.size[2]})
     return None
 
@@ -518,8 +553,9 @@ def build_pairs(cfg: SamplingSettings, labels: LabelConfig, recipe: str, shapes:
 
 
 def auc(scores: np.ndarray, y: np.ndarray) -> float:
-    """ROC AUC of ``scores`` for ``y == 1`` (Mann-Whitney, ties count half)."""
-    s, y = np.asarray(scores, float), np.asarray(y, int)
+    """ROC AUC of ``scores`` for ``y == 1`` (Mann-Whitney, ties count half; values are
+    rounded to 6 decimals first, so values equal up to float noise tie)."""
+    s, y = np.round(np.asarray(scores, float), 6), np.asarray(y, int)
     pos, neg = s[y == 1], s[y == 0]
     if not len(pos) or not len(neg):
         return math.nan
