@@ -480,9 +480,12 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
                         lo = mid
                     else:
                         hi = mid
-                occ_a = _with_height(moved, hi)
-                if abs(_cover_with(frame, occ_a) - target) > COVER_TOL:
+                # the heights just below and just above the target: one of those within the
+                # tolerance, at random, so that the visible half is not always the more covered
+                ends = [h for h in (lo, hi) if abs(_cover_with(frame, _with_height(moved, h)) - target) <= COVER_TOL]
+                if not ends:
                     continue
+                occ_a = _with_height(moved, ends[int(rng.integers(len(ends)))])
                 cands.append((occ_a, "front" if sgn > 0 else "behind", float(delta)))
             if len(cands) >= 3:
                 break
