@@ -295,20 +295,24 @@ def _matched_placements(cand: dict[str, np.ndarray], ins: np.ndarray, outs: np.n
                         ) -> tuple[int, int]:
     """One clearly-in and one clearly-out placement that also look alike in how far the
     viewer is turned from side-on (its silhouette: |turn| within :data:`TURN_TOL_DEG`), in
-    the ball's image distance from the lens and its image size: a random in-view placement
-    and, of the out-of-view ones turned alike, one of the three nearest to it in
-    (log image distance / 0.15, log size / 0.1)."""
-    ia = int(ins[rng.integers(len(ins))])
-    alike = outs[np.abs(np.abs(cand["turn"][outs]) - abs(cand["turn"][ia])) <= TURN_TOL_DEG]
+    the ball's image distance from the lens and its image size: a random placement of one
+    kind (in view or out of view, at random, so that neither kind is always the nearest to
+    the other) and, of the other kind's placements turned alike, one of the three nearest to
+    it in (log image distance / 0.15, log size / 0.1)."""
+    flip = rng.random() < 0.5
+    first, other = (outs, ins) if flip else (ins, outs)
+    i0 = int(first[rng.integers(len(first))])
+    alike = other[np.abs(np.abs(cand["turn"][other]) - abs(cand["turn"][i0])) <= TURN_TOL_DEG]
     if len(alike):
-        outs = alike
+        other = alike
 
     def feat(k):
         return np.stack([np.log(cand["lam"][k]) / 0.15, np.log(cand["r_px"][k]) / 0.1], -1)
 
-    d = np.sum((feat(outs) - feat(np.array([ia])))**2, axis=1)
-    near = outs[np.argsort(d, kind="stable")[:3]]
-    return ia, int(near[rng.integers(len(near))])
+    d = np.sum((feat(other) - feat(np.array([i0])))**2, axis=1)
+    near = other[np.argsort(d, kind="stable")[:3]]
+    i1 = int(near[rng.integers(len(near))])
+    return (i1, i0) if flip else (i0, i1)
 
 
 def solve_facing_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, rng: np.random.Generator,
