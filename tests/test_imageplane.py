@@ -86,7 +86,7 @@ RENDERED = Path(os.environ.get("VPT_RENDERED_DEPTH_VPT", "/work/data/depth-vpt")
 def test_graded_values_agree_with_the_pixel_cues_on_rendered_items():
     """Against the rendered masks: the rendered camera (tripod, lens hood) moves the
     silhouette centroid further from the body centre than the stand-in does, so the angle
-    agrees less closely (on the 128 test items of 2026-12-07: median 6 deg, 90th percentile
+    agrees less closely (on 60 test items of the default render, 2026-12-07: median 6 deg, 90th percentile
     15 deg); the coverage agrees to a few points."""
     from PIL import Image
 

@@ -226,7 +226,8 @@ def facing_candidates(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
     _, zc = obs.project(ball)
     r_px = obs.focal_px * r / np.maximum(zc, 1e-6)
     ok &= (zc > 0) & (r_px >= labels.min_ball_px * 1.05)
-    ok &= (q[..., 0] > 2 * r_px) & (q[..., 0] < obs.width - 2 * r_px) & (q[..., 1] > 2 * r_px) & (q[..., 1] < obs.height - 2 * r_px)
+    ok &= (q[..., 0] > 2 * r_px) & (q[..., 0] < obs.width - 2 * r_px)
+    ok &= (q[..., 1] > 2 * r_px) & (q[..., 1] < obs.height - 2 * r_px)
     o = np.asarray(obs.position, float)
     d_ball = np.linalg.norm(ball - o, axis=-1)
     d_view = float(np.linalg.norm(pos - o))
@@ -472,7 +473,8 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
             for delta in np.arange(0.1, 3.01, 0.1):
                 xy = np.asarray(blk.position[:2]) + sgn * delta * toward
                 moved = replace(blk, position=(float(xy[0]), float(xy[1]), blk.position[2]))
-                if not _off_line(moved, clean) or not _clear_of(moved, replace(clean, occluders=clean.occluders + (moved,))):
+                if not _off_line(moved, clean) or not _clear_of(moved, replace(clean,
+                                                                             occluders=clean.occluders + (moved,))):
                     continue
                 lo, hi = float(hz[0]), float(hz[1])
                 c_lo, c_hi = _cover_with(frame, _with_height(moved, lo)), _cover_with(frame, _with_height(moved, hi))
@@ -496,7 +498,8 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
         if not cands:
             why["cover a: no height matches the coverage off the line of sight"] += 1
             continue
-        specs_a = [replace(clean, occluders=clean.occluders + (o,), scene_id=f"{base.scene_id}-cover-a") for o, _, _ in cands]
+        specs_a = [replace(clean, occluders=clean.occluders + (o,), scene_id=f"{base.scene_id}-cover-a")
+                   for o, _, _ in cands]
         for spec_a, lab_a, (occ_a, where, delta) in zip(specs_a, label_scenes(specs_a, labels), cands):
             if not _usable(lab_a, 1, None):
                 why[f"cover a: {_why_not(lab_a)}"] += 1
