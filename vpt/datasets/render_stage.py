@@ -68,7 +68,8 @@ class RenderOptions:
 def make_renderer(options: RenderOptions):
     """(renderer, render_key, bpy version) for these render options."""
     from vpt.render.blender import probe_bpy
-    from vpt.render.executor import DEFAULT_RECYCLE_EVERY, make_executor
+    from vpt.render.executor import DEFAULT_RECYCLE_EVERY
+    from vpt.render.factory import make_executor
 
     if not isinstance(options, RenderOptions):
         raise TypeError(f"make_renderer takes RenderOptions, not {type(options).__name__} "

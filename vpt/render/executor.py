@@ -28,8 +28,9 @@ written atomically, so a stopped run leaves only finished files; rerunning is sa
 
 The seam for a distributed engine: :func:`run_shard` is a plain function of picklable
 arguments that renders one shard in its own worker and returns its results;
-:mod:`vpt.render.ray_executor` runs shards as Ray tasks through it. :func:`make_executor`
-picks the executor by name (``local`` or ``ray``) for ``vpt scenes --executor``.
+:mod:`vpt.render.ray_executor` runs shards as Ray tasks through it (and imports this module;
+this module never imports it). :func:`vpt.render.factory.make_executor` picks the executor
+by name (``local`` or ``ray``) for ``vpt scenes --executor``.
 
 The worker runs the same ``vpt`` as this process: from the interpreter's installation when
 it has one (a wheel, or an editable install), and from this process's source folder only
@@ -53,12 +54,10 @@ from vpt.render.presets import DEFAULT_PRESET, check_preset
 from vpt.render.worker import FRACTION_TOLERANCE
 
 DEFAULT_RECYCLE_EVERY = 100  # the `vpt scenes --recycle-every` default too
-EXECUTORS = ("local", "ray")
 TERMINATE_GRACE_S = 5.0
 
-__all__ = ["DEFAULT_RECYCLE_EVERY", "EXECUTORS", "FRACTION_TOLERANCE", "WorkerError", "WorkerFatal",
-           "WorkerProcess", "make_executor", "make_shards", "remove_stale_temp", "render_jobs", "run_shard",
-           "worker_env"]
+__all__ = ["DEFAULT_RECYCLE_EVERY", "FRACTION_TOLERANCE", "WorkerError", "WorkerFatal", "WorkerProcess",
+           "make_shards", "remove_stale_temp", "render_jobs", "run_shard", "worker_env"]
 
 
 class WorkerError(RuntimeError):
@@ -229,24 +228,6 @@ def run_shard(shard: list[dict[str, Any]], preset: str = DEFAULT_PRESET, device:
     the caller (on a shared filesystem another node's live process may own them)."""
     return list(render_jobs(shard, preset, workers=1, device=device, recycle_every=recycle_every,
                             threads=threads, log_dir=log, log_name=log_name, clean_temp=clean_temp))
-
-
-def make_executor(kind: str = "local", ray_address: str | None = None) -> Callable[..., Iterator[dict[str, Any]]]:
-    """A function with :func:`render_jobs`'s arguments that renders on the named executor.
-    For ``ray`` it checks now that Ray is installed and connects to the cluster (a local one
-    when ``ray_address`` is None), so a wrong setup fails before any planning."""
-    if kind == "local":
-        if ray_address:
-            from vpt.errors import UserError
-
-            raise UserError("--ray-address needs --executor ray")
-        return render_jobs
-    if kind == "ray":
-        from vpt.render import ray_executor
-
-        ray_executor.connect(ray_address)
-        return functools.partial(ray_executor.render_jobs_ray, address=ray_address)
-    raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
 
 
 def render_jobs(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET, workers: int = 1,
