@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from vpt.scene import geometry as geo
-from vpt.scene.labels import occluder_rows
+from vpt.scene.primitives import occluder_rows
 from vpt.scene.spec import (AppearanceSpec, BallSpec, LightSpec, ObserverSpec, OccluderSpec, SceneSpec,
                             ViewerSpec)
 
