@@ -53,7 +53,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 # renders) imports `vpt.render` inside functions, so planning never loads Blender; at module
 # level it may import only render modules that are plain Python.
 RENDER_BRIDGE = {"vpt.datasets.render_stage", "vpt.datasets.verify"}
-BLENDER_FREE_RENDER = {"vpt.render.worker", "vpt.render.presets"}
+BLENDER_FREE_RENDER = {"vpt.render.worker", "vpt.render.presets", "vpt.render.jobs"}
 
 
 def module_files() -> list[Path]:
@@ -322,5 +322,6 @@ def test_the_cycle_check_reads_the_package(tmp_path, monkeypatch):
     cycles = import_cycles(graph)
     assert cycles == [["vpt.render.executor", "vpt.render.ray_executor"], ["vpt.scene.labels", "vpt.scene.raster"]]
     text = "\n".join(describe_cycle(graph, c) for c in cycles)
-    assert "vpt.scene.labels (line 1) imports vpt.scene.raster; vpt.scene.raster (line 5) imports vpt.scene.labels" in text
+    assert ("vpt.scene.labels (line 1) imports vpt.scene.raster; "
+            "vpt.scene.raster (line 5) imports vpt.scene.labels") in text
     assert "vpt.render.executor (line 2) imports vpt.render.ray_executor" in text
