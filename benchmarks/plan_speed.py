@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from vpt.datasets.balance import fill, quotas
+from vpt.datasets.balance import FillSettings, fill, quotas
 from vpt.datasets.recipe import load_catalogue, load_recipe
 from vpt.errors import UserError
 
@@ -35,9 +35,8 @@ def sampling_benchmark(recipe_path: Path, seconds: float = 10.0) -> float:
     size = 64
     while elapsed < seconds:
         t0 = time.perf_counter()
-        kept, report = fill("bench", quotas(size, cfg["balance"]["occluded_share"]), make, recipe.labels,
-                            cfg["labels"]["steer_rays"], cfg["balance"]["batch_size"],
-                            cfg["balance"]["max_candidates_per_item"], progress=False)
+        kept, report = fill("bench", quotas(size, cfg["balance"]["occluded_share"]), make,
+                            FillSettings.from_recipe(recipe, progress=False))
         elapsed += time.perf_counter() - t0
         candidates += report.candidates
         accepted += len(kept)

@@ -138,3 +138,32 @@ def test_depth_swap_never_feeds_another_starving_stratum():
     # when the only cell that could take the quota is starving too, nothing moves
     only = Counter({a: 1, replace(a, depth=1): 1, replace(mirror, depth=1): 3, mirror: 1})
     assert _swap_depth(only, a, dry, starve_after=1500) is None and only[a] == 1
+
+
+def test_fill_settings_come_from_the_recipe():
+    """fill/fill_matched take one FillSettings (was 14 parameters), built from the recipe;
+    the same settings accept the same candidates."""
+    from tests.conftest import recipe_dict
+    from vpt.datasets.balance import FillSettings, fill
+    from vpt.datasets.recipe import load_catalogue
+    from vpt.scene.sampling import sample_candidate
+
+    r = parse_recipe(recipe_dict("depth-vpt"))
+    s = FillSettings.from_recipe(r, progress=False)
+    bal = r.config["balance"]
+    assert (s.labels, s.steer_rays, s.batch_size, s.max_candidates_per_item, s.pool, s.progress) == (
+        r.labels, r.config["labels"]["steer_rays"], bal["batch_size"], bal["max_candidates_per_item"], bal["pool"], False)
+    catalogue, shapes = load_catalogue("occluders"), r.config["occluders"]["shapes"]
+
+    def make(index, target):
+        return sample_candidate(r.name, r.sampling, "train", index, target, shapes, catalogue)
+
+    q = quotas(8, bal["occluded_share"])
+    new, rep = fill("train", q, make, s)
+    again, rep_again = fill("train", q, make, s)
+    assert len(new) == 8 and [a.spec for a in new] == [a.spec for a in again]
+    assert rep.candidates == rep_again.candidates
+    with pytest.raises(TypeError, match="FillSettings"):
+        fill("train", q, make, r.labels)
+    with pytest.raises(TypeError):
+        fill("train", q, make, s, 64)

@@ -35,3 +35,18 @@ def test_recipe_settings_carry_the_validated_values(name):
     with pytest.raises(FrozenInstanceError):
         s.viewer.hfov_deg = (1.0, 2.0)  # type: ignore[misc]
     assert r.sampling is s  # built once per recipe
+
+
+def test_the_sampler_sections_are_declared_once_on_the_fields():
+    """The recipe's validation table takes these sections (and seed, resolution) from the
+    settings fields, whose metadata carries each key's (type, default, constraint): one
+    declaration, so the two cannot drift apart."""
+    for schema in (BINARY_SCHEMA, SWEEPS_SCHEMA):
+        for section, cls in SECTIONS.items():
+            assert schema[section] == S.schema_section(cls)
+            assert all(schema[section][f.name] is f.metadata[S.SCHEMA] for f in fields(cls))
+        for name in ("seed", "resolution"):
+            assert schema[name] is S.schema_leaf(S.SamplingSettings, name)
+    leaf = S.schema_leaf(S.ViewerSettings, "hfov_deg")
+    assert leaf == ("range", 60.0, (10.0, 150.0))
+    assert parse_recipe({"name": "x"}).config["viewer"]["hfov_deg"] == [60.0, 60.0]  # the default, normalised

@@ -343,3 +343,21 @@ def test_a_refusal_is_cached_tagged_and_invalid(dataset, tmp_path, monkeypatch):
     assert store.read_trials(run)["response"].isna().sum() == 1
     sent = api.calls
     assert _run(args + ["--retry-failed"]) == 0 and api.calls == sent  # a refusal is an answer: not resent
+
+
+def test_run_options_read_the_command_line(tmp_path):
+    """``vpt vlm run``'s sending options travel as one frozen RunOptions (was 17 parameters)."""
+    from dataclasses import FrozenInstanceError
+
+    from vpt.deciders.vlm.run import RunOptions
+
+    args = vpt.cli.build_parser().parse_args(["vlm", "run", *_base(tmp_path / "ds", tmp_path, "--split", "test", "ood",
+                                                                   "--budget", "0.5", "--rpm", "30", "--retry-failed",
+                                                                   "--cache", str(tmp_path / "c.sqlite"))])
+    o = RunOptions.from_args(args, ["vpt", "vlm", "run"])
+    assert o == RunOptions(selection="all", splits=("test", "ood"), budget_usd=0.5, retry_failed=True, concurrency=2,
+                           rpm=30.0, tpm=None, cache_path=tmp_path / "c.sqlite", timeout_s=60.0, batch=False,
+                           command=("vpt", "vlm", "run"))
+    assert RunOptions(splits=["test"], cache_path=str(tmp_path)).splits == ("test",)
+    with pytest.raises(FrozenInstanceError):
+        o.concurrency = 8  # type: ignore[misc]

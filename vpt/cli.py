@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"vpt {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from vpt.render.executor import DEFAULT_RECYCLE_EVERY, EXECUTORS  # plain Python: no Blender, no Ray
+    from vpt.render.executor import DEFAULT_RECYCLE_EVERY  # plain Python: no Blender, no Ray
+    from vpt.render.factory import EXECUTORS  # (Ray is imported only when chosen)
 
     s = sub.add_parser("scenes", help="plan, label, render and write benchmarks from recipes",
                        description="Sample, label, counterbalance and render every recipe; write images, masks, "

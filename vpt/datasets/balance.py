@@ -21,7 +21,7 @@ import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tqdm import tqdm
 
@@ -29,6 +29,9 @@ from vpt.errors import UserError
 from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes
 from vpt.scene.sampling import Rejected, Target, cue_bins
 from vpt.scene.spec import SceneSpec
+
+if TYPE_CHECKING:
+    from vpt.datasets.recipe import Recipe
 
 SIDES = ("left", "right")
 CELLS = [(s, f, o) for s in SIDES for f in SIDES for o in (False, True)]
@@ -256,27 +259,64 @@ def _swap_depth(need: Counter, starving: Stratum, dry: Counter | None = None,
     return None
 
 
-def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec], cfg: LabelConfig,
-         steer_rays: int, batch_size: int, max_candidates_per_item: int, progress: bool = True,
-         starve_after: float = 1500, relax_after: int = 600, enforce_match: bool = True,
-         matcher: Matcher | None = None, start_index: int = 0,
+@dataclass(frozen=True)
+class FillSettings:
+    """How :func:`fill` and :func:`fill_matched` sample, from a recipe's ``labels:`` and
+    ``balance:`` sections (:meth:`from_recipe`).
+
+    ``labels``: the thresholds; accepted candidates are labelled at ``labels.n_rays`` (the
+    numbers recorded), candidates in batches of ``batch_size`` with ``steer_rays`` rays.
+    ``max_candidates_per_item`` bounds the candidates per item of quota. A stratum that
+    ``starve_after`` candidates aimed at it have not hit gives quota to its other-depth
+    sibling; after ``relax_after`` candidates without success its matching group gets more
+    slack. ``pool``: how many times its quota :func:`fill_matched` samples before keeping the
+    matched subset (:func:`fill` ignores it). ``progress``: show a progress bar."""
+
+    labels: LabelConfig
+    steer_rays: int
+    batch_size: int
+    max_candidates_per_item: int
+    pool: float = 1.0
+    starve_after: float = 1500
+    relax_after: int = 600
+    progress: bool = True
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe, progress: bool = True) -> "FillSettings":
+        """The settings a validated :class:`~vpt.datasets.recipe.Recipe` (binary) asks for."""
+        bal = recipe.config["balance"]
+        return cls(recipe.labels, recipe.config["labels"]["steer_rays"], bal["batch_size"],
+                   bal["max_candidates_per_item"], bal["pool"], progress=progress)
+
+
+def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec],
+         settings: FillSettings, *, progress: bool | None = None,
+         enforce_match: bool = True, matcher: Matcher | None = None, start_index: int = 0,
          partial: bool = False) -> tuple[list[Accepted], FillReport]:
     """Sample candidates until every stratum holds its quota.
 
     ``make(index, target)`` builds candidate ``index`` aimed at ``target`` (raising
-    :class:`Rejected` when it cannot). Candidates are labelled in batches with ``steer_rays``
-    rays; accepted ones are labelled again at ``cfg.n_rays`` (the numbers recorded) and kept
-    only if they stay in the same stratum. A stratum that ``starve_after`` candidates aimed at
-    it have not hit since its last success gives one unit of quota to its other-depth sibling
-    (see :func:`_swap_depth`). Candidates whose image-cue bins the other VPT label has not
-    matched are refused beyond the matcher's slack (see :class:`Matcher`); after
-    ``relax_after`` candidates without success a stratum's group gets more slack and the
-    stratum is aimed without hints. With ``enforce_match=False`` the matcher only steers
+    :class:`Rejected` when it cannot). Candidates are labelled in batches with
+    ``settings.steer_rays`` rays; accepted ones are labelled again at
+    ``settings.labels.n_rays`` (the numbers recorded) and kept only if they stay in the same
+    stratum. A stratum that ``settings.starve_after`` candidates aimed at it have not hit since
+    its last success gives one unit of quota to its other-depth sibling (see
+    :func:`_swap_depth`). Candidates whose image-cue bins the other VPT label has not matched
+    are refused beyond the matcher's slack (see :class:`Matcher`); after
+    ``settings.relax_after`` candidates without success a stratum's group gets more slack and
+    the stratum is aimed without hints. With ``enforce_match=False`` the matcher only steers
     (its hints) and admits everything; ``matcher`` carries its histograms between calls.
     Candidate indices start at ``start_index``; with ``partial`` the candidate bound returns
     what was found instead of raising. Deterministic: the same inputs accept the same
     candidates.
     """
+    if not isinstance(settings, FillSettings):
+        raise TypeError("fill() takes a FillSettings (FillSettings.from_recipe); pass the other options by keyword")
+    if progress is not None:
+        settings = replace(settings, progress=progress)
+    cfg, steer_rays = settings.labels, settings.steer_rays
+    batch_size, max_candidates_per_item = settings.batch_size, settings.max_candidates_per_item
+    starve_after, relax_after = settings.starve_after, settings.relax_after
     need = Counter({s: n for s, n in quota.items() if n > 0})
     total = sum(need.values())
     report = FillReport(split)
@@ -288,7 +328,7 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     swaps: Counter[Stratum] = Counter()  # quota moves triggered by each stratum
     matcher = matcher if matcher is not None else Matcher()
     relaxes: Counter[tuple] = Counter()  # matching relaxations per (cell, depth) group
-    bar = tqdm(total=total, desc=f"sampling {split}", unit="scene", disable=not progress, leave=False)
+    bar = tqdm(total=total, desc=f"sampling {split}", unit="scene", disable=not settings.progress, leave=False)
     try:
         while len(kept) < total:
             if report.candidates >= limit:
@@ -375,28 +415,26 @@ def pick_balanced(items: list[Accepted], n: int, key: Callable[[Accepted], Any])
             return
 
 
-def fill_matched(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec], cfg: LabelConfig,
-                 steer_rays: int, batch_size: int, max_candidates_per_item: int, pool: float,
-                 describe: Callable[[list[Accepted]], tuple[Any, list[str]]],
-                 progress: bool = True) -> tuple[list[Accepted], FillReport]:
+def fill_matched(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec],
+                 settings: FillSettings, describe: Callable[[list[Accepted]], tuple[Any, list[str]]]
+                 ) -> tuple[list[Accepted], FillReport]:
     """Fill ``quota`` as :func:`fill` does, then go on sampling until every stratum holds
-    ``pool`` times its quota (bounded by ``max_candidates_per_item``; whatever was found
-    counts), and keep the matched subset (:func:`vpt.datasets.matching.match_pool`): inside
-    each cell, the hidden and visible items that look most alike in the image.
-    The matcher's hints steer both phases toward cue bins the other label fills. ``pool <= 1``
-    is :func:`fill` with the matcher enforcing its bins."""
+    ``settings.pool`` times its quota (bounded by ``settings.max_candidates_per_item``;
+    whatever was found counts), and keep the matched subset
+    (:func:`vpt.datasets.matching.match_pool`): inside each cell, the hidden and visible items
+    that look most alike in the image. The matcher's hints steer both phases toward cue bins
+    the other label fills. ``pool <= 1`` is :func:`fill` with the matcher enforcing its bins."""
     from vpt.datasets.matching import match_pool
 
+    pool = settings.pool
     if pool <= 1:
-        return fill(split, quota, make, cfg, steer_rays, batch_size, max_candidates_per_item, progress)
+        return fill(split, quota, make, settings)
     matcher = Matcher()
-    kept, report = fill(split, quota, make, cfg, steer_rays, batch_size, max_candidates_per_item, progress,
-                        enforce_match=False, matcher=matcher)
+    kept, report = fill(split, quota, make, settings, enforce_match=False, matcher=matcher)
     final = Counter(a.stratum for a in kept)
     extra = {s: int(round((pool - 1) * n)) for s, n in final.items()}
-    more, rep2 = fill(f"{split} (pool)", extra, make, cfg, steer_rays, batch_size, max_candidates_per_item, progress,
-                      starve_after=float("inf"), enforce_match=False, matcher=matcher,
-                      start_index=report.candidates, partial=True)
+    more, rep2 = fill(f"{split} (pool)", extra, make, replace(settings, starve_after=float("inf")),
+                      enforce_match=False, matcher=matcher, start_index=report.candidates, partial=True)
     chosen, lines = match_pool(kept + more, dict(final), describe, lambda st: st.cell)
     report.candidates += rep2.candidates
     report.rejections.update(rep2.rejections)

@@ -13,7 +13,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vpt.datasets.balance import fill_matched, pick_balanced, quotas
+from vpt.datasets.balance import FillSettings, fill_matched, pick_balanced, quotas
 from vpt.datasets.cues import analytic_cue_matrix
 from vpt.datasets.recipe import SWEEP_KINDS, Recipe, load_catalogue
 from vpt.datasets.sweeps import FIT_FRACTION, PlannedSweep, SweepError, plan_sweep
@@ -71,10 +71,8 @@ def _plan_split(recipe: Recipe, split: str, size: int, progress: bool) -> tuple[
 
     bal = cfg["balance"]
     kept, report = fill_matched(split, quotas(size, bal["occluded_share"], bal["away_open_weight"]), make,
-                                recipe.labels, cfg["labels"]["steer_rays"], bal["batch_size"],
-                                bal["max_candidates_per_item"], bal["pool"],
-                                lambda acc: analytic_cue_matrix([(a.spec, a.labels) for a in acc], MATCH_SCALE),
-                                progress=progress)
+                                FillSettings.from_recipe(recipe, progress),
+                                lambda acc: analytic_cue_matrix([(a.spec, a.labels) for a in acc], MATCH_SCALE))
     kept.sort(key=lambda a: a.spec.index)
     items = [DatasetItem(dress(a.spec, styles, styles_cat), a.labels, split, a.stratum.cell) for a in kept]
     return items, report.lines()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from vpt.datasets.audit import audit_dataset, audit_plan, write_audit
 from vpt.datasets.build import DatasetItem, DatasetPlan, plan_recipe
@@ -29,6 +30,9 @@ from vpt.datasets.writer import (
     write_index,
     write_scene_json,
 )
+
+if TYPE_CHECKING:
+    from vpt.datasets.render_stage import HumanTarget
 
 # A renderer takes (items needing a render, their output stems or None where only the
 # human-resolution render is needed) and, as keywords, ``human`` (scene_id -> HumanTarget:
@@ -95,6 +99,24 @@ def _model_part_current(path: Path, model_hash: str) -> dict[str, Any] | None:
     return rec
 
 
+@dataclass(slots=True)
+class ItemState:
+    """What :func:`build_dataset` knows about one planned item on its way to a scene JSON.
+
+    ``model_hash`` is the spec hash of its model-resolution render, ``hash`` the one its
+    scene JSON carries (with the human resolution, when it is rendered for people too, at
+    ``human``). ``record`` is its scene JSON record once kept from an earlier run or written
+    now; ``earlier``, an earlier record whose model-resolution part is still current, so
+    only the human-resolution part is redone."""
+
+    item: DatasetItem
+    model_hash: str
+    hash: str
+    human: HumanTarget | None = None
+    record: dict[str, Any] | None = None
+    earlier: dict[str, Any] | None = None
+
+
 def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer: Renderer | None = None,
                   render_key: dict[str, Any] | None = None, bpy_version: str | None = None,
                   progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -105,61 +127,52 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
     root = Path(out) / recipe.name
     root.mkdir(parents=True, exist_ok=True)
     vers = versions(bpy_version)
-    records: dict[str, dict[str, Any]] = {}
-    todo: list[DatasetItem] = []
-    hashes, model_hashes, human = {}, {}, {}
-    earlier: dict[str, dict[str, Any]] = {}  # records whose model-resolution part is kept
+    states: dict[str, ItemState] = {}  # by scene id, in plan order
+    todo: list[ItemState] = []
     for item in plan.items:
-        sid = item.spec.scene_id
         res = human_resolution(recipe, item) if renderer is not None else None
-        model_hashes[sid] = h = spec_hash(item, plan, render_key)
-        hashes[sid] = with_human(h, res)
+        h = spec_hash(item, plan, render_key)
+        st = states[item.spec.scene_id] = ItemState(item, h, with_human(h, res))
         if res is not None:
             from vpt.datasets.render_stage import HumanTarget  # plain Python: no Blender here
 
-            human[sid] = HumanTarget(human_stem(root, item), res[0], res[1])
-        rec = _existing(scene_json_path(root, item), hashes[sid], renderer is not None, res is not None)
-        if rec is not None:
-            records[sid] = rec
+            st.human = HumanTarget(human_stem(root, item), res[0], res[1])
+        st.record = _existing(scene_json_path(root, item), st.hash, renderer is not None, res is not None)
+        if st.record is not None:
             continue
-        old = _model_part_current(scene_json_path(root, item), h) if renderer is not None else None
-        if old is not None:
-            earlier[sid] = old
-        todo.append(item)
-    kept = len(records)
+        st.earlier = _model_part_current(scene_json_path(root, item), h) if renderer is not None else None
+        todo.append(st)
+    kept = len(states) - len(todo)
     rejected: list[tuple[str, str]] = []
+
+    def write(st: ItemState, render: dict[str, Any] | None = None, files: dict[str, Any] | None = None) -> None:
+        st.record = scene_record(st.item, plan, vers, st.hash, render, files,
+                                 model_hash=st.model_hash if render is not None else None)
+        write_scene_json(scene_json_path(root, st.item), st.record)  # written last: the completion marker
+
     if renderer is None:
-        for item in todo:
-            rec = scene_record(item, plan, vers, hashes[item.spec.scene_id])
-            write_scene_json(scene_json_path(root, item), rec)
-            records[item.spec.scene_id] = rec
+        for st in todo:
+            write(st)
     else:
-        for item in [it for it in todo if it.spec.scene_id in earlier and it.spec.scene_id not in human]:
-            # only the human-resolution files went away (switched off): keep the render, drop them
-            sid = item.spec.scene_id
-            old = earlier[sid]
-            render = {k: v for k, v in old["render"].items() if k != "human"}
-            files = {k: v for k, v in old["files"].items() if not k.startswith("human_")}
-            rec = scene_record(item, plan, vers, hashes[sid], render, files, model_hash=model_hashes[sid])
-            write_scene_json(scene_json_path(root, item), rec)
-            records[sid] = rec
-        todo = [it for it in todo if it.spec.scene_id not in records]
+        for st in todo:
+            if st.earlier is not None and st.human is None:
+                # only the human-resolution files went away (switched off): keep the render, drop them
+                write(st, {k: v for k, v in st.earlier["render"].items() if k != "human"},
+                      {k: v for k, v in st.earlier["files"].items() if not k.startswith("human_")})
+        todo = [st for st in todo if st.record is None]
     if renderer is not None and todo:
-        stems = [None if it.spec.scene_id in earlier else image_stem(root, it) for it in todo]
-        for item, render, files in renderer(todo, stems, human={it.spec.scene_id: human[it.spec.scene_id]
-                                                                for it in todo if it.spec.scene_id in human},
-                                            root=root):
-            sid = item.spec.scene_id
+        stems = [None if st.earlier is not None else image_stem(root, st.item) for st in todo]
+        human = {st.item.spec.scene_id: st.human for st in todo if st.human is not None}
+        for item, render, files in renderer([st.item for st in todo], stems, human=human, root=root):
+            st = states[item.spec.scene_id]
             if render is None:
-                rejected.append((sid, str(files)))
+                rejected.append((item.spec.scene_id, str(files)))
                 continue
-            if sid in earlier:  # only the human-resolution part was rendered now
-                old = earlier[sid]
-                render = {**{k: v for k, v in old["render"].items() if k != "human"}, **render}
-                files = {**{k: v for k, v in old["files"].items() if not k.startswith("human_")}, **files}
-            rec = scene_record(item, plan, vers, hashes[sid], render, files, model_hash=model_hashes[sid])
-            write_scene_json(scene_json_path(root, item), rec)  # written last: the completion marker
-            records[sid] = rec
+            if st.earlier is not None:  # only the human-resolution part was rendered now
+                render = {**{k: v for k, v in st.earlier["render"].items() if k != "human"}, **render}
+                files = {**{k: v for k, v in st.earlier["files"].items() if not k.startswith("human_")}, **files}
+            write(st, render, files)
+    records = {sid: st.record for sid, st in states.items() if st.record is not None}
     stale = _remove_stale(root, {it.spec.scene_id for it in plan.items})
     if renderer is not None:
         stale += _remove_unrecorded_human(root, records)
@@ -191,7 +204,7 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
     atomic_write_text(root / "card.md", dataset_card(plan, df, audit_md, render_md))
     summary = {"recipe": recipe.name, "folder": str(root), "items": len(plan.items), "kept": kept,
                "written": len(records) - kept, "rejected": len(rejected), "stale_removed": stale,
-               "human_only": sum(1 for sid in earlier if sid in records),
+               "human_only": sum(st.earlier is not None and st.record is not None for st in states.values()),
                "plan_seconds": round(t_plan, 2), "seconds": round(time.perf_counter() - t0, 2)}
     redone = f" ({summary['human_only']} of them only at the human resolution)" if summary["human_only"] else ""
     log(f"{recipe.name}: {summary['items']} stimuli in {root} ({kept} kept from an earlier run, "

@@ -22,7 +22,16 @@ import yaml
 from vpt import resources
 from vpt.errors import UserError
 from vpt.scene.labels import LabelConfig
-from vpt.scene.settings import SamplingSettings
+from vpt.scene.settings import (
+    BallSettings,
+    LabelSettings,
+    ObserverSettings,
+    OccluderSettings,
+    SamplingSettings,
+    ViewerSettings,
+    schema_leaf,
+    schema_section,
+)
 
 
 
@@ -39,14 +48,17 @@ def load_catalogue(name: str) -> dict[str, Any]:
 # Each schema leaf: (type, default, constraint). Types: "int", "float", "str", "bool",
 # "range" (a number or [lo, hi]), "list[str]", "choice:<a|b>", "dict" (nested schema).
 # Constraints: (lo, hi) bounds for numbers and ranges; for list[str] the catalogue to check.
+# The sections and keys the scene sampler reads are declared once, as the fields of the
+# settings classes of vpt.scene.settings (their leaves ride in the fields' metadata); this
+# table takes them from there, in the same places, and declares the rest itself.
 _RANGE = "range"
 
 BINARY_SCHEMA: dict[str, Any] = {
     "name": ("str", None, None),
     "description": ("str", "", None),
     "kind": ("choice:binary|sweeps", "binary", None),
-    "seed": ("int", 0, (0, 2**32 - 1)),
-    "resolution": ("list[int]", [256, 256], (32, 4096)),
+    "seed": schema_leaf(SamplingSettings, "seed"),
+    "resolution": schema_leaf(SamplingSettings, "resolution"),
     # the human set and the warm-up also rendered at this size (same camera and field of
     # view, more pixels) for people; null, 0 or [] switches it off
     "human_resolution": ("list[int]|off", [512, 512], (32, 4096)),
@@ -60,45 +72,15 @@ BINARY_SCHEMA: dict[str, Any] = {
     "human_set": ("int", 96, (0, 10**5)),
     "warmup": ("int", 24, (0, 10**5)),
     "styles": ("list[str]", ["studio", "room", "outdoor"], "styles"),
-    "occluders": {
-        "shapes": ("list[str]", ["wall", "box", "slab", "pillar"], "occluders"),
-        "count": (_RANGE, [1, 3], (0, 8)),
-    },
+    "occluders": schema_section(OccluderSettings),
     "ood": {
         "occluder_shapes": ("list[str]", ["drum", "boulder"], "occluders"),
         "styles": ("list[str]", ["studio", "room", "outdoor"], "styles"),
     },
-    "viewer": {
-        "models": ("list[str]", ["camera"], "viewers"),
-        "hfov_deg": (_RANGE, 60.0, (10.0, 150.0)),
-        "vfov_deg": (_RANGE, 60.0, (10.0, 150.0)),
-        "height": (_RANGE, [0.35, 0.75], (0.1, 3.0)),
-        "pitch_deg": (_RANGE, [-18.0, -4.0], (-60.0, 60.0)),
-        "facing_offset_deg": (_RANGE, [0.0, 60.0], (0.0, 80.0)),
-        "scale": (_RANGE, [0.9, 1.1], (0.2, 5.0)),
-        "area_x": (_RANGE, [-1.6, 1.6], (-20.0, 20.0)),
-        "area_y": (_RANGE, [-0.8, 1.4], (-20.0, 20.0)),
-    },
-    "ball": {
-        "radius": (_RANGE, [0.12, 0.19], (0.02, 2.0)),
-        "distance": (_RANGE, [1.1, 3.0], (0.2, 30.0)),
-    },
-    "observer": {
-        "distance": (_RANGE, [5.5, 7.0], (1.0, 100.0)),
-        "height": (_RANGE, [2.6, 3.8], (0.1, 50.0)),
-        "hfov_deg": (_RANGE, [46.0, 52.0], (5.0, 120.0)),
-        "look_jitter": ("float", 0.25, (0.0, 5.0)),
-    },
-    "labels": {
-        "ball_margin": ("float", 0.15, (0.0, 1.0)),
-        "fov_margin_deg": ("float", 6.0, (0.0, 30.0)),
-        "min_depth_gap": ("float", 0.10, (0.0, 0.9)),
-        "min_observer_visible": ("float", 0.9, (0.0, 1.0)),
-        "min_ball_px": ("float", 5.0, (0.0, 1000.0)),
-        "min_viewer_px": ("float", 9.0, (0.0, 1000.0)),
-        "n_rays": ("int", 2048, (64, 65536)),
-        "steer_rays": ("int", 256, (64, 65536)),
-    },
+    "viewer": schema_section(ViewerSettings),
+    "ball": schema_section(BallSettings),
+    "observer": schema_section(ObserverSettings),
+    "labels": schema_section(LabelSettings),
     "balance": {
         "occluded_share": ("float", 0.5, (0.0, 0.5)),
         "max_candidates_per_item": ("int", 300, (1, 100000)),

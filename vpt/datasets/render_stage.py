@@ -15,6 +15,7 @@ from typing import Any, Iterator
 from tqdm import tqdm
 
 from vpt.datasets.build import DatasetItem
+from vpt.render.jobs import RenderJob, RenderResult  # typed dicts, plain Python: no Blender
 from vpt.scene.spec import to_dict
 
 # In the observer's rendered mask, the ball must cover at least this share of its analytic
@@ -68,7 +69,8 @@ class RenderOptions:
 def make_renderer(options: RenderOptions):
     """(renderer, render_key, bpy version) for these render options."""
     from vpt.render.blender import probe_bpy
-    from vpt.render.executor import DEFAULT_RECYCLE_EVERY, make_executor
+    from vpt.render.executor import DEFAULT_RECYCLE_EVERY
+    from vpt.render.factory import make_executor
 
     if not isinstance(options, RenderOptions):
         raise TypeError(f"make_renderer takes RenderOptions, not {type(options).__name__} "
@@ -87,13 +89,14 @@ def make_renderer(options: RenderOptions):
         per item (item, render, files) or (item, None, reason)."""
         human = human or {}
         by_id = {it.spec.scene_id: it for it in items}
-        jobs, expected = [], {}
+        jobs: list[RenderJob] = []
+        expected: dict[str, set[str]] = {}
         for it, stem in zip(items, stems):
             sid = it.spec.scene_id
             roles = []
             if stem is not None:
-                jobs.append({"scene_id": sid, "role": "model", "spec": to_dict(it.spec), "out_stem": str(stem),
-                             "analytic_fraction": it.labels.viewer_visible_fraction, "depth": bool(args.depth)})
+                jobs.append(RenderJob(scene_id=sid, role="model", spec=to_dict(it.spec), out_stem=str(stem),
+                                      analytic_fraction=it.labels.viewer_visible_fraction, depth=bool(args.depth)))
                 roles.append("model")
             if sid in human:  # the same job at more pixels; the ray cast does not depend on them
                 jobs.append(human_job(it, human[sid]))
@@ -105,7 +108,7 @@ def make_renderer(options: RenderOptions):
             root = Path(jobs[0]["out_stem"]).parents[2]
         (root / "logs").mkdir(parents=True, exist_ok=True)
         bar = tqdm(total=len(jobs), desc=f"rendering {items[0].spec.recipe}", unit="img", disable=args.quiet)
-        got: dict[str, dict[str, Any]] = {}
+        got: dict[str, dict[str, RenderResult]] = {}
         try:
             for res in render_jobs(jobs, preset=args.preset, workers=args.workers, device=args.device,
                                    recycle_every=args.recycle_every, log_dir=root / "logs"):
@@ -121,14 +124,14 @@ def make_renderer(options: RenderOptions):
     return renderer, key, version
 
 
-def human_job(item: DatasetItem, target: HumanTarget) -> dict[str, Any]:
+def human_job(item: DatasetItem, target: HumanTarget) -> RenderJob:
     """The render job of ``item`` at the human resolution: the same scene and camera (pose,
     field of view) with more pixels, so K scales with the width; no ray cast (the viewer's
     visible fraction does not depend on the observer's pixels)."""
     spec = item.spec
     big = replace(spec, observer=replace(spec.observer, width=int(target.width), height=int(target.height)))
-    return {"scene_id": spec.scene_id, "role": "human", "spec": to_dict(big), "out_stem": str(target.stem),
-            "analytic_fraction": None, "depth": False, "raycast": False}
+    return RenderJob(scene_id=spec.scene_id, role="human", spec=to_dict(big), out_stem=str(target.stem),
+                     analytic_fraction=None, depth=False, raycast=False)
 
 
 def _relative(files: dict[str, Any] | None, root: Path, prefix: str = "") -> dict[str, Any]:
@@ -136,7 +139,7 @@ def _relative(files: dict[str, Any] | None, root: Path, prefix: str = "") -> dic
             for k, v in (files or {}).items() if v}
 
 
-def _combine(item: DatasetItem, results: dict[str, dict[str, Any]], target: HumanTarget | None,
+def _combine(item: DatasetItem, results: dict[str, RenderResult], target: HumanTarget | None,
              root: Path) -> tuple[Any, Any]:
     """(render, files) of one item from its model and human renders, or (None, reason)."""
     radius = item.labels.image.viewer_radius_px
@@ -172,7 +175,7 @@ def _combine(item: DatasetItem, results: dict[str, dict[str, Any]], target: Huma
     return render, files
 
 
-def observer_check(res: dict[str, Any], viewer_radius_px: float) -> tuple[bool, str | None]:
+def observer_check(res: RenderResult | dict[str, Any], viewer_radius_px: float) -> tuple[bool, str | None]:
     """Both the ball and the viewer must be clearly visible in the rendered mask."""
     obs = res.get("observer") or {}
     share = obs.get("ball_visible_share", 0.0)

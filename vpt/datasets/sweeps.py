@@ -57,7 +57,8 @@ from vpt.datasets.recipe import SWEEP_KINDS
 from vpt.errors import UserError
 from vpt.rng import stream
 from vpt.scene import geometry as geo
-from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes, occluder_rows
+from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes
+from vpt.scene.primitives import occluder_rows
 from vpt.scene.settings import SamplingSettings
 from vpt.scene.sampling import (Rejected, ball_at, footprint_radius, make_occluder, pick, place_occluders,
                                 sample_observer, uniform)

@@ -8,8 +8,10 @@ missing they raise :class:`RenderUnavailable` with the command that installs it.
 Modules: ``build`` (scene from a spec), ``materials`` (procedural materials from
 ``assets/materials.yaml``), ``viewer_models``, ``meshes``, ``raycast`` (label of record),
 ``output`` (render to files), ``verify`` (the viewer's own view), ``presets`` (settings),
-``worker`` / ``executor`` (processes, shards), ``examples`` (canonical test scenes). The
-render benchmarks are scripts in the checkout's ``benchmarks/`` folder.
+``jobs`` (the typed records a render job and its result are), ``worker`` / ``executor``
+(processes, shards), ``ray_executor`` (shards as Ray tasks), ``factory`` (picks the executor
+by name), ``examples`` (canonical test scenes). The render benchmarks are scripts in the
+checkout's ``benchmarks/`` folder.
 
 Public API::
 
@@ -17,7 +19,7 @@ Public API::
     render(spec, out_stem, preset="standard", device="cpu", depth=False) -> dict
     raycast_viewer_visibility(spec, built=None) -> dict
     render_viewer_index(spec, size=128) -> dict            (vpt.render.verify)
-    render_jobs(jobs, preset, workers=1, ...) -> Iterator[dict]   (vpt.render.executor)
+    render_jobs(jobs, preset, workers=1, ...) -> Iterator[RenderResult]   (vpt.render.executor)
     render_settings(preset, spec=None, device="cpu") -> dict      (vpt.render.presets)
 """
 

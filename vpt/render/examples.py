@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vpt.scene import geometry as geo
-from vpt.scene.labels import occluder_rows
+from vpt.scene.primitives import occluder_rows
 from vpt.scene.spec import (AppearanceSpec, BallSpec, LightSpec, ObserverSpec, OccluderSpec, SceneSpec,
                             ViewerSpec, scene_from_dict)
 

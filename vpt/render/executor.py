@@ -1,18 +1,10 @@
 """Run render jobs in Blender worker processes, cut into shards (no ``bpy`` in this process).
 
-A *job* is a JSON-ready dict::
-
-    {"scene_id": str, "spec": to_dict(spec), "out_stem": str,
-     "analytic_fraction": float | None, "depth": bool}
-
-(optionally with ``"raycast": false``, which skips the viewer ray cast, e.g. for a second
-render of the same scene at another resolution, and ``"role"``, echoed in the result),
-and its *result* (from :func:`vpt.render.worker.run_job`) has ``scene_id``, ``ok`` and
-``reason`` (the ray-cast visible fraction disagrees with ``analytic_fraction`` by more than
-``FRACTION_TOLERANCE`` = 0.05, or an error), ``files`` (``image``, ``mask``, ``depth``: path
-and sha256), ``settings`` (every render setting), ``timings`` (build, raycast, render,
-write, total: seconds), ``raycast`` (:func:`~vpt.render.raycast.raycast_viewer_visibility`),
-``observer`` (ball and viewer pixel counts in the mask), ``pid`` and ``rss_mb``.
+A *job* is a :class:`~vpt.render.jobs.RenderJob` and its *result* (from
+:func:`vpt.render.worker.run_job`) a :class:`~vpt.render.jobs.RenderResult`: typed dicts,
+declared in :mod:`vpt.render.jobs`, that travel as JSON lines to and from the workers. A
+result is ``ok: false`` with a ``reason`` when the ray-cast visible fraction disagrees with
+the job's ``analytic_fraction`` by more than ``FRACTION_TOLERANCE`` = 0.05, or on an error.
 
 Why 0.05: the analytic fraction samples the ball's disc with ~1000 sunflower rays and the
 ray cast with a 512-px grid (a few thousand rays), each good to about 0.01-0.02 on a disc
@@ -28,8 +20,9 @@ written atomically, so a stopped run leaves only finished files; rerunning is sa
 
 The seam for a distributed engine: :func:`run_shard` is a plain function of picklable
 arguments that renders one shard in its own worker and returns its results;
-:mod:`vpt.render.ray_executor` runs shards as Ray tasks through it. :func:`make_executor`
-picks the executor by name (``local`` or ``ray``) for ``vpt scenes --executor``.
+:mod:`vpt.render.ray_executor` runs shards as Ray tasks through it (and imports this module;
+this module never imports it). :func:`vpt.render.factory.make_executor` picks the executor
+by name (``local`` or ``ray``) for ``vpt scenes --executor``.
 
 The worker runs the same ``vpt`` as this process: from the interpreter's installation when
 it has one (a wheel, or an editable install), and from this process's source folder only
@@ -49,16 +42,15 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from vpt.render.jobs import RenderJob, RenderResult, failed_result
 from vpt.render.presets import DEFAULT_PRESET, check_preset
 from vpt.render.worker import FRACTION_TOLERANCE
 
 DEFAULT_RECYCLE_EVERY = 100  # the `vpt scenes --recycle-every` default too
-EXECUTORS = ("local", "ray")
 TERMINATE_GRACE_S = 5.0
 
-__all__ = ["DEFAULT_RECYCLE_EVERY", "EXECUTORS", "FRACTION_TOLERANCE", "WorkerError", "WorkerFatal",
-           "WorkerProcess", "make_executor", "make_shards", "remove_stale_temp", "render_jobs", "run_shard",
-           "worker_env"]
+__all__ = ["DEFAULT_RECYCLE_EVERY", "FRACTION_TOLERANCE", "WorkerError", "WorkerFatal", "WorkerProcess",
+           "make_shards", "remove_stale_temp", "render_jobs", "run_shard", "worker_env"]
 
 
 class WorkerError(RuntimeError):
@@ -69,7 +61,7 @@ class WorkerFatal(WorkerError):
     """A worker cannot render at all (for example, bpy is missing)."""
 
 
-def make_shards(jobs: list[dict[str, Any]], shard_size: int) -> list[list[dict[str, Any]]]:
+def make_shards(jobs: list[RenderJob], shard_size: int) -> list[list[RenderJob]]:
     """Cut jobs into consecutive shards of at most ``shard_size``."""
     if shard_size < 1:
         raise ValueError("shard_size must be at least 1")
@@ -219,10 +211,10 @@ class WorkerProcess:
             self._log.close()
 
 
-def run_shard(shard: list[dict[str, Any]], preset: str = DEFAULT_PRESET, device: str = "cpu",
+def run_shard(shard: list[RenderJob], preset: str = DEFAULT_PRESET, device: str = "cpu",
               threads: int | None = None, recycle_every: int = DEFAULT_RECYCLE_EVERY,
               log: str | os.PathLike | None = None, log_name: str = "worker",
-              clean_temp: bool = True) -> list[dict[str, Any]]:
+              clean_temp: bool = True) -> list[RenderResult]:
     """Render one shard in one worker process at a time (recycled every ``recycle_every``
     jobs); ``log`` is a folder for the Blender log (``<log_name>-0.log``). Picklable in and
     out, for remote runs; ``clean_temp=False`` leaves temporary files of dead processes to
@@ -231,29 +223,11 @@ def run_shard(shard: list[dict[str, Any]], preset: str = DEFAULT_PRESET, device:
                             threads=threads, log_dir=log, log_name=log_name, clean_temp=clean_temp))
 
 
-def make_executor(kind: str = "local", ray_address: str | None = None) -> Callable[..., Iterator[dict[str, Any]]]:
-    """A function with :func:`render_jobs`'s arguments that renders on the named executor.
-    For ``ray`` it checks now that Ray is installed and connects to the cluster (a local one
-    when ``ray_address`` is None), so a wrong setup fails before any planning."""
-    if kind == "local":
-        if ray_address:
-            from vpt.errors import UserError
-
-            raise UserError("--ray-address needs --executor ray")
-        return render_jobs
-    if kind == "ray":
-        from vpt.render import ray_executor
-
-        ray_executor.connect(ray_address)
-        return functools.partial(ray_executor.render_jobs_ray, address=ray_address)
-    raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
-
-
-def render_jobs(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET, workers: int = 1,
+def render_jobs(jobs: Iterable[RenderJob], preset: str = DEFAULT_PRESET, workers: int = 1,
                 device: str = "cpu", recycle_every: int = DEFAULT_RECYCLE_EVERY,
-                progress: Callable[[dict[str, Any]], None] | None = None, threads: int | None = None,
+                progress: Callable[[RenderResult], None] | None = None, threads: int | None = None,
                 log_dir: str | os.PathLike | None = None, shard_size: int | None = None,
-                log_name: str = "worker", clean_temp: bool = True) -> Iterator[dict[str, Any]]:
+                log_name: str = "worker", clean_temp: bool = True) -> Iterator[RenderResult]:
     """Render jobs on the local executor; yields one result per job as it finishes.
 
     ``workers`` Blender processes run side by side, each with ``threads`` CPU threads
@@ -325,8 +299,7 @@ def render_jobs(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET, wo
                         w = None
                         if clean_temp:
                             remove_stale_temp([Path(job["out_stem"]).parent])
-                        results.put({"scene_id": job.get("scene_id"), "role": job.get("role"), "ok": False,
-                                     "reason": f"worker crashed: {exc}", "timings": {}, "pid": pid})
+                        results.put(failed_result(job, f"worker crashed: {exc}", pid=pid))
         except Exception as exc:  # noqa: BLE001 (surfaced in the main thread)
             if not stop.is_set():
                 results.put(exc)

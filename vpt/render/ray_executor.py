@@ -42,6 +42,7 @@ from vpt.render.executor import (
     remove_stale_temp,
     run_shard,
 )
+from vpt.render.jobs import RenderJob, RenderResult, failed_result
 from vpt.render.presets import DEFAULT_PRESET, check_preset
 
 DEFAULT_MAX_RETRIES = 3
@@ -141,8 +142,8 @@ def _slots(ray: Any, cpus: int, device: str) -> int:
     return max(1, n)
 
 
-def _render_shard(shard: list[dict[str, Any]], preset: str, device: str, recycle_every: int,
-                  log_dir: str | None) -> list[dict[str, Any]]:
+def _render_shard(shard: list[RenderJob], preset: str, device: str, recycle_every: int,
+                  log_dir: str | None) -> list[RenderResult]:
     """A Ray task: render one shard in one Blender worker using the CPUs Ray gave it."""
     import ray
 
@@ -153,15 +154,11 @@ def _render_shard(shard: list[dict[str, Any]], preset: str, device: str, recycle
                      log_name=name, clean_temp=False)
 
 
-def _lost(job: dict[str, Any], why: str) -> dict[str, Any]:
-    return {"scene_id": job.get("scene_id"), "role": job.get("role"), "ok": False, "reason": why, "timings": {}}
-
-
-def render_jobs_ray(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET, workers: int | None = None,
+def render_jobs_ray(jobs: Iterable[RenderJob], preset: str = DEFAULT_PRESET, workers: int | None = None,
                     device: str = "cpu", recycle_every: int = DEFAULT_RECYCLE_EVERY,
-                    progress: Callable[[dict[str, Any]], None] | None = None, threads: int | None = None,
+                    progress: Callable[[RenderResult], None] | None = None, threads: int | None = None,
                     log_dir: str | os.PathLike | None = None, shard_size: int | None = None,
-                    address: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES) -> Iterator[dict[str, Any]]:
+                    address: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES) -> Iterator[RenderResult]:
     """Render jobs as Ray tasks, one shard each; yields one result per job as shards finish.
 
     The arguments are :func:`vpt.render.executor.render_jobs`'s; ``threads`` is the CPUs
@@ -185,7 +182,7 @@ def render_jobs_ray(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET
         name="vpt-render-shard")
     log = str(Path(log_dir).resolve()) if log_dir else None
     todo = list(reversed(shards))
-    pending: dict[Any, list[dict[str, Any]]] = {}
+    pending: dict[Any, list[RenderJob]] = {}
     refill_at = 0.0
     try:
         while todo or pending:
@@ -207,7 +204,7 @@ def render_jobs_ray(jobs: Iterable[dict[str, Any]], preset: str = DEFAULT_PRESET
                     raise
                 except ray.exceptions.RayError as exc:  # the worker or node died more often than retried
                     why = f"Ray task lost after {max_retries} retries: {type(exc).__name__}: {str(exc)[:300]}"
-                    results = [_lost(j, why) for j in shard]
+                    results = [failed_result(j, why) for j in shard]
                 for res in results:
                     if progress is not None:
                         progress(res)

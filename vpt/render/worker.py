@@ -4,7 +4,8 @@ Protocol (JSON lines): the parent writes one job per line on the worker's stdin 
 one result per line back; ``{"op": "ping"}`` is answered with Blender's version. The
 worker exits when stdin closes (that is how the executor recycles it). Blender's own
 chatter on stdout is sent to stderr (or ``/dev/null`` with ``--quiet``), so the protocol
-channel carries only results. A job is the dict described in :mod:`vpt.render.executor`;
+channel carries only results. A job is a :class:`~vpt.render.jobs.RenderJob` and its reply a
+:class:`~vpt.render.jobs.RenderResult` (typed dicts, :mod:`vpt.render.jobs`);
 each runs independently, and one that fails is reported with ``ok: false`` and the error,
 without stopping the worker.
 """
@@ -19,7 +20,9 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
+
+from vpt.render.jobs import RenderJob, RenderResult
 
 FRACTION_TOLERANCE = 0.05
 
@@ -45,8 +48,8 @@ def check_fraction(raycast: dict[str, Any] | None, analytic: float | None,
                    f"{float(analytic):.3f} by {diff:.3f} (> {tolerance}); blocked by {raycast['blocked_by']}")
 
 
-def run_job(job: dict[str, Any], preset: str, device: str, tolerance: float = FRACTION_TOLERANCE,
-            threads: int | None = None) -> dict[str, Any]:
+def run_job(job: RenderJob, preset: str, device: str, tolerance: float = FRACTION_TOLERANCE,
+            threads: int | None = None) -> RenderResult:
     """Render one job; never raises (errors come back as ``ok: false``)."""
     t0 = time.perf_counter()
     out: dict[str, Any] = {"scene_id": job.get("scene_id"), "pid": os.getpid()}
@@ -69,7 +72,7 @@ def run_job(job: dict[str, Any], preset: str, device: str, tolerance: float = FR
                     "traceback": traceback.format_exc()})
     out.setdefault("timings", {})["total"] = time.perf_counter() - t0
     out["rss_mb"] = rss_mb()
-    return out
+    return cast(RenderResult, out)  # built key by key above
 
 
 def serve(inp: TextIO, proto: TextIO, preset: str, device: str, tolerance: float, threads: int | None) -> None:

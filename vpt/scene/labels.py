@@ -23,6 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from vpt.scene import geometry as geo
+from vpt.scene.primitives import occluder_rows, sphere_row
+from vpt.scene.raster import segment_coverage
 from vpt.scene.spec import SceneSpec
 
 
@@ -115,20 +117,6 @@ class SceneLabels:
         return d
 
 
-def occluder_rows(spec: SceneSpec, query: int) -> list[tuple]:
-    """Primitive rows (query, kind, centre, half extents, yaw) of a scene's occluders."""
-    rows = []
-    for o in spec.occluders:
-        sx, sy, sz = o.size
-        half = (sx / 2, sy / 2, sz / 2) if o.primitive == "box" else (sx / 2, sx / 2, sz / 2)
-        rows.append((query, geo.KIND_CODES[o.primitive], tuple(o.position), half, math.radians(o.yaw_deg)))
-    return rows
-
-
-def _sphere_row(query: int, center, radius: float) -> tuple:
-    return (query, geo.SPHERE, tuple(center), (radius, radius, radius), 0.0)
-
-
 class _QueryBuilder:
     def __init__(self) -> None:
         self.cols: dict[str, list] = {k: [] for k in ("eye", "center", "radius", "dilate", "forward", "right", "up",
@@ -169,9 +157,9 @@ def label_scenes(specs: Sequence[SceneSpec], cfg: LabelConfig) -> list[SceneLabe
         obasis = obs.basis()
         oh, ovh = math.radians(obs.hfov_deg) / 2, math.radians(obs.vfov_deg) / 2
         ob.add(obs.position, b.position, b.radius, 1.0, obasis, oh, ovh, 0.0,
-               occ + [_sphere_row(0, v.proxy_center, v.proxy_radius)], ids + [-1])
+               occ + [sphere_row(0, v.proxy_center, v.proxy_radius)], ids + [-1])
         ov.add(obs.position, v.proxy_center, v.proxy_radius, 1.0, obasis, oh, ovh, 0.0,
-               occ + [_sphere_row(0, b.position, b.radius)], ids + [-2])
+               occ + [sphere_row(0, b.position, b.radius)], ids + [-2])
     res_vb, q_vb, id_vb = vb.run(cfg.n_rays)
     res_ob, q_ob, id_ob = ob.run(max(64, cfg.n_rays // 4))
     res_ov, q_ov, id_ov = ov.run(max(64, cfg.n_rays // 4))
@@ -181,8 +169,6 @@ def label_scenes(specs: Sequence[SceneSpec], cfg: LabelConfig) -> list[SceneLabe
     p_ball = np.array([s.ball.position for s in specs], float)
     img = _image_measurements(specs, obs_pos, p_viewer, p_ball)
     # image-segment cue, as the image shows it: occluder pixels on the 2D segment viewer -> ball
-    from vpt.scene.raster import segment_coverage  # raster builds on this module's occluder rows
-
     coverage, seen = segment_coverage(specs, img["uv"][:, 1], img["uv"][:, 0])
 
     out = []

@@ -15,34 +15,13 @@ render only approximately; ``tests/test_image_cues.py`` measures by how much.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from vpt.scene import geometry as geo
-from vpt.scene.labels import occluder_rows
+from vpt.scene.primitives import occluder_rows, viewer_rows
 from vpt.scene.spec import SceneSpec
 
 BALL_ID, VIEWER_ID, OCCLUDER_BASE = 1, 2, 10
-
-
-def viewer_rows(spec: SceneSpec) -> list[tuple]:
-    """Primitive rows standing in for the viewer: body, lens block, stand pole."""
-    v = spec.viewer
-    g = v.geometry
-    s = v.scale
-    yaw = math.radians(v.yaw_deg)
-    f = np.array([math.cos(yaw), math.sin(yaw), 0.0])
-    pos = np.asarray(v.position, float)
-    d, w, h, eye = g["depth"], g["width"], g["height"], g["eye"]
-    lens_r = 0.068 * s
-    lens_len = max(eye - d / 2.0, 1e-3)
-    rows = [(0, geo.BOX, tuple(pos), (d / 2, w / 2, h / 2), yaw),
-            (0, geo.BOX, tuple(pos + f * (d / 2 + lens_len / 2)), (lens_len / 2, lens_r, lens_r), yaw)]
-    bottom = pos[2] - h / 2
-    if v.model != "figure" and v.stand and bottom > 0.02:
-        rows.append((0, geo.CYLINDER, (pos[0], pos[1], bottom / 2), (0.012 * s, 0.012 * s, bottom / 2), 0.0))
-    return rows
 
 
 def scene_rows(spec: SceneSpec, query: int) -> tuple[list[tuple], list[int]]:

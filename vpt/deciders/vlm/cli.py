@@ -123,24 +123,25 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from vpt.deciders.vlm.run import make_harness, run_id_for, select_items
+    from vpt.deciders.vlm.run import RunOptions, make_harness, run_id_for, select_items
     from vpt.trials import store
     from vpt.trials.items import load_dataset
 
     cfg = _config(args)
+    opts = RunOptions.from_args(args)
     ds = load_dataset(args.dataset)
     ex = load_dataset(args.exemplars) if args.exemplars else ds
     out = Path(args.out)
-    run_id = run_id_for(cfg, ds, args.selection, args.split)
-    h = make_harness(cfg, out, Path(args.cache) if args.cache else None, args.timeout)
-    jobs = h.jobs(select_items(ds, args.selection, args.split), ex.items)
+    run_id = run_id_for(cfg, ds, opts.selection, opts.splits)
+    h = make_harness(cfg, out, opts.cache_path, opts.timeout_s)
+    jobs = h.jobs(select_items(ds, opts.selection, opts.splits), ex.items)
     est = h.estimate(jobs)
-    if getattr(args, "batch", False):
+    if opts.batch:
         from vpt.deciders.vlm.batch import PRICE_FACTOR
 
         est["expected_usd"] *= PRICE_FACTOR
         est["worst_case_usd"] *= PRICE_FACTOR
-    if store.is_complete(out / run_id) and not args.retry_failed:
+    if store.is_complete(out / run_id) and not opts.retry_failed:
         est["to_send"], est["expected_usd"], est["worst_case_usd"] = 0, 0.0, 0.0
         print(f"run {run_id} is finished: a rerun sends nothing")
     print(f"{cfg.provider} {cfg.model}: {est['requests']} requests ({est['cached']} cached, {est['to_send']} to send), "
@@ -156,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from vpt.deciders.vlm.providers import provider_class
-    from vpt.deciders.vlm.run import run_vlm
+    from vpt.deciders.vlm.run import RunOptions, run_vlm
     from vpt.trials.items import load_dataset
 
     provider_class(args.provider)  # its SDK is installed, or one line naming the extra, before any work
@@ -169,10 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         bar.update(1)
 
     try:
-        res = run_vlm(cfg, ds, args.out, args.selection, args.split, ex, args.budget_usd, args.retry_failed,
-                      args.concurrency, args.rpm, args.tpm, Path(args.cache) if args.cache else None, args.timeout,
-                      command=["vpt", "vlm", "run", *sys.argv[3:]] if sys.argv[1:3] == ["vlm", "run"] else None,
-                      progress=tick, batch=args.batch)
+        command = ["vpt", "vlm", "run", *sys.argv[3:]] if sys.argv[1:3] == ["vlm", "run"] else None
+        res = run_vlm(cfg, ds, args.out, RunOptions.from_args(args, command), ex, progress=tick)
     finally:
         bar.close()
     if res.batch is not None:

@@ -67,24 +67,67 @@ def make_harness(cfg: VLMConfig, results: Path, cache_path: Path | None = None, 
     return Harness(cfg, provider, load_templates(cfg.prompt_version), price, cache, images)
 
 
-def run_vlm(cfg: VLMConfig, dataset: Dataset, results: str | Path, selection: str = "all",
-            splits: Sequence[str] | None = None, exemplars: Dataset | None = None, budget_usd: float | None = None,
-            retry_failed: bool = False, concurrency: int = 4, rpm: float | None = None, tpm: float | None = None,
-            cache_path: Path | None = None, timeout_s: float = 60.0, command: Sequence[str] | None = None,
-            progress: Callable[[CallRecord], None] | None = None, harness: Harness | None = None,
-            batch: bool = False) -> VLMRun:
-    """Run (or keep) one configuration; raises BudgetReached (nothing written) at the budget."""
+@dataclass(frozen=True)
+class RunOptions:
+    """What a VLM run asks about and how it sends (``vpt vlm run``'s options).
+
+    ``selection`` (``all``, ``human``, ``warmup``) and ``splits`` (trial splits; None: all)
+    choose the items and are part of the run id; ``budget_usd`` stops the run at that spend
+    (:class:`~vpt.deciders.vlm.cost.BudgetReached`, nothing written); ``retry_failed`` redoes a
+    finished run (the cache answers what was answered); ``concurrency``, ``rpm`` and ``tpm``
+    (requests and tokens per minute) limit the sending; ``cache_path`` is the response cache
+    (None: ``RESULTS/.vlm-cache.sqlite``), ``timeout_s`` the seconds per call; ``batch`` uses the
+    provider's batch API; ``command`` is recorded in the manifest (None: ``sys.argv``)."""
+
+    selection: str = "all"
+    splits: tuple[str, ...] | None = None
+    budget_usd: float | None = None
+    retry_failed: bool = False
+    concurrency: int = 4
+    rpm: float | None = None
+    tpm: float | None = None
+    cache_path: Path | None = None
+    timeout_s: float = 60.0
+    batch: bool = False
+    command: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("splits", "command"):  # lists from a command line become tuples (frozen)
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        if self.cache_path is not None and not isinstance(self.cache_path, Path):
+            object.__setattr__(self, "cache_path", Path(self.cache_path))
+
+    @classmethod
+    def from_args(cls, args: Any, command: Sequence[str] | None = None) -> "RunOptions":
+        """The options of a parsed ``vpt vlm run`` / ``estimate`` command line."""
+        return cls(selection=args.selection, splits=args.split, budget_usd=getattr(args, "budget_usd", None),
+                   retry_failed=getattr(args, "retry_failed", False), concurrency=args.concurrency, rpm=args.rpm,
+                   tpm=args.tpm, cache_path=Path(args.cache) if args.cache else None, timeout_s=args.timeout,
+                   batch=getattr(args, "batch", False), command=command)
+
+
+def run_vlm(cfg: VLMConfig, dataset: Dataset, results: str | Path, options: RunOptions = RunOptions(),
+            exemplars: Dataset | None = None, progress: Callable[[CallRecord], None] | None = None,
+            harness: Harness | None = None) -> VLMRun:
+    """Run (or keep) one configuration on ``dataset`` into the folder ``results``; raises
+    BudgetReached (nothing written) at the budget. ``exemplars``: the dataset the few-shot
+    exemplars come from (default ``dataset``); ``progress(record)`` is called per call;
+    ``harness`` replaces the one built from ``cfg`` (tests)."""
+    o = options
+    selection, splits, budget_usd = o.selection, o.splits, o.budget_usd
     results = Path(results)
     run_id = run_id_for(cfg, dataset, selection, splits)
     folder = results / run_id
-    if store.is_complete(folder) and not retry_failed:
+    if store.is_complete(folder) and not o.retry_failed:
         return VLMRun(run_id, folder, True, [], store.read_manifest(folder).get("cost"), None)
-    h = harness or make_harness(cfg, results, cache_path, timeout_s)
+    h = harness or make_harness(cfg, results, o.cache_path, o.timeout_s)
     h.provider.check_key()
     items = select_items(dataset, selection, splits)
     pool = (exemplars or dataset).items
     jobs = h.jobs(items, pool)
-    if batch:
+    if o.batch:
         from vpt.deciders.vlm import batch as batch_mod
 
         state = batch_mod.step(h, jobs, budget_usd)
@@ -92,7 +135,7 @@ def run_vlm(cfg: VLMConfig, dataset: Dataset, results: str | Path, selection: st
             return VLMRun(run_id, folder, False, [], None, None, state)
     started = store.utc_now()
     t0 = time.perf_counter()
-    records = h.run(jobs, cost_mod.Budget(budget_usd), concurrency, rpm, tpm, progress)
+    records = h.run(jobs, cost_mod.Budget(budget_usd), o.concurrency, o.rpm, o.tpm, progress)
     context = RunContext(run_id, dataset, selection, started)
     rows = records + (reask_rows(records) if cfg.reask else [])  # the re-ask variant has every item
     trials = make_trials(answers_frame(rows, decision_maker(cfg), cfg.seed), items, context, "vlm")
@@ -105,7 +148,7 @@ def run_vlm(cfg: VLMConfig, dataset: Dataset, results: str | Path, selection: st
         cost = judge_mod.add_cost(cost, records, h.judge.price)
     status = calls["status"].value_counts().to_dict() if len(calls) else {}
     manifest = {
-        "command": list(command) if command is not None else list(sys.argv), "decider": f"vlm-{cfg.provider}",
+        "command": list(o.command) if o.command is not None else list(sys.argv), "decider": f"vlm-{cfg.provider}",
         "kind": "vlm", "config": cfg.describe(), "decision_makers": [decision_maker(cfg)],
         "dataset": {"name": dataset.name, "hash": dataset.hash, "root": str(dataset.root)},
         "exemplars": {"name": (exemplars or dataset).name, "hash": (exemplars or dataset).hash},
