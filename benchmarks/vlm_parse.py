@@ -9,6 +9,7 @@ every miss. The corpora are in tests/corpora/ (see tests/corpora/README.md).
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPORA = (ROOT / "tests" / "corpora" / "vlm_answers.jsonl", ROOT / "tests" / "corpora" / "vlm_answers_general.jsonl")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     everything = []
     for path in CORPORA:
         rows = corpus.load(path)
