@@ -44,7 +44,7 @@ C = 1.0  # LogisticRegression's default, as in the audit's single-cue pipeline
 MIN_SAMPLES_LEAF = 5
 FEATURE_THRESHOLD = np.float32(1e-7)  # sklearn/tree/_partitioner.pxd
 EPSILON = np.finfo(np.float64).eps  # sklearn/tree/_tree.pyx
-MAX_CELLS = 4_000_000  # fits x samples per batch: memory stays at a few hundred MB
+MAX_CELLS = 2_000_000  # fits x samples per batch: the arrays of one batch stay near 200 MB
 
 
 def _medians(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
