@@ -17,7 +17,7 @@ import pytest
 
 from vpt.datasets import audit as audit_mod
 from vpt.datasets.audit import audit_cues
-from vpt.datasets.fast_fits import fit_predict, logistic_fit, single_cue_accuracies
+from vpt.datasets.fast_fits import _standardise, fit_predict, logistic_fit, single_cue_accuracies
 
 
 def _pipelines(tol=None):
@@ -60,9 +60,10 @@ def _adversarial(seed=0, m=60, k=40):
     for _ in range(15):  # ties with signal
         y = (g.random(m) < 0.5).astype(float)
         add(np.round(g.normal(size=m) + y, 1), y, np.round(g.normal(size=k), 1))
-    for c in (0.0, 3.0, 0.1, -1e6):  # constant feature, balanced and not
+    for c in (0.0, 3.0, 0.1, -1e6):  # constant feature, balanced and not (a majority of 0, then of 1)
         add(np.full(m, c), (np.arange(m) % 2).astype(float), g.normal(size=k) + c)
         add(np.full(m, c), (np.arange(m) % 3 == 0).astype(float), np.full(k, c))
+        add(np.full(m, c), (np.arange(m) % 3 != 0).astype(float), g.normal(size=k) + c)
     for _ in range(10):  # perfectly separable, at a random cut
         x = g.normal(size=m)
         add(x, (x > g.normal(scale=0.5)).astype(float), g.normal(size=k))
@@ -85,6 +86,12 @@ def _adversarial(seed=0, m=60, k=40):
     for _ in range(5):  # a large offset (float32 rounding of the threshold)
         y = (g.random(m) < 0.5).astype(float)
         add(1e6 + g.normal(size=m) * 0.5 + y, y, 1e6 + g.normal(size=k))
+    for _ in range(4):  # the label lies in steps below FEATURE_THRESHOLD: sklearn cannot split there
+        y = (g.random(m) < 0.5).astype(float)
+        add(np.where(y == 1, 5e-8, 0.0) + g.integers(0, 2, m), y, g.choice([0.0, 3e-8, 5e-8, 1.0], k))
+    for _ in range(4):  # steps of 0.01 at 1e6: distinct in float64, one value in float32
+        y = (g.random(m) < 0.5).astype(float)
+        add(1e6 + 0.01 * y + g.integers(0, 2, m), y, 1e6 + g.choice([0.0, 0.004, 0.01, 1.0], k))
     return rows
 
 
@@ -141,6 +148,26 @@ def _standardised(x, y, xte):
 
     prep = make_pipeline(SimpleImputer(strategy="median"), StandardScaler()).fit(x[:, None])
     return prep.transform(x[:, None])[:, 0], prep.transform(xte[:, None])[:, 0]
+
+
+def test_standardisation_matches_sklearn():
+    """The scaler of the fast logistic against StandardScaler, near-constant rows included
+    (scikit-learn keeps a scale of 1 where the variance is at rounding level)."""
+    from sklearn.preprocessing import StandardScaler
+
+    g = np.random.default_rng(5)
+    m = 50
+    near = np.full(m, 0.1)
+    near[::2] = np.nextafter(0.1, 1.0)
+    rows = [g.normal(size=m), np.full(m, 0.1), near, np.full(m, -1e6), 1e6 + g.normal(size=m) * 1e-9,
+            g.integers(0, 2, m) * 1e-300]
+    x = np.array(rows)
+    t = x[:, ::-1] + g.normal(size=x.shape) * 1e-3
+    z, zt = _standardise(x, np.ones_like(x), np.full(len(x), float(m)), t)
+    for i, row in enumerate(rows):
+        sc = StandardScaler().fit(row[:, None])
+        np.testing.assert_allclose(z[i], sc.transform(row[:, None])[:, 0], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(zt[i], sc.transform(t[i][:, None])[:, 0], rtol=1e-9, atol=1e-12)
 
 
 def test_logistic_reaches_sklearns_optimum(adversarial):
