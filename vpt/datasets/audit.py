@@ -49,9 +49,10 @@ VPT_SINGLE_CUE_LIMIT = 0.60
 VPT_COMBINED_AIM = 0.70
 N_PERMUTATIONS = 20
 # Threads for the scikit-learn fits (combined models, thumbnail, the sklearn single-cue path).
-# They are small: on the 2-core development machine, one thread each made the default audit
-# 4x faster in wall time than OpenMP's default, with identical results (the record linked from
-# docs/counterbalancing.md). None leaves the libraries' own defaults.
+# They are small, and on the shared 2-core development machine the libraries' default threads
+# cost more than they gave: the sklearn path on the default plan took 139 s with them and 37 s
+# on one thread, with an identical audit.json (benchmarks/results/2026-12-07-audit-speed.md).
+# None leaves the libraries' own defaults.
 THREADS: int | None = 1
 
 
