@@ -69,7 +69,10 @@ def logistic_fit(z: np.ndarray, y: np.ndarray, v: np.ndarray, tol: float = 1e-10
     and intercept of each row. Rows with a single class are left at (0, 0); the caller
     predicts that class."""
     n_rows = len(z)
-    w, b = np.zeros(n_rows), np.zeros(n_rows)
+    w = np.zeros(n_rows)
+    with np.errstate(all="ignore"):  # start at the optimum of the (unpenalised) intercept for w = 0
+        ybar = (y * v).sum(1) / v.sum(1)
+        b = np.where((ybar > 0) & (ybar < 1), np.log(ybar / (1 - ybar)), 0.0)
     active = np.ones(n_rows, bool) if active is None else active.copy()
     f = _objective(w, b, z, y, v)
     for _ in range(max_iter):
@@ -116,31 +119,34 @@ def _gini(c0: np.ndarray, c1: np.ndarray, n: np.ndarray) -> np.ndarray:
         return 0.0 + (1.0 - ((0.0 + c0 * c0) + c1 * c1) / (n * n))
 
 
-def _best_split(xs: np.ndarray, c1: np.ndarray, lo: np.ndarray, hi: np.ndarray):
-    """The best split of the node holding sorted positions [lo, hi) of each row (``xs``: the
-    sorted float32 values; ``c1``: cumulative counts of class 1, ``c1[:, p]`` over positions
-    < p). Returns (split position p, or -1 where the node stays a leaf; threshold)."""
-    rows, m = xs.shape
-    p = np.arange(1, m)[None, :]  # split before sorted position p: left = [lo, p)
+def _split_scores(xs: np.ndarray, c1: np.ndarray, distinct: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                  ) -> np.ndarray:
+    """sklearn's proxy score of each split position p (left = sorted positions [lo, p)) of the
+    node [lo, hi) that holds it, -inf where p is no valid split of that node. ``xs``: sorted
+    float32 values; ``c1[:, p]``: count of class 1 over sorted positions < p; ``distinct``:
+    positions whose value is above the previous one by more than FEATURE_THRESHOLD; ``lo``,
+    ``hi``: (rows, 1) for one node per row, or (rows, m - 1) for a node per position."""
+    m = xs.shape[1]
+    p = np.arange(1, m)[None, :]  # split before sorted position p
+    c1_lo, c1_hi = np.take_along_axis(c1, lo, 1), np.take_along_axis(c1, hi, 1)
     n_node = (hi - lo).astype(float)
-    c1_lo = np.take_along_axis(c1, lo[:, None], 1)[:, 0]
-    c1_hi = np.take_along_axis(c1, hi[:, None], 1)[:, 0]
     node_gini = _gini(n_node - (c1_hi - c1_lo), c1_hi - c1_lo, n_node)
-    splittable = (n_node >= 2 * MIN_SAMPLES_LEAF) & (node_gini > EPSILON)
-    distinct = xs[:, 1:] > (xs[:, :-1] + FEATURE_THRESHOLD)  # float32 arithmetic, as sklearn's
-    nl = (p - lo[:, None]).astype(float)
-    nr = (hi[:, None] - p).astype(float)
-    ok = distinct & (nl >= MIN_SAMPLES_LEAF) & (nr >= MIN_SAMPLES_LEAF) & splittable[:, None]
-    l1 = c1[:, 1:m] - c1_lo[:, None]
-    r1 = c1_hi[:, None] - c1[:, 1:m]
+    nl, nr = (p - lo).astype(float), (hi - p).astype(float)
+    ok = (distinct & (nl >= MIN_SAMPLES_LEAF) & (nr >= MIN_SAMPLES_LEAF)
+          & (n_node >= 2 * MIN_SAMPLES_LEAF) & (node_gini > EPSILON))  # the node splits at all
+    l1 = c1[:, 1:m] - c1_lo
+    r1 = c1_hi - c1[:, 1:m]
     proxy = -nr * _gini(nr - r1, r1, nr) - nl * _gini(nl - l1, l1, nl)
-    proxy = np.where(ok, proxy, -np.inf)
-    k = np.argmax(proxy, axis=1)  # the first of equal maxima: sklearn keeps a split only if strictly better
-    has = ok[np.arange(rows), k]
-    pos = np.where(has, k + 1, -1)
-    a = xs[np.arange(rows), k].astype(np.float64)
-    b = xs[np.arange(rows), k + 1].astype(np.float64)
-    return pos, a / 2.0 + b / 2.0
+    return np.where(ok, proxy, -np.inf)
+
+
+def _pick(xs: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The best split of each row's scores: (position p, or -1 where none is valid; threshold,
+    the sum of the halves of the values either side, as sklearn's)."""
+    rows = np.arange(len(xs))
+    k = np.argmax(scores, axis=1)  # the first of equal maxima: sklearn keeps a split only if strictly better
+    pos = np.where(scores[rows, k] > -np.inf, k + 1, -1)
+    return pos, xs[rows, k].astype(np.float64) / 2.0 + xs[rows, k + 1].astype(np.float64) / 2.0
 
 
 def tree_fit_predict(x: np.ndarray, y: np.ndarray, v: np.ndarray, xte: np.ndarray) -> np.ndarray:
@@ -152,13 +158,19 @@ def tree_fit_predict(x: np.ndarray, y: np.ndarray, v: np.ndarray, xte: np.ndarra
     xs = np.take_along_axis(xs32, order, 1)
     ys = np.take_along_axis(np.where(v > 0, y, 0.0), order, 1)
     c1 = np.concatenate([np.zeros((rows, 1)), np.cumsum(ys, axis=1)], axis=1)  # c1[:, p]: class 1 among < p
+    distinct = xs[:, 1:] > (xs[:, :-1] + FEATURE_THRESHOLD)  # float32 arithmetic, as sklearn's
     n = v.sum(1).astype(np.int64)
     zero = np.zeros(rows, np.int64)
-    root, t0 = _best_split(xs, c1, zero, n)
+    root, t0 = _pick(xs, _split_scores(xs, c1, distinct, zero[:, None], n[:, None]))
     left_hi = np.where(root > 0, root, n)
     right_lo = np.where(root > 0, root, n)
-    pl, tl = _best_split(xs, c1, zero, left_hi)
-    pr, tr = _best_split(xs, c1, right_lo, n)
+    # both children in one pass: each position scored within the child that holds it
+    p = np.arange(1, m)[None, :]
+    in_left = p < left_hi[:, None]
+    scores = _split_scores(xs, c1, distinct, np.where(in_left, 0, right_lo[:, None]),
+                           np.where(in_left, left_hi[:, None], n[:, None]))
+    pl, tl = _pick(xs, np.where(in_left, scores, -np.inf))
+    pr, tr = _pick(xs, np.where(in_left, -np.inf, scores))
 
     def leaf_class(lo, hi):
         ones = np.take_along_axis(c1, hi[:, None], 1)[:, 0] - np.take_along_axis(c1, lo[:, None], 1)[:, 0]
