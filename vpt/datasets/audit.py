@@ -50,8 +50,9 @@ VPT_COMBINED_AIM = 0.70
 N_PERMUTATIONS = 20
 # Threads for the scikit-learn fits (combined models, thumbnail, the sklearn single-cue path).
 # They are small, and on the shared 2-core development machine the libraries' default threads
-# cost more than they gave: the sklearn path on the default plan took 139 s with them and 37 s
-# on one thread, with an identical audit.json (benchmarks/results/2026-12-07-audit-speed.md).
+# cost more than they gave: the sklearn path on the default plan took 139 s and 49 s with them
+# (two runs), 37 s and 35 s on one thread, with an identical audit.json
+# (benchmarks/results/2026-12-07-audit-speed*.md).
 # None leaves the libraries' own defaults.
 THREADS: int | None = 1
 

@@ -15,7 +15,9 @@ as arrays of shape (fits, samples):
   two parameters, with step halving, to its exact optimum; a point is predicted 1 when
   ``w z + b > 0``. scikit-learn's default L-BFGS stops at a gradient tolerance of 1e-4, so its
   boundary differs from the exact one by about that much, and a test point that falls between
-  the two is the only possible difference in accuracy (see the tests).
+  the two is the only possible difference in accuracy (see the tests). A training set with a
+  single class (where scikit-learn's logistic regression stops with an error) predicts that
+  class.
 * **depth-2 tree** (``SimpleImputer(median) -> DecisionTreeClassifier(max_depth=2,
   min_samples_leaf=5)``, gini): the values are cast to float32 as scikit-learn's trees do,
   sorted once, and every split position between two values further apart than
