@@ -7,7 +7,9 @@ scenes (:mod:`vpt.scene.raster`). For each label:
 * **single cues**: each scalar cue alone, a standardised logistic regression and a depth-2
   decision tree (which catches a band or a threshold), scored by stratified, seeded k-fold
   cross-validation over the binary items and by training on ``train`` and testing on
-  ``test``; a label-permutation null gives the chance level of the *maximum* over cues;
+  ``test``; a label-permutation null gives the chance level of the *maximum* over cues. These
+  thousands of one-feature fits are made all at once by :mod:`vpt.datasets.fast_fits` (the
+  same models as the scikit-learn pipelines, which ``method="sklearn"`` still runs one by one);
 * **combined**: all scalar cues together (plus the style), logistic regression and
   gradient-boosted trees trained on ``train``, tested on ``test``, ``ood``, the human set
   and every sweep; and the 8 x 8 thumbnail alone, the raw-pixel route;
@@ -46,6 +48,13 @@ LABELS = ("vpt_label", "depth_label")
 VPT_SINGLE_CUE_LIMIT = 0.60
 VPT_COMBINED_AIM = 0.70
 N_PERMUTATIONS = 20
+# Threads for the scikit-learn fits (combined models, thumbnail, the sklearn single-cue path).
+# They are small, and on the shared 2-core development machine the libraries' default threads
+# cost more than they gave: the sklearn path on the default plan took 139 s and 49 s with them
+# (two runs), 37 s and 35 s on one thread, with an identical audit.json
+# (benchmarks/results/2026-12-07-audit-speed*.md).
+# None leaves the libraries' own defaults.
+THREADS: int | None = 1
 
 
 def _single_models():
@@ -94,6 +103,88 @@ def _transfer_scores(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te:
     from sklearn.base import clone
 
     return {name: float(np.mean(clone(m).fit(x_tr, y_tr).predict(x_te) == y_te)) for name, m in _single_models().items()}
+
+
+def _single_cues_sklearn(binary: pd.DataFrame, cues: list[str], folds: int, permutations: int
+                         ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The single-cue table and the permutation null, one scikit-learn pipeline per fit (the
+    reference for :func:`_single_cues_fast`, kept for comparison and as the tests' oracle)."""
+    train = binary[binary["split"] == "train"]
+    test = binary[binary["split"] == "test"]
+    rows: dict[str, dict[str, float]] = {}
+    for cue in cues:
+        x, row = binary[[cue]].to_numpy(float), {}
+        if np.all(np.isnan(x)):
+            continue
+        xtr, xte = train[[cue]].to_numpy(float), test[[cue]].to_numpy(float)
+        for label in LABELS:
+            y = binary[label].to_numpy(int)
+            for k, v in _cv_scores(x, y, folds).items():
+                row[f"{label} cv {k}"] = v
+            for k, v in _transfer_scores(xtr, train[label].to_numpy(int), xte, test[label].to_numpy(int)).items():
+                row[f"{label} test {k}"] = v
+        rows[cue] = row
+    single = pd.DataFrame.from_dict(rows, orient="index")
+    used = list(single.index)
+    null_max = {}
+    gen = np.random.default_rng(12345)  # the permutation null's own, fixed stream
+    x_all = binary[used].to_numpy(float)
+    is_tr, is_te = (binary["split"] == "train").to_numpy(), (binary["split"] == "test").to_numpy()
+    for label in ("vpt_label",):
+        y = binary[label].to_numpy(int)
+        maxima = []
+        for _ in range(permutations):  # the max over every column the table reports: CV and train -> test
+            yp = gen.permutation(y)
+            maxima.append(max(max(max(_cv_scores(x_all[:, [j]], yp, folds).values()),
+                                  max(_transfer_scores(x_all[is_tr][:, [j]], yp[is_tr], x_all[is_te][:, [j]],
+                                                       yp[is_te]).values()))
+                              for j in range(len(used))))
+        null_max[label] = float(np.quantile(maxima, 0.95)) if maxima else float("nan")
+    return single, null_max
+
+
+def _cv_splits(y: np.ndarray, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedKFold
+
+    return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros((len(y), 1)), y))
+
+
+def _single_cues_fast(binary: pd.DataFrame, cues: list[str], folds: int, permutations: int
+                      ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The same table and null as :func:`_single_cues_sklearn`, every fit of a label (all
+    cues, folds and shuffles) at once by :mod:`vpt.datasets.fast_fits`."""
+    from vpt.datasets.fast_fits import single_cue_accuracies
+
+    used = [c for c in cues if not binary[c].isna().all()]
+    x = binary[used].to_numpy(float)
+    is_tr, is_te = (binary["split"] == "train").to_numpy(), (binary["split"] == "test").to_numpy()
+    transfer = [(np.flatnonzero(is_tr), np.flatnonzero(is_te))]
+
+    def scores(ys: np.ndarray) -> dict[str, np.ndarray]:
+        """(label vectors, cues) accuracies: 'cv <model>' (mean over folds), 'test <model>'."""
+        cv = single_cue_accuracies(x, ys, [_cv_splits(y, folds) for y in ys])
+        tt = single_cue_accuracies(x, ys, [transfer] * len(ys))
+        return {**{f"cv {k}": v.mean(axis=1) for k, v in cv.items()},
+                **{f"test {k}": v[:, 0] for k, v in tt.items()}}
+
+    columns: dict[str, np.ndarray] = {}
+    for label in LABELS:
+        res = scores(binary[label].to_numpy(int)[None, :])
+        for k in ("cv logistic", "cv tree", "test logistic", "test tree"):
+            columns[f"{label} {k}"] = res[k][0]
+    single = pd.DataFrame(columns, index=used)
+    null_max = {}
+    gen = np.random.default_rng(12345)  # the permutation null's own, fixed stream (as the sklearn path's)
+    for label in ("vpt_label",):
+        y = binary[label].to_numpy(int)
+        shuffled = np.array([gen.permutation(y) for _ in range(permutations)]).reshape(permutations, len(y))
+        if permutations and used:
+            res = scores(shuffled)
+            maxima = np.max([v.max(axis=1) for v in res.values()], axis=0)  # per shuffle: max over cues, columns
+            null_max[label] = float(np.quantile(maxima, 0.95))
+        else:
+            null_max[label] = float("nan")
+    return single, null_max
 
 
 @dataclass
@@ -287,10 +378,14 @@ def _eval_sets(table: pd.DataFrame, binary: pd.DataFrame) -> dict[str, pd.DataFr
 
 
 def audit_cues(table: pd.DataFrame, thumbs: np.ndarray | None = None, source: str = "images", folds: int = 5,
-               permutations: int | None = None) -> AuditResult:
+               permutations: int | None = None, method: str = "fast") -> AuditResult:
     """Audit a cue table (see :mod:`vpt.datasets.cues`); sweep rows, when present, are only
     evaluation sets for the combined models. ``permutations`` for the null (default
-    :data:`N_PERMUTATIONS`; 0 skips it)."""
+    :data:`N_PERMUTATIONS`; 0 skips it). ``method``: how the single-cue models are fitted,
+    ``"fast"`` (all at once, :mod:`vpt.datasets.fast_fits`) or ``"sklearn"`` (one pipeline
+    per fit: the reference, minutes where the fast path takes seconds)."""
+    if method not in ("fast", "sklearn"):
+        raise ValueError(f"method must be 'fast' or 'sklearn', not {method!r}")
     from sklearn.base import clone
 
     permutations = N_PERMUTATIONS if permutations is None else permutations
@@ -305,37 +400,15 @@ def audit_cues(table: pd.DataFrame, thumbs: np.ndarray | None = None, source: st
     if len(binary) < folds * 4 or len(train) < 8 or len(test) < 4:
         raise UserError(f"only {len(binary)} binary items ({len(train)} train, {len(test)} test): too few for a "
                         f"{folds}-fold audit with a train -> test check")
-    rows: dict[str, dict[str, float]] = {}
-    with warnings.catch_warnings():
+    import contextlib
+
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    with warnings.catch_warnings(), (threadpool_limits(limits=THREADS) if THREADS else contextlib.nullcontext()):
         warnings.simplefilter("ignore")  # constant cues and all-NaN columns are fine here
-        for cue in cues:
-            x, row = binary[[cue]].to_numpy(float), {}
-            if np.all(np.isnan(x)):
-                continue
-            xtr, xte = train[[cue]].to_numpy(float), test[[cue]].to_numpy(float)
-            for label in LABELS:
-                y = binary[label].to_numpy(int)
-                for k, v in _cv_scores(x, y, folds).items():
-                    row[f"{label} cv {k}"] = v
-                for k, v in _transfer_scores(xtr, train[label].to_numpy(int), xte, test[label].to_numpy(int)).items():
-                    row[f"{label} test {k}"] = v
-            rows[cue] = row
-        single = pd.DataFrame.from_dict(rows, orient="index")
+        single_cues = _single_cues_sklearn if method == "sklearn" else _single_cues_fast
+        single, null_max = single_cues(binary, cues, folds, permutations)
         used = list(single.index)
-        null_max = {}
-        gen = np.random.default_rng(12345)  # the permutation null's own, fixed stream
-        x_all = binary[used].to_numpy(float)
-        is_tr, is_te = (binary["split"] == "train").to_numpy(), (binary["split"] == "test").to_numpy()
-        for label in ("vpt_label",):
-            y = binary[label].to_numpy(int)
-            maxima = []
-            for _ in range(permutations):  # the max over every column the table reports: CV and train -> test
-                yp = gen.permutation(y)
-                maxima.append(max(max(max(_cv_scores(x_all[:, [j]], yp, folds).values()),
-                                      max(_transfer_scores(x_all[is_tr][:, [j]], yp[is_tr], x_all[is_te][:, [j]],
-                                                           yp[is_te]).values()))
-                                  for j in range(len(used))))
-            null_max[label] = float(np.quantile(maxima, 0.95)) if maxima else float("nan")
 
         feats = used + [c for c in ("style",) if c in table.columns]
         sets = _eval_sets(table, binary)
@@ -364,14 +437,13 @@ def audit_cues(table: pd.DataFrame, thumbs: np.ndarray | None = None, source: st
                                                    for k, v in sets.items()
                                                    if not (label == "depth_label" and k.startswith("sweep"))}
             combined[label] = pd.DataFrame.from_dict(res, orient="index")
+        by_cell, by_reason = _by_cell(test, test_predictions), _by_reason(train, test, design)
     return AuditResult(source, single, combined["vpt_label"], combined["depth_label"], null_max, len(binary),
-                       len(train), len(test), folds, {**GEOMETRY_CUES, **RGB_CUES}, permutations,
-                       _by_cell(test, test_predictions), _by_reason(train, test, design))
+                       len(train), len(test), folds, {**GEOMETRY_CUES, **RGB_CUES}, permutations, by_cell, by_reason)
 
 
-def audit_dataset(root: Path, sweeps: list[Path] | None = None, folds: int = 5) -> AuditResult:
-    """Audit a rendered dataset folder from its images and masks; ``sweeps`` are dataset
-    folders whose sweep steps become extra evaluation sets."""
+def dataset_table(root: Path, sweeps: list[Path] | None = None) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """The cue table and thumbnails that :func:`audit_dataset` audits, and their source."""
     from vpt.datasets.cues import dataset_cue_table
 
     root = Path(root)
@@ -382,17 +454,31 @@ def audit_dataset(root: Path, sweeps: list[Path] | None = None, folds: int = 5) 
     for folder in sweeps or []:
         t2, th2 = dataset_cue_table(folder, read_index(folder))
         table, thumbs = pd.concat([table, t2], ignore_index=True), np.vstack([thumbs, th2])
-    return audit_cues(table, thumbs, source, folds)
+    return table, thumbs, source
 
 
-def audit_plan(items: list, sweep_items: list | None = None, folds: int = 5, progress: bool = False) -> AuditResult:
-    """Audit planned items (no render) from the analytic projection of their geometry."""
+def audit_dataset(root: Path, sweeps: list[Path] | None = None, folds: int = 5, method: str = "fast") -> AuditResult:
+    """Audit a rendered dataset folder from its images and masks; ``sweeps`` are dataset
+    folders whose sweep steps become extra evaluation sets."""
+    table, thumbs, source = dataset_table(root, sweeps)
+    return audit_cues(table, thumbs, source, folds, method=method)
+
+
+def plan_table(items: list, sweep_items: list | None = None, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """The cue table and thumbnails that :func:`audit_plan` audits."""
     from vpt.datasets.cues import plan_cue_table
 
     table, thumbs = plan_cue_table(list(items) + list(sweep_items or []), progress=progress)
     flags = {it.spec.scene_id: it.human_set for it in items}
     table["human_set"] = table["scene_id"].map(flags).fillna(False)
-    return audit_cues(table, thumbs, "analytic", folds)
+    return table, thumbs
+
+
+def audit_plan(items: list, sweep_items: list | None = None, folds: int = 5, progress: bool = False,
+               method: str = "fast") -> AuditResult:
+    """Audit planned items (no render) from the analytic projection of their geometry."""
+    table, thumbs = plan_table(items, sweep_items, progress)
+    return audit_cues(table, thumbs, "analytic", folds, method=method)
 
 
 def sweep_folders_beside(root: Path) -> list[Path]:
