@@ -14,7 +14,7 @@ ARGS   ?=
 STAMP  := $(VENV)/.installed
 RENDER_STAMP := $(VENV)/.installed-render
 
-.PHONY: setup scenes plan test bench bench-vision bench-pretrained bench-render bench-pool bench-report bench-human chromium human-assets clean
+.PHONY: setup scenes plan test bench bench-vision bench-pretrained bench-render bench-audit bench-pool bench-report bench-human chromium human-assets clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
@@ -100,8 +100,14 @@ bench-render: $(RENDER_STAMP)
 	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset paper -n 4
 	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset preview -n 500 --recycle-every 1000
 
-# What a larger candidate pool buys matched selection (README, Shortcut audit): train and
+# What a larger candidate pool buys matched selection (docs/counterbalancing.md): train and
 # test planned at 3x the default size, audited after selection from pools of 1, 2, 3 and 6.
+# The shortcut audit's two paths (scikit-learn pipelines as before, and the batched numpy fits)
+# on the same cue table: the default plan, and the pixels of $(OUT)/depth-vpt once rendered.
+bench-audit: $(RENDER_STAMP)
+	$(BIN)/python benchmarks/record.py audit-speed -- $(BIN)/python benchmarks/audit_speed.py \
+	  $(if $(wildcard $(OUT)/depth-vpt/index.parquet),--dataset $(OUT)/depth-vpt)
+
 bench-pool: $(RENDER_STAMP)
 	$(BIN)/python benchmarks/pool_size.py --times 3
 
