@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import re
 import subprocess
 import sys
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +12,9 @@ import pandas as pd
 import pytest
 
 import vpt.cli
-from vpt.datasets import pipeline
-from vpt.datasets.recipe import parse_recipe
-from vpt.errors import UserError
 from vpt.metrics import synthetic as S
 from vpt.metrics.frame import HUMANS, generator
 from vpt.trials import store
-from tests.conftest import recipe_dict
 
 CHROMIUM = Path("/usr/bin/chromium")
 FIGURES = ("accuracy", "dissociation", "imagenet", "sweeps", "kappa")
@@ -185,60 +179,39 @@ def _check_page(html: Path, expect: tuple[str, ...]) -> None:
     assert seen["sorted"] == sorted(seen["sorted"])
 
 
+@pytest.mark.browser
 def test_the_report_opens_in_chromium_offline_without_errors(report):
     _check_page(report / "report.html", (*FIGURES, "attribution"))
 
 
 # ---------------------------------------------------------------- from `vpt baseline` rows on a tiny dataset
 
-SMALL_LABELS = {"min_ball_px": 1.2, "min_viewer_px": 2.2}  # 64 px images
-
-
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    """A planned (not rendered) tiny binary dataset and a sweep dataset beside it."""
-    out = tmp_path_factory.mktemp("data")
-    binary = copy.deepcopy(recipe_dict("depth-vpt"))
-    binary["balance"]["pool"] = 2  # matched selection on a small pool (fast)
-    binary.update(name="tiny", splits={"train": 32, "val": 8, "test": 16, "ood": 8}, human_set=8, warmup=4,
-                  resolution=[64, 64])
-    binary["labels"].update(SMALL_LABELS)
-    binary.pop("human_resolution", None)
-    sweeps = copy.deepcopy(recipe_dict("vpt-strategy"))
-    sweeps.update(name="tiny-sweeps", resolution=[64, 64])
-    sweeps.setdefault("labels", {}).update(SMALL_LABELS)
-    sweeps["sweeps"] = {"occluder_slide": {"count": 1, "steps": 7}, "viewer_turn": {"count": 1, "steps": 7},
-                        "depth_pass": {"count": 1, "steps": 7}, "occluder_move": {"count": 0, "steps": 7},
-                        "invariance": {"count": 0, "steps": 7}, "max_attempts": 300}
-
-    def no_audit(*a, **k):
-        raise UserError("skipped in the report tests")
-
+def tiny_report(tiny_benchmark, tmp_path_factory) -> Path:
+    """`vpt baseline` on the session's tiny planned benchmark, three simulated participants on
+    its human set, then `vpt report` of both datasets; returns the report's folder."""
+    results = tmp_path_factory.mktemp("results")
+    sweeps = tiny_benchmark.parent / "tiny-sweeps"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "audit_plan", no_audit)
-        mp.setattr(pipeline, "audit_dataset", no_audit)
-        for d in (binary, sweeps):
-            pipeline.build_dataset(parse_recipe(d), out, progress=False, log=lambda msg: None)
-    return out / "tiny"
+        assert _cli(mp, ["baseline", str(tiny_benchmark), "--out", str(results), "--sweeps", str(sweeps),
+                         "--quiet"]) == 0
+        rows = store.read_trials(results)
+        human = rows[(rows["decision_maker"] == "baseline:label-rule") & (rows["split"] == "human")]
+        rng = generator(4)
+        parts = []
+        for i in range(3):  # three participants on the human set, right 85 % of the time
+            resp = np.where(rng.random(len(human)) < 0.85, human["label"], 1 - human["label"])
+            parts.append(human.assign(kind="human", decision_maker=f"p{i}", run_id="humans", response=resp,
+                                      correct=resp == human["label"].to_numpy()))
+        store.write_run(results, "humans", pd.concat(parts, ignore_index=True), {"kind": "human"})
+        out = tmp_path_factory.mktemp("report")
+        assert _cli(mp, ["report", str(results), "--out", str(out), "--dataset", str(tiny_benchmark),
+                         "--dataset", str(sweeps), "--bootstrap", "100"]) == 0
+    return out
 
 
-def test_report_from_baseline_rows_and_participants_on_a_tiny_dataset(tiny_dataset, tmp_path, monkeypatch):
-    results = tmp_path / "results"
-    sweeps = tiny_dataset.parent / "tiny-sweeps"
-    assert _cli(monkeypatch, ["baseline", str(tiny_dataset), "--out", str(results), "--sweeps", str(sweeps),
-                              "--quiet"]) == 0
-    rows = store.read_trials(results)
-    human = rows[(rows["decision_maker"] == "baseline:label-rule") & (rows["split"] == "human")]
-    rng = generator(4)
-    parts = []
-    for i in range(3):  # three participants on the human set, right 85 % of the time
-        resp = np.where(rng.random(len(human)) < 0.85, human["label"], 1 - human["label"])
-        parts.append(human.assign(kind="human", decision_maker=f"p{i}", run_id="humans", response=resp,
-                                  correct=resp == human["label"].to_numpy()))
-    store.write_run(results, "humans", pd.concat(parts, ignore_index=True), {"kind": "human"})
-    out = tmp_path / "report"
-    assert _cli(monkeypatch, ["report", str(results), "--out", str(out), "--dataset", str(tiny_dataset),
-                              "--dataset", str(sweeps), "--bootstrap", "100"]) == 0
+def test_report_from_baseline_rows_and_participants_on_a_tiny_dataset(tiny_report):
+    out = tiny_report
     page = (out / "report.html").read_text()
     assert ">Dataset<" in page and "Dataset card: tiny" in page and "matches the trial rows" in page
     provenance = next(ln for ln in page.split("<p>") if ln.startswith("Generated by vpt"))
@@ -252,8 +225,11 @@ def test_report_from_baseline_rows_and_participants_on_a_tiny_dataset(tiny_datas
     acc = pd.read_csv(out / "tables" / "accuracy.csv")
     assert (acc.loc[acc["decision_maker"] == "baseline:label-rule", "accuracy"] == 1).all()
     assert (acc["decision_maker"] == HUMANS).any()
-    _check_page(out / "report.html", ("accuracy", "dissociation", "sweeps", "kappa"))
-    shutil.rmtree(out / "figures")
+
+
+@pytest.mark.browser
+def test_the_tiny_datasets_report_opens_in_chromium(tiny_report):
+    _check_page(tiny_report / "report.html", ("accuracy", "dissociation", "sweeps", "kappa"))
 
 
 def test_registering_vpt_report_imports_nothing_heavy():
