@@ -1,6 +1,7 @@
 # vpt: two commands take a fresh machine to a result.
 #   make scenes   set up .venv (first time) and render the default benchmark into data/
 #   make test     set up .venv (first time) and run the test suite
+#   make test-fast  the same without the slow families (renders, browser, Ray, wheel, slow): the edit-test loop
 # Variables: PYTHON (a Python 3.11), SCALE (e.g. paper), PRESET (preview|standard|paper),
 #            OUT (output folder), ARGS (extra `vpt scenes` arguments).
 PYTHON ?= python3.11
@@ -12,7 +13,7 @@ SCALE  ?=
 ARGS   ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup scenes plan test bench bench-vision bench-pretrained bench-render bench-pool bench-report bench-human chromium human-assets clean
+.PHONY: setup scenes plan test test-fast bench bench-vision bench-pretrained bench-render bench-pool bench-report bench-human chromium human-assets clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
@@ -61,6 +62,10 @@ human-assets: $(HUMAN_VENDOR)/jspsych.js
 
 test: $(STAMP) chromium human-assets
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: everything but the slow families (markers declared in pyproject.toml).
+test-fast: $(STAMP) chromium human-assets
+	$(BIN)/python -m pytest -q -m "not (render or browser or ray or wheel or slow)"
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/vpt bench --seconds 10
