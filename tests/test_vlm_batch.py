@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import re
 
-import httpx2
 import pytest
 
+from tests.vlm_mock import anthropic_body, httpx2, openai_body  # skips the module without the vlm extra
 from tests.test_vlm_harness import FAKE_KEY, _n, _register, _run, dataset  # noqa: F401 - fixtures
-from tests.vlm_mock import anthropic_body, openai_body
 from vpt.deciders.vlm.cache import ResponseCache
 from vpt.deciders.vlm.cost import price_for
 from vpt.deciders.vlm.providers import base
