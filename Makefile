@@ -2,6 +2,7 @@
 #   make scenes   set up .venv with what rendering needs (first time) and render the default
 #                 benchmark from scenes/ into data/
 #   make test     set up .venv with every extra (first time) and run the test suite
+#   make test-fast  the same without the slow families (renders, browser, Ray, wheel, slow): the edit-test loop
 # Variables: PYTHON (a Python 3.11), SCALE (e.g. paper), PRESET (preview|standard|paper),
 #            OUT (output folder), ARGS (extra `vpt scenes` arguments).
 PYTHON ?= python3.11
@@ -14,7 +15,7 @@ ARGS   ?=
 STAMP  := $(VENV)/.installed
 RENDER_STAMP := $(VENV)/.installed-render
 
-.PHONY: setup scenes plan test bench bench-vision bench-pretrained bench-render bench-audit bench-pool bench-report bench-human chromium human-assets clean
+.PHONY: setup scenes plan test test-fast bench bench-vision bench-pretrained bench-render bench-audit bench-pool bench-report bench-human chromium human-assets clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
@@ -70,6 +71,10 @@ human-assets: $(HUMAN_VENDOR)/jspsych.js
 
 test: $(STAMP) chromium human-assets
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: everything but the slow families (markers declared in pyproject.toml).
+test-fast: $(STAMP) chromium human-assets
+	$(BIN)/python -m pytest -q -m "not (render or browser or ray or wheel or slow)"
 
 # Candidate scenes sampled and labelled per second on one core (the default recipe).
 bench: $(RENDER_STAMP)

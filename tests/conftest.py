@@ -1,8 +1,10 @@
-"""Shared test helpers: small recipes derived from the defaults."""
+"""Shared test helpers: small recipes derived from the defaults, and the tiny benchmark that
+the baseline, report, VLM and vision tests share (planned once, rendered once per session)."""
 
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,13 @@ RECIPES = recipes_dir()  # the default recipes (scenes/ in a checkout, vpt/_data
 
 def recipe_dict(name: str) -> dict:
     return yaml.safe_load((RECIPES / f"{name}.yaml").read_text())
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test on the rendered tiny benchmark is a render test (`-m "not render"` leaves it out)."""
+    for item in items:
+        if "tiny_rendered" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.render)
 
 
 @pytest.fixture
@@ -53,3 +62,88 @@ def _hub_offline(monkeypatch):
     """No test downloads model weights: the suite runs as `HF_HUB_OFFLINE=1` (vpt downloads
     missing weights by default, as timm does); tests about downloads change it themselves."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+# ---------------------------------------------------------------- the tiny benchmark, once per session
+
+SMALL_LABELS = {"min_ball_px": 1.2, "min_viewer_px": 2.2}  # 64 px images
+
+
+def tiny_binary(name: str, splits: dict, human_set: int, warmup: int) -> dict:
+    """The default depth-vpt recipe at 64 px with the given split sizes (matched selection on a
+    small pool)."""
+    d = copy.deepcopy(recipe_dict("depth-vpt"))
+    d["balance"]["pool"] = 2
+    d.update(name=name, splits=splits, human_set=human_set, warmup=warmup, resolution=[64, 64])
+    d["labels"].update(SMALL_LABELS)
+    d.pop("human_resolution", None)
+    return d
+
+
+def tiny_sweeps(name: str, counts: dict, steps: int) -> dict:
+    """The default vpt-strategy recipe at 64 px with ``counts`` sweeps of each kind (others 0)."""
+    d = copy.deepcopy(recipe_dict("vpt-strategy"))
+    d.update(name=name, resolution=[64, 64])
+    d.setdefault("labels", {}).update(SMALL_LABELS)
+    d.pop("human_resolution", None)
+    kinds = ("occluder_slide", "viewer_turn", "depth_pass", "occluder_move", "invariance")
+    d["sweeps"] = {k: {"count": counts.get(k, 0), "steps": steps} for k in kinds} | {"max_attempts": 300}
+    return d
+
+
+def _no_audit(*args, **kwargs):
+    from vpt.errors import UserError
+
+    raise UserError("skipped for the shared tiny benchmark (the audit has its own tests)")
+
+
+def build_tiny(recipes: list[dict], out: Path, **render) -> None:
+    """``build_dataset`` for each recipe into ``out``, without the shortcut audit (it only costs
+    time here); ``render`` passes renderer, render_key and bpy_version through."""
+    from vpt.datasets import pipeline
+    from vpt.datasets.recipe import parse_recipe
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "audit_plan", _no_audit)
+        mp.setattr(pipeline, "audit_dataset", _no_audit)
+        for d in recipes:
+            pipeline.build_dataset(parse_recipe(d), out, progress=False, log=lambda msg: None, **render)
+
+
+@pytest.fixture(scope="session")
+def tiny_benchmark(tmp_path_factory) -> Path:
+    """A planned (not rendered) tiny binary dataset ``tiny`` (train 32, val 8, test 16, ood 8;
+    human set 8, warm-up 4) with a sweep dataset ``tiny-sweeps`` beside it (one occluder-slide,
+    viewer-turn and depth-pass sweep of 7 steps); returns the binary dataset's folder.
+    Shared by the whole session: read it only; a test that writes into it takes
+    ``tiny_benchmark_copy``."""
+    out = tmp_path_factory.mktemp("tiny-benchmark")
+    build_tiny([tiny_binary("tiny", {"train": 32, "val": 8, "test": 16, "ood": 8}, 8, 4),
+                tiny_sweeps("tiny-sweeps", {"occluder_slide": 1, "viewer_turn": 1, "depth_pass": 1}, 7)], out)
+    return out / "tiny"
+
+
+@pytest.fixture
+def tiny_benchmark_copy(tiny_benchmark, tmp_path) -> Path:
+    """A private copy of ``tiny_benchmark`` (both datasets) for a test that modifies it."""
+    for folder in (tiny_benchmark, tiny_benchmark.parent / "tiny-sweeps"):
+        shutil.copytree(folder, tmp_path / folder.name)
+    return tmp_path / tiny_benchmark.name
+
+
+@pytest.fixture(scope="session")
+def tiny_rendered(tmp_path_factory) -> Path:
+    """The tiny benchmark rendered with Blender (preview preset, 64 px): a binary dataset
+    ``vis-tiny`` (train 16, val 8, test 8, ood 8; human set 4) and a sweep dataset
+    ``vis-sweeps`` beside it (one occluder-slide sweep of 5 steps); returns the binary
+    dataset's folder. Shared by the whole session: read it only (copy it to modify it)."""
+    pytest.importorskip("bpy", reason="rendering needs the render extra: pip install -e '.[render]'")
+    from vpt.datasets.render_stage import RenderOptions, make_renderer
+
+    out = tmp_path_factory.mktemp("tiny-rendered")
+    args = RenderOptions(preset="preview", workers=1, device="cpu", recycle_every=100, depth=False, quiet=True)
+    renderer, key, bpy_version = make_renderer(args)
+    build_tiny([tiny_binary("vis-tiny", {"train": 16, "val": 8, "test": 8, "ood": 8}, 4, 0),
+                tiny_sweeps("vis-sweeps", {"occluder_slide": 1}, 5)], out,
+               renderer=renderer, render_key=key, bpy_version=bpy_version)
+    return out / "vis-tiny"

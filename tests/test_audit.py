@@ -136,6 +136,7 @@ def tiny_recipe(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_strict_recipe_audit_fails_over_the_limit_and_passes_under_it(tiny_recipe, monkeypatch, capsys):
     """`vpt audit RECIPE --strict` exits 1 when a cue is over the limit (it returned 0 always)."""
     monkeypatch.setattr(audit_mod, "N_PERMUTATIONS", 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import shutil
 import time
 import warnings
@@ -11,57 +10,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 import vpt.cli
-from vpt.datasets import pipeline
 from vpt.datasets.cues import dataset_cue_table
-from vpt.datasets.recipe import parse_recipe
 from vpt.deciders.base import Decider
 from vpt.deciders.baselines import LabelRule, ShortcutBaselines, make_deciders
 from vpt.deciders.run import run_all, run_decider
 from vpt.errors import UserError
 from vpt.trials import store
 from vpt.trials.items import load_dataset, sweep_datasets_beside
-from tests.conftest import recipe_dict
-
-SMALL_LABELS = {"min_ball_px": 1.2, "min_viewer_px": 2.2}  # 64 px images
-
-
-def _no_audit(*args, **kwargs):
-    raise UserError("skipped in the baseline tests")
-
-
-def _binary(name: str, splits: dict, human: int, warmup: int) -> dict:
-    d = copy.deepcopy(recipe_dict("depth-vpt"))
-    d["balance"]["pool"] = 2  # matched selection on a small pool (fast)
-    d.update(name=name, splits=splits, human_set=human, warmup=warmup, resolution=[64, 64])
-    d["labels"].update(SMALL_LABELS)
-    d.pop("human_resolution", None)
-    return d
-
-
-def _build(recipes: list[dict], out: Path, renderer=None, render_key=None) -> None:
-    with pytest.MonkeyPatch.context() as mp:  # the audit has its own tests; here it only costs time
-        mp.setattr(pipeline, "audit_plan", _no_audit)
-        mp.setattr(pipeline, "audit_dataset", _no_audit)
-        for d in recipes:
-            pipeline.build_dataset(parse_recipe(d), out, renderer=renderer, render_key=render_key, progress=False,
-                                   log=lambda msg: None)
 
 
 @pytest.fixture(scope="module")
-def planned(tmp_path_factory) -> Path:
+def planned(tiny_benchmark) -> Path:
     """A planned (not rendered) binary dataset with every split and a sweep dataset beside it."""
-    out = tmp_path_factory.mktemp("planned")
-    sweeps = copy.deepcopy(recipe_dict("vpt-strategy"))
-    sweeps.update(name="tiny-sweeps", resolution=[64, 64])
-    sweeps.setdefault("labels", {}).update(SMALL_LABELS)
-    sweeps["sweeps"] = {"occluder_slide": {"count": 1, "steps": 7}, "viewer_turn": {"count": 1, "steps": 7},
-                        "depth_pass": {"count": 1, "steps": 7}, "occluder_move": {"count": 0, "steps": 7},
-                        "invariance": {"count": 0, "steps": 7}, "max_attempts": 300}
-    _build([_binary("tiny", {"train": 32, "val": 8, "test": 16, "ood": 8}, 8, 4), sweeps], out)
-    return out / "tiny"
+    return tiny_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -222,20 +185,8 @@ def test_cli_bad_input_is_one_line(planned, tmp_path, monkeypatch, capsys):
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
-    pytest.importorskip("bpy", reason="rendering needs Blender's Python module (pip install -e '.[render]')")
-    from vpt.datasets.render_stage import RenderOptions, make_renderer
-
-    out = tmp_path_factory.mktemp("rendered")
-    args = RenderOptions(preset="preview", workers=1, device="cpu", recycle_every=100, depth=False, quiet=True)
-    renderer, key, bpy_version = make_renderer(args)
-    d = _binary("tiny-r", {"train": 16, "val": 0, "test": 8, "ood": 0}, 4, 0)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "audit_plan", _no_audit)
-        mp.setattr(pipeline, "audit_dataset", _no_audit)
-        pipeline.build_dataset(parse_recipe(d), out, renderer=renderer, render_key=key, bpy_version=bpy_version,
-                               progress=False, log=lambda msg: None)
-    return out / "tiny-r"
+def rendered(tiny_rendered) -> Path:
+    return tiny_rendered
 
 
 def test_cli_on_a_rendered_dataset_uses_the_pixels(rendered, planned, tmp_path, monkeypatch, capsys):
@@ -251,7 +202,7 @@ def test_cli_on_a_rendered_dataset_uses_the_pixels(rendered, planned, tmp_path, 
     rule = df[df["decision_maker"] == "baseline:label-rule"]
     assert rule.loc[rule["label"].notna(), "correct"].all() and "sweep" in set(rule["split"])
     sc = df[df["decision_maker"] != "baseline:label-rule"]
-    assert set(sc["split"]) == {"test", "human"} and set(sc["dataset"]) == {"tiny-r"}
+    assert set(sc["split"]) == {"val", "test", "ood", "human"} and set(sc["dataset"]) == {"vis-tiny"}
     m = [x for x in store.read_manifests(out) if x["decider"] == "baseline-thumbnail"]
     assert m and all(x["config"]["cue_source"] == "images" for x in m)
 

@@ -48,28 +48,29 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "not a dataset folder" in capsys.readouterr().err
 
 
-def _tiny_recipe(tmp_path, train=32):
+def _tiny_recipe(tmp_path, train=16):
     d = yaml.safe_load((RECIPES / "depth-vpt.yaml").read_text())
     d["name"] = "tiny"
-    d["splits"] = {"train": train, "val": 16, "test": 32, "ood": 16}
-    d["human_set"], d["warmup"] = 16, 4
+    d["splits"] = {"train": train, "val": 8, "test": 16, "ood": 8}
+    d["human_set"], d["warmup"] = 8, 4
     d["balance"]["pool"] = 2  # matched selection still runs, on a small pool
     p = tmp_path / "tiny.yaml"
     p.write_text(yaml.safe_dump(d))
     return p, d
 
 
+@pytest.mark.slow
 def test_plan_only_writes_dataset_and_resumes(tmp_path, capsys):
     recipe, d = _tiny_recipe(tmp_path)
     out = tmp_path / "data"
     assert main(["scenes", str(recipe), "--plan-only", "--out", str(out), "--quiet"]) == 0
     root = out / "tiny"
     df = pd.read_parquet(root / "index.parquet")
-    assert len(df) == 96 and len(pd.read_csv(root / "index.csv")) == 96
+    assert len(df) == 48 and len(pd.read_csv(root / "index.csv")) == 48
     for col in ("image", "scene_json", "split", "vpt_label", "depth_label", "cell", "sweep_id", "sweep_step",
                 "human_set", "warmup", "hidden_reason"):
         assert col in df.columns
-    assert (root / "audit.md").exists() and json.loads((root / "audit.json").read_text())["n_items"] == 96
+    assert (root / "audit.md").exists() and json.loads((root / "audit.json").read_text())["n_items"] == 48
     card = (root / "card.md").read_text()
     assert "Counts per cell" in card and "Shortcut audit" in card and "accepted of" in card
     one = json.loads((root / df["scene_json"].iloc[0]).read_text())
@@ -81,29 +82,28 @@ def test_plan_only_writes_dataset_and_resumes(tmp_path, capsys):
     capsys.readouterr()
     # re-run: everything kept, byte-identical
     assert main(["scenes", str(recipe), "--plan-only", "--out", str(out), "--quiet"]) == 0
-    assert "96 kept from an earlier run, 0 written" in capsys.readouterr().out
+    assert "48 kept from an earlier run, 0 written" in capsys.readouterr().out
     assert (root / df["scene_json"].iloc[0]).read_bytes() == first_bytes
     # changing a label setting invalidates everything; shrinking a split removes stale files
     d["labels"]["min_observer_visible"] = 0.91
-    d["splits"]["train"] = 16
+    d["splits"]["train"] = 8
     d["warmup"] = 4
     recipe.write_text(yaml.safe_dump(d))
     assert main(["scenes", str(recipe), "--plan-only", "--out", str(out), "--quiet"]) == 0
     msg = capsys.readouterr().out
     assert "0 kept" in msg and "stale files removed" in msg
-    assert len(list((root / "scenes" / "train").glob("*.json"))) == 16
+    assert len(list((root / "scenes" / "train").glob("*.json"))) == 8
 
 
-def test_audit_command_on_a_dataset(tmp_path, capsys):
-    recipe, _ = _tiny_recipe(tmp_path)
-    out = tmp_path / "data"
-    assert main(["scenes", str(recipe), "--plan-only", "--out", str(out), "--quiet"]) == 0
-    capsys.readouterr()
-    assert main(["audit", str(out / "tiny")]) == 0
+@pytest.mark.slow
+def test_audit_command_on_a_dataset(tiny_benchmark_copy, capsys):
+    root = tiny_benchmark_copy  # a planned dataset (planned without its audit); the audit writes into it
+    assert not (root / "audit.json").exists()
+    assert main(["audit", str(root)]) == 0
     text = capsys.readouterr().out
     assert "analytic projection" in text and "Largest single-cue accuracy" in text and "saved" in text
-    assert (out / "tiny" / "audit.json").exists()
-    assert main(["audit", str(out / "tiny"), "--seed", "3"]) == 2  # a rendered dataset is audited as it is
+    assert (root / "audit.json").exists()
+    assert main(["audit", str(root), "--seed", "3"]) == 2  # a rendered dataset is audited as it is
     assert "--seed re-plans a recipe" in capsys.readouterr().err
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("fastapi")
+pytest.importorskip("fastapi", reason="needs the human extra: pip install -e '.[human]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from tests.human_helpers import make_dataset, write_instructions  # noqa: E402

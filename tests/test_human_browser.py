@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi")
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("fastapi", reason="needs the human extra: pip install -e '.[human]'")
+uvicorn = pytest.importorskip("uvicorn", reason="needs the human extra: pip install -e '.[human]'")
+pytestmark = pytest.mark.browser
 
 from tests.human_helpers import make_dataset, write_instructions  # noqa: E402
 from vpt.deciders.human import server  # noqa: E402

@@ -71,6 +71,7 @@ def test_the_bundle_is_self_contained_and_holds_no_test_answers(bundle):
         assert [t["key"] for t in public["trials"]] == [t["key"] for t in private["trials"]]
 
 
+@pytest.mark.browser
 def test_the_bundle_runs_the_protocol_in_chromium_and_imports_as_trial_rows(bundle, tmp_path, monkeypatch):
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():

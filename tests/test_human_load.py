@@ -4,8 +4,8 @@ runs 50 participants x 100 trials and prints the response times)."""
 
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
+pytest.importorskip("fastapi", reason="needs the human extra: pip install -e '.[human]'")
+pytest.importorskip("uvicorn", reason="needs the human extra: pip install -e '.[human]'")
 
 from benchmarks import human_load  # noqa: E402
 from vpt.deciders.human import server  # noqa: E402

@@ -81,6 +81,7 @@ def _ball(mask: np.ndarray) -> np.ndarray:
     return mask == 1
 
 
+@pytest.mark.render
 def test_human_set_and_warmup_get_512_px_files(rendered):
     _, root = rendered
     df = pd.read_parquet(root / "index.parquet")
@@ -122,6 +123,7 @@ def test_human_set_and_warmup_get_512_px_files(rendered):
         assert rec["spec_hash"] == rec["model_spec_hash"]
 
 
+@pytest.mark.render
 def test_card_reports_the_viewer_size_at_both_resolutions(rendered):
     _, root = rendered
     card = (root / "card.md").read_text()
@@ -134,6 +136,7 @@ def test_card_reports_the_viewer_size_at_both_resolutions(rendered):
             f"{4 * people.median():.1f} | {4 * people.max():.1f} |") in section
 
 
+@pytest.mark.render
 def test_verify_checks_the_high_resolution_files(rendered, capsys):
     _, root = rendered
     assert main(["verify", str(root), "--sample", "0", "--quiet"]) == 0
@@ -149,6 +152,7 @@ def test_verify_checks_the_high_resolution_files(rendered, capsys):
         target.write_bytes(saved)
 
 
+@pytest.mark.render
 def test_export_has_a_human_config(rendered, tmp_path):
     datasets = pytest.importorskip("datasets")
     _, root = rendered
@@ -161,6 +165,7 @@ def test_export_has_a_human_config(rendered, tmp_path):
     assert human["human_set"][0]["image"].size == (512, 512) and human["warmup"][0]["warmup"]
 
 
+@pytest.mark.render
 def test_rerun_keeps_everything_and_a_new_human_resolution_redoes_only_those_files(rendered, tmp_path, capsys):
     tmp, first = rendered
     out = tmp_path / "data"

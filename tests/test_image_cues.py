@@ -53,11 +53,9 @@ def test_label_coverage_is_what_the_analytic_image_shows():
     assert np.mean(diffs) < 0.03 and np.max(diffs) < 0.15
 
 
-bpy = pytest.importorskip("bpy", reason="the render comparison needs Blender's Python module")
-
-
 @pytest.fixture(scope="module")
 def rendered_small(tmp_path_factory):
+    pytest.importorskip("bpy", reason="the render comparison needs the render extra: pip install -e '.[render]'")
     from vpt.cli import main
 
     d = copy.deepcopy(recipe_dict("depth-vpt"))
@@ -71,6 +69,7 @@ def rendered_small(tmp_path_factory):
     return tmp / "data" / "cues"
 
 
+@pytest.mark.render
 def test_plan_time_cues_agree_with_the_rendered_ones(rendered_small):
     from PIL import Image
 

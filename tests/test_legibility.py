@@ -122,6 +122,7 @@ def test_legibility_learns_a_readable_viewer_and_writes_its_report(fake_dataset)
     assert img.exists() and current_report(fake_dataset) is None
 
 
+@pytest.mark.slow
 def test_labels_that_do_not_follow_the_image_stay_near_chance(fake_dataset):
     rows, crops = load_crops(fake_dataset)
     shuffled = rows.copy()

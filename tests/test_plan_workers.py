@@ -21,6 +21,7 @@ def _signature(plan):
     return [(it.split, it.cell, it.human_set, it.warmup, to_dict(it.spec)) for it in plan.items], plan.reports
 
 
+@pytest.mark.slow
 def test_parallel_plan_is_the_serial_plan(monkeypatch):
     recipe = _small()
     monkeypatch.setenv("VPT_PLAN_WORKERS", "1")

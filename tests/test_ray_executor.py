@@ -188,6 +188,7 @@ def _check_complete(root: Path, n: int) -> None:
     assert not leftovers, leftovers
 
 
+@pytest.mark.ray
 @cluster_only
 def test_ray_renders_what_local_renders_and_a_rerun_renders_nothing(cluster, tmp_path):
     from tests.test_scenes_render import tiny_recipe
@@ -244,6 +245,7 @@ def _blender_under_ray(head: int) -> tuple[int, int] | None:
     return None
 
 
+@pytest.mark.ray
 @cluster_only
 def test_a_killed_ray_worker_costs_its_shard_only_and_is_retried(cluster, tmp_path):
     if not Path("/proc/self/stat").exists():

@@ -32,6 +32,7 @@ def _png_with_text() -> tuple[bytes, np.ndarray]:
     return buf.getvalue(), a
 
 
+@pytest.mark.render
 def test_png_critical_chunks_drops_metadata_keeps_pixels():
     pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not installed")
     from vpt.render.output import png_critical_chunks
@@ -57,6 +58,7 @@ def tiny_specs():
     return [example_spec("shapes", style, size=48) for style in ("studio", "room", "outdoor")]
 
 
+@pytest.mark.render
 def test_persistent_session_renders_the_same_bytes(tiny_specs, tmp_path):
     """Keeping Blender's session between scenes (``persistent_data``) changes no pixel of
     any image or mask, in either order of scenes."""
@@ -75,6 +77,7 @@ def test_persistent_session_renders_the_same_bytes(tiny_specs, tmp_path):
     assert kept == fresh
 
 
+@pytest.mark.render
 def test_quality_bench_table(tiny_specs, tmp_path):
     from benchmarks import render_quality as qb
 
@@ -99,6 +102,7 @@ def test_quality_bench_table(tiny_specs, tmp_path):
     assert "| one sample |" in qb.table(res)
 
 
+@pytest.mark.render
 def test_pick_specs_takes_styles_in_turn(tiny_specs):
     from benchmarks.render_quality import pick_specs, resized
 
@@ -110,6 +114,7 @@ def test_pick_specs_takes_styles_in_turn(tiny_specs):
     assert (small.observer.width, small.observer.height) == (24, 24)
 
 
+@pytest.mark.render
 def test_bump_setting_removes_only_bump_nodes():
     pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not installed")
     import bpy

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not installed: pip install 'bpy==4.5.15'")
+pytest.importorskip("bpy", reason="needs the render extra (Blender as a Python module): pip install -e '.[render]'")
+pytestmark = pytest.mark.render
 
 from vpt.render.examples import analytic_visible_fraction, example_spec, with_ball  # noqa: E402
 from vpt.render.raycast import raycast_viewer_visibility  # noqa: E402

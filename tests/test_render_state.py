@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not installed: pip install 'bpy==4.5.15'")
+pytest.importorskip("bpy", reason="needs the render extra (Blender as a Python module): pip install -e '.[render]'")
+pytestmark = pytest.mark.render
 
 from vpt.render.build import build_scene  # noqa: E402
 from vpt.render.examples import example_spec  # noqa: E402

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import re
 import subprocess
 import sys
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +12,10 @@ import pandas as pd
 import pytest
 
 import vpt.cli
-from vpt.datasets import pipeline
-from vpt.datasets.recipe import parse_recipe
-from vpt.errors import UserError
 from vpt.metrics import synthetic as S
-from vpt.metrics.frame import HUMANS, generator, is_label_rule
+from vpt.metrics.frame import HUMANS, generator
+from vpt.report.readable import measure, problems
 from vpt.trials import store
-from tests.conftest import recipe_dict
 
 CHROMIUM = Path("/usr/bin/chromium")
 FIGURES = ("accuracy-vpt", "accuracy-depth", "dissociation", "imagenet", "sweeps", "kappa")
@@ -162,22 +157,7 @@ def _open(html: Path) -> dict:
                 const s = e.querySelector('svg'); const r = s ? s.getBoundingClientRect() : {width: 0, height: 0};
                 return {id: e.id, width: r.width, height: r.height,
                         marks: s ? s.querySelectorAll('path, use, image, rect, text').length : 0}; })""")
-            # the smallest text as displayed: SVG text at its font size times the figure's scale on
-            # screen (rotation included), HTML text at its computed size
-            seen["smallest_svg_text"] = page.evaluate("""() => { let m = [1e9, '']; document.querySelectorAll('svg text')
-                .forEach(t => { if (!t.textContent.trim()) return; const c = t.getScreenCTM();
-                  const px = parseFloat(getComputedStyle(t).fontSize) * Math.hypot(c.a, c.b);
-                  if (px < m[0]) m = [px, t.textContent]; }); return m; }""")
-            seen["smallest_html_text"] = page.evaluate("""() => { let m = [1e9, '']; const w = document.createTreeWalker(
-                document.body, NodeFilter.SHOW_TEXT); let n; while ((n = w.nextNode())) { const e = n.parentElement;
-                if (!n.textContent.trim() || !e || e.closest('svg, script, style') || !e.getClientRects().length) continue;
-                const px = parseFloat(getComputedStyle(e).fontSize); if (px < m[0]) m = [px, n.textContent.slice(0, 40)]; }
-                return m; }""")
-            seen["overflow"] = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            seen["drawn"] = page.eval_on_selector_all("figure.figure[data-drawn]",
-                                                      "els => els.map(e => [e.id, JSON.parse(e.dataset.drawn)])")
-            seen["summary_tasks"] = page.eval_on_selector(
-                "#summary + div table", "t => Array.from(t.tBodies[0].rows).map(r => r.cells[0].textContent)")
+            seen.update(measure(page))
             first = page.locator("table.sortable").first
             cells = first.locator("tbody tr td:first-child")
             before = cells.all_inner_texts()
@@ -197,71 +177,46 @@ def _check_page(html: Path, expect: tuple[str, ...]) -> None:
     assert {f"fig-{e}" for e in expect} <= set(ids)
     for f in seen["figures"]:
         assert f["width"] > 100 and f["height"] > 100 and f["marks"] > 20, f
-    assert seen["smallest_svg_text"][0] >= 11, f"figure text under 11 px: {seen['smallest_svg_text']}"
-    assert seen["smallest_html_text"][0] >= 11, f"page text under 11 px: {seen['smallest_html_text']}"
-    assert seen["overflow"] <= 0, f"the page scrolls sideways by {seen['overflow']} px"
-    assert seen["drawn"] and not [(f, d) for f, names in seen["drawn"] for d in names if is_label_rule(d)]
     tasks = {e.removeprefix("accuracy-") for e in expect if e.startswith("accuracy-")}
-    assert tasks and tasks <= set(seen["summary_tasks"]), seen["summary_tasks"]  # every task in the summary
+    assert tasks and problems(seen, tasks) == []  # text >= 11 px, no sideways scroll, no label rule drawn, every task
     assert seen["summary_tasks"][0] == "vpt"  # the headline task first
     assert sorted(seen["before"]) == sorted(seen["sorted"])  # the inline script sorted, lost nothing
     assert seen["sorted"] == sorted(seen["sorted"])
 
 
+@pytest.mark.browser
 def test_the_report_opens_in_chromium_offline_without_errors(report):
     _check_page(report / "report.html", (*FIGURES, "attribution"))
 
 
 # ---------------------------------------------------------------- from `vpt baseline` rows on a tiny dataset
 
-SMALL_LABELS = {"min_ball_px": 1.2, "min_viewer_px": 2.2}  # 64 px images
-
-
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
-    """A planned (not rendered) tiny binary dataset and a sweep dataset beside it."""
-    out = tmp_path_factory.mktemp("data")
-    binary = copy.deepcopy(recipe_dict("depth-vpt"))
-    binary["balance"]["pool"] = 2  # matched selection on a small pool (fast)
-    binary.update(name="tiny", splits={"train": 32, "val": 8, "test": 16, "ood": 8}, human_set=8, warmup=4,
-                  resolution=[64, 64])
-    binary["labels"].update(SMALL_LABELS)
-    binary.pop("human_resolution", None)
-    sweeps = copy.deepcopy(recipe_dict("vpt-strategy"))
-    sweeps.update(name="tiny-sweeps", resolution=[64, 64])
-    sweeps.setdefault("labels", {}).update(SMALL_LABELS)
-    sweeps["sweeps"] = {"occluder_slide": {"count": 1, "steps": 7}, "viewer_turn": {"count": 1, "steps": 7},
-                        "depth_pass": {"count": 1, "steps": 7}, "occluder_move": {"count": 0, "steps": 7},
-                        "invariance": {"count": 0, "steps": 7}, "max_attempts": 300}
-
-    def no_audit(*a, **k):
-        raise UserError("skipped in the report tests")
-
+def tiny_report(tiny_benchmark, tmp_path_factory) -> Path:
+    """`vpt baseline` on the session's tiny planned benchmark, three simulated participants on
+    its human set, then `vpt report` of both datasets; returns the report's folder."""
+    results = tmp_path_factory.mktemp("results")
+    sweeps = tiny_benchmark.parent / "tiny-sweeps"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "audit_plan", no_audit)
-        mp.setattr(pipeline, "audit_dataset", no_audit)
-        for d in (binary, sweeps):
-            pipeline.build_dataset(parse_recipe(d), out, progress=False, log=lambda msg: None)
-    return out / "tiny"
+        assert _cli(mp, ["baseline", str(tiny_benchmark), "--out", str(results), "--sweeps", str(sweeps),
+                         "--quiet"]) == 0
+        rows = store.read_trials(results)
+        human = rows[(rows["decision_maker"] == "baseline:label-rule") & (rows["split"] == "human")]
+        rng = generator(4)
+        parts = []
+        for i in range(3):  # three participants on the human set, right 85 % of the time
+            resp = np.where(rng.random(len(human)) < 0.85, human["label"], 1 - human["label"])
+            parts.append(human.assign(kind="human", decision_maker=f"p{i}", run_id="humans", response=resp,
+                                      correct=resp == human["label"].to_numpy()))
+        store.write_run(results, "humans", pd.concat(parts, ignore_index=True), {"kind": "human"})
+        out = tmp_path_factory.mktemp("report")
+        assert _cli(mp, ["report", str(results), "--out", str(out), "--dataset", str(tiny_benchmark),
+                         "--dataset", str(sweeps), "--bootstrap", "100"]) == 0
+    return out
 
 
-def test_report_from_baseline_rows_and_participants_on_a_tiny_dataset(tiny_dataset, tmp_path, monkeypatch):
-    results = tmp_path / "results"
-    sweeps = tiny_dataset.parent / "tiny-sweeps"
-    assert _cli(monkeypatch, ["baseline", str(tiny_dataset), "--out", str(results), "--sweeps", str(sweeps),
-                              "--quiet"]) == 0
-    rows = store.read_trials(results)
-    human = rows[(rows["decision_maker"] == "baseline:label-rule") & (rows["split"] == "human")]
-    rng = generator(4)
-    parts = []
-    for i in range(3):  # three participants on the human set, right 85 % of the time
-        resp = np.where(rng.random(len(human)) < 0.85, human["label"], 1 - human["label"])
-        parts.append(human.assign(kind="human", decision_maker=f"p{i}", run_id="humans", response=resp,
-                                  correct=resp == human["label"].to_numpy()))
-    store.write_run(results, "humans", pd.concat(parts, ignore_index=True), {"kind": "human"})
-    out = tmp_path / "report"
-    assert _cli(monkeypatch, ["report", str(results), "--out", str(out), "--dataset", str(tiny_dataset),
-                              "--dataset", str(sweeps), "--bootstrap", "100"]) == 0
+def test_report_from_baseline_rows_and_participants_on_a_tiny_dataset(tiny_report):
+    out = tiny_report
     page = (out / "report.html").read_text()
     assert ">Dataset<" in page and "Dataset card: tiny" in page and "matches the trial rows" in page
     provenance = next(ln for ln in page.split("<p>") if ln.startswith("Generated by vpt"))
@@ -275,8 +230,11 @@ def test_report_from_baseline_rows_and_participants_on_a_tiny_dataset(tiny_datas
     acc = pd.read_csv(out / "tables" / "accuracy.csv")
     assert (acc.loc[acc["decision_maker"] == "baseline:label-rule", "accuracy"] == 1).all()
     assert (acc["decision_maker"] == HUMANS).any()
-    _check_page(out / "report.html", ("accuracy-vpt", "accuracy-depth", "dissociation", "sweeps", "kappa"))
-    shutil.rmtree(out / "figures")
+
+
+@pytest.mark.browser
+def test_the_tiny_datasets_report_opens_in_chromium(tiny_report):
+    _check_page(tiny_report / "report.html", ("accuracy-vpt", "accuracy-depth", "dissociation", "sweeps", "kappa"))
 
 
 def test_registering_vpt_report_imports_nothing_heavy():
@@ -309,3 +267,15 @@ def test_a_rerun_with_changed_settings_does_not_count_twice(tmp_path):
     inputs = load_inputs([tmp_path])
     assert inputs.superseded == ["old"] and len(inputs.trials) == len(old)
     assert {m["run_id"] for m in inputs.manifests} == {"old", "new"}
+
+
+def test_what_a_reader_would_trip_over_is_named():
+    good = {"smallest_svg_text": [13.3, "x"], "smallest_html_text": [12.8, "y"], "overflow": 0,
+            "drawn": [["fig-accuracy-vpt", ["m1", "m2"]]], "summary_tasks": ["vpt", "depth"]}
+    assert problems(good, {"vpt", "depth"}) == []
+    bad = {"smallest_svg_text": [8.0, "tiny tick"], "smallest_html_text": [10.4, "| column |"], "overflow": 40,
+           "drawn": [["fig-kappa", ["m1", "baseline:label-rule"]]], "summary_tasks": ["depth"]}
+    found = problems(bad, {"vpt", "depth"})
+    assert len(found) == 5 and any("'tiny tick'" in p for p in found) and any("40 px" in p for p in found)
+    assert any("fig-kappa draws the label rule" in p for p in found) and any("missing from the summary: vpt" in p
+                                                                             for p in found)

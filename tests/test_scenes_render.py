@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 pytest.importorskip("bpy", reason="rendering tests need Blender's Python module (pip install -e '.[render]')")
+pytestmark = pytest.mark.render
 
 from vpt.cli import main  # noqa: E402
 from vpt.fileio import read_png, sha256_file  # noqa: E402

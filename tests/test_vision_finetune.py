@@ -16,15 +16,14 @@ from vpt.deciders.vision.finetune import FineTuner, lr_factor, trainable  # noqa
 from vpt.errors import UserError  # noqa: E402
 from vpt.trials import schema, store  # noqa: E402
 from vpt.trials.items import load_dataset  # noqa: E402
-from tests.vision_helpers import render_tiny  # noqa: E402
 
 MODEL = {"model": "resnet10t", "random_init": True, "device": "cpu", "input_size": 32}
 FAST = {"epochs": 2, "batch_size": 16, "warmup_epochs": 1, "patience": 10}
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
-    return render_tiny(tmp_path_factory.mktemp("vision"))
+def rendered(tiny_rendered) -> Path:
+    return tiny_rendered
 
 
 class Interrupt(Exception):

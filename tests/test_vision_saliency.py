@@ -18,15 +18,14 @@ from vpt.deciders.vision import saliency as S  # noqa: E402
 from vpt.deciders.vision.features import FeatureCache, extract  # noqa: E402
 from vpt.deciders.vision.probe import VisionProbe  # noqa: E402
 from vpt.trials.items import load_dataset  # noqa: E402
-from tests.vision_helpers import render_tiny  # noqa: E402
 
 FAST = ["--ig-steps", "4", "--sg-samples", "3", "--quiet"]
 SMALL = ["--models", "resnet10t", "--random-init", "--input-size", "32"]
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
-    return render_tiny(tmp_path_factory.mktemp("vision"))
+def rendered(tiny_rendered) -> Path:
+    return tiny_rendered
 
 
 @pytest.fixture(scope="module")

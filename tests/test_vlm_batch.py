@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import re
 
-import httpx2
 import pytest
 
-from tests.test_vlm_harness import FAKE_KEY, _register, _run, dataset  # noqa: F401 - fixtures
-from tests.vlm_mock import anthropic_body, openai_body
+from tests.vlm_mock import anthropic_body, httpx2, openai_body  # skips the module without the vlm extra
+from tests.test_vlm_harness import FAKE_KEY, _n, _register, _run, dataset  # noqa: F401 - fixtures
 from vpt.deciders.vlm.cache import ResponseCache
 from vpt.deciders.vlm.cost import price_for
 from vpt.deciders.vlm.providers import base
@@ -113,21 +112,22 @@ def test_batch_submits_polls_collects_and_resubmits_only_failures(dataset, tmp_p
     out = tmp_path / "r"
     args = [str(dataset), "--provider", provider, "--model", model, "--out", str(out), "--quiet", "--task", "vpt",
             "--split", "test", "--shots", "2", "--batch", "--free-text"]
-    assert _run(args) == 0  # submits batch 1 (8 requests)
-    assert "submitted" in capsys.readouterr().out and len(server.submitted) == 1 and len(server.submitted[0]) == 8
+    n = _n(dataset, "test")
+    assert _run(args) == 0  # submits batch 1 (n requests)
+    assert "submitted" in capsys.readouterr().out and len(server.submitted) == 1 and len(server.submitted[0]) == n
     assert _run(args) == 0  # batch 1 still in progress: nothing new is submitted
     assert len(server.submitted) == 1 and not store.finished_runs(out)
-    assert _run(args) == 0  # batch 1 ended: 7 answers collected, the failed one resubmitted alone
+    assert _run(args) == 0  # batch 1 ended: n - 1 answers collected, the failed one resubmitted alone
     assert len(server.submitted) == 2 and len(server.submitted[1]) == 1
-    assert len(ResponseCache(out / ".vlm-cache.sqlite")) == 7 and not store.finished_runs(out)
+    assert len(ResponseCache(out / ".vlm-cache.sqlite")) == n - 1 and not store.finished_runs(out)
     assert _run(args) == 0  # batch 2 in progress
     assert _run(args) == 0  # batch 2 ended: every answer in, the run is written
     (run,) = store.finished_runs(out)
     trials = store.read_trials(run)
-    assert len(trials) == 8 and (trials["response"] == 0).all() and server.sync_calls == 0
+    assert len(trials) == n and (trials["response"] == 0).all() and server.sync_calls == 0
     cost = store.read_manifest(run)["cost"]
-    assert cost["batch_calls"] == 8 and cost["sent"] == 0
-    assert cost["usd"] == pytest.approx(8 * 0.5 * price_for(provider, model).usd(1000, 2), rel=1e-3)
+    assert cost["batch_calls"] == n and cost["sent"] == 0
+    assert cost["usd"] == pytest.approx(n * 0.5 * price_for(provider, model).usd(1000, 2), rel=1e-3)
     assert _run(args) == 0 and len(server.submitted) == 2  # the finished run is kept
 
 

@@ -4,21 +4,18 @@ budget, dry run, and that a key in the environment reaches no output."""
 
 from __future__ import annotations
 
-import copy
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from PIL import Image as PILImage
 
 import vpt.cli
-from tests.conftest import recipe_dict
 from tests.vlm_mock import MockAPI
-from vpt.datasets import pipeline
 from vpt.deciders.vlm import harness as harness_mod
 from vpt.deciders.vlm.cache import ResponseCache
 from vpt.deciders.vlm.prompts import exemplar_items
@@ -38,27 +35,12 @@ def _register(monkeypatch):
     monkeypatch.setattr(harness_mod, "SLEEP", lambda s: None)
 
 
-def _no_audit(*args, **kwargs):
-    raise UserError("skipped in the VLM tests")
-
-
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    """`vpt scenes --plan-only` on a tiny recipe, then one small PNG per scene: red channel 255
-    where the viewer sees the ball (the mock model reads it), a unique colour otherwise."""
-    out = tmp_path_factory.mktemp("vlmdata")
-    d = copy.deepcopy(recipe_dict("depth-vpt"))
-    d["balance"]["pool"] = 2
-    d.update(name="tiny", splits={"train": 24, "val": 4, "test": 8, "ood": 4}, human_set=4, warmup=2,
-             resolution=[64, 64])
-    d["labels"].update({"min_ball_px": 1.2, "min_viewer_px": 2.2})
-    d.pop("human_resolution", None)
-    (out / "tiny.yaml").write_text(yaml.safe_dump(d))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "audit_plan", _no_audit)
-        mp.setattr(pipeline, "audit_dataset", _no_audit)
-        assert vpt.cli.main(["scenes", str(out / "tiny.yaml"), "--out", str(out), "--plan-only", "--quiet"]) == 0
-    root = out / "tiny"
+def dataset(tiny_benchmark, tmp_path_factory) -> Path:
+    """A copy of the session's tiny planned benchmark with one small PNG per scene: red channel
+    255 where the viewer sees the ball (the mock model reads it), a unique colour otherwise."""
+    root = tmp_path_factory.mktemp("vlmdata") / "tiny"
+    shutil.copytree(tiny_benchmark, root)  # this module writes images into it
     index = pd.read_parquet(root / "index.parquet")
     (root / "images").mkdir()
     paths = []
@@ -69,6 +51,11 @@ def dataset(tmp_path_factory) -> Path:
     index["image"] = paths
     index.to_parquet(root / "index.parquet", index=False)
     return root
+
+
+def _n(dataset: Path, *splits: str) -> int:
+    """How many items the dataset has in ``splits``."""
+    return int(pd.read_parquet(dataset / "index.parquet", columns=["split"])["split"].isin(splits).sum())
 
 
 def _seen_pixel(body: dict) -> str:
@@ -103,7 +90,7 @@ def test_end_to_end_rows_controls_cost_and_rerun(dataset, tmp_path, monkeypatch,
     printed = capsys.readouterr().out
     (run,) = store.finished_runs(out)
     trials = store.read_trials(run)
-    n_items = 12  # test 8 + ood 4
+    n_items = _n(dataset, "test", "ood")
     assert len(trials) == api.calls == n_items * 3 + 3 * 2
     assert set(trials["kind"]) == {"vlm"} and set(trials["decision_maker"]) == {f"vlm:openai:{MODEL}"}
     assert set(trials["variant"]) == {f"v1:plain:yes_no:k4:{c}" for c in ("default", "mirror", "blank")}
@@ -138,10 +125,11 @@ def test_swap_exchanges_the_options_and_their_labels(dataset, tmp_path, monkeypa
     assert _run(_base(dataset, out, "--split", "test", "--form", "two_option", "--variants", "default", "swap",
                       "--shots", "0")) == 0
     trials = store.read_trials(*store.finished_runs(out))
-    assert trials["correct"].all() and len(trials) == 16
+    n = _n(dataset, "test")
+    assert trials["correct"].all() and len(trials) == 2 * n
     texts = [r["json"]["messages"][-1]["content"][-1]["text"] for r in api.requests]
-    assert sum("A. The green camera can see" in t for t in texts) == 8
-    assert sum("A. The green camera cannot see" in t for t in texts) == 8
+    assert sum("A. The green camera can see" in t for t in texts) == n
+    assert sum("A. The green camera cannot see" in t for t in texts) == n
 
 
 def test_exemplars_are_train_disjoint_balanced_and_fixed(dataset):
@@ -175,12 +163,13 @@ def test_interrupted_run_resumes_sending_only_the_missing_requests(dataset, tmp_
     assert not store.finished_runs(out)
     answered = len(ResponseCache(out / ".vlm-cache.sqlite"))
     first = api.calls
-    assert 5 <= answered == first < 12
+    n = _n(dataset, "test", "ood")
+    assert 5 <= answered == first < n
     monkeypatch.setattr(harness_mod.Harness, "_record", real)
     assert _run(args) == 0
-    assert api.calls - first == 12 - answered  # only the missing ones
+    assert api.calls - first == n - answered  # only the missing ones
     fps = [json.dumps(r["json"], sort_keys=True) for r in api.requests]
-    assert len(set(fps)) == len(fps) == 12  # no request was ever sent twice
+    assert len(set(fps)) == len(fps) == n  # no request was ever sent twice
 
 
 def test_retries_honour_retry_after_and_failures_become_invalid_rows(dataset, tmp_path, monkeypatch):
@@ -195,10 +184,11 @@ def test_retries_honour_retry_after_and_failures_become_invalid_rows(dataset, tm
     assert waits[0] == 7.0 and len(waits) == 2  # 429 waited Retry-After; 500 backed off; 400 and timeout not retried
     trials = store.read_trials(*store.finished_runs(out))
     calls = pd.read_parquet(store.finished_runs(out)[0] / "calls.parquet")
-    assert sorted(calls["status"]) == ["error"] + ["ok"] * 6 + ["timeout"]
+    n = _n(dataset, "test")
+    assert sorted(calls["status"]) == ["error"] + ["ok"] * (n - 2) + ["timeout"]
     bad = trials[trials["response"].isna()]
     assert len(bad) == 2 and bad["correct"].isna().all() and bad["rt_ms"].notna().all()
-    assert len(ResponseCache(out / ".vlm-cache.sqlite")) == 6  # failures are never cached
+    assert len(ResponseCache(out / ".vlm-cache.sqlite")) == n - 2  # failures are never cached
     sent = api.calls
     assert _run(args + ["--retry-failed"]) == 0
     assert api.calls - sent == 2  # only the two failures are sent again
@@ -215,9 +205,9 @@ def test_budget_stops_cleanly_and_a_larger_budget_finishes(dataset, tmp_path, mo
     assert "budget $0.02 reached" in err and "no results were written" in err
     assert not store.finished_runs(out) and not list(out.glob("*/run.json"))
     sent = api.calls
-    assert 0 < sent < 12 and sent * (1000 * 2.5 + 2 * 10) / 1e6 <= 0.02
+    assert 0 < sent < _n(dataset, "test", "ood") and sent * (1000 * 2.5 + 2 * 10) / 1e6 <= 0.02
     assert _run(args + ["--budget-usd", "5"]) == 0
-    assert api.calls == 12
+    assert api.calls == _n(dataset, "test", "ood")
 
 
 def test_dry_run_and_estimate_send_nothing(dataset, tmp_path, monkeypatch, capsys):
@@ -226,7 +216,8 @@ def test_dry_run_and_estimate_send_nothing(dataset, tmp_path, monkeypatch, capsy
     out = tmp_path / "r"
     assert vpt.cli.main(["vlm", *_base(dataset, out, "--split", "test", "--dry-run")]) == 0  # `run` implied
     text = capsys.readouterr().out
-    assert "8 requests (0 cached, 8 to send)" in text and "estimated cost $" in text and "Nothing was sent" in text
+    n = _n(dataset, "test")
+    assert f"{n} requests (0 cached, {n} to send)" in text and "estimated cost $" in text and "Nothing was sent" in text
     assert vpt.cli.main(["vlm", "estimate", *_base(dataset, out, "--split", "test", "--prompt", "cot")]) == 0
     assert "at most $" in capsys.readouterr().out
     assert api.calls == 0 and not store.finished_runs(out)
@@ -274,16 +265,17 @@ def test_every_provider_runs_through_the_harness(dataset, tmp_path, monkeypatch,
         args += ["--base-url", "http://127.0.0.1:11434/v1"]
     assert _run(args) == 0
     trials = store.read_trials(*store.finished_runs(out))
-    assert len(trials) == api.calls == 16 and (trials["response"] == 0).all()
+    n = 2 * _n(dataset, "test")  # both tasks
+    assert len(trials) == api.calls == n and (trials["response"] == 0).all()
     assert set(trials["variant"]) == {"v1:cot:yes_no:k2:default"}
     cost = store.read_manifest(store.finished_runs(out)[0])["cost"]
     from vpt.deciders.vlm.cost import price_for
 
-    assert cost["sent"] == 16 and cost["usd"] == pytest.approx(16 * price_for(provider, model).usd(1000, 2))
+    assert cost["sent"] == n and cost["usd"] == pytest.approx(n * price_for(provider, model).usd(1000, 2))
     assert (cost["usd"] == 0.0) == (provider == "openai-compatible")
     if provider == "openai-compatible":
         assert all(r["url"].startswith("http://127.0.0.1:11434/v1/") for r in api.requests)
-    assert _run(args) == 0 and api.calls == 16
+    assert _run(args) == 0 and api.calls == n
 
 
 CHILD = r"""
@@ -322,11 +314,12 @@ def test_a_killed_process_loses_no_answer_and_the_rerun_sends_only_the_rest(data
     child.send_signal(signal.SIGKILL)  # no cleanup of any kind
     child.wait(timeout=30)
     answered = len(ResponseCache(db))
-    assert 4 <= answered < 12 and not store.finished_runs(out)
+    n = _n(dataset, "test", "ood")
+    assert 4 <= answered < n and not store.finished_runs(out)
     api = MockAPI(lambda body, url: _seen_pixel(body)).install(monkeypatch)
     assert _run(args) == 0
-    assert api.calls == 12 - answered
-    assert len(store.read_trials(*store.finished_runs(out))) == 12
+    assert api.calls == n - answered
+    assert len(store.read_trials(*store.finished_runs(out))) == n
 
 
 def test_a_refusal_is_cached_tagged_and_invalid(dataset, tmp_path, monkeypatch):
@@ -337,7 +330,7 @@ def test_a_refusal_is_cached_tagged_and_invalid(dataset, tmp_path, monkeypatch):
     assert _run(args) == 0
     run = store.finished_runs(out)[0]
     calls = pd.read_parquet(run / "calls.parquet")
-    assert sorted(calls["status"]) == ["ok"] * 7 + ["refusal"]
+    assert sorted(calls["status"]) == ["ok"] * (_n(dataset, "test") - 1) + ["refusal"]
     refused = calls[calls["status"] == "refusal"].iloc[0]
     assert refused["parse"] == "invalid" and pd.isna(refused["response"])
     assert store.read_trials(run)["response"].isna().sum() == 1

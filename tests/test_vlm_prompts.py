@@ -111,6 +111,7 @@ def test_registering_vpt_vlm_imports_no_sdk_nor_pandas():
 
 
 def test_the_benchmark_runs_the_whole_harness_and_encodes_each_image_once():
+    pytest.importorskip("httpx2", reason="needs the vlm extra: pip install -e '.[vlm]'")
     from benchmarks.vlm_speed import bench_harness
 
     r = bench_harness(calls=80, concurrency=4)

@@ -123,6 +123,7 @@ def _vpt(installed, *args: str, check: bool = True) -> subprocess.CompletedProce
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work, env=env)
 
 
+@pytest.mark.wheel
 def test_wheel_ships_every_data_file(installed):
     names = set(zipfile.ZipFile(installed[1]).namelist())
     wanted = {f"{shipped}/{p.relative_to(ROOT / d).as_posix()}" for d, shipped in PACKAGE_DATA.items()
@@ -132,6 +133,7 @@ def test_wheel_ships_every_data_file(installed):
     assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"vpt"}  # no top-level scenes/ etc.
 
 
+@pytest.mark.wheel
 def test_the_wheels_vpt_is_imported_and_finds_its_data(installed):
     venv, _, env, work = installed
     out = _run([str(venv / "bin" / "python"), "-c", "import vpt, vpt.resources as r; print(vpt.__file__); "
@@ -142,6 +144,7 @@ def test_the_wheels_vpt_is_imported_and_finds_its_data(installed):
     assert names == "['depth-vpt', 'vpt-strategy']"
 
 
+@pytest.mark.wheel
 def test_check_finds_the_packaged_recipes_from_another_folder(installed):
     venv = installed[0]
     out = _vpt(installed, "check").stdout.splitlines()  # default: the packaged recipes
@@ -154,6 +157,7 @@ def test_check_finds_the_packaged_recipes_from_another_folder(installed):
     assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 
 
+@pytest.mark.wheel
 def test_plan_only_of_a_packaged_recipe(installed):
     work = installed[3]
     _vpt(installed, "scenes", "vpt-strategy", "--out", "plans", "--plan-only", "--quiet")
@@ -180,6 +184,7 @@ def _one_image_recipe(installed) -> Path:
     return path
 
 
+@pytest.mark.wheel
 def test_render_one_image(installed):
     venv, _, env, work = installed
     has_bpy = _run([str(venv / "bin" / "python"), "-c", "import importlib.util as u; print(bool(u.find_spec('bpy')))"],

@@ -10,9 +10,14 @@ import json
 import threading
 from typing import Any, Callable
 
-import httpx2
+import pytest
 
-from vpt.deciders.vlm.providers import base
+VLM_EXTRA = "needs the vlm extra: pip install -e '.[vlm]'"
+for _sdk in ("openai", "anthropic", "google.genai"):  # the modules that use this mock skip without them
+    pytest.importorskip(_sdk, reason=VLM_EXTRA)
+httpx2 = pytest.importorskip("httpx2", reason=VLM_EXTRA)
+
+from vpt.deciders.vlm.providers import base  # noqa: E402
 
 
 def openai_body(text: str | None, model: str, refusal: str | None = None) -> dict[str, Any]:
