@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 from PIL import Image as PILImage
 
 import vpt.cli
-from tests.vlm_mock import MockAPI
+from tests.vlm_mock import MockAPI, with_fake_images
 from vpt.deciders.vlm import harness as harness_mod
 from vpt.deciders.vlm.cache import ResponseCache
 from vpt.deciders.vlm.prompts import exemplar_items
@@ -37,20 +36,9 @@ def _register(monkeypatch):
 
 @pytest.fixture(scope="module")
 def dataset(tiny_benchmark, tmp_path_factory) -> Path:
-    """A copy of the session's tiny planned benchmark with one small PNG per scene: red channel
-    255 where the viewer sees the ball (the mock model reads it), a unique colour otherwise."""
-    root = tmp_path_factory.mktemp("vlmdata") / "tiny"
-    shutil.copytree(tiny_benchmark, root)  # this module writes images into it
-    index = pd.read_parquet(root / "index.parquet")
-    (root / "images").mkdir()
-    paths = []
-    for i, (sid, lab) in enumerate(zip(index["scene_id"], index["vpt_label"])):
-        rel = f"images/{sid}.png"
-        PILImage.new("RGB", (80, 60), (255 if lab == 1 else 0, (37 * i) % 256, (11 * i) % 256)).save(root / rel)
-        paths.append(rel)
-    index["image"] = paths
-    index.to_parquet(root / "index.parquet", index=False)
-    return root
+    """A copy of the session's tiny planned benchmark with one small PNG per scene (red channel
+    255 where the viewer sees the ball: the mock model reads it)."""
+    return with_fake_images(tiny_benchmark, tmp_path_factory.mktemp("vlmdata") / "tiny")
 
 
 def _n(dataset: Path, *splits: str) -> int:

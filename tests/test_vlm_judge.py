@@ -4,18 +4,14 @@ that answers nonsense gives none, the re-ask is a separate variant; the key reac
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from PIL import Image as PILImage
 
 import vpt.cli
-from tests.conftest import recipe_dict
-from tests.vlm_mock import MockAPI
-from vpt.datasets import pipeline
+from tests.vlm_mock import MockAPI, with_fake_images
 from vpt.deciders.vlm import harness as harness_mod
 from vpt.deciders.vlm import judge as judge_mod
 from vpt.deciders.vlm.cache import ResponseCache
@@ -38,37 +34,11 @@ def _register(monkeypatch):
     monkeypatch.setattr(harness_mod, "SLEEP", lambda s: None)
 
 
-def _skip(*args, **kwargs):
-    raise UserError("skipped in the VLM tests")
-
-
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    """A tiny planned dataset with one small PNG per scene (red channel 255 where the viewer sees the ball)."""
-    out = tmp_path_factory.mktemp("judgedata")
-    d = copy.deepcopy(recipe_dict("depth-vpt"))
-    d["balance"]["pool"] = 2
-    d.update(name="tiny", splits={"train": 24, "val": 4, "test": 8, "ood": 4}, human_set=4, warmup=2,
-             resolution=[64, 64])
-    d["labels"].update({"min_ball_px": 1.2, "min_viewer_px": 2.2})
-    d.pop("human_resolution", None)
-    (out / "tiny.yaml").write_text(yaml.safe_dump(d))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "audit_plan", _skip)
-        mp.setattr(pipeline, "audit_dataset", _skip)
-        mp.setattr(pipeline, "dataset_card", lambda *a, **k: "card")  # not what these tests are about
-        assert vpt.cli.main(["scenes", str(out / "tiny.yaml"), "--out", str(out), "--plan-only", "--quiet"]) == 0
-    root = out / "tiny"
-    index = pd.read_parquet(root / "index.parquet")
-    (root / "images").mkdir()
-    paths = []
-    for i, (sid, lab) in enumerate(zip(index["scene_id"], index["vpt_label"])):
-        rel = f"images/{sid}.png"
-        PILImage.new("RGB", (80, 60), (255 if lab == 1 else 0, (37 * i) % 256, (11 * i) % 256)).save(root / rel)
-        paths.append(rel)
-    index["image"] = paths
-    index.to_parquet(root / "index.parquet", index=False)
-    return root
+def dataset(tiny_benchmark, tmp_path_factory) -> Path:
+    """A copy of the session's tiny planned benchmark with one small PNG per scene (red channel
+    255 where the viewer sees the ball)."""
+    return with_fake_images(tiny_benchmark, tmp_path_factory.mktemp("judgedata") / "tiny")
 
 
 def _pixel_label(body: dict) -> int:
@@ -101,6 +71,11 @@ def _server(body: dict, url: str) -> str:
     return UNREAD[_pixel_label(body)]
 
 
+def _n_asked(dataset: Path) -> int:
+    """Items of the splits the runs ask (test and ood), from the index."""
+    return int(pd.read_parquet(dataset / "index.parquet", columns=["split"])["split"].isin(["test", "ood"]).sum())
+
+
 def _args(dataset, out, *extra) -> list[str]:
     return ["vlm", "run", str(dataset), "--provider", "openai", "--model", MODEL, "--out", str(out), "--quiet",
             "--task", "vpt", "--shots", "2", "--concurrency", "2", "--split", "test", "ood", "--free-text", *extra]
@@ -111,8 +86,9 @@ def test_the_judge_reads_unread_answers_and_nonsense_gives_none(dataset, tmp_pat
     out, cache = tmp_path / "r", tmp_path / "cache.sqlite"
     assert vpt.cli.main(_args(dataset, out, "--judge", f"openai:{JUDGE}", "--cache", str(cache))) == 0
     judge_calls = [r for r in api.requests if r["json"]["model"] == JUDGE]
-    # twelve unread answers, two distinct texts: the judge is asked twice, the cache answers the rest
-    assert len(judge_calls) == 2 and len(api.requests) == 14
+    n = _n_asked(dataset)
+    # n unread answers, two distinct texts: the judge is asked twice, the cache answers the rest
+    assert len(judge_calls) == 2 and len(api.requests) == n + 2
     prompt = _last_text(judge_calls[0]["json"])
     assert "Can the green camera see the red ball?" in prompt and "Scene type" in prompt
     assert not any(c["type"] == "image_url" for c in judge_calls[0]["json"]["messages"][-1]["content"])
@@ -125,16 +101,17 @@ def test_the_judge_reads_unread_answers_and_nonsense_gives_none(dataset, tmp_pat
     assert m["parsed_by"] == {"judge": int(seen.sum()), "none": int((~seen).sum())}
     judge_usd = 2 * Price(0.15, 0.60, "", "").usd(1000, 2)
     assert m["judge"] == f"openai:{JUDGE}" and m["cost"]["judge"]["usd"] == pytest.approx(judge_usd, abs=1e-6)
-    assert m["cost"]["judge"]["sent"] == 2 and m["cost"]["judge"]["cached"] == 10
-    assert m["cost"]["usd"] == pytest.approx(m["cost"]["judge"]["usd"] + 12 * Price(2.5, 10.0, "", "").usd(1000, 2), abs=1e-5)
+    assert m["cost"]["judge"]["sent"] == 2 and m["cost"]["judge"]["cached"] == n - 2
+    assert m["cost"]["usd"] == pytest.approx(m["cost"]["judge"]["usd"] + n * Price(2.5, 10.0, "", "").usd(1000, 2), abs=1e-5)
     calls = pd.read_parquet(run / "calls.parquet")
     assert set(calls["parsed_by"]) == {"judge", "none"} and calls["judge_text"].notna().all()
     # interrupted or rerun elsewhere: the cache answers the model and the judge, nothing is sent again
-    n = api.calls
+    sent = api.calls
     assert vpt.cli.main(_args(dataset, tmp_path / "r2", "--judge", f"openai:{JUDGE}", "--cache", str(cache))) == 0
-    assert api.calls == n
+    assert api.calls == sent
     again = store.read_trials(*store.finished_runs(tmp_path / "r2"))
-    assert again["parsed_by"].tolist() == trials["parsed_by"].tolist()
+    key = ["scene_id", "variant"]  # rows come in the order calls finish (two at a time)
+    assert again.sort_values(key)["parsed_by"].tolist() == trials.sort_values(key)["parsed_by"].tolist()
     for f in [*out.rglob("*"), *(tmp_path / "r2").rglob("*"), cache]:
         if f.is_file():
             assert FAKE_KEY.encode() not in f.read_bytes(), f
@@ -153,13 +130,13 @@ def test_the_reask_is_a_separate_variant_in_the_same_conversation(dataset, tmp_p
     api = MockAPI(_server).install(monkeypatch)
     assert vpt.cli.main(_args(dataset, tmp_path / "r", "--reask")) == 0
     reasks = [r["json"] for r in api.requests if "final answer in one word" in _last_text(r["json"])]
-    assert len(reasks) == 12
+    assert len(reasks) == _n_asked(dataset)
     msgs = reasks[0]["messages"]
     assert msgs[-2]["role"] == "assistant" and msgs[-2]["content"].startswith("Scene type")  # its own answer
     trials = store.read_trials(*store.finished_runs(tmp_path / "r"))
     first = trials[~trials["variant"].str.endswith(":reask")]
     second = trials[trials["variant"].str.endswith(":reask")]
-    assert len(first) == len(second) == 12
+    assert len(first) == len(second) == _n_asked(dataset)
     assert (first["parsed_by"] == "none").all()
     assert (second["parsed_by"] == "reask").all() and second["correct"].all()
 

@@ -82,3 +82,25 @@ class MockAPI:
         monkeypatch.setattr(base, "HTTP_CLIENT_FACTORY",
                             lambda: httpx2.Client(transport=httpx2.MockTransport(self.handler)))
         return self
+
+
+def with_fake_images(tiny_benchmark, dest):
+    """A copy of the session's tiny planned benchmark at ``dest`` with one small PNG per scene:
+    red channel 255 where the viewer sees the ball (the mock model reads it), a unique colour
+    otherwise. Returns the copy's folder."""
+    import shutil
+
+    import pandas as pd
+    from PIL import Image as PILImage
+
+    shutil.copytree(tiny_benchmark, dest)
+    index = pd.read_parquet(dest / "index.parquet")
+    (dest / "images").mkdir()
+    paths = []
+    for i, (sid, lab) in enumerate(zip(index["scene_id"], index["vpt_label"])):
+        rel = f"images/{sid}.png"
+        PILImage.new("RGB", (80, 60), (255 if lab == 1 else 0, (37 * i) % 256, (11 * i) % 256)).save(dest / rel)
+        paths.append(rel)
+    index["image"] = paths
+    index.to_parquet(dest / "index.parquet", index=False)
+    return dest

@@ -45,7 +45,7 @@ import numpy as np
 from vpt.rng import stream
 from vpt.scene.imageplane import SegmentFrame, facing_geometry, segment_cover
 from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes
-from vpt.scene.sampling import Rejected, Target, make_occluder, sample_candidate
+from vpt.scene.sampling import Rejected, Target, footprint_gap, make_occluder, sample_candidate
 from vpt.scene.settings import SamplingSettings
 from vpt.scene.spec import BallSpec, OccluderSpec, SceneSpec, camera_basis, direction_from_angles
 
@@ -141,18 +141,6 @@ def _floor_points_on_image_ray(spec: SceneSpec, start_px: np.ndarray, dir_px: np
     return o + np.where(ok, mu, 0.0)[..., None] * d, ok
 
 
-def _footprint_gap(occ: OccluderSpec, xy: np.ndarray) -> float:
-    """Horizontal distance from a point to an occluder's footprint (negative inside); the
-    same measure as the sampler's placement check."""
-    dx, dy = xy[0] - occ.position[0], xy[1] - occ.position[1]
-    if occ.primitive != "box":
-        return math.hypot(dx, dy) - occ.size[0] / 2
-    c, s = math.cos(math.radians(occ.yaw_deg)), math.sin(math.radians(occ.yaw_deg))
-    lx, ly = c * dx + s * dy, -s * dx + c * dy
-    qx, qy = abs(lx) - occ.size[0] / 2, abs(ly) - occ.size[1] / 2
-    return math.hypot(max(qx, 0.0), max(qy, 0.0)) + min(max(qx, qy), 0.0)
-
-
 def _footprint_radius(o: OccluderSpec) -> float:
     return math.hypot(o.size[0], o.size[1]) / 2 if o.primitive == "box" else o.size[0] / 2
 
@@ -161,10 +149,10 @@ def _clear_of(occ: OccluderSpec, spec: SceneSpec) -> bool:
     """The sampler's spacing rules: an occluder keeps clear of the ball, the viewer and the
     other occluders."""
     b, v = spec.ball, spec.viewer
-    if _footprint_gap(occ, np.asarray(b.position[:2])) < b.radius * 1.4 + 0.08:
+    if footprint_gap(occ, np.asarray(b.position[:2])) < b.radius * 1.4 + 0.08:
         return False
     for p in (np.asarray(v.position[:2]), v.eye[:2]):
-        if _footprint_gap(occ, p) < v.proxy_radius + 0.1:
+        if footprint_gap(occ, p) < v.proxy_radius + 0.1:
             return False
     r = _footprint_radius(occ)
     return all(math.dist(occ.position[:2], o.position[:2]) > r + _footprint_radius(o) + 0.05
@@ -414,7 +402,7 @@ def _off_line(occ: OccluderSpec, spec: SceneSpec, n: int = 24) -> bool:
     r = spec.ball.radius * 1.6
     for t in np.linspace(0.0, 1.0, n):
         p = eye[:2] + t * (bp[:2] - eye[:2])
-        if _footprint_gap(occ, p) < r * t + 0.05:
+        if footprint_gap(occ, p) < r * t + 0.05:
             return False
     return True
 

@@ -217,7 +217,7 @@ def sample_ball(cfg: SamplingSettings, rng: np.random.Generator, viewer: ViewerS
     return BallSpec(position=(float(pos[k, 0]), float(pos[k, 1]), float(pos[k, 2])), radius=float(radius[k]))
 
 
-def _footprint_gap(occ: OccluderSpec, xy: np.ndarray) -> float:
+def footprint_gap(occ: OccluderSpec, xy: np.ndarray) -> float:
     """Horizontal distance from a point to an occluder's footprint (negative inside)."""
     dx, dy = xy[0] - occ.position[0], xy[1] - occ.position[1]
     if occ.primitive != "box":
@@ -311,10 +311,10 @@ def place_occluders(cfg: SamplingSettings, rng: np.random.Generator, viewer: Vie
 
 
 def _fits(occ: OccluderSpec, viewer: ViewerSpec, ball: BallSpec, others: list[OccluderSpec]) -> bool:
-    if _footprint_gap(occ, np.asarray(ball.position[:2])) < ball.radius * 1.4 + 0.08:
+    if footprint_gap(occ, np.asarray(ball.position[:2])) < ball.radius * 1.4 + 0.08:
         return False
     for p in (np.asarray(viewer.position[:2]), viewer.eye[:2]):
-        if _footprint_gap(occ, p) < viewer.proxy_radius + 0.1:
+        if footprint_gap(occ, p) < viewer.proxy_radius + 0.1:
             return False
     r = footprint_radius(occ)
     return all(math.dist(occ.position[:2], o.position[:2]) > r + footprint_radius(o) + 0.05 for o in others)
