@@ -294,3 +294,25 @@ def test_a_database_from_before_unlock_gets_the_column_and_keeps_its_participant
     assert db.reissue_token("hmac", "a-new-token-of-twenty-chars") == "p-00000000000000aa"
     assert db.participant_by_token("a-new-token-of-twenty-chars").pseudonym == "p-00000000000000aa"
     db.close()
+
+
+def test_a_pattern_the_right_answers_show_themselves_is_not_flagged():
+    from vpt.deciders.human.summary import quality
+
+    cfg = StudyConfig(task="vpt")
+    scenes = [f"s{i}" for i in range(20)]
+
+    def rows(responses):
+        return [{"block": "test", "scene_id": s, "response": r, "rt_ms": 900.0, "timed_out": False}
+                for s, r in zip(scenes, responses)]
+
+    alternating_truth = {s: i % 2 for i, s in enumerate(scenes)}
+    careful = quality(rows([i % 2 for i in range(20)]), alternating_truth, cfg)  # right every time
+    assert careful["switch_share"] == 1.0 and careful["flags"] == "" and careful["test_accuracy"] == 1.0
+    mixed_truth = {s: int(i in (0, 1, 2, 5, 6, 9, 12, 13, 15, 18)) for i, s in enumerate(scenes)}
+    alternator = quality(rows([i % 2 for i in range(20)]), mixed_truth, cfg)
+    assert alternator["flags"] == "alternating"
+    one_key = quality(rows([1] * 20), mixed_truth, cfg)
+    assert one_key["flags"] == "one_key"
+    all_ones_truth = {s: 1 for s in scenes}  # a block whose right answer is always yes
+    assert quality(rows([1] * 20), all_ones_truth, cfg)["flags"] == ""

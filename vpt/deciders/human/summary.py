@@ -30,7 +30,9 @@ def quality(answers: Iterable[dict[str, Any]], labels: dict[str, int], config: S
     """The summary and flags of one participant from their answered trials in order (dicts with
     ``block``, ``scene_id``, ``response``, ``rt_ms``, ``timed_out``): accuracies, timeouts,
     too-fast answers, the share of the commonest answer and of switches, ``flags`` (the raised
-    ones, comma-separated) and ``exclusion`` (why, "" when included)."""
+    ones, comma-separated) and ``exclusion`` (why, "" when included). A one-key or alternating
+    pattern is flagged only when the right answers in the same order do not show it themselves:
+    a careful participant whose trials happen to alternate is not excluded for it."""
     rs = list(answers)
     test = [r for r in rs if r["block"] == "test"]
     att = [r for r in rs if r["block"] == "attention"]
@@ -42,6 +44,9 @@ def quality(answers: Iterable[dict[str, Any]], labels: dict[str, int], config: S
     fast = sum(r["rt_ms"] is not None and float(r["rt_ms"]) < config.min_rt_ms for r in given)
     same = max(seq.count(0), seq.count(1)) / len(seq) if seq else None
     switch = sum(a != b for a, b in zip(seq, seq[1:])) / (len(seq) - 1) if len(seq) > 1 else None
+    truth = [labels[r["scene_id"]] for r in given if r["scene_id"] in labels]  # the right answers, same order
+    truth_same = max(truth.count(0), truth.count(1)) / len(truth) if truth else 0.0
+    truth_switch = sum(a != b for a, b in zip(truth, truth[1:])) / (len(truth) - 1) if len(truth) > 1 else 0.0
     reasons = {}
     if att and att_ok / len(att) < config.exclude_attention_below:
         reasons["attention"] = f"attention checks {att_ok}/{len(att)} < {config.exclude_attention_below:g}"
@@ -50,9 +55,9 @@ def quality(answers: Iterable[dict[str, Any]], labels: dict[str, int], config: S
     if given and fast / len(given) > config.exclude_fast_above:
         reasons["fast"] = (f"answers under {config.min_rt_ms:g} ms {fast}/{len(given)} > "
                            f"{config.exclude_fast_above:g}")
-    if len(seq) >= PATTERN_MIN and same is not None and same > config.exclude_same_above:
+    if len(seq) >= PATTERN_MIN and same is not None and same > config.exclude_same_above >= truth_same:
         reasons["one_key"] = f"one answer {same:.2f} of the time > {config.exclude_same_above:g}"
-    if len(seq) >= PATTERN_MIN and switch is not None and switch > config.exclude_alternate_above:
+    if len(seq) >= PATTERN_MIN and switch is not None and switch > config.exclude_alternate_above >= truth_switch:
         reasons["alternating"] = f"answers switch {switch:.2f} of the time > {config.exclude_alternate_above:g}"
     return {
         "trials_answered": len(rs), "test_accuracy": test_ok / len(test) if test else None,
