@@ -279,6 +279,7 @@ def test_an_unknown_method_is_refused():
         audit_cues(_audit_table(), method="quick")
 
 
+@pytest.mark.slow  # plans a recipe and audits it both ways (20-30 s)
 def test_a_planned_dataset_gets_the_same_verdicts(small_binary):
     """The default recipe, planned small: the fast audit's table, null and verdicts against
     the scikit-learn path on the same cue table."""

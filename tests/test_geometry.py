@@ -534,6 +534,7 @@ N_RAYS = LabelConfig().n_rays
 N_RAYS_TOO_FEW = 1024
 
 
+@pytest.mark.slow  # 150 scenes against the brute-force reference (about 10 s)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
           derandomize=True, database=None)
 @given(scene=vpt_scenes())
@@ -589,6 +590,7 @@ def fence_scene(rng: np.random.Generator) -> SceneSpec:
     return make_scene(FENCE_VIEWER, ball, occs)
 
 
+@pytest.mark.slow  # 60 fences against the brute-force reference (about 7 s)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True,
           database=None)
 @given(st.integers(0, 2**63 - 1))
