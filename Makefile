@@ -74,7 +74,7 @@ test: $(STAMP) chromium human-assets
 
 # The edit-test loop: everything but the slow families (markers declared in pyproject.toml).
 test-fast: $(STAMP) chromium human-assets
-	$(BIN)/python -m pytest -q -n 2 -m "not (render or browser or ray or wheel or slow)"
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope -m "not (render or browser or ray or wheel or slow)"
 
 # Candidate scenes sampled and labelled per second on one core (the default recipe).
 bench: $(RENDER_STAMP)

@@ -65,15 +65,15 @@ def plan_small():
 
     d = recipe_dict("depth-vpt")
     d["balance"]["pool"] = 2  # matched selection on a small pool (fast)
-    d["splits"] = {"train": 64, "val": 32, "test": 64, "ood": 32}
-    d["human_set"], d["warmup"] = 32, 8
+    d["splits"] = {"train": 32, "val": 32, "test": 32, "ood": 32}
+    d["human_set"], d["warmup"] = 16, 8
     return plan_recipe(parse_recipe(d), progress=False)
 
 
 def test_planned_splits_are_balanced_disjoint_and_labelled(plan_small):
     items = plan_small.items
     by_split = plan_small.by_split()
-    assert {k: len(v) for k, v in by_split.items()} == {"train": 64, "val": 32, "test": 64, "ood": 32}
+    assert {k: len(v) for k, v in by_split.items()} == {"train": 32, "val": 32, "test": 32, "ood": 32}
     ids = [it.spec.scene_id for it in items]
     assert len(ids) == len(set(ids))
     for split, its in by_split.items():
@@ -104,9 +104,9 @@ def test_ood_uses_unseen_shapes_and_sets_come_from_the_right_splits(plan_small):
     assert ood_shapes and not (train_shapes & ood_shapes)
     human = [it for it in plan_small.items if it.human_set]
     warm = [it for it in plan_small.items if it.warmup]
-    assert len(human) == 32 and all(it.split == "test" for it in human)
+    assert len(human) == 16 and all(it.split == "test" for it in human)
     assert len(warm) == 8 and all(it.split == "train" for it in warm)
-    assert set(Counter((it.labels.vpt_label, it.labels.depth_label) for it in human).values()) == {8}
+    assert set(Counter((it.labels.vpt_label, it.labels.depth_label) for it in human).values()) == {4}
     assert set(Counter((it.labels.vpt_label, it.labels.depth_label) for it in warm).values()) == {2}
     for it in plan_small.items:
         assert it.spec.appearance is not None and all(o.material for o in it.spec.occluders)
