@@ -15,6 +15,8 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
+pytestmark = pytest.mark.browser  # Chromium drives the page
+
 from tests.human_helpers import make_dataset, write_instructions  # noqa: E402
 from tests.test_human_browser import ARGS, CHROMIUM, WAIT_NEW, LiveServer, free_port  # noqa: E402
 from vpt.deciders.human import server  # noqa: E402
