@@ -37,131 +37,15 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from typing import Sequence
 
-from vpt.deciders.vlm.predicate import _PAIRS, Predicate, _opposites, clause_option
+from vpt.deciders.vlm.answer_words import (ANSWER_LINE, COMPARATIVES, CONCLUDE, HEDGE, LEAD_NO, LEAD_YES, LEXICON,
+                                            NEG_VERB, NO, NO_NOUN, NOT_NEG, POS_VERB, REFUSAL, YES, clean, fold,
+                                            json_answer, norm)
+from vpt.deciders.vlm.predicate import Predicate, _opposites, clause_option
 
 PARSES = ("yes", "no", "A", "B", "invalid")
 INVALID = "invalid"
-
-_YES = {"yes", "yeah", "yep", "yup", "y", "true", "correct", "affirmative", "sure", "indeed", "absolutely",
-        "definitely", "certainly", "si", "oui", "ja", "sim", "是", "是的", "对", "对的", "有", "有的", "はい", "ええ"}
-_NO = {"no", "nope", "nah", "n", "false", "negative", "incorrect", "not", "nein", "non", "nao", "nee", "否", "不",
-       "不是", "没有", "沒有", "不对", "いいえ", "いえ"}
-# other languages' yes/no opening an answer ("Ja, ...", "Non, ...", "是的，...", "いいえ、..."): a word then a mark
-_LEAD_YES = re.compile(r"^\W*(?:(?:ja|oui|si|sim)(?=\s*[.,!;:]|\s*$)|(?:是的|是|对的|对|有的|有|はい|ええ)(?=\W|$))")
-_LEAD_NO = re.compile(r"^\W*(?:(?:nein|non|nao|nee)(?=\s*[.,!;:]|\s*$)|(?:不是|不对|不|否|没有|沒有|いいえ|いえ)(?=\W|$))")
-_HEDGE = (r"(?:i think|i believe|i would say|i'd say|i guess|i suspect|probably|likely|most likely|very likely|"
-          r"presumably|apparently|it seems|it appears|it looks like|seemingly|i'm fairly sure|i am fairly sure|"
-          r"i'm pretty sure|i am pretty sure|i'm confident|i am confident|my guess is|my best guess is|"
-          r"based on the image|based on the picture|looking at the image|from the image|in this image|"
-          r"in the image|well|hmm|ok|okay|so|wait|actually|on second thought|correction|therefore|thus|hence|overall|in conclusion|to conclude|"
-          r"in summary|final answer|answer|the answer is|my answer is|my answer|i'd go with|i would go with)")
-_REFUSAL = re.compile(
-    r"(?:can ?not|can't|unable to|not able to|impossible to|hard to|difficult to|couldn't|could not|no way to)\s+"
-    r"(?:reliably |confidently |definitively |accurately |clearly |really )?(?:determine|tell|say|judge|answer|"
-    r"know|assess|decide|infer|be sure|be certain)"
-    r"|\bi(?:'m| am) (?:sorry|unable|not able|not sure|unsure|uncertain)|\bi apologi[sz]e|not enough information"
-    r"|insufficient information|\b(?:is|remains|it's) (?:unclear|ambiguous|uncertain|indeterminate|undetermined)"
-    r"|\bcannot be determined|can't be determined|not possible to (?:tell|determine|say)|\bi (?:can ?not|can't|"
-    r"am unable to|do not|don't) (?:see|view|access|process|analy[sz]e|open|load) (?:the |this |any |your )?"
-    r"(?:image|picture|photo|attachment)|no image|image (?:is )?(?:not|isn't) (?:visible|provided|available|loaded)"
-    r"|as an ai|i can(?:no|')t help|i won't|i will not|unknown|not determinable|either (?:answer|option)|"
-    r"could be either|both (?:are|options|answers) (?:possible|plausible|equally)|\bunsure\b|\bnot sure\b|"
-    r"\bno idea\b|\bdepends\b|\bit depends\b|\bdepending on\b|\beither yes or no\b")
-_POSS = r"(?:its |the |the (?:green )?camera's |the viewer's |the lens's |his |her |their )?"
-# a seeing verb counts only with the ball (or "it") as its object, or with none: "can see the box" says nothing
-_OBJ = (r"(?=\s+(?:the |that |this )?(?:red )?(?:ball|sphere|it)\b|\s*[.,;:!)]|\s*$|\s+(?:clearly|directly|from|because|"
-        r"since|as|due|through|anything|at all|either))")
-_SEE = r"(?:see|view|spot|observe|detect|notice|perceive|capture|record|film|photograph)"
-_NEG_VERB = re.compile(
-    r"\b(?:can ?not|can't|cant|could ?not|couldn't|is ?not able to|isn't able to|unable to|does ?not|doesn't|"
-    r"do not|don't|would ?not|wouldn't|won't|will not|never)\s+(?:(?:be able to |really |possibly |actually |directly "
-    r"|clearly |quite )*)" + _SEE + _OBJ +
-    r"|\b(?:has|have) no (?:clear |direct )?(?:view|line of sight|sight)\b|\bdoes ?n[o']t have (?:a )?(?:clear |direct )?"
-    r"(?:view|line of sight)\b|\black(?:s|ing)? (?:a )?(?:clear |direct )?(?:view|line of sight)\b"
-    r"|\b(?:is|are|'s|remains|would be|will be)\s+(?:not|n't)\s+(?:visible|in view|in " + _POSS + r"(?:view|field|sight)|"
-    r"seen|within)|\bisn't (?:visible|in view|seen|within)|\bnot (?:visible|in view|seen)\b"
-    r"|\b(?:is |are |'s |being |gets |remains )?(?:blocked|occluded|obstructed|hidden|concealed|obscured|covered|"
-    r"shielded|screened)\b|\bout of " + _POSS + r"(?:view|sight|field of view|frame|line of sight)"
-    r"|\boutside (?:of )?" + _POSS + r"(?:view|field of view|fov|line of sight|frame)"
-    r"|\bbehind the (?:green )?camera\b|\b(?:facing|faces|faced|pointing|points|pointed|looking|looks|turned|turns|"
-    r"oriented|aimed) (?:\w+ )?away\b|\b(?:opposite|other) (?:direction|way|side)\b"
-    r"|\bno (?:clear |direct |unobstructed )?line of sight\b|\bnot in " + _POSS + r"(?:view|line of sight|field|sight)"
-    r"|\bblocks? (?:the |its |their )?(?:view|line of sight|sight|ball|it|camera)\b|\bobstructs?\b|\bin the way\b")
-_NOT_NEG = re.compile(r"\b(?:does not|doesn't|do not|don't|did not|didn't|would not|wouldn't)\s+(?:obstruct|block|"
-                      r"occlude|hide|cover|get in the way)|\b(?:nothing|no (?:\w+ )?(?:object|obstacle|occluder|thing)s?)\s+"
-                      r"(?:\w+ )?(?:blocks?|obstructs?|occludes?|hides?|covers?|stands? in|is in|gets? in|comes? between)\b|\b(?:not|n't|nothing|no (?:object|obstacle|occluder)s?)\s+(?:is |are )?(?:being )?"
-                      r"(?:blocked|occluded|obstructed|hidden|concealed|obscured|blocking|obstructing|occluding|"
-                      r"in the way|in between|between)|\bnot (?:out of|outside)|\bunobstructed|\bunblocked|\bnot behind")
-_POS_VERB = re.compile(
-    r"\b(?:can|could|is able to|are able to|would be able to|will be able to|does|would|will)\s+"
-    r"(?:(?:clearly |easily |directly |indeed |definitely |still |probably |likely |certainly |actually )*)"
-    + _SEE + _OBJ +
-    r"|\b(?:sees|views|spots|observes|captures)" + _OBJ +
-    r"|(?<!n't )(?<!not )(?<!never )\bha(?:s|ve) (?:a )?(?:clear |direct |unobstructed |good )?(?:view|line of sight|sight) (?:of|to) "
-    r"(?:the (?:red )?ball|it)\b"
-    r"|\b(?:is|are|'s|remains|lies|sits|appears)\s+(?:clearly |fully |directly |well |to be )?(?:visible|in view|"
-    r"(?:within|inside|in) " + _POSS + r"(?:view|field of view|line of sight|fov|sight))"
-    r"|\b(?:clear|direct|unobstructed|unblocked) (?:line of sight|view)\b|\bin plain view\b|^(?:clearly |fully )?visible\b"
-    r"|\b(?:lens|camera|it) (?:is )?(?:facing|faces|points|pointing|pointed|looks|looking|aimed|directed) "
-    r"(?:directly |straight |right )?(?:at|toward|towards) (?:the (?:red )?ball|it)\b")
-_ANSWER_NOUNS = (r"my final answer|final answer|final response|final choice|final verdict|the correct answer|"
-                 r"the correct statement|correct statement|the true statement|true statement|"
-                 r"correct answer|the best answer|best answer|the right answer|the answer|my answer|answer|"
-                 r"the (?:correct|right|best) (?:option|choice)|(?:correct|right|best) (?:option|choice)|my choice|"
-                 r"conclusion|verdict|response|output|antwort|reponse|respuesta|risposta|resposta|antwoord|"
-                 r"答案|回答|答え|結論")
-_ANSWER_LINE = re.compile(  # a noun needs a separator ("Answer: B", "the answer is no"); a verb does not
-    r"\b(?P<noun>" + _ANSWER_NOUNS + r")\s*(?:would be|will be|is\b|=|:|-|–|—)\s*[:\-–—]?\s*(?P<rest>[^\n]*)"
-    r"|\b(?P<verb>i choose|i pick|i select|i'll go with|i will go with|i'd go with|i would go with|i'll choose|"
-    r"i would choose|i'd choose|i'll pick|i'd pick|i answer|i'd answer|i would answer)\s+(?P<rest2>[^\n]*)", re.I)
-_CONCLUDE = re.compile(r"\b(?:therefore|thus|hence|so|consequently|in conclusion|to conclude|in summary|overall|"
-                       r"this means|which means|as a result|accordingly|in short|altogether)\b")
-_NO_NOUN = re.compile(r"\s+(?:(?:clear|direct|visible|obvious|real|other|single|big|large|tall)\s+)?(?:object|obstacle|"
-                      r"occluder|obstruction|barrier|thing|wall|box|block|cube|cylinder|one|part|line|view|way|path|"
-                      r"matter|need|sign|evidence|issue|problem|doubt|question)s?\b")
-_LEXICON = {w for a, b in _PAIRS for w in a | b}
-_COMPARATIVES = {"closer": ("closer", "nearer", "nearest", "closest", "less far", "in front"),
-                 "farther": ("farther", "further", "farthest", "furthest", "more distant", "behind")}
-
-
-def _fold(text: str) -> str:
-    """Accents off (si, nao, reponse), full-width marks to ASCII (，： -> , :)."""
-    t = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return unicodedata.normalize("NFKC", t).replace("。", ".").replace("、", ",")
-
-
-def _clean(text: str) -> str:
-    t = _fold(text).replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
-    t = re.sub(r"<think>.*?</think>", " ", t, flags=re.S | re.I)
-    t = re.sub(r"```[a-zA-Z]*", " ", t).replace("```", " ")
-    t = re.sub(r"[*_`#>]+", "", t)
-    t = re.sub(r"\\boxed\{([^}]*)\}", r" \1 ", t)
-    return t.strip()
-
-
-def _norm(s: str) -> str:
-    s = s.lower().replace("can not", "cannot").replace("can't", "cannot")
-    s = re.sub(r"[^a-z0-9' ]+", " ", s)
-    words = s.split()
-    # articles go, except a leading "a", which may be the letter A ("A (the red ball)")
-    return " ".join(w for i, w in enumerate(words) if w not in ("the", "an") and (w != "a" or i == 0))
-
-
-def _json_answer(text: str) -> str | None:
-    for m in re.finditer(r"\{[^{}]*\}", text, re.S):
-        try:
-            obj = json.loads(m.group(0))
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
-            for key in ("answer", "final_answer", "finalAnswer", "choice", "response", "option", "Answer"):
-                if isinstance(obj.get(key), (str, bool)):
-                    v = obj[key]
-                    return ("yes" if v else "no") if isinstance(v, bool) else v
-    return None
 
 
 class _Question:
@@ -177,7 +61,7 @@ class _Question:
         self.question = question or ""
         self.polar: dict[str, str] | None = None  # polarity -> letter, for yes/no-like options
         if self.options:
-            a, b = (_norm(o) for o in self.options)
+            a, b = (norm(o) for o in self.options)
             if {a, b} == {"yes", "no"}:
                 self.polar = {"yes": "A" if a == "yes" else "B", "no": "B" if a == "yes" else "A"}
             else:
@@ -194,7 +78,7 @@ class _Question:
         # the camera-sees-the-ball restatements apply to questions about seeing only
         self.vpt = not self.question or bool(re.search(r"\b(?:see|sees|seen|visible|view|views|sight)\b", low_q))
         if not hasattr(self, "pred"):
-            polar_words = self.options and {_norm(o) for o in self.options} == {"yes", "no"}
+            polar_words = self.options and {norm(o) for o in self.options} == {"yes", "no"}
             self.pred = Predicate(self.question) if kind == "yes_no" or polar_words else None
         # "Is the red ball closer to you than the green camera?": yes = the first is closer
         c = re.search(r"\b(?:is|are)\s+(?:the\s+)?([\w ]+?)\s+(closer|nearer|farther|further)\b(?:[\w ]*?)\s+than\s+"
@@ -202,12 +86,12 @@ class _Question:
         self.compare = (c.group(1), c.group(3), c.group(2)) if c and kind == "yes_no" else None
         m = re.search(r"\bwhich\b.*?\b(?:is|are|one is|looks)\s+(\w+)", self.question.lower())
         self.adjective = m.group(1) if m else ("closer" if self.options and "closer" in self.question.lower() else None)
-        if self.options and self.adjective not in _LEXICON:  # "Which car is parked closer to the tree?"
+        if self.options and self.adjective not in LEXICON:  # "Which car is parked closer to the tree?"
             after = self.question.lower().split("which", 1)[-1]
-            later = [w for w in re.findall(r"[a-z]+", after) if w in _LEXICON and re.fullmatch(r"\w+er", w)]
+            later = [w for w in re.findall(r"[a-z]+", after) if w in LEXICON and re.fullmatch(r"\w+er", w)]
             more = re.search(r"\b(more|less|fewer)\s+(?!\w+ly\b)\w+", after)  # "more water", not "more tightly"
             self.adjective = later[0] if later else (more.group(1) if more else self.adjective)
-        known = {w for words in _COMPARATIVES.values() for w in words} | (_LEXICON - {"true", "false"})
+        known = {w for words in COMPARATIVES.values() for w in words} | (LEXICON - {"true", "false"})
         if self.options and self.adjective not in known:  # "Which is true?" over "The ball is closer to you." ...
             shared = [w for w in sorted(known) if all(re.search(rf"\b{w}\b", o.lower()) for o in self.options)]
             self.adjective = shared[0] if len(shared) == 1 else self.adjective
@@ -243,7 +127,7 @@ def _strip_neg(s: str) -> str:
 
 def _token_answer(s: str, q: _Question) -> str | None:
     """A short text that is exactly an answer: a letter, yes/no, or an option's text."""
-    t = _clean(s).strip().strip(".!,;:\"'()[]{} ").strip()
+    t = clean(s).strip().strip(".!,;:\"'()[]{} ").strip()
     low = t.lower()
     low = re.sub(r"^(?:option|choice|answer|letter)\s+", "", low)
     low = low.strip(".!,;:\"'()[]{} ")
@@ -253,20 +137,20 @@ def _token_answer(s: str, q: _Question) -> str | None:
         m = re.fullmatch(r"\(?([ab])[\).:\-]\s*(.*)", low, re.S)
         if m and m.group(2) and _other_letter(m.group(2), m.group(1)):
             return None  # an echoed option list: "A) yes B) no"
-        if m and q.polar and m.group(2) and m.group(2).strip(" .") in _YES | _NO \
-                and q.polar["yes" if m.group(2).strip(" .") in _YES else "no"] != m.group(1).upper():
+        if m and q.polar and m.group(2) and m.group(2).strip(" .") in YES | NO \
+                and q.polar["yes" if m.group(2).strip(" .") in YES else "no"] != m.group(1).upper():
             return None  # "A) no" where A is "yes"
         if m and (not m.group(2) or _matches_option(m.group(2), q) in (None, m.group(1).upper())):
             return m.group(1).upper()
         opt = _matches_option(low, q, exact=True)
         if opt:
             return opt
-        if q.polar and low in _YES | _NO:
-            return q.polar["yes" if low in _YES else "no"]
+        if q.polar and low in YES | NO:
+            return q.polar["yes" if low in YES else "no"]
         return None
-    if low in _YES:
+    if low in YES:
         return "yes"
-    if low in _NO:
+    if low in NO:
         return "no"
     return None
 
@@ -274,8 +158,8 @@ def _token_answer(s: str, q: _Question) -> str | None:
 def _matches_option(text: str, q: _Question, exact: bool = False) -> str | None:
     if not q.options:
         return None
-    n = _norm(text)
-    opts = [_norm(o) for o in q.options]
+    n = norm(text)
+    opts = [norm(o) for o in q.options]
     if exact:
         hits = [i for i, o in enumerate(opts) if n == o]
     else:
@@ -293,14 +177,14 @@ def _option_mention(text: str, q: _Question) -> str | None:
         return None
     low = text.lower().strip()
     for _ in range(4):
-        low2 = re.sub(r"^\W*(?:" + _HEDGE + r"|it's|it is|that's|that is|that would be|this is)\b[\s,:;.\-–—]*", "", low)
+        low2 = re.sub(r"^\W*(?:" + HEDGE + r"|it's|it is|that's|that is|that would be|this is)\b[\s,:;.\-–—]*", "", low)
         if low2 == low:
             break
         low = low2
-    n = _norm(low)
+    n = norm(low)
     hits = set()
     for i, o in enumerate(q.options):
-        opt = _norm(o)
+        opt = norm(o)
         subject = re.split(r" (?:is|are|appears|seems|looks|lies|sits|stands|can|cannot)\b", opt)[0]
         names = {opt, subject} | ({subject.split()[-1]} if subject and len(opt.split()) <= 4 else set())
         for name in sorted(names, key=len, reverse=True):
@@ -314,14 +198,14 @@ def _option_mention(text: str, q: _Question) -> str | None:
 def _polarity(sentence: str, restate: bool = True) -> str | None:
     """yes/no from one sentence: a leading yes/no word after hedges, else (``restate``) a
     restatement about a camera seeing a ball."""
-    s = _fold(sentence).lower().strip()
-    if _LEAD_NO.match(s):
+    s = fold(sentence).lower().strip()
+    if LEAD_NO.match(s):
         return "no"
-    if _LEAD_YES.match(s):
+    if LEAD_YES.match(s):
         return "yes"
     s = re.sub(r"^[\W_]+", "", s)
     for _ in range(4):
-        s2 = re.sub(r"^" + _HEDGE + r"\b[\s,:;.\-–—]*", "", s)
+        s2 = re.sub(r"^" + HEDGE + r"\b[\s,:;.\-–—]*", "", s)
         if s2 == s:
             break
         s = s2
@@ -337,7 +221,7 @@ def _polarity(sentence: str, restate: bool = True) -> str | None:
         if re.match(r"\s*not\b", rest):
             return "no"
         return "yes"
-    if lead == "no" and _NO_NOUN.match(rest):
+    if lead == "no" and NO_NOUN.match(rest):
         lead = ""  # "No obstacle blocks the view": a determiner, not the answer
     if lead in ("no", "nope", "nah", "negative", "false", "incorrect"):
         if re.match(r"\s*(?:and|or|/|\|)\s*yes\b", rest) or re.match(r"\s+(?:doubt|question)\b", rest):
@@ -359,9 +243,9 @@ def _polarity(sentence: str, restate: bool = True) -> str | None:
     s = re.sub(r"\b(?:is |are |'s )?(?:partly |partially |clearly |fully )?(?:visible|hidden|seen|obscured|occluded) "
                r"(?:to|from|for|in|on) (?:me|us|you|the observer|the viewer of the image|my (?:view|viewpoint|perspective|side|position|vantage point|angle)|our (?:view|viewpoint|side|position|vantage point|angle|"
                r"perspective)|the picture|the image)\b", " ", s)
-    pos = bool(_POS_VERB.search(s)) or bool(_NOT_NEG.search(s))
-    neg_s = _NOT_NEG.sub(" ", s)
-    neg = bool(_NEG_VERB.search(neg_s))
+    pos = bool(POS_VERB.search(s)) or bool(NOT_NEG.search(s))
+    neg_s = NOT_NEG.sub(" ", s)
+    neg = bool(NEG_VERB.search(neg_s))
     if neg and not pos:
         return "no"
     if pos and not neg:
@@ -374,18 +258,18 @@ def _comparative(sentence: str, q: _Question) -> str | None:
     camera appears to be farther away" -> the other one); a negated comparative names none."""
     if not q.options or not q.adjective:
         return None
-    group = next((g for g, words in _COMPARATIVES.items() if q.adjective in words), None)
+    group = next((g for g, words in COMPARATIVES.items() if q.adjective in words), None)
     if group is not None:
         other = "farther" if group == "closer" else "closer"
-        same_words, other_words = _COMPARATIVES[group], _COMPARATIVES[other]
+        same_words, other_words = COMPARATIVES[group], COMPARATIVES[other]
     else:  # any comparative of the lexicon: "Which line is longer?" ... "the top line is shorter"
         syn, opp = _opposites(q.adjective)
         if not syn:
             return None
         same_words, other_words = tuple(sorted(syn)), tuple(sorted(opp))
-    s = _norm(sentence)
+    s = norm(sentence)
     found = []
-    subjects = [re.split(r" (?:is|are|appears|seems|looks|lies|sits|stands|can|cannot)\b", _norm(o))[0]
+    subjects = [re.split(r" (?:is|are|appears|seems|looks|lies|sits|stands|can|cannot)\b", norm(o))[0]
                 for o in q.options]
     cores = [o.split()[-1] if o else o for o in subjects]  # "red ball" -> "ball", unless both share it
     for i, opt in enumerate(subjects):
@@ -413,10 +297,10 @@ def _comparative(sentence: str, q: _Question) -> str | None:
 def _opposite_word(text: str, q: _Question) -> str | None:
     """Options that are one word and its opposite ("left"/"right", "on"/"off"): the one the answer
     uses, where it uses one only and does not negate it."""
-    a, b = (_norm(o) for o in q.options or ("", ""))
+    a, b = (norm(o) for o in q.options or ("", ""))
     preps = r"(?:on|in|under|at|inside|outside|behind|above|below|near|next to|to|toward|towards|into|off) "
     if re.match(preps, a) and re.match(preps, b) and a != b:  # "on the table" / "on the floor"
-        used = [o for o in (a, b) if re.search(rf"\b{re.escape(o)}\b", _norm(text))]
+        used = [o for o in (a, b) if re.search(rf"\b{re.escape(o)}\b", norm(text))]
         if len(used) == 1 and not re.search(r"\b(?:not|no|never)\b|n't\b", text.lower()):
             return "A" if used == [a] else "B"
         return None
@@ -453,7 +337,7 @@ def _resolve_short(s: str, q: _Question) -> str | None:
     tok = _token_answer(s, q)
     if tok:
         return tok
-    low = _clean(s).lower()
+    low = clean(s).lower()
     if q.kind == "two_option":
         m = re.match(r"^\W*(?:option |choice |letter )?\(?([ab])\b(?![''])(?:\)|\.|:|,|\s*[-–—]|\s*$|\s+(?:is|because|"
                      r"since|as|-|the)|\s*\()", low)
@@ -461,7 +345,7 @@ def _resolve_short(s: str, q: _Question) -> str | None:
             letter = m.group(1).upper()
             other = _matches_option(low[m.end():], q)
             return letter if other in (None, letter) and not _other_letter(low[m.end():], letter) else None
-        m = re.fullmatch(r"\W*(?:" + _HEDGE + r"\W+)*(?:it's|it is|i choose|i pick|i'd pick|i'd choose)?\s*"
+        m = re.fullmatch(r"\W*(?:" + HEDGE + r"\W+)*(?:it's|it is|i choose|i pick|i'd pick|i'd choose)?\s*"
                          r"\(?([ab])\)?\W*", low)
         if m:
             return m.group(1).upper()
@@ -508,17 +392,17 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
     if response is None or not str(response).strip():
         return INVALID
     raw = str(response)
-    text = _clean(raw)
+    text = clean(raw)
     if not text:
         return INVALID
-    js = _json_answer(_fold(raw).replace("```json", " ").replace("```", " "))
+    js = json_answer(fold(raw).replace("```json", " ").replace("```", " "))
     if js is not None:
         return _resolve_short(js, q) or INVALID
     tok = _token_answer(text, q)
     if tok:
         return tok
     body = _strip_echo(text, q)
-    lines = list(_ANSWER_LINE.finditer(body))
+    lines = list(ANSWER_LINE.finditer(body))
     final = [m for m in lines if m.group("noun") and "final" in m.group("noun").lower()]
     for m in [*reversed(final), *reversed([m for m in lines if m not in final])]:
         rest = (m.group("rest") if m.group("noun") else m.group("rest2")).strip()
@@ -528,9 +412,9 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
         got = _resolve_short(rest, q)
         if got:
             return got
-        if _REFUSAL.search(rest.lower()):
+        if REFUSAL.search(rest.lower()):
             return INVALID
-    if _REFUSAL.search(body.lower()):
+    if REFUSAL.search(body.lower()):
         return INVALID
     sents = _sentences(body)
     if not sents:
@@ -544,7 +428,7 @@ def parse_answer(response: str | None, question_kind: str, options: Sequence[str
         return INVALID
     if closing:  # a closing "No, the camera cannot see the ball." is the answer
         return closing
-    concl = [s for s in sents if _CONCLUDE.search(s.lower())]
+    concl = [s for s in sents if CONCLUDE.search(s.lower())]
     if concl:
         candidates = [concl[-1]]
     elif len(sents) <= 2:
@@ -572,11 +456,11 @@ def _conditional(s: str) -> bool:
 
 def _lead(sentence: str, q: _Question) -> str | None:
     """An answer given by the first word(s) alone: "Yes, ...", "No.", "(B) ...", "Option A ..."."""
-    low = _clean(sentence).lower()
+    low = clean(sentence).lower()
     if _conditional(low):
         return None
     m = re.match(r"^\W*(yes|no|yeah|nope|yep)\b(?!\s*(?:or|/|\||and)\s*(?:yes|no))", low)
-    if m and not (m.group(1) == "no" and _NO_NOUN.match(low[m.end():])):
+    if m and not (m.group(1) == "no" and NO_NOUN.match(low[m.end():])):
         p = "yes" if m.group(1) in ("yes", "yeah", "yep") else "no"
         return q.from_polarity(p)
     if q.kind == "two_option":
