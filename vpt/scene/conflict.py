@@ -43,6 +43,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from vpt.rng import stream
+from vpt.scene.conflict_parts import (auc, clear_of, floor_points_on_image_ray, frustum_margins, renumber, smd,
+                                      usable, why_not)
 from vpt.scene.imageplane import SegmentFrame, facing_geometry, segment_cover
 from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes
 from vpt.scene.sampling import Rejected, Target, footprint_gap, make_occluder, sample_candidate
@@ -94,87 +96,6 @@ def base_scene(cfg: SamplingSettings, recipe: str, index: int, shapes: Sequence[
 # small geometry
 
 
-def _frustum_margins(eye: np.ndarray, centre: np.ndarray, radius: float, forward: np.ndarray, hfov: float, vfov: float,
-                     dilate: float, margin_deg: float) -> tuple[np.ndarray, np.ndarray]:
-    """(clear-in margin, clear-out margin) in sin units for balls at ``centre`` (..., 3) seen
-    from ``eye`` (..., 3) along ``forward`` (..., 3): positive clear-in means the dilated
-    ball's cone lies inside the frustum shrunk by the margin, positive clear-out that it lies
-    entirely outside one side plane of the frustum grown by the margin (the conservative
-    tests of :func:`vpt.scene.geometry.cone_visibility`)."""
-    axis = centre - eye
-    dist = np.linalg.norm(axis, axis=-1)
-    axis = axis / dist[..., None]
-    sin_a = np.minimum(1.0, radius * dilate / dist)
-    fwd = forward / np.linalg.norm(forward, axis=-1, keepdims=True)
-    right = np.stack([fwd[..., 1], -fwd[..., 0], np.zeros_like(fwd[..., 0])], -1)
-    right = right / np.linalg.norm(right, axis=-1, keepdims=True)
-    up = np.cross(right, fwd)
-    a, b, c = (np.einsum("...k,...k->...", axis, v) for v in (fwd, right, up))
-
-    def planes(h, v):
-        sh, ch, sv, cv = math.sin(h), math.cos(h), math.sin(v), math.cos(v)
-        return np.stack([sh * a - ch * b, sh * a + ch * b, sv * a - cv * c, sv * a + cv * c], -1)
-
-    m = math.radians(margin_deg)
-    hh, hv = math.radians(hfov) / 2, math.radians(vfov) / 2
-    inner = planes(hh - m, hv - m)
-    outer = planes(hh + m, hv + m)
-    clear_in = np.where(a > 0, inner.min(-1) - sin_a, -1.0)
-    clear_out = -outer.min(-1) - sin_a
-    return clear_in, clear_out
-
-
-def _floor_points_on_image_ray(spec: SceneSpec, start_px: np.ndarray, dir_px: np.ndarray, lam: np.ndarray,
-                               z: float) -> tuple[np.ndarray, np.ndarray]:
-    """World points at height ``z`` whose image is ``start_px + lam * dir_px``; (..., 3) and a
-    validity mask (the ray reaches the plane in front of the camera)."""
-    obs = spec.observer
-    q = start_px[..., None, :] + lam[..., :, None] * dir_px[..., None, :]
-    x = (q[..., 0] - obs.width / 2.0) / obs.focal_px
-    y = (q[..., 1] - obs.height / 2.0) / obs.focal_px
-    fwd, right, up = obs.basis()
-    d = fwd + x[..., None] * right - y[..., None] * up
-    o = np.asarray(obs.position, float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mu = (z - o[2]) / d[..., 2]
-    ok = (d[..., 2] < 0) & (mu > 0)
-    return o + np.where(ok, mu, 0.0)[..., None] * d, ok
-
-
-def _footprint_radius(o: OccluderSpec) -> float:
-    return math.hypot(o.size[0], o.size[1]) / 2 if o.primitive == "box" else o.size[0] / 2
-
-
-def _clear_of(occ: OccluderSpec, spec: SceneSpec) -> bool:
-    """The sampler's spacing rules: an occluder keeps clear of the ball, the viewer and the
-    other occluders."""
-    b, v = spec.ball, spec.viewer
-    if footprint_gap(occ, np.asarray(b.position[:2])) < b.radius * 1.4 + 0.08:
-        return False
-    for p in (np.asarray(v.position[:2]), v.eye[:2]):
-        if footprint_gap(occ, p) < v.proxy_radius + 0.1:
-            return False
-    r = _footprint_radius(occ)
-    return all(math.dist(occ.position[:2], o.position[:2]) > r + _footprint_radius(o) + 0.05
-               for o in spec.occluders if o.id != occ.id)
-
-
-def _usable(lab: SceneLabels, vpt: int, reason: str | None) -> bool:
-    return lab.observer_ok and lab.vpt_label == vpt and lab.hidden_reason == reason and lab.depth_label is not None
-
-
-def _why_not(lab: SceneLabels) -> str:
-    if lab.observer_problems:
-        return "; ".join(lab.observer_problems)
-    if lab.depth_label is None:
-        return "no depth label"
-    return f"labelled {lab.vpt_label} ({lab.hidden_reason})"
-
-
-def _renumber(occ: Sequence[OccluderSpec]) -> tuple[OccluderSpec, ...]:
-    return tuple(replace(o, id=i) for i, o in enumerate(occ))
-
-
 # ---------------------------------------------------------------------------------------------
 # facing pairs
 
@@ -204,7 +125,7 @@ def facing_candidates(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
     c, s = math.cos(math.radians(theta)), math.sin(math.radians(theta))
     dir_px = np.stack([c * facing[:, 0] - s * facing[:, 1], s * facing[:, 0] + c * facing[:, 1]], 1)
     lam = np.broadcast_to(np.linspace(4.0, float(max(obs.width, obs.height)), N_LAMBDA), (len(yaws), N_LAMBDA))
-    ball, ok = _floor_points_on_image_ray(base, eye_px, dir_px, lam, r)  # (Y, L, 3)
+    ball, ok = floor_points_on_image_ray(base, eye_px, dir_px, lam, r)  # (Y, L, 3)
     eye_b = np.broadcast_to(eyes[:, None, :], ball.shape)
     fwd_b = np.broadcast_to(fwd[:, None, :], ball.shape)
     dist = np.linalg.norm(ball - eye_b, axis=-1)
@@ -225,7 +146,7 @@ def facing_candidates(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
     ok &= (d_ball < d_view) == (zc < z_view)
     # the ball keeps clear of the viewer's body in the image (it must stay visible)
     ok &= np.linalg.norm(q - body_px, axis=-1) > r_px + 2.5 * obs.focal_px * v.proxy_radius / max(d_view, 1e-6) * 0.6
-    cin, cout = _frustum_margins(eye_b, ball, r, fwd_b, v.hfov_deg, v.vfov_deg, 1.0 + labels.ball_margin,
+    cin, cout = frustum_margins(eye_b, ball, r, fwd_b, v.hfov_deg, v.vfov_deg, 1.0 + labels.ball_margin,
                                  labels.fov_margin_deg + CLEAR_BUFFER_DEG)
     to_obs = o[:2] - pos[:2]
     to_obs /= max(float(np.linalg.norm(to_obs)), 1e-9)
@@ -239,7 +160,7 @@ def facing_candidates(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
 
 def _strip_for_facing(spec: SceneSpec) -> SceneSpec:
     """Drop the occluders that crowd the ball or cover the lens-ball segment."""
-    keep = [o for o in spec.occluders if _clear_of(o, spec)]
+    keep = [o for o in spec.occluders if clear_of(o, spec)]
     spec = replace(spec, occluders=tuple(keep))
     seen = set(segment_cover(spec).occluders)
     return replace(spec, occluders=tuple(o for o in spec.occluders if o.id not in seen))
@@ -335,15 +256,15 @@ def solve_facing_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
     for i in range(0, len(stripped), 2):
         ids = {o.id for o in stripped[i].occluders} & {o.id for o in stripped[i + 1].occluders}
         for s in stripped[i:i + 2]:
-            specs.append(replace(s, occluders=_renumber([o for o in base.occluders if o.id in ids])))
+            specs.append(replace(s, occluders=renumber([o for o in base.occluders if o.id in ids])))
     labs = label_scenes(specs, labels)
     for i in range(0, len(specs), 2):
         (sa, sb), (la, lb) = specs[i:i + 2], labs[i:i + 2]
-        if not _usable(la, 1, None):
-            why[f"facing a: {_why_not(la)}"] += 1
-        if not _usable(lb, 0, "out_of_view"):
-            why[f"facing b: {_why_not(lb)}"] += 1
-        if _usable(la, 1, None) and _usable(lb, 0, "out_of_view"):
+        if not usable(la, 1, None):
+            why[f"facing a: {why_not(la)}"] += 1
+        if not usable(lb, 0, "out_of_view"):
+            why[f"facing b: {why_not(lb)}"] += 1
+        if usable(la, 1, None) and usable(lb, 0, "out_of_view"):
             g = facing_geometry([sa, sb])["angle_deg"]
             ca, cb = segment_cover(sa).coverage, segment_cover(sb).coverage
             if abs(g[0] - g[1]) > ANGLE_TOL_DEG or abs(ca - cb) > COVER_TOL:
@@ -428,8 +349,8 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
     why = why if why is not None else Counter()
     clean = _strip_for_cover(base)
     lab0 = label_scenes([clean], labels)[0]
-    if not _usable(lab0, 1, None):
-        why[f"cover base: {_why_not(lab0)}"] += 1
+    if not usable(lab0, 1, None):
+        why[f"cover base: {why_not(lab0)}"] += 1
         return None
     oid = max([o.id for o in clean.occluders], default=-1) + 1
     frame = SegmentFrame(clean)
@@ -440,13 +361,13 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
         if blk is None:
             why[f"cover b: {shape} cannot block there"] += 1
             continue
-        if not _clear_of(blk, replace(clean, occluders=clean.occluders + (blk,))):
+        if not clear_of(blk, replace(clean, occluders=clean.occluders + (blk,))):
             why["cover b: no room on the line of sight"] += 1
             continue
         spec_b = replace(clean, occluders=clean.occluders + (blk,), scene_id=f"{base.scene_id}-cover-b")
         lab_b = label_scenes([spec_b], labels)[0]
-        if not _usable(lab_b, 0, "occluded"):
-            why[f"cover b: {_why_not(lab_b)}"] += 1
+        if not usable(lab_b, 0, "occluded"):
+            why[f"cover b: {why_not(lab_b)}"] += 1
             continue
         target = segment_cover(spec_b).coverage
         if target <= 0:
@@ -461,7 +382,7 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
             for delta in np.arange(0.1, 3.01, 0.1):
                 xy = np.asarray(blk.position[:2]) + sgn * delta * toward
                 moved = replace(blk, position=(float(xy[0]), float(xy[1]), blk.position[2]))
-                if not _off_line(moved, clean) or not _clear_of(moved, replace(clean,
+                if not _off_line(moved, clean) or not clear_of(moved, replace(clean,
                                                                              occluders=clean.occluders + (moved,))):
                     continue
                 lo, hi = float(hz[0]), float(hz[1])
@@ -489,8 +410,8 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
         specs_a = [replace(clean, occluders=clean.occluders + (o,), scene_id=f"{base.scene_id}-cover-a")
                    for o, _, _ in cands]
         for spec_a, lab_a, (occ_a, where, delta) in zip(specs_a, label_scenes(specs_a, labels), cands):
-            if not _usable(lab_a, 1, None):
-                why[f"cover a: {_why_not(lab_a)}"] += 1
+            if not usable(lab_a, 1, None):
+                why[f"cover a: {why_not(lab_a)}"] += 1
             else:
                 g = facing_geometry([spec_a, spec_b])["angle_deg"]
                 ca = segment_cover(spec_a).coverage
@@ -548,26 +469,6 @@ def build_pairs(cfg: SamplingSettings, labels: LabelConfig, recipe: str, shapes:
             pairs.append(pair)
         index += 1
     return pairs, rep
-
-
-def auc(scores: np.ndarray, y: np.ndarray) -> float:
-    """ROC AUC of ``scores`` for ``y == 1`` (Mann-Whitney, ties count half; values are
-    rounded to 6 decimals first, so values equal up to float noise tie)."""
-    s, y = np.round(np.asarray(scores, float), 6), np.asarray(y, int)
-    pos, neg = s[y == 1], s[y == 0]
-    if not len(pos) or not len(neg):
-        return math.nan
-    greater = (pos[:, None] > neg[None, :]).sum()
-    ties = (pos[:, None] == neg[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
-
-
-def smd(scores: np.ndarray, y: np.ndarray) -> float:
-    """Standardised mean difference (label 1 minus label 0, over the pooled SD)."""
-    s, y = np.asarray(scores, float), np.asarray(y, int)
-    a, b = s[y == 1], s[y == 0]
-    sd = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2) if len(a) > 1 and len(b) > 1 else math.nan
-    return float((a.mean() - b.mean()) / sd) if sd and sd > 0 else 0.0
 
 
 def cue_balance(pairs: Sequence[ConflictPair], cues: dict[str, tuple[np.ndarray, np.ndarray]] | None = None

@@ -35,7 +35,6 @@ revise themselves ("Yes ... Wait, no ...") are ``invalid``. Scored on ``tests/co
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Sequence
 

@@ -1,0 +1,117 @@
+"""The pair solver's parts (:mod:`vpt.scene.conflict`): the analytic frustum margins of balls
+seen by the viewer, floor points on an image ray of the observer, the sampler's spacing rules
+for a moved occluder, the checks of a solved half's labels, and the two balance measures of a set (ROC AUC and the standardised mean
+difference)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+
+from vpt.scene.labels import SceneLabels
+from vpt.scene.sampling import footprint_gap
+from vpt.scene.spec import OccluderSpec, SceneSpec
+
+
+def frustum_margins(eye: np.ndarray, centre: np.ndarray, radius: float, forward: np.ndarray, hfov: float, vfov: float,
+                     dilate: float, margin_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """(clear-in margin, clear-out margin) in sin units for balls at ``centre`` (..., 3) seen
+    from ``eye`` (..., 3) along ``forward`` (..., 3): positive clear-in means the dilated
+    ball's cone lies inside the frustum shrunk by the margin, positive clear-out that it lies
+    entirely outside one side plane of the frustum grown by the margin (the conservative
+    tests of :func:`vpt.scene.geometry.cone_visibility`)."""
+    axis = centre - eye
+    dist = np.linalg.norm(axis, axis=-1)
+    axis = axis / dist[..., None]
+    sin_a = np.minimum(1.0, radius * dilate / dist)
+    fwd = forward / np.linalg.norm(forward, axis=-1, keepdims=True)
+    right = np.stack([fwd[..., 1], -fwd[..., 0], np.zeros_like(fwd[..., 0])], -1)
+    right = right / np.linalg.norm(right, axis=-1, keepdims=True)
+    up = np.cross(right, fwd)
+    a, b, c = (np.einsum("...k,...k->...", axis, v) for v in (fwd, right, up))
+
+    def planes(h, v):
+        sh, ch, sv, cv = math.sin(h), math.cos(h), math.sin(v), math.cos(v)
+        return np.stack([sh * a - ch * b, sh * a + ch * b, sv * a - cv * c, sv * a + cv * c], -1)
+
+    m = math.radians(margin_deg)
+    hh, hv = math.radians(hfov) / 2, math.radians(vfov) / 2
+    inner = planes(hh - m, hv - m)
+    outer = planes(hh + m, hv + m)
+    clear_in = np.where(a > 0, inner.min(-1) - sin_a, -1.0)
+    clear_out = -outer.min(-1) - sin_a
+    return clear_in, clear_out
+
+
+def floor_points_on_image_ray(spec: SceneSpec, start_px: np.ndarray, dir_px: np.ndarray, lam: np.ndarray,
+                               z: float) -> tuple[np.ndarray, np.ndarray]:
+    """World points at height ``z`` whose image is ``start_px + lam * dir_px``; (..., 3) and a
+    validity mask (the ray reaches the plane in front of the camera)."""
+    obs = spec.observer
+    q = start_px[..., None, :] + lam[..., :, None] * dir_px[..., None, :]
+    x = (q[..., 0] - obs.width / 2.0) / obs.focal_px
+    y = (q[..., 1] - obs.height / 2.0) / obs.focal_px
+    fwd, right, up = obs.basis()
+    d = fwd + x[..., None] * right - y[..., None] * up
+    o = np.asarray(obs.position, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = (z - o[2]) / d[..., 2]
+    ok = (d[..., 2] < 0) & (mu > 0)
+    return o + np.where(ok, mu, 0.0)[..., None] * d, ok
+
+
+def footprint_radius(o: OccluderSpec) -> float:
+    return math.hypot(o.size[0], o.size[1]) / 2 if o.primitive == "box" else o.size[0] / 2
+
+
+def clear_of(occ: OccluderSpec, spec: SceneSpec) -> bool:
+    """The sampler's spacing rules: an occluder keeps clear of the ball, the viewer and the
+    other occluders."""
+    b, v = spec.ball, spec.viewer
+    if footprint_gap(occ, np.asarray(b.position[:2])) < b.radius * 1.4 + 0.08:
+        return False
+    for p in (np.asarray(v.position[:2]), v.eye[:2]):
+        if footprint_gap(occ, p) < v.proxy_radius + 0.1:
+            return False
+    r = footprint_radius(occ)
+    return all(math.dist(occ.position[:2], o.position[:2]) > r + footprint_radius(o) + 0.05
+               for o in spec.occluders if o.id != occ.id)
+
+
+def auc(scores: np.ndarray, y: np.ndarray) -> float:
+    """ROC AUC of ``scores`` for ``y == 1`` (Mann-Whitney, ties count half; values are
+    rounded to 6 decimals first, so values equal up to float noise tie)."""
+    s, y = np.round(np.asarray(scores, float), 6), np.asarray(y, int)
+    pos, neg = s[y == 1], s[y == 0]
+    if not len(pos) or not len(neg):
+        return math.nan
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+
+
+def smd(scores: np.ndarray, y: np.ndarray) -> float:
+    """Standardised mean difference (label 1 minus label 0, over the pooled SD)."""
+    s, y = np.asarray(scores, float), np.asarray(y, int)
+    a, b = s[y == 1], s[y == 0]
+    sd = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2) if len(a) > 1 and len(b) > 1 else math.nan
+    return float((a.mean() - b.mean()) / sd) if sd and sd > 0 else 0.0
+
+
+def usable(lab: SceneLabels, vpt: int, reason: str | None) -> bool:
+    return lab.observer_ok and lab.vpt_label == vpt and lab.hidden_reason == reason and lab.depth_label is not None
+
+
+def why_not(lab: SceneLabels) -> str:
+    if lab.observer_problems:
+        return "; ".join(lab.observer_problems)
+    if lab.depth_label is None:
+        return "no depth label"
+    return f"labelled {lab.vpt_label} ({lab.hidden_reason})"
+
+
+def renumber(occ: Sequence[OccluderSpec]) -> tuple[OccluderSpec, ...]:
+    return tuple(replace(o, id=i) for i, o in enumerate(occ))
