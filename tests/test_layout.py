@@ -53,3 +53,13 @@ def test_a_benchmark_script_runs_by_path_from_the_checkout_root(tmp_path):
     out = subprocess.run([sys.executable, "benchmarks/plan_speed.py", "--recipe", str(tmp_path / "none.yaml")],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "no such recipe file" in out.stderr, out.stderr
+
+
+MAX_MODULE_LINES = 500
+
+
+def test_every_module_of_the_package_stays_readable_in_one_sitting():
+    """A module of vpt/ holds at most 500 lines; a longer one is split where its parts part."""
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "vpt").rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
