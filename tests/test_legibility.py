@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vpt.datasets.legibility import (CLASSES, crop_viewer, facing_class, load_crops, measure_legibility,
+from vpt.datasets.legibility import (CLASSES, HUMAN_ROW, crop_viewer, facing_class, load_crops, measure_legibility,
                                      viewer_bbox, write_legibility)
 
 OBSERVER = (0.0, -5.0, 3.0)
@@ -55,7 +55,15 @@ def fake_dataset(tmp_path: Path) -> Path:
             img, mask = _draw(rng, cls)
             Image.fromarray(img).save(root / "images" / split / f"{sid}.png")
             Image.fromarray(mask).save(root / "images" / split / f"{sid}_mask.png")
-            (root / "scenes" / split / f"{sid}.json").write_text(json.dumps(_scene(sid, split, cls)))
+            scene = _scene(sid, split, cls)
+            if split == "test" and i < 16:  # the human set, also rendered for people at twice the size
+                (root / "images" / "human").mkdir(exist_ok=True)
+                big = lambda a: np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)  # noqa: E731
+                Image.fromarray(big(img)).save(root / "images" / "human" / f"{sid}.png")
+                Image.fromarray(big(mask)).save(root / "images" / "human" / f"{sid}_mask.png")
+                scene["files"].update(human_image={"path": f"images/human/{sid}.png"},
+                                      human_mask={"path": f"images/human/{sid}_mask.png"})
+            (root / "scenes" / split / f"{sid}.json").write_text(json.dumps(scene))
     return root
 
 
@@ -211,3 +219,20 @@ def test_sheet_captions_name_partial_and_ambiguous_sweep_steps():
     rows = list(df.itertuples())
     assert _labels(rows[0])[:2] == ["vpt=partial", "depth=ambiguous"]
     assert _labels(rows[1])[:2] == ["vpt=0 (occluded)", "depth=1 (ball nearer)"]
+
+
+def test_the_human_set_is_measured_as_people_see_it(fake_dataset, tmp_path):
+    rows, crops = load_crops(fake_dataset)
+    human = load_crops(fake_dataset, human=True)
+    assert len(human[0]) == 16 and set(human[0]["split"]) == {"test"} and human[1].shape == (16, 3, 48, 48, 4)
+    assert human[0]["image"].str.startswith("images/human/").all()
+    res, _ = measure_legibility(fake_dataset, data=(rows, crops), human=human)
+    row = res.models["camera"]["splits"][HUMAN_ROW]
+    assert row["n"] == 16 and row["accuracy"] >= 0.85  # the same drawing at twice the size reads as well
+    assert f"| camera | {HUMAN_ROW} | 16 |" in res.to_markdown()
+    scrambled = human[0].assign(cls=human[0]["cls"].map({c: CLASSES[(CLASSES.index(c) + 1) % 4] for c in CLASSES}))
+    worse, _ = measure_legibility(fake_dataset, data=(rows, crops), human=(scrambled, human[1]))
+    assert worse.models["camera"]["splits"][HUMAN_ROW]["accuracy"] <= 0.15  # the row reads the labels it is given
+    empty = load_crops(fake_dataset, human=True)[0].iloc[0:0]
+    without, _ = measure_legibility(fake_dataset, data=(rows, crops), human=(empty, human[1][:0]))
+    assert HUMAN_ROW not in without.models["camera"]["splits"]

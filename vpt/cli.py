@@ -97,10 +97,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_legibility(args: argparse.Namespace) -> int:
-    from vpt.datasets.legibility import measure_legibility, write_legibility
+    from vpt.datasets.legibility import load_crops, measure_legibility, write_legibility
 
     root = Path(args.dataset)
-    result, wrong = measure_legibility(root, size=args.crop_px)
+    result, wrong = measure_legibility(root, size=args.crop_px, human=load_crops(root, args.crop_px, human=True))
     write_legibility(result, wrong, root)
     print(result.to_markdown())
     print(f"saved {root / 'legibility.md'}, {root / 'legibility.json'} and {root / 'legibility_errors.png'}")

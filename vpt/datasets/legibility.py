@@ -113,24 +113,27 @@ def _mirror(cls: str) -> str:
 
 
 # ---------------------------------------------------------------------------- data
-def load_crops(root: Path, size: int = CROP_PX) -> tuple[pd.DataFrame, np.ndarray]:
+def load_crops(root: Path, size: int = CROP_PX, human: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per rendered stimulus with a visible viewer (scene_id, split, model, class,
     turn_deg, image, sha256), and its crops (N x len(TRAIN_PADS) x size x size x 4, uint8:
     RGB and the viewer's silhouette, 255 where the mask shows the viewer; ``[:, 0]`` at
     ``PAD``, the one that is tested). Reads the scene JSONs (the completion
-    markers), so a dataset still being rendered can be measured too."""
+    markers), so a dataset still being rendered can be measured too. ``human``: the images
+    rendered for people instead (human set and warm-up at their own resolution); none is no
+    error then (an empty table)."""
     root = Path(root)
     paths = sorted((root / "scenes").glob("*/*.json"))
     if not paths:
         raise UserError(f"{root}: no scenes/<split>/<id>.json; render a dataset first (`vpt scenes`)")
+    image_key, mask_key = ("human_image", "human_mask") if human else ("image", "mask")
     rows, crops = [], []
     for path in paths:
         scene = json.loads(path.read_text())
         files = scene.get("files") or {}
-        if not files.get("image") or not files.get("mask"):
+        if not files.get(image_key) or not files.get(mask_key):
             continue
-        img = np.asarray(Image.open(root / files["image"]["path"]).convert("RGB"))
-        mask = np.asarray(Image.open(root / files["mask"]["path"]))
+        img = np.asarray(Image.open(root / files[image_key]["path"]).convert("RGB"))
+        mask = np.asarray(Image.open(root / files[mask_key]["path"]))
         crop = [crop_viewer(img, mask, size, pad) for pad in TRAIN_PADS]
         if crop[0] is None:
             continue
@@ -139,9 +142,12 @@ def load_crops(root: Path, size: int = CROP_PX) -> tuple[pd.DataFrame, np.ndarra
                 for c, pad in zip(crop, TRAIN_PADS)]
         cls, turn = facing_class(scene)
         rows.append({"scene_id": scene["scene_id"], "split": scene["split"], "model": scene["spec"]["viewer"]["model"],
-                     "cls": cls, "turn_deg": turn, "image": files["image"]["path"],
-                     "sha256": files["image"].get("sha256", "")})
+                     "cls": cls, "turn_deg": turn, "image": files[image_key]["path"],
+                     "sha256": files[image_key].get("sha256", "")})
         crops.append(crop)
+    if not rows and human:
+        return pd.DataFrame(columns=["scene_id", "split", "model", "cls", "turn_deg", "image", "sha256"]), \
+            np.zeros((0, len(TRAIN_PADS), size, size, 4), np.uint8)
     if not rows:
         raise UserError(f"{root}: no rendered images (a --plan-only dataset); render it first")
     return pd.DataFrame(rows), np.asarray(crops, np.uint8).reshape(-1, len(TRAIN_PADS), size, size, 4)
@@ -166,7 +172,8 @@ class LegibilityResult:
     def to_markdown(self) -> str:
         lines = [f"Viewer legibility of `{self.dataset}`: {self.classifier} on {self.crop_px} px crops of the viewer "
                  f"(located by the mask only), trained on train and val, four classes (left/right in the image x "
-                 f"toward/away from the observer); chance is 25 %.", "",
+                 f"toward/away from the observer); chance is 25 %. The human-set row applies the same "
+                 f"classifier to the human set's images as rendered for people (their own resolution).", "",
                  "| viewer | split | n | accuracy | " + " | ".join(CLASSES) + f" | turned >= {SIDE_ON_DEG:g} deg "
                  "from side-on |", "|---|---|---|---|" + "---|" * len(CLASSES) + "---|"]
         for model, m in sorted(self.models.items()):
@@ -185,6 +192,9 @@ class LegibilityResult:
         return "\n".join(lines) + "\n"
 
 
+HUMAN_ROW = "human set (as shown to people)"
+
+
 def _split_report(y: np.ndarray, pred: np.ndarray, turn: np.ndarray) -> dict[str, Any]:
     ok = y == pred
     turned = np.abs(turn) >= SIDE_ON_DEG
@@ -198,9 +208,12 @@ def _split_report(y: np.ndarray, pred: np.ndarray, turn: np.ndarray) -> dict[str
 
 
 def measure_legibility(root: Path, size: int = CROP_PX, seed: int = SEED,
-                       data: tuple[pd.DataFrame, np.ndarray] | None = None) -> tuple[LegibilityResult, np.ndarray]:
-    """Train per viewer model on train, pick C on val, refit on both, report test and ood.
-    Returns the result and the misclassified crops (in the order of ``result.errors``)."""
+                       data: tuple[pd.DataFrame, np.ndarray] | None = None,
+                       human: tuple[pd.DataFrame, np.ndarray] | None = None) -> tuple[LegibilityResult, np.ndarray]:
+    """Train per viewer model on train, pick C on val, refit on both, report test and ood, and
+    (``human``: :func:`load_crops` with ``human=True``) the human set's test items as rendered
+    for people, at their own resolution. Returns the result and the misclassified test and ood
+    crops (in the order of ``result.errors``)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -261,6 +274,12 @@ def measure_legibility(root: Path, size: int = CROP_PX, seed: int = SEED,
                     res.errors.append({"scene_id": r.scene_id, "split": split, "model": model, "true": t,
                                        "predicted": str(p), "turn_deg": round(float(r.turn_deg), 2)})
                     wrong.append(crops[int(i), 0])
+        if human is not None and len(human[0]):  # test items only: the warm-up's were trained on
+            hrows, hcrops = human
+            hidx = np.nonzero(((hrows["model"] == model) & (hrows["split"] == "test")).to_numpy())[0]
+            if len(hidx):
+                m["splits"][HUMAN_ROW] = _split_report(hrows["cls"].to_numpy()[hidx], clf.predict(features(hcrops[hidx, 0])),
+                                                       hrows["turn_deg"].to_numpy()[hidx])
         res.models[model] = m
     if not res.models:
         raise UserError(f"{root}: too few rendered training images with a visible viewer to measure legibility")
