@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from vpt.scene.labels import SceneLabels
-from vpt.scene.sampling import footprint_gap
+from vpt.scene.sampling import occluder_fits
 from vpt.scene.spec import OccluderSpec, SceneSpec
 
 
@@ -63,22 +63,10 @@ def floor_points_on_image_ray(spec: SceneSpec, start_px: np.ndarray, dir_px: np.
     return o + np.where(ok, mu, 0.0)[..., None] * d, ok
 
 
-def footprint_radius(o: OccluderSpec) -> float:
-    return math.hypot(o.size[0], o.size[1]) / 2 if o.primitive == "box" else o.size[0] / 2
-
-
 def clear_of(occ: OccluderSpec, spec: SceneSpec) -> bool:
-    """The sampler's spacing rules: an occluder keeps clear of the ball, the viewer and the
-    other occluders."""
-    b, v = spec.ball, spec.viewer
-    if footprint_gap(occ, np.asarray(b.position[:2])) < b.radius * 1.4 + 0.08:
-        return False
-    for p in (np.asarray(v.position[:2]), v.eye[:2]):
-        if footprint_gap(occ, p) < v.proxy_radius + 0.1:
-            return False
-    r = footprint_radius(occ)
-    return all(math.dist(occ.position[:2], o.position[:2]) > r + footprint_radius(o) + 0.05
-               for o in spec.occluders if o.id != occ.id)
+    """The sampler's spacing rules for a moved occluder: clear of the ball, the viewer and the
+    scene's other occluders."""
+    return occluder_fits(occ, spec.viewer, spec.ball, [o for o in spec.occluders if o.id != occ.id])
 
 
 def auc(scores: np.ndarray, y: np.ndarray) -> float:

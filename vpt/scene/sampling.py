@@ -302,7 +302,7 @@ def place_occluders(cfg: SamplingSettings, rng: np.random.Generator, viewer: Vie
             if height is not None:
                 occ = replace(occ, position=(occ.position[0], occ.position[1], height / 2),
                               size=(occ.size[0], occ.size[1], height) if occ.primitive != "sphere" else (height,) * 3)
-            if _fits(occ, viewer, ball, out):
+            if occluder_fits(occ, viewer, ball, out):
                 out.append(occ)
                 break
         else:
@@ -310,7 +310,8 @@ def place_occluders(cfg: SamplingSettings, rng: np.random.Generator, viewer: Vie
     return out
 
 
-def _fits(occ: OccluderSpec, viewer: ViewerSpec, ball: BallSpec, others: list[OccluderSpec]) -> bool:
+def occluder_fits(occ: OccluderSpec, viewer: ViewerSpec, ball: BallSpec, others: list[OccluderSpec]) -> bool:
+    """The spacing rules: an occluder keeps clear of the ball, the viewer and the ``others``."""
     if footprint_gap(occ, np.asarray(ball.position[:2])) < ball.radius * 1.4 + 0.08:
         return False
     for p in (np.asarray(viewer.position[:2]), viewer.eye[:2]):
