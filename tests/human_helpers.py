@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from PIL import Image
+
+if TYPE_CHECKING:  # fastapi comes with the human extra; these helpers import without it
+    from fastapi.testclient import TestClient
 
 INSTRUCTIONS = """# The task
 
@@ -54,3 +58,16 @@ def write_instructions(folder: Path) -> Path:
     p = folder / "vpt.md"
     p.write_text(INSTRUCTIONS, encoding="utf-8")
     return p
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def start(client: TestClient, **ids) -> dict:
+    """A new session (Prolific ids as keyword arguments), consented; returns its JSON."""
+    r = client.post("/api/session", json=ids)
+    assert r.status_code == 200, r.text
+    st = r.json()
+    assert client.post("/api/event", json={"kind": "consent"}, headers=auth(st["token"])).status_code == 200
+    return st

@@ -66,12 +66,19 @@ WAIT_NEW = """([last]) => { const b = document.body; const seq = Number(b.datase
   return seq > last ? b.dataset.screen + ':' + seq : false; }"""
 
 
-def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, monkeypatch):
+def playwright_or_skip():
+    """Playwright's sync API, or a skip naming what is missing (Playwright, Debian's chromium,
+    the jsPsych files)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (`make test` installs it with apt-get)")
     if not (server.STATIC / "vendor" / "jspsych.js").is_file():
         pytest.skip("jsPsych not installed: run `make human-assets`")
+    return sync_api
+
+
+def test_a_scripted_participant_runs_the_whole_experiment_in_chromium(tmp_path, monkeypatch):
+    sync_api = playwright_or_skip()
     monkeypatch.delenv("VPT_HUMAN_SECRET", raising=False)
     ds = make_dataset(tmp_path / "data" / "mini", n_human=10, n_warmup=3)
     instr = write_instructions(tmp_path)

@@ -18,7 +18,8 @@ pytest.importorskip("uvicorn")
 pytestmark = pytest.mark.browser  # Chromium drives the page
 
 from tests.human_helpers import make_dataset, write_instructions  # noqa: E402
-from tests.test_human_browser import ARGS, CHROMIUM, WAIT_NEW, LiveServer, free_port  # noqa: E402
+from tests.test_human_browser import (ARGS, CHROMIUM, WAIT_NEW, LiveServer, free_port,  # noqa: E402
+                                      playwright_or_skip)
 from vpt.deciders.human import server  # noqa: E402
 from vpt.deciders.human.protocol import StudyConfig  # noqa: E402
 
@@ -52,11 +53,7 @@ def check_layout(page) -> float:
 
 
 def test_laptop_windows_tutorial_touch_and_a_locked_out_participant(tmp_path, monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (`make test` installs it with apt-get)")
-    if not (server.STATIC / "vendor" / "jspsych.js").is_file():
-        pytest.skip("jsPsych not installed: run `make human-assets`")
+    sync_api = playwright_or_skip()
     monkeypatch.delenv("VPT_HUMAN_SECRET", raising=False)
     ds = make_dataset(tmp_path / "data" / "mini", n_human=6, n_warmup=6, px=512)
     db = tmp_path / "study.sqlite"

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from tests.human_helpers import make_dataset, write_instructions  # noqa: E402
+from tests.human_helpers import auth, make_dataset, start, write_instructions  # noqa: E402
 from vpt.deciders.human import server  # noqa: E402
 from vpt.deciders.human.export import export_study  # noqa: E402
 from vpt.deciders.human.protocol import StudyConfig  # noqa: E402
@@ -42,17 +42,6 @@ def env(tmp_path, monkeypatch):
 
     return {"ds": ds, "open": open_, "tmp": tmp_path}
 
-
-def auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def start(client: TestClient, **ids) -> dict:
-    r = client.post("/api/session", json=ids)
-    assert r.status_code == 200, r.text
-    st = r.json()
-    assert client.post("/api/event", json={"kind": "consent"}, headers=auth(st["token"])).status_code == 200
-    return st
 
 
 def answer(client, token, idx, response, rt_ms=900.0, input_="keyboard", window=(1280, 650)):

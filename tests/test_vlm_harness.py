@@ -14,7 +14,7 @@ import pytest
 from PIL import Image as PILImage
 
 import vpt.cli
-from tests.vlm_mock import MockAPI, with_fake_images
+from tests.vlm_mock import MockAPI, register_vlm_cli, with_fake_images
 from vpt.deciders.vlm import harness as harness_mod
 from vpt.deciders.vlm.cache import ResponseCache
 from vpt.deciders.vlm.prompts import exemplar_items
@@ -28,10 +28,7 @@ FAKE_KEY = "sk-FAKE-vpt-leak-check-0123456789abcdef"
 
 @pytest.fixture(autouse=True)
 def _register(monkeypatch):
-    if "vpt.deciders.vlm.cli" not in vpt.cli.EVALUATOR_COMMANDS:
-        monkeypatch.setattr(vpt.cli, "EVALUATOR_COMMANDS", (*vpt.cli.EVALUATOR_COMMANDS, "vpt.deciders.vlm.cli"))
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    monkeypatch.setattr(harness_mod, "SLEEP", lambda s: None)
+    register_vlm_cli(monkeypatch, FAKE_KEY)
 
 
 @pytest.fixture(scope="module")

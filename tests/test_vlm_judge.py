@@ -11,7 +11,7 @@ import pytest
 from PIL import Image as PILImage
 
 import vpt.cli
-from tests.vlm_mock import MockAPI, with_fake_images
+from tests.vlm_mock import MockAPI, register_vlm_cli, with_fake_images
 from vpt.deciders.vlm import harness as harness_mod
 from vpt.deciders.vlm import judge as judge_mod
 from vpt.deciders.vlm.cache import ResponseCache
@@ -28,10 +28,7 @@ UNREAD = {1: "Scene type alpha, as far as I can tell.", 0: "Scene type beta, as 
 
 @pytest.fixture(autouse=True)
 def _register(monkeypatch):
-    if "vpt.deciders.vlm.cli" not in vpt.cli.EVALUATOR_COMMANDS:
-        monkeypatch.setattr(vpt.cli, "EVALUATOR_COMMANDS", (*vpt.cli.EVALUATOR_COMMANDS, "vpt.deciders.vlm.cli"))
-    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
-    monkeypatch.setattr(harness_mod, "SLEEP", lambda s: None)
+    register_vlm_cli(monkeypatch, FAKE_KEY)
 
 
 @pytest.fixture(scope="module")

@@ -104,3 +104,15 @@ def with_fake_images(tiny_benchmark, dest):
     index["image"] = paths
     index.to_parquet(dest / "index.parquet", index=False)
     return dest
+
+
+def register_vlm_cli(monkeypatch, api_key: str) -> None:
+    """`vpt vlm` registered on the CLI, the OpenAI key from the environment (a fake one, which
+    the tests look for in every output), and the harness's retry sleep skipped."""
+    import vpt.cli
+    from vpt.deciders.vlm import harness
+
+    if "vpt.deciders.vlm.cli" not in vpt.cli.EVALUATOR_COMMANDS:
+        monkeypatch.setattr(vpt.cli, "EVALUATOR_COMMANDS", (*vpt.cli.EVALUATOR_COMMANDS, "vpt.deciders.vlm.cli"))
+    monkeypatch.setenv("OPENAI_API_KEY", api_key)
+    monkeypatch.setattr(harness, "SLEEP", lambda s: None)
