@@ -39,8 +39,10 @@ def make_dataset(root: Path, n_human: int = 8, n_warmup: int = 4, n_train: int =
     for i, (split, human, warm) in enumerate(specs):
         sid = f"{split}-{i:04d}"
         colour = tuple(int(c) for c in rng.integers(0, 255, 3))
-        Image.new("RGB", (64, 64), colour).save(root / "images" / f"{sid}.png")
-        Image.new("RGB", (px, px), colour).save(root / "images" / f"{sid}-human.png")
+        for size, name in ((64, f"{sid}.png"), (px, f"{sid}-human.png")):
+            im = Image.new("RGB", (size, size), colour)
+            im.paste((255, 255, 255), (0, 0, size // 4, size // 4))  # a corner mark: left and right differ
+            im.save(root / "images" / name)
         (root / "scenes" / f"{sid}.json").write_text(json.dumps({
             "scene_id": sid, "label_config": {"fov_margin_deg": fov_margin_deg},
             "cameras": {"viewer": {"hfov_deg": hfov_deg, "vfov_deg": 60.0}}}))

@@ -10,7 +10,9 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.human_helpers import make_dataset, write_instructions
 from vpt.deciders.human import protocol
@@ -69,6 +71,12 @@ def test_the_bundle_is_self_contained_and_holds_no_test_answers(bundle):
         shown = {t["key"]: t["block"] for t in public["trials"]}
         assert len(checks) == 1 and all(shown[k] == "test" and k not in study["warmup_answers"] for k in checks)
         assert [t["key"] for t in public["trials"]] == [t["key"] for t in private["trials"]]
+        # a check's picture is its warm-up item mirrored, never the same file
+        for k in checks:
+            original = next(s for s, sid in manifest["stimuli"].items() if sid == manifest["stimuli"][k] and s != k)
+            with Image.open(root / "stimuli" / f"{k}.png") as c, Image.open(root / "stimuli" / f"{original}.png") as w:
+                c, w = np.asarray(c.convert("RGB")), np.asarray(w.convert("RGB"))
+            assert not np.array_equal(c, w) and np.array_equal(c, w[:, ::-1])
 
 
 @pytest.mark.browser

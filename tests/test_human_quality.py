@@ -6,12 +6,15 @@ flag set, and the tutorial's viewing cone and examples."""
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -19,7 +22,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from tests.human_helpers import auth, make_dataset, start, write_instructions  # noqa: E402
 from vpt.deciders.human import server  # noqa: E402
 from vpt.deciders.human.export import export_study  # noqa: E402
-from vpt.deciders.human.protocol import StudyConfig  # noqa: E402
+from vpt.deciders.human.protocol import StudyConfig, examples  # noqa: E402
 from vpt.trials import store  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (server.STATIC / "vendor" / "jspsych.js").is_file(),
@@ -72,7 +75,13 @@ def test_attention_checks_cannot_be_told_apart_by_the_page(env):
     for i in checks:
         assert shown[i]["block"] == "test" and shown[i]["src"] not in warm_srcs
         img = client.get(shown[i]["src"])
-        assert img.status_code == 200 and img.content == by_scene[plan[i][2]].path.read_bytes()
+        # the warm-up picture mirrored: no file or pixel comparison matches the two, same answer
+        original = by_scene[plan[i][2]].path
+        assert img.status_code == 200 and img.content != original.read_bytes()
+        with Image.open(io.BytesIO(img.content)) as got, Image.open(original) as warm:
+            got, warm = np.asarray(got.convert("RGB")), np.asarray(warm.convert("RGB"))
+        assert got.shape == warm.shape and not np.array_equal(got, warm)
+        assert np.array_equal(got, warm[:, ::-1])
     # feedback (the answer) comes only for warm-up trials, never for a check
     for idx, block, scene, _ in plan[: checks[0] + 1]:
         out = answer(client, st["token"], idx, by_scene[scene].label)
@@ -305,3 +314,16 @@ def test_a_pattern_the_right_answers_show_themselves_is_not_flagged():
     assert one_key["flags"] == "one_key"
     all_ones_truth = {s: 1 for s in scenes}  # a block whose right answer is always yes
     assert quality(rows([1] * 20), all_ones_truth, cfg)["flags"] == ""
+
+
+def test_tutorial_examples_are_asked_again_as_checks_only_when_other_warmup_items_run_out(env):
+    study, client = env["open"](attention_checks=6)
+    shown = {s.scene_id for s, _, _ in examples(study.stimuli, "vpt")}
+    others = {s.scene_id for s in study.stimuli.warmup} - shown
+    assert shown and others
+    for _ in range(5):
+        plan = study.db.plan(pseudonym_of(study, start(client)["token"]))
+        asked = [scene for _, block, scene, _ in plan if block == "attention"]
+        # every other warm-up item is asked first; the examples only after them
+        n = len(others)
+        assert len(asked) == 6 and set(asked[:n]) == others and set(asked[n:n + len(shown)]) <= shown

@@ -76,8 +76,11 @@ def build_bundle(dataset: str | Path, config: StudyConfig, out: str | Path, n_pl
         shutil.copy2(STATIC / "vendor" / f, bundle / "vendor" / f)
     for f in ("experiment.js", "static-backend.js", "style.css"):
         shutil.copy2(STATIC / f, bundle / f)
-    for key, s in stimuli.by_key().items():  # warm-up items twice: under their key and their check key
-        shutil.copy2(s.path, bundle / "stimuli" / f"{key}.png")
+    for key, s in stimuli.by_key().items():  # warm-up items twice: as themselves and, mirrored, as checks
+        if key == s.check_key:
+            (bundle / "stimuli" / f"{key}.png").write_bytes(protocol.check_image(s))
+        else:
+            shutil.copy2(s.path, bundle / "stimuli" / f"{key}.png")
     study_id = secrets.token_hex(6)
     seeds = [secrets.randbits(62) for _ in range(n_plans)]
     plans, public_plans = [], []

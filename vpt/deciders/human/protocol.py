@@ -121,6 +121,23 @@ def _png_size(path: Path) -> tuple[int, int]:
         raise UserError(f"{path}: cannot read the stimulus image ({err}); re-render the dataset") from None
 
 
+def check_image(s: Stimulus) -> bytes:
+    """The picture of an attention check: its warm-up item mirrored left to right, as PNG bytes.
+    A script comparing files (or their hashes) cannot match the two, and the answer is the same:
+    mirroring a scene changes neither what the viewer can see nor which object is closer."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(s.path) as im:
+            out = io.BytesIO()
+            ImageOps.mirror(im.convert("RGB")).save(out, format="PNG")
+    except (OSError, ValueError) as err:
+        raise UserError(f"{s.path}: cannot read the stimulus image ({err}); re-render the dataset") from None
+    return out.getvalue()
+
+
 def load_stimuli(dataset: Dataset, task: str) -> Stimuli:
     """The human set and the warm-up set of ``dataset`` with their labels for ``task``; the
     512 px ``human_image`` where the dataset has one, else ``image``."""
@@ -242,6 +259,31 @@ def load_consent(path: str | Path | None, minutes: int) -> str:
     return p.read_text(encoding="utf-8")
 
 
+def examples(stimuli: Stimuli, task: str) -> list[tuple[Stimulus, str, str]]:
+    """(warm-up stimulus, kind, caption): for vpt one yes, one no because a thing blocks the
+    view, one no because the ball is out of view; for depth one of each answer. Kinds the
+    warm-up set lacks are left out."""
+    warm = sorted(stimuli.warmup, key=lambda s: s.scene_id)
+    answer = dict(CHOICES[task])
+    if task == "vpt":
+        wanted = (("yes", lambda s: s.label == 1, f"{answer[1]}: the ball is inside the camera's view and nothing "
+                   "is in the way."),
+                  ("occluded", lambda s: s.label == 0 and s.hidden_reason == "occluded",
+                   f"{answer[0]}: something blocks the line from the lens to the ball."),
+                  ("out_of_view", lambda s: s.label == 0 and s.hidden_reason == "out_of_view",
+                   f"{answer[0]}: the ball is outside what the camera's lens takes in."))
+    else:
+        wanted = (("ball", lambda s: s.label == 1, f"{answer[1]} is closer to you."),
+                  ("camera", lambda s: s.label == 0, f"{answer[0]} is closer to you."))
+    out = []
+    for kind, match, caption in wanted:
+        hit = next((s for s in warm if match(s)), None)
+        if hit is not None:
+            out.append((hit, kind, caption))
+    return out
+
+
+
 @dataclass(frozen=True)
 class PlannedTrial:
     idx: int
@@ -260,6 +302,9 @@ def make_plan(stimuli: Stimuli, config: StudyConfig, seed: int) -> list[PlannedT
     n_att = max(0, int(config.attention_checks))
     if n_att:
         pool = [stimuli.warmup[i].scene_id for i in rng.permutation(len(stimuli.warmup))]
+        # the tutorial's example pictures come last: asked again only when the other warm-up items run out
+        shown = {s.scene_id for s, _, _ in examples(stimuli, config.task)}
+        pool = [sid for sid in pool if sid not in shown] + [sid for sid in pool if sid in shown]
         checks = [pool[i % len(pool)] for i in range(n_att)]
         # one check in each of n_att equal stretches of the test block, at a random place in it
         edges = np.linspace(0, len(test), n_att + 1)

@@ -123,6 +123,7 @@ def create_app(study: Study) -> FastAPI:
     """The FastAPI application of one study (no docs pages: nothing but the experiment)."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     stim_by_key = study.stimuli.by_key()
+    check_png: dict[str, bytes] = {}  # attention checks' mirrored pictures, made on first request
     stim_by_scene = study.stimuli.by_scene()
     cfg = study.config
     tutorial = tutorial_html(study.stimuli, cfg.task)
@@ -198,7 +199,12 @@ def create_app(study: Study) -> FastAPI:
         s = stim_by_key.get(m.group(1)) if m else None
         if s is None:
             raise _err(404, "no such stimulus")
-        return FileResponse(s.path, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+        cache = {"Cache-Control": "private, max-age=3600"}
+        if m.group(1) == s.check_key:  # an attention check: the warm-up picture mirrored
+            if s.check_key not in check_png:
+                check_png[s.check_key] = protocol.check_image(s)
+            return Response(content=check_png[s.check_key], media_type="image/png", headers=cache)
+        return FileResponse(s.path, media_type="image/png", headers=cache)
 
     @app.post("/api/session")
     def session(body: SessionIn, authorization: Optional[str] = Header(default=None)) -> dict[str, Any]:

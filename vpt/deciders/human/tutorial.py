@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vpt.deciders.human.protocol import CHOICES, Stimuli, Stimulus
+from vpt.deciders.human.protocol import Stimuli, examples
 
 
 def field_of_view(stimuli: Stimuli) -> tuple[list[float], float] | None:
@@ -85,30 +85,6 @@ def cone_svg(hfov_deg: float, margin_deg: float) -> str:
         parts.append(f'<text x="{x + 16:.1f}" y="{y + 9:.1f}" class="vpt-cone-text">{text}</text>')
     parts.append("</svg>")
     return "".join(parts)
-
-
-def examples(stimuli: Stimuli, task: str) -> list[tuple[Stimulus, str, str]]:
-    """(warm-up stimulus, kind, caption): for vpt one yes, one no because a thing blocks the
-    view, one no because the ball is out of view; for depth one of each answer. Kinds the
-    warm-up set lacks are left out."""
-    warm = sorted(stimuli.warmup, key=lambda s: s.scene_id)
-    answer = dict(CHOICES[task])
-    if task == "vpt":
-        wanted = (("yes", lambda s: s.label == 1, f"{answer[1]}: the ball is inside the camera's view and nothing "
-                   "is in the way."),
-                  ("occluded", lambda s: s.label == 0 and s.hidden_reason == "occluded",
-                   f"{answer[0]}: something blocks the line from the lens to the ball."),
-                  ("out_of_view", lambda s: s.label == 0 and s.hidden_reason == "out_of_view",
-                   f"{answer[0]}: the ball is outside what the camera's lens takes in."))
-    else:
-        wanted = (("ball", lambda s: s.label == 1, f"{answer[1]} is closer to you."),
-                  ("camera", lambda s: s.label == 0, f"{answer[0]} is closer to you."))
-    out = []
-    for kind, match, caption in wanted:
-        hit = next((s for s in warm if match(s)), None)
-        if hit is not None:
-            out.append((hit, kind, caption))
-    return out
 
 
 def tutorial_html(stimuli: Stimuli, task: str, src: str = "/stimuli/{key}.png") -> str:
