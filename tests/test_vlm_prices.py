@@ -196,10 +196,10 @@ def test_unpriced_models_print_no_price_on_file_never_zero(dataset, tmp_path, mo
                                        "gpt-unpriced-test"}
     unpriced = rows[("openai", "gpt-unpriced-test")]
     assert unpriced[2] == "unpriced" and unpriced[7] == "no price on file" and "$" not in unpriced[7] + unpriced[8]
-    assert "gpt-unpriced-test: no price on file (a test model without a price). To price it: add a dated entry" in text
+    assert "No price on file:\n  openai gpt-unpriced-test: a test model without a price\nTo price one: add a dated entry" in text
     assert vpt.cli.main(_estimate(dataset, tmp_path, "--provider", "openai", "--model", "gpt-nobody-knows")) == 0
     text = capsys.readouterr().out
-    assert "no price on file (not in the price table)" in text and "$0" not in text
+    assert "  openai gpt-nobody-knows: not in the price table" in text and "$0" not in text
 
 
 def test_the_shipped_defaults_and_a_provider_without_one(dataset, tmp_path, monkeypatch, capsys):
@@ -211,7 +211,7 @@ def test_the_shipped_defaults_and_a_provider_without_one(dataset, tmp_path, monk
     table = prices.load_table(prices.PRICES_FILE)
     expected = {(p, m) for p, ms in table.defaults.items() for m in ms}
     assert expected <= set(rows) and ("google", "-") in rows and rows[("google", "-")][7] == "no price on file"
-    assert "google (no default): no price on file" in text
+    assert "  google (no default): no priced, current model in the table" in text
     for (p, m) in expected:
         assert table.prices[p][m].source in text
 
@@ -229,7 +229,7 @@ def test_estimate_with_a_judge(dataset, tmp_path, monkeypatch, capsys):
     assert per100 == pytest.approx(100 * (tin * 0.15 + 8 * 0.60) / 1e6, abs=1e-4)
     assert most == pytest.approx(calls * (tin * 0.15 + 8 * 0.60) / 1e6, abs=1e-4)
     assert vpt.cli.main(args + ["--judge", "openai:gpt-unpriced-test"]) == 0
-    assert "Judge openai:gpt-unpriced-test: no price on file (a test model without a price)" in capsys.readouterr().out
+    assert "  judge openai:gpt-unpriced-test: a test model without a price" in capsys.readouterr().out
 
 
 def test_cached_requests_cost_nothing_in_the_estimate(dataset, tmp_path, monkeypatch, capsys):

@@ -65,7 +65,7 @@ def _run_args(p: argparse.ArgumentParser, estimate: bool = False) -> None:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--judge", default=None, metavar="PROVIDER:MODEL",
                    help="a second model reads the answers the rules cannot (one option or none), through the same "
-                        "cache and budget, e.g. openai:gpt-4o-mini-2024-07-18; rows say parsed_by=judge")
+                        "cache and budget, e.g. openai:gpt-6-luna; rows say parsed_by=judge")
     p.add_argument("--judge-base-url", default=None, help="the judge's API base URL (openai-compatible judges)")
     p.add_argument("--reask", action="store_true", help="ask once more, in the same conversation, for a one-word "
                    "answer where the rules read none (a separate variant, ...:reask)")

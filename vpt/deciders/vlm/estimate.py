@@ -169,16 +169,16 @@ def render(rows: Sequence[ModelEstimate], judge: JudgeEstimate | None, table: Pr
                      if p.long_above else "")
             notes.append(f"  {prov} {model}: {p.input_per_mtok:g} / {p.output_per_mtok:g}{longp}, as of {p.dated}, "
                          f"{p.source}")
-    for r in rows:
-        if r.price is None:
-            what = f"{r.provider} {r.model}" if r.model != "-" else f"{r.provider} (no default)"
-            notes.append(f"{what}: no price on file ({r.why}). To price it: "
-                         + prices_mod.HOW_TO_ADD.format(provider=r.provider, path=table.path) + ".")
+    unpriced = [(f"{r.provider} {r.model}" if r.model != "-" else f"{r.provider} (no default)", r.why, r.provider)
+                for r in rows if r.price is None]
+    if judge is not None and judge.price is None:
+        unpriced.append((f"judge {judge.spec}", judge.why, judge.spec.split(":")[0]))
+    if unpriced:
+        notes.append("No price on file:")
+        notes += [f"  {what}: {why}" for what, why, _ in unpriced]
+        notes.append("To price one: " + prices_mod.HOW_TO_ADD.format(provider=unpriced[0][2], path=table.path) + ".")
     if judge is not None:
-        if judge.price is None:
-            notes.append(f"Judge {judge.spec}: no price on file ({judge.why}). To price it: "
-                         + prices_mod.HOW_TO_ADD.format(provider=judge.spec.split(':')[0], path=table.path) + ".")
-        else:
+        if judge.price is not None:
             notes.append(f"Judge {judge.spec}: asked only where the rules read no answer; about {judge.per_call_input:,} "
                          f"input + {judge.per_call_output} output tokens a call: {_usd(judge.usd_per_100)} per 100 "
                          f"judged answers, at most {_usd(judge.usd_max)} if all {judge.calls_max:,} trials to send of "
