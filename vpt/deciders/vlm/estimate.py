@@ -106,7 +106,9 @@ def estimate_models(cfg: Any, dataset: Any, exemplars: Any, opts: Any, out: Path
     rows: list[ModelEstimate] = []
     for provider, model in pairs:
         if model is None:
-            rows.append(ModelEstimate(provider, "-", "no default", why="no priced, current model in the table"))
+            why = ("a local server: give --model (the served model) and --base-url"
+                   if provider in prices_mod.FREE_PROVIDERS else "no priced, current model in the table")
+            rows.append(ModelEstimate(provider, "-", "no default", why=why))
             continue
         price, status, why = _row_for(table, provider, model)
         c = replace(cfg, provider=provider, model=model, judge=None, judge_base_url=None)
@@ -167,7 +169,7 @@ def render(rows: Sequence[ModelEstimate], judge: JudgeEstimate | None, table: Pr
         for (prov, model), p in priced.items():
             longp = (f"; prompts over {p.long_above:,} tokens: {p.long_input:g} / {p.long_output:g}"
                      if p.long_above else "")
-            notes.append(f"  {prov} {model}: {p.input_per_mtok:g} / {p.output_per_mtok:g}{longp}, as of {p.dated}, "
+            notes.append(f"  {prov} {model}: {p.input_per_mtok:g} / {p.output_per_mtok:g}{longp}, {p.dated}, "
                          f"{p.source}")
     unpriced = [(f"{r.provider} {r.model}" if r.model != "-" else f"{r.provider} (no default)", r.why, r.provider)
                 for r in rows if r.price is None]
@@ -182,5 +184,5 @@ def render(rows: Sequence[ModelEstimate], judge: JudgeEstimate | None, table: Pr
             notes.append(f"Judge {judge.spec}: asked only where the rules read no answer; about {judge.per_call_input:,} "
                          f"input + {judge.per_call_output} output tokens a call: {_usd(judge.usd_per_100)} per 100 "
                          f"judged answers, at most {_usd(judge.usd_max)} if all {judge.calls_max:,} trials to send of "
-                         f"one model needed it (as of {judge.price.dated}, {judge.price.source}).")
+                         f"one model needed it ({judge.price.dated}, {judge.price.source}).")
     return "\n".join(lines + notes)

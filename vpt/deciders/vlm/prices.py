@@ -60,7 +60,8 @@ class Price:
     @property
     def dated(self) -> str:
         """The date and how it was read, for printing."""
-        return self.as_of + (" (page date)" if self.dated_by == "page" else " (read from the stored page)")
+        return f"as of {self.as_of} (the page's date)" if self.dated_by == "page" else \
+            f"retrieved via stored docs on {self.as_of}"
 
 
 LOCAL = Price(0.0, 0.0, "n/a", "local server (no charge)")
