@@ -245,3 +245,17 @@ def test_cached_requests_cost_nothing_in_the_estimate(dataset, tmp_path, monkeyp
     cells = rows[("openai", "gpt-4o-2024-08-06")]
     assert cells[4] == f"{sent:,}" and cells[5] == "0" and _dollars(cells[7]) == 0.0  # all cached: nothing to pay
     assert _dollars(rows[("openai", "gpt-6-luna")][7]) > 0 and api.calls == sent
+
+
+def test_the_docs_list_every_default_with_its_price_and_source():
+    from tests.conftest import ROOT
+
+    doc = (ROOT / "docs" / "vlm.md").read_text()
+    table = prices.load_table(prices.PRICES_FILE)
+    for provider, names in table.defaults.items():
+        for m in names:
+            p = table.prices[provider][m]
+            row = next((line for line in doc.splitlines() if line.startswith(f"| {provider} | `{m}` |")), None)
+            assert row is not None, f"docs/vlm.md has no row for {provider} {m}"
+            a, b = re.match(r"\s*([0-9.]+) / ([0-9.]+)", row.split("|")[3]).groups()
+            assert p.source in row and (float(a), float(b)) == (p.input_per_mtok, p.output_per_mtok), row
