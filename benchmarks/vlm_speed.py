@@ -47,7 +47,7 @@ def bench_harness(calls: int = 2000, concurrency: int = 8) -> dict[str, float]:
 
     def handler(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(200, json={
-            "id": "x", "object": "chat.completion", "created": 0, "model": "gpt-4o-2024-08-06",
+            "id": "x", "object": "chat.completion", "created": 0, "model": "gpt-6-luna",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": '{"answer": "yes"}'},
                          "finish_reason": "stop"}], "usage": {"prompt_tokens": 900, "completion_tokens": 5}})
 
@@ -59,7 +59,7 @@ def bench_harness(calls: int = 2000, concurrency: int = 8) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:
             n_tested = -(-calls // 4)  # 2 tasks x 2 controls per tested item
             items = _items(Path(tmp), n_tested + 20)
-            cfg = VLMConfig("openai", "gpt-4o-2024-08-06", shots=4, controls=("default", "mirror"), image_size=64)
+            cfg = VLMConfig("openai", "gpt-6-luna", shots=4, controls=("default", "mirror"), image_size=64)
             images = ImageCache()
             h = Harness(cfg, OpenAIProvider(cfg.model), load_templates(), price_for("openai", cfg.model),
                         ResponseCache(Path(tmp) / "c.sqlite"), images)

@@ -27,6 +27,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.render)
 
 
+@pytest.fixture(autouse=True)
+def _vlm_test_prices(monkeypatch):
+    """Every test prices VLM calls from tests/vlm_test_prices.yaml (fixed, not real prices),
+    so that the mocked-transport tests' arithmetic does not move with the shipped table; the
+    shipped table (evaluation/prices/prices.yaml) is tested on its own in test_vlm_prices.py."""
+    monkeypatch.setenv("VPT_PRICES", str(ROOT / "tests" / "vlm_test_prices.yaml"))
+
+
 @pytest.fixture
 def small_binary() -> dict:
     """The default depth-vpt recipe with small splits (fast to plan)."""

@@ -17,10 +17,20 @@ PROVIDER_NAMES = ("openai", "anthropic", "google", "openai-compatible")
 STYLES = ("plain", "rule", "cot")
 
 
-def _run_args(p: argparse.ArgumentParser) -> None:
+def _run_args(p: argparse.ArgumentParser, estimate: bool = False) -> None:
     p.add_argument("dataset", help="a rendered dataset folder (data/<recipe>)")
-    p.add_argument("--provider", required=True, choices=PROVIDER_NAMES)
-    p.add_argument("--model", required=True, help="a dated model snapshot, e.g. gpt-4o-2024-08-06")
+    if estimate:
+        p.add_argument("--provider", default=None, choices=PROVIDER_NAMES,
+                       help="only this provider (default: openai, anthropic and google)")
+        p.add_argument("--model", default=None, help="only this model (needs --provider)")
+        p.add_argument("--models", default="defaults", choices=("defaults", "all"),
+                       help="without --model: each provider's default models (default) or every model the price "
+                            "table lists, unpriced ones included")
+        p.add_argument("--batch", action="store_true", help="at the batch price (openai, anthropic: 50 %%)")
+    else:
+        p.add_argument("--provider", required=True, choices=PROVIDER_NAMES)
+        p.add_argument("--model", required=True, help="the model id the provider's page gives, e.g. gpt-6-sol "
+                       "(the price table lists the priced ones: vpt vlm estimate DATASET --models all)")
     p.add_argument("--base-url", default=None, help="API base URL (required for openai-compatible, "
                    "e.g. http://localhost:8000/v1 for vLLM)")
     p.add_argument("--prompt", default="plain", choices=STYLES, help="prompt style: plain, rule (the rule stated "
@@ -55,7 +65,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--judge", default=None, metavar="PROVIDER:MODEL",
                    help="a second model reads the answers the rules cannot (one option or none), through the same "
-                        "cache and budget, e.g. openai:gpt-4o-mini-2024-07-18; rows say parsed_by=judge")
+                        "cache and budget, e.g. openai:gpt-6-luna; rows say parsed_by=judge")
     p.add_argument("--judge-base-url", default=None, help="the judge's API base URL (openai-compatible judges)")
     p.add_argument("--reask", action="store_true", help="ask once more, in the same conversation, for a one-word "
                    "answer where the rules read none (a separate variant, ...:reask)")
@@ -100,8 +110,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--dry-run", action="store_true", help="print the number of requests and the cost estimate; "
                    "send nothing")
     r.set_defaults(func=cmd_run)
-    e = vs.add_parser("estimate", help="number of calls and estimated cost; sends nothing")
-    _run_args(e)
+    e = vs.add_parser("estimate", help="calls, tokens and estimated cost per model (the defaults of each provider, "
+                      "every listed model, or one); sends nothing",
+                      description="The requests a run would send on DATASET and their cost, per model, priced with "
+                      "the dated prices of evaluation/prices/prices.yaml; no key needed, nothing sent.")
+    _run_args(e, estimate=True)
     e.set_defaults(func=cmd_estimate, dry_run=True, retry_failed=False)
     pa = vs.add_parser("parse", help="run the answer parser over a JSONL file of answers")
     pa.add_argument("--in", dest="inp", required=True, help="JSONL: response, question_kind, options[, question]")
@@ -123,32 +136,39 @@ def _config(args: argparse.Namespace):
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from vpt.deciders.vlm.run import RunOptions, make_harness, run_id_for, select_items
+    from vpt.deciders.vlm import estimate as est_mod
+    from vpt.deciders.vlm.batch import PRICE_FACTOR
+    from vpt.deciders.vlm.prices import load_table
+    from vpt.deciders.vlm.run import RunOptions, run_id_for
     from vpt.trials import store
     from vpt.trials.items import load_dataset
 
-    cfg = _config(args)
+    table = load_table()
+    pairs = est_mod.choose(table, args.provider, args.model, getattr(args, "models", "defaults"))
+    cfg = _config(replace_ns(args, provider=pairs[0][0], model=pairs[0][1] or "-"))
     opts = RunOptions.from_args(args)
     ds = load_dataset(args.dataset)
     ex = load_dataset(args.exemplars) if args.exemplars else ds
     out = Path(args.out)
-    run_id = run_id_for(cfg, ds, opts.selection, opts.splits)
-    h = make_harness(cfg, out, opts.cache_path, opts.timeout_s)
-    jobs = h.jobs(select_items(ds, opts.selection, opts.splits), ex.items)
-    est = h.estimate(jobs)
-    if opts.batch:
-        from vpt.deciders.vlm.batch import PRICE_FACTOR
-
-        est["expected_usd"] *= PRICE_FACTOR
-        est["worst_case_usd"] *= PRICE_FACTOR
-    if store.is_complete(out / run_id) and not opts.retry_failed:
-        est["to_send"], est["expected_usd"], est["worst_case_usd"] = 0, 0.0, 0.0
-        print(f"run {run_id} is finished: a rerun sends nothing")
-    print(f"{cfg.provider} {cfg.model}: {est['requests']} requests ({est['cached']} cached, {est['to_send']} to send), "
-          f"~{est['input_tokens_estimate']:,} input tokens to send; estimated cost ${est['expected_usd']:.4f} "
-          f"(at most ${est['worst_case_usd']:.4f} if every answer used all {h.params.max_tokens} output tokens; "
-          f"prices as of {est['price_as_of']}). Nothing was sent.")
+    if args.model is not None and store.is_complete(out / run_id_for(cfg, ds, opts.selection, opts.splits)) \
+            and not opts.retry_failed:
+        print(f"run {run_id_for(cfg, ds, opts.selection, opts.splits)} is finished: a rerun sends nothing")
+        return 0
+    rows = est_mod.estimate_models(cfg, ds, ex, opts, out, pairs, table, PRICE_FACTOR if opts.batch else 1.0)
+    judge = est_mod.estimate_judge(args.judge, rows, table) if args.judge else None
+    if args.model is not None and rows[0].usd is not None:  # one model: the one-line summary as well
+        r = rows[0]
+        print(f"{r.provider} {r.model}: {r.trials} requests ({r.cached} cached, {r.to_send} to send), "
+              f"~{r.input_tokens:,} input tokens to send; estimated cost ${r.usd:.4f} (at most ${r.usd_max:.4f} "
+              f"if every answer used all {r.answer_cap} output tokens; "
+              f"prices as of {r.price.as_of}). Nothing was sent.")
+    print(est_mod.render(rows, judge, table, opts.batch))
     return 0
+
+
+def replace_ns(ns: argparse.Namespace, **kw) -> argparse.Namespace:
+    """A copy of ``ns`` with ``kw`` set."""
+    return argparse.Namespace(**{**vars(ns), **kw})
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,79 +1,14 @@
-"""Prices (evaluation/prices/prices.yaml, dated, validated on load), estimates and the budget."""
+"""The budget and the run's cost record. The prices (evaluation/prices/prices.yaml, dated, validated
+on load) live in :mod:`vpt.deciders.vlm.prices`; their names are re-exported here."""
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from vpt import resources
+from vpt.deciders.vlm.prices import (FREE_PROVIDERS, LOCAL, PRICES_FILE, Price, PriceTable, load_prices,  # noqa: F401
+                                     load_table, price_for)
 from vpt.errors import UserError
-
-PRICES_FILE = resources.data_path("evaluation", "prices", "prices.yaml")
-FREE_PROVIDERS = ("openai-compatible",)  # local servers: 0 unless the table names the model
-
-
-@dataclass(frozen=True)
-class Price:
-    input_per_mtok: float
-    output_per_mtok: float
-    as_of: str
-    source: str
-
-    def usd(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
-
-
-LOCAL = Price(0.0, 0.0, "n/a", "local server (no charge)")
-
-
-def load_prices(path: Path | None = None) -> dict[str, dict[str, Price]]:
-    """provider -> model -> Price; every entry needs input, output, as_of (a date) and source."""
-    path = path or PRICES_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise UserError(f"{path}: cannot read the price table ({err})") from None
-    if not isinstance(data, dict) or data.get("unit") != "per_million_tokens" or data.get("currency") != "USD":
-        raise UserError(f"{path}: needs currency: USD and unit: per_million_tokens")
-    out: dict[str, dict[str, Price]] = {}
-    for provider, models in (data.get("models") or {}).items():
-        for model, e in (models or {}).items():
-            where = f"{path}: models.{provider}.{model}"
-            if not isinstance(e, dict):
-                raise UserError(f"{where}: an entry needs input, output, as_of and source")
-            for k in ("input", "output"):
-                if not isinstance(e.get(k), (int, float)) or e[k] < 0:
-                    raise UserError(f"{where}.{k}: a price in USD per million tokens (>= 0)")
-            as_of = e.get("as_of")
-            if isinstance(as_of, str):
-                try:
-                    as_of = dt.date.fromisoformat(as_of)
-                except ValueError:
-                    as_of = None
-            if not isinstance(as_of, dt.date):
-                raise UserError(f"{where}.as_of: the date the price was read (YYYY-MM-DD)")
-            if not isinstance(e.get("source"), str) or not e["source"].startswith("http"):
-                raise UserError(f"{where}.source: the pricing page's URL")
-            out.setdefault(provider, {})[model] = Price(float(e["input"]), float(e["output"]), as_of.isoformat(),
-                                                        e["source"])
-    return out
-
-
-def price_for(provider: str, model: str, path: Path | None = None) -> Price:
-    """The dated price of ``model``; local providers cost 0 unless listed; else a clear error."""
-    table = load_prices(path)
-    if model in table.get(provider, {}):
-        return table[provider][model]
-    if provider in FREE_PROVIDERS:
-        return LOCAL
-    known = ", ".join(sorted(table.get(provider, {}))) or "none"
-    raise UserError(f"no price for {provider} model {model!r} in {path or PRICES_FILE} (listed: {known}); add a dated "
-                    "entry (input, output per million tokens, as_of, source) before running it")
 
 
 class BudgetReached(UserError):

@@ -233,8 +233,10 @@ class Harness:
         typical_out = min(self.params.max_tokens, 300 if cot else (12 if self.cfg.constrained else 3))
         tin = sum(j.input_estimate for j in todo)
         return {"requests": len(jobs), "cached": len(jobs) - len(todo), "to_send": len(todo),
-                "input_tokens_estimate": tin, "expected_usd": self.price.usd(tin, typical_out * len(todo)),
-                "worst_case_usd": self.price.usd(tin, self.params.max_tokens * len(todo)),
+                "input_tokens_estimate": tin, "output_tokens_estimate": typical_out * len(todo),
+                "output_tokens_cap": self.params.max_tokens * len(todo),  # priced per call (long-prompt rates)
+                "expected_usd": sum(self.price.usd(j.input_estimate, typical_out) for j in todo),
+                "worst_case_usd": sum(self.price.usd(j.input_estimate, self.params.max_tokens) for j in todo),
                 "price_as_of": self.price.as_of}
 
     # --- running --------------------------------------------------------------------------
