@@ -37,7 +37,7 @@ def split_spec(spec: str) -> tuple[str, str]:
     """``PROVIDER:MODEL`` -> (provider, model); a one-line error otherwise."""
     provider, sep, model = spec.partition(":")
     if not sep or not provider or not model:
-        raise UserError(f"--judge {spec!r}: give PROVIDER:MODEL, e.g. openai:gpt-4o-mini-2024-07-18 or "
+        raise UserError(f"--judge {spec!r}: give PROVIDER:MODEL, e.g. anthropic:claude-haiku-5-5 or "
                         "openai-compatible:qwen2.5-vl-7b (with --judge-base-url)")
     return provider, model
 
