@@ -222,3 +222,24 @@ def test_one_rendered_pair_passes_vpt_verify(tmp_path):
                  "--quiet"]) == 0
     report = verify_dataset(tmp_path / "data" / "conflict", VerifyOptions(sample=2, progress=False))
     assert report.passed, report.summary()
+
+
+def test_pair_kinds_are_checked_against_the_solver():
+    import inspect
+
+    from vpt.datasets.conflict_set import Job, kinds_for, solver_kinds
+    from vpt.scene.conflict import build_pairs
+
+    d = small()
+    d["conflict"]["kinds"] = ["facing", "sideways"]
+    r = parse_recipe(d, "k")
+    words = "no 'sideways' pairs" if "kinds" in inspect.signature(build_pairs).parameters else "facing and cover"
+    with pytest.raises(RecipeError, match=words):
+        plan_jobs(r)
+    d["conflict"]["kinds"] = ["facing", "facing"]
+    with pytest.raises(RecipeError, match="twice"):
+        parse_recipe(d, "k")
+    assert solver_kinds(parse_recipe(small(), "k")) == ("facing", "cover")
+    job = Job("test", 3, 2, 0, 80)
+    assert kinds_for(("facing", "cover", "depth"), job) == ("facing", "cover", "depth")
+    assert kinds_for(("facing", "cover", "depth"), Job("test", 1, 2, 0, 80)) == ("cover", "depth", "facing")

@@ -26,6 +26,7 @@ nuisance cues) are measured by :mod:`vpt.datasets.conflict_card` and written int
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
@@ -34,6 +35,7 @@ from tqdm import tqdm
 
 from vpt.datasets.planned import DatasetItem, DatasetPlan, plan_workers
 from vpt.datasets.recipe import Recipe, RecipeError, load_catalogue
+from vpt.scene import conflict as solver
 from vpt.scene.conflict import ConflictPair, build_pairs
 from vpt.scene.sampling import dress
 
@@ -58,8 +60,31 @@ def pair_id(scene_id: str) -> str:
     return scene_id[:-2] if scene_id.endswith(("-a", "-b")) else scene_id
 
 
+def solver_kinds(recipe: Recipe) -> tuple[str, ...]:
+    """The recipe's pair kinds, checked against what the solver can make."""
+    kinds = tuple(recipe.config["conflict"]["kinds"])
+    if "kinds" in inspect.signature(build_pairs).parameters:
+        known = tuple(getattr(solver, "KINDS", ()))
+        bad = [k for k in kinds if known and k not in known]
+        if bad:
+            raise RecipeError(f"{recipe.path}: conflict.kinds: the pair solver makes no {bad[0]!r} pairs; "
+                              f"known kinds: {', '.join(known)}")
+    elif set(kinds) != {"facing", "cover"}:
+        raise RecipeError(f"{recipe.path}: conflict.kinds: this version of the pair solver makes facing and cover "
+                          f"pairs only, in turn; set conflict.kinds to [facing, cover]")
+    return kinds
+
+
+def kinds_for(kinds: tuple[str, ...], job: Job) -> tuple[str, ...]:
+    """The kinds in the order a job tries them: rotated by the job number, so that the kind
+    that gets a job's odd pair changes from job to job."""
+    r = job.number % len(kinds)
+    return kinds[r:] + kinds[:r]
+
+
 def plan_jobs(recipe: Recipe, scale: str | None = None) -> list[Job]:
     """The solving jobs of a conflict recipe, in plan order (split, then job number)."""
+    solver_kinds(recipe)
     c = recipe.config["conflict"]
     per, tries = c["pairs_per_job"], c["attempts_per_pair"]
     stride = per * tries
@@ -80,8 +105,11 @@ def solve_job(recipe: Recipe, job: Job) -> tuple[list[ConflictPair], Any]:
     """One job's pairs and the solver's report (runs in a worker process)."""
     cfg = recipe.config
     shapes = cfg["ood"]["occluder_shapes"] if job.split == "ood" else cfg["occluders"]["shapes"]
+    kw: dict[str, Any] = {}
+    if "kinds" in inspect.signature(build_pairs).parameters:
+        kw["kinds"] = kinds_for(solver_kinds(recipe), job)
     return build_pairs(recipe.sampling, recipe.labels, recipe.name, list(shapes), load_catalogue("occluders"),
-                       job.n_pairs, job.start, job.attempts)
+                       job.n_pairs, start=job.start, max_attempts=job.attempts, **kw)
 
 
 def pair_items(recipe: Recipe, pair: ConflictPair, split: str, styles: Sequence[str],

@@ -122,6 +122,7 @@ CONFLICT_SCHEMA: dict[str, Any] = {
     "conflict": {
         "pairs_per_job": ("int", 8, (1, 10**4)),  # pairs one planning process solves at a time
         "attempts_per_pair": ("int", 40, (2, 10**4)),  # random base scenes a job may try, per pair
+        "kinds": ("list[name]", ["facing", "cover"], None),  # the pair kinds, solved in turn
         # a binary dataset beside this one (same output folder) whose train split trains the
         # card's boosted trees over all cues, scored on this set's test split; "" for none
         "basic": ("str", "depth-vpt", None),
@@ -186,6 +187,14 @@ def _check_leaf(path: str, spec: tuple, value: Any) -> Any:
         if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
             _fail(path, f"expected [width, height] in pixels, or null (or 0) to switch it off, got {value!r}")
         return _check_leaf(path, ("list[int]", None, constraint), value)
+    if kind == "list[name]":
+        if isinstance(value, str):
+            value = [value]
+        if not (isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)):
+            _fail(path, f"expected a non-empty list of names, got {value!r}")
+        if len(set(value)) != len(value):
+            _fail(path, f"names appear twice in {value!r}")
+        return list(value)
     if kind == "list[str]":
         if isinstance(value, str):
             value = [value]
