@@ -243,3 +243,12 @@ def test_pair_kinds_are_checked_against_the_solver():
     job = Job("test", 3, 2, 0, 80)
     assert kinds_for(("facing", "cover", "depth"), job) == ("facing", "cover", "depth")
     assert kinds_for(("facing", "cover", "depth"), Job("test", 1, 2, 0, 80)) == ("cover", "depth", "facing")
+
+
+def test_make_scenes_writes_the_basic_set_before_the_conflict_set():
+    """`vpt scenes scenes/` runs the recipes in this order; the conflict card reads the basic set."""
+    from tests.conftest import RECIPES
+    from vpt.datasets.recipe import find_recipes
+
+    names = [r.name for r in find_recipes(RECIPES)]
+    assert names.index("depth-vpt") < names.index("conflict") and "vpt-strategy" in names

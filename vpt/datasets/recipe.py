@@ -349,11 +349,12 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def find_recipes(target: str | Path) -> list[Recipe]:
-    """A recipe file, or every ``*.yaml`` in a folder, sorted by name."""
+    """A recipe file, or every ``*.yaml`` in a folder, sorted by name, the conflict recipes
+    last (their card compares with a binary dataset written beside them: ``conflict.basic``)."""
     p = resources.resolve_recipe(target)
     if p.is_dir():
         files = sorted(p.glob("*.yaml"))
         if not files:
             raise RecipeError(f"{p}: no *.yaml recipes in this folder")
-        return [load_recipe(f) for f in files]
+        return sorted((load_recipe(f) for f in files), key=lambda r: r.kind == "conflict")
     return [load_recipe(p)]
