@@ -252,3 +252,16 @@ def test_make_scenes_writes_the_basic_set_before_the_conflict_set():
 
     names = [r.name for r in find_recipes(RECIPES)]
     assert names.index("depth-vpt") < names.index("conflict") and "vpt-strategy" in names
+
+
+@pytest.mark.slow
+def test_the_criteria_command_reruns_them_and_says_what_failed(written, capsys):
+    root, *_ = written
+    before = json.loads((root / cc.CRITERIA_FILE).read_text())
+    code = cc.main([str(root), "--no-audit", "--basic", "", "--strict"])
+    after = json.loads((root / cc.CRITERIA_FILE).read_text())
+    assert after["image_plane"] == before["image_plane"] and after["combined_test"] == before["combined_test"]
+    failed = [k for k, v in after["verdict"].items() if v is False]
+    assert code == (1 if failed else 0)
+    assert "## Conflict criteria" in capsys.readouterr().out
+    assert cc.main([str(root.parent / "nothing-here")]) == 2

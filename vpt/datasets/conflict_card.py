@@ -1,7 +1,7 @@
 """The conflict set's criteria (issue 26), computed from a dataset folder, never typed: the card
 section ``vpt scenes`` writes for a ``kind: conflict`` recipe, and ``conflict_criteria.json``.
 
-    python -m vpt.datasets.conflict_card DATASET [--basic FOLDER]
+    python -m vpt.datasets.conflict_card DATASET [--basic FOLDER] [--strict]
 
 The cues are the audit's (:mod:`vpt.datasets.cues`: from the rendered masks and images, or the
 analytic projection of a folder that was only planned) plus the two analytic image-plane
@@ -302,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("dataset", help="a conflict dataset folder (data/conflict)")
     ap.add_argument("--basic", default="depth-vpt", help="the basic dataset beside it ('' for none)")
     ap.add_argument("--no-audit", action="store_true", help="skip the single-cue audit (its maximum)")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a measured criterion fails")
     a = ap.parse_args(argv)
     root = Path(a.dataset)
     if not is_dataset(root):
@@ -318,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"audit skipped: {err}", file=sys.stderr)
     print(conflict_section(root, audit, a.basic or None))
     print(f"saved {root / CRITERIA_FILE}")
-    return 0
+    verdict = json.loads((root / CRITERIA_FILE).read_text(encoding="utf-8"))["verdict"]
+    failed = [k for k, v in verdict.items() if v is False]
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed and a.strict else 0
 
 
 if __name__ == "__main__":
