@@ -239,7 +239,7 @@ def to_markdown(m: dict[str, Any]) -> str:
     desc = {**ANALYTIC, **GEOMETRY_CUES, **RGB_CUES, "depth_label_cue": "the depth label itself"}
     v = m["verdict"]
     src = "rendered masks and images" if m["source"] == "images" else "analytic projection (not rendered)"
-    lines = ["## Conflict criteria\n",
+    lines = ["### Conflict criteria\n",
              f"{m['n_items']} items in {m['n_pairs']} look-alike pairs ("
              + ", ".join(f"{k} {n}" for k, n in sorted(m["kinds"].items())) + f"); pixel cues from the {src}, "
              "`angle_2d` and `coverage_2d` from each scene's geometry (vpt.scene.imageplane). Computed by "

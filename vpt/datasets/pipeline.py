@@ -195,7 +195,8 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
             if recipe.kind == "conflict":  # the conflict set's own criteria, before the general audit
                 from vpt.datasets.conflict_card import conflict_section
 
-                audit_md = conflict_section(root, result, recipe.config["conflict"]["basic"]) + "\n" + audit_md
+                audit_md = (conflict_section(root, result, recipe.config["conflict"]["basic"])
+                            + "\n### Every cue (the basic set's audit)\n\n" + audit_md)
     (root / "render_rejections.json").unlink(missing_ok=True)
     if rejected:
         atomic_write_text(root / "render_rejections.json", json.dumps(dict(rejected), indent=2, sort_keys=True) + "\n")
