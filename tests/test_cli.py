@@ -137,7 +137,7 @@ def test_audit_takes_a_packaged_recipe_name_as_scenes_does(tmp_path, monkeypatch
     assert planned == [("depth-vpt", "paper")]
     assert "planning stopped by the test" in capsys.readouterr().err
     assert main(["audit", "no-such-recipe"]) == 2
-    assert "packaged recipe (depth-vpt, vpt-strategy)" in capsys.readouterr().err
+    assert "packaged recipe (conflict, depth-vpt, vpt-strategy)" in capsys.readouterr().err
 
 
 def test_audit_seed_replans_another_draw_of_the_recipe(tmp_path, monkeypatch, capsys):

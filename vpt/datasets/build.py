@@ -7,54 +7,30 @@ turns a plan into files.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from tqdm import tqdm
 
 from vpt.datasets.balance import FillSettings, fill_matched, pick_balanced, quotas
 from vpt.datasets.cues import analytic_cue_matrix
+from vpt.datasets.planned import DatasetItem, DatasetPlan, plan_workers  # noqa: F401 (re-exported)
 from vpt.datasets.recipe import SWEEP_KINDS, Recipe, load_catalogue
 from vpt.datasets.sweeps import FIT_FRACTION, PlannedSweep, SweepError, plan_sweep
-from vpt.errors import UserError
-from vpt.scene.labels import SceneLabels
 from vpt.scene.sampling import dress, sample_candidate
-from vpt.scene.spec import SceneSpec
 
 BINARY_SPLITS = ("train", "val", "test", "ood")
 MATCH_SCALE = 0.5  # matched selection reads the analytic cues at half resolution (4x faster; ranks only)
-
-
-@dataclass
-class DatasetItem:
-    spec: SceneSpec
-    labels: SceneLabels
-    split: str
-    cell: str | None = None
-    human_set: bool = False
-    warmup: bool = False
-    sweep: dict[str, Any] | None = None  # sweep_id, kind, step, n_steps, parameter, value, step_label, transitions
-
-
-@dataclass
-class DatasetPlan:
-    recipe: Recipe
-    scale: str | None
-    items: list[DatasetItem]
-    reports: list[str] = field(default_factory=list)
-
-    def by_split(self) -> dict[str, list[DatasetItem]]:
-        out: dict[str, list[DatasetItem]] = {}
-        for it in self.items:
-            out.setdefault(it.split, []).append(it)
-        return out
 
 
 def plan_recipe(recipe: Recipe, scale: str | None = None, progress: bool = True) -> DatasetPlan:
     """Every stimulus of a recipe, labelled and balanced (raises on an impossible recipe)."""
     if recipe.kind == "sweeps":
         return _plan_sweeps(recipe, scale, progress)
+    if recipe.kind == "conflict":
+        from vpt.datasets.conflict_set import plan_conflict
+
+        return plan_conflict(recipe, scale, progress)
     return _plan_binary(recipe, scale, progress)
 
 
@@ -76,16 +52,6 @@ def _plan_split(recipe: Recipe, split: str, size: int, progress: bool) -> tuple[
     kept.sort(key=lambda a: a.spec.index)
     items = [DatasetItem(dress(a.spec, styles, styles_cat), a.labels, split, a.stratum.cell) for a in kept]
     return items, report.lines()
-
-
-def plan_workers(n_jobs: int) -> int:
-    """Processes for planning: ``VPT_PLAN_WORKERS`` if set, else one per core, at most one per job."""
-    env = os.environ.get("VPT_PLAN_WORKERS", "").strip()
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise UserError(f"VPT_PLAN_WORKERS={env!r}: give a whole number of processes, 1 or more")
-        return min(int(env), max(1, n_jobs))
-    return max(1, min(os.cpu_count() or 1, n_jobs))
 
 
 def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPlan:

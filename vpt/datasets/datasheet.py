@@ -122,12 +122,37 @@ whether a *person* can read the viewer's facing at the shown size is measured se
 """
 
 
+def conflict_pairs_md(df: pd.DataFrame) -> str:
+    """The conflict set's pairs per split and kind, and how the two labels cross in each."""
+    if df.empty or "cell" not in df.columns:
+        return ""
+    d = df.assign(pair=df["scene_id"].str.replace(r"-[ab]$", "", regex=True))
+    lines = ["Items come in look-alike pairs (`cell` = the pair's kind; the ids end in `-a`, the visible half, and "
+             "`-b`, the hidden one), both halves in the same split and dressed alike. Pairs per split and kind, "
+             "and the items' depth label crossed with the VPT label:\n",
+             "| split | kind | pairs | vpt=1 depth=1 | vpt=1 depth=0 | vpt=0 depth=1 | vpt=0 depth=0 | hidden reason |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (split, kind), g in d.groupby(["split", "cell"], sort=True):
+        c = g.groupby(["vpt_label", "depth_label"]).size()
+        reasons = ", ".join(f"{r} {n}" for r, n in g.loc[g["vpt_label"] == 0, "hidden_reason"].value_counts().items())
+        lines.append(f"| {split} | {kind} | {g['pair'].nunique()} | " + " | ".join(
+            str(int(c.get((v, dl), 0))) for v, dl in ((1, 1), (1, 0), (0, 1), (0, 0))) + f" | {reasons} |")
+    return "\n".join(lines) + "\n"
+
+
 def datasheet_md(config: dict[str, Any], df: pd.DataFrame, kind: str) -> str:
     """The datasheet sections, in the card's Markdown."""
     parts = ["\n## What the labels mean\n", label_definition_md(config)]
     sizes = sizes_md(df, config["resolution"])
     if sizes:
         parts += ["\n## Sizes in the image\n", sizes]
+    if kind == "conflict":
+        pairs = conflict_pairs_md(df)
+        if pairs:
+            parts += ["\n## Look-alike pairs\n", pairs]
+        ood = ood_md(config)
+        if ood:
+            parts += ["\n## What the OOD split changes\n", ood]
     if kind == "binary":
         hidden = hidden_by_overlap_md(df)
         if hidden:

@@ -55,7 +55,8 @@ COLUMNS: tuple[Column, ...] = (
            "otherwise", choices=HIDDEN_REASONS),
     Column("depth_label", _I, True, "1 = the ball is closer to the observer camera than the viewer, 0 = the viewer; "
            "null only on ambiguous sweep steps", choices=(0, 1)),
-    Column("cell", _S, False, "counterbalancing cell (ball side, viewer facing, overlap); \"\" on sweep steps"),
+    Column("cell", _S, False, "counterbalancing cell (ball side, viewer facing, overlap); the pair's kind in a "
+           "conflict set (facing, cover); \"\" on sweep steps"),
     Column("ball_side", _S, False, "the ball left or right of the viewer in the image", required=False, choices=SIDES),
     Column("viewer_facing", _S, False, "the viewer facing left or right in the image", required=False, choices=SIDES),
     Column("viewer_facing_right", _I, False, "1 when viewer_facing is right", required=False, choices=(0, 1)),

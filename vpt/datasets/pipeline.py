@@ -180,7 +180,7 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
             for it in plan.items if it.spec.scene_id in records]
     df = write_index(rows, root)
     audit_md = None
-    if recipe.kind == "binary":
+    if recipe.kind in ("binary", "conflict"):
         try:
             if renderer is not None:
                 result = audit_dataset(root)
@@ -192,6 +192,11 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
         else:
             write_audit(result, root)
             audit_md = result.to_markdown()
+            if recipe.kind == "conflict":  # the conflict set's own criteria, before the general audit
+                from vpt.datasets.conflict_card import conflict_section
+
+                audit_md = (conflict_section(root, result, recipe.config["conflict"]["basic"])
+                            + "\n### Every cue (the basic set's audit)\n\n" + audit_md)
     (root / "render_rejections.json").unlink(missing_ok=True)
     if rejected:
         atomic_write_text(root / "render_rejections.json", json.dumps(dict(rejected), indent=2, sort_keys=True) + "\n")

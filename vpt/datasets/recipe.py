@@ -56,7 +56,7 @@ _RANGE = "range"
 BINARY_SCHEMA: dict[str, Any] = {
     "name": ("str", None, None),
     "description": ("str", "", None),
-    "kind": ("choice:binary|sweeps", "binary", None),
+    "kind": ("choice:binary|sweeps|conflict", "binary", None),
     "seed": schema_leaf(SamplingSettings, "seed"),
     "resolution": schema_leaf(SamplingSettings, "resolution"),
     # the human set and the warm-up also rendered at this size (same camera and field of
@@ -104,6 +104,31 @@ SWEEPS_SCHEMA: dict[str, Any] = {
     },
     "scales": ("dict[float]", {"paper": 5.0}, (0.01, 1000.0)),
 }
+
+
+# The conflict set (vpt.datasets.conflict_set): the binary keys but the matched sampler's
+# `balance`; splits, human set and warm-up count items, two per look-alike pair (even numbers).
+CONFLICT_SCHEMA: dict[str, Any] = {
+    **{k: v for k, v in BINARY_SCHEMA.items() if k != "balance"},
+    "splits": {
+        "train": ("int", 128, (0, 10**6)),
+        "val": ("int", 32, (0, 10**6)),
+        "test": ("int", 128, (0, 10**6)),
+        "ood": ("int", 32, (0, 10**6)),
+    },
+    "scales": ("dict[float]", {"paper": 4.0}, (0.01, 1000.0)),
+    "human_set": ("int", 32, (0, 10**5)),
+    "warmup": ("int", 8, (0, 10**5)),
+    "conflict": {
+        "pairs_per_job": ("int", 8, (1, 10**4)),  # pairs one planning process solves at a time
+        "attempts_per_pair": ("int", 40, (2, 10**4)),  # random base scenes a job may try, per pair
+        "kinds": ("list[name]", ["facing", "cover"], None),  # the pair kinds, solved in turn
+        # a binary dataset beside this one (same output folder) whose train split trains the
+        # card's boosted trees over all cues, scored on this set's test split; "" for none
+        "basic": ("str", "depth-vpt", None),
+    },
+}
+SCHEMAS = {"binary": BINARY_SCHEMA, "sweeps": SWEEPS_SCHEMA, "conflict": CONFLICT_SCHEMA}
 
 
 def _fail(path: str, msg: str) -> None:
@@ -162,6 +187,14 @@ def _check_leaf(path: str, spec: tuple, value: Any) -> Any:
         if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
             _fail(path, f"expected [width, height] in pixels, or null (or 0) to switch it off, got {value!r}")
         return _check_leaf(path, ("list[int]", None, constraint), value)
+    if kind == "list[name]":
+        if isinstance(value, str):
+            value = [value]
+        if not (isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)):
+            _fail(path, f"expected a non-empty list of names, got {value!r}")
+        if len(set(value)) != len(value):
+            _fail(path, f"names appear twice in {value!r}")
+        return list(value)
     if kind == "list[str]":
         if isinstance(value, str):
             value = [value]
@@ -251,7 +284,7 @@ def parse_recipe(data: Any, path: str = "<recipe>") -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a YAML mapping (key: value lines), got {type(data).__name__}")
     kind = data.get("kind", "binary")
-    schema = SWEEPS_SCHEMA if kind == "sweeps" else BINARY_SCHEMA
+    schema = SCHEMAS.get(kind, BINARY_SCHEMA)  # an unknown kind fails on the "kind" key
     try:
         config = _validate("", schema, data)
     except RecipeError as err:
@@ -274,7 +307,12 @@ def _check_consistency(c: dict[str, Any], path: str) -> None:
         if c["viewer"][axis][0] / 2 <= lab["fov_margin_deg"]:
             raise RecipeError(f"{path}: viewer.{axis}: the field of view is too narrow for labels.fov_margin_deg "
                               f"({lab['fov_margin_deg']}); widen it or lower the margin")
-    if c["kind"] == "binary":
+    if c["kind"] == "conflict":
+        odd = [f"splits.{k}" for k, v in c["splits"].items() if v % 2] + [k for k in ("human_set", "warmup") if c[k] % 2]
+        if odd:
+            raise RecipeError(f"{path}: {odd[0]}: the conflict set is made of look-alike pairs, two items each; "
+                              f"give an even number of items")
+    if c["kind"] in ("binary", "conflict"):
         if c["human_set"] > c["splits"]["test"]:
             raise RecipeError(f"{path}: human_set: {c['human_set']} items cannot be drawn from a test split of "
                               f"{c['splits']['test']}; lower human_set or raise splits.test")
@@ -311,11 +349,12 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def find_recipes(target: str | Path) -> list[Recipe]:
-    """A recipe file, or every ``*.yaml`` in a folder, sorted by name."""
+    """A recipe file, or every ``*.yaml`` in a folder, sorted by name, the conflict recipes
+    last (their card compares with a binary dataset written beside them: ``conflict.basic``)."""
     p = resources.resolve_recipe(target)
     if p.is_dir():
         files = sorted(p.glob("*.yaml"))
         if not files:
             raise RecipeError(f"{p}: no *.yaml recipes in this folder")
-        return [load_recipe(f) for f in files]
+        return sorted((load_recipe(f) for f in files), key=lambda r: r.kind == "conflict")
     return [load_recipe(p)]
