@@ -47,6 +47,23 @@ def test_human_resolution_defaults_to_512():
     assert parse_recipe(d).config["human_resolution"] == [512, 384]
 
 
+def test_stimuli_without_a_human_render_are_counted_and_shown_at_the_model_resolution(tmp_path):
+    from tests.human_helpers import make_dataset
+    from vpt.deciders.human.protocol import load_stimuli, stimulus_size
+    from vpt.errors import UserError
+    from vpt.trials.items import load_dataset
+
+    root = make_dataset(tmp_path / "ds", n_human=4, n_warmup=2, px=128)
+    assert load_stimuli(load_dataset(root), "vpt").model_resolution == 0
+    df = pd.read_parquet(root / "index.parquet")
+    df["human_image"] = ""  # as `make scenes` leaves it without --human-renders
+    df.to_parquet(root / "index.parquet", index=False)
+    stimuli = load_stimuli(load_dataset(root), "vpt")
+    assert stimuli.model_resolution == 6 and stimuli.native_size == (64, 64)
+    with pytest.raises(UserError, match="make human-set"):
+        stimulus_size(stimuli, 128)
+
+
 # ---- rendering (Blender) ----------------------------------------------------------------
 
 def human_recipe(folder: Path, human_resolution) -> Path:
