@@ -5,8 +5,10 @@ this one Blender process (the same ``render`` call a worker makes: build, ray ca
 write), and prints one table row per candidate: images per hour, seconds per image inside
 and outside Blender's render call, CPU seconds per image (all threads; steadier than wall
 time on a shared machine), and PSNR and SSIM against the reference (scikit-image, on the
-8-bit sRGB images), paired differences against the baseline, and the number of mask
-pixels that differ from the baseline's.
+8-bit sRGB images), paired differences against the baseline, the number of mask
+pixels that differ from the reference's, how far the shortcut audit's colour cues move
+(:func:`cue_shift`), and whether the setting meets the quality floor (:data:`FLOOR`,
+docs/rendering.md).
 
 Scenes are taken from DIR (scene JSONs, as ``make bench-render`` plans them), styles in
 turn. Candidates are rendered scene by scene in a rotating order, so a change in the
@@ -117,6 +119,39 @@ CANDIDATES: dict[str, dict[str, Any] | None] = {
     "bump maps (standard until 2026-12-02)": {"bump": True},
 }
 SCENE_KEYS = ("seed", "lights", "backdrop_steps")
+# The rows run by default (the 2026-12-07 record); the others are kept by name for reruns
+# of earlier records (--candidates).
+DEFAULT_CANDIDATES: list[str] = [
+    "baseline",
+    "standard",
+    "draft",
+    "preview",
+    "baseline, other seed",
+    "16 samples, OIDN fast quality",
+    "12 samples",
+    "12 samples, accurate prefilter",
+    "10 samples",
+    "8 samples, fast prefilter",
+    "8 samples, no prefilter",
+    "8 samples, accurate prefilter",
+    "8 samples, accurate, OIDN balanced",
+    "8 samples, accurate, OIDN fast quality",
+    "6 samples",
+    "6 samples, accurate prefilter",
+    "6 samples, accurate, OIDN fast quality",
+    "4 samples, fast prefilter",
+    "4 samples, no prefilter",
+    "4 samples, accurate prefilter",
+    "4 samples, accurate, OIDN fast quality",
+    "2 samples",
+    "2 samples, accurate prefilter",
+    "16 samples, no denoiser",
+    "8 samples, accurate, bounces 3/1/1",
+    "8 samples, accurate, bounces 2/1/1",
+    "4 samples, accurate, bounces 2/1/1",
+    "8 samples, accurate, one light",
+    "8 samples, accurate, backdrop curve 4 steps",
+]
 # The quality floor (docs/rendering.md): what a setting must keep, against the reference,
 # to be the default. Mean PSNR and SSIM; no scene below ``psnr_db_min`` (a wrong image, such
 # as a room that lost its indirect light, not noise: the reference has no clamping and no
@@ -398,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, help="number of scenes (default 24, with --quick 8)")
     ap.add_argument("--size", type=int, help="render width in px (default: the specs' own, 256)")
     ap.add_argument("--quick", action="store_true", help="8 scenes at 128 px, for trying settings")
-    ap.add_argument("--candidates", nargs="+", metavar="NAME", help=f"subset of: {', '.join(CANDIDATES)}")
+    ap.add_argument("--candidates", nargs="+", metavar="NAME", help=f"default: the {len(DEFAULT_CANDIDATES)} rows of the latest record; any of: {', '.join(CANDIDATES)}")
     ap.add_argument("--cache", type=Path, default=Path(".bench/reference"), help="reference image cache")
     ap.add_argument("--json", type=Path, help="also write the summary and per-scene rows here")
     ap.add_argument("--references-only", action="store_true", help="render the missing references and stop")
@@ -408,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.specs.is_dir():
         ap.error(f"--specs {args.specs}: no such folder; run `make bench-render` (it plans the scenes) or point "
                  "it at a folder of scene JSON files")
-    names = args.candidates or list(CANDIDATES)
+    names = args.candidates or list(DEFAULT_CANDIDATES)
     unknown = [n for n in names if n not in CANDIDATES]
     if unknown:
         ap.error(f"unknown candidate(s) {unknown}; choose from {list(CANDIDATES)}")

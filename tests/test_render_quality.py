@@ -169,3 +169,10 @@ def test_bump_setting_removes_only_bump_nodes():
     with_bump, total = bumps()
     build_scene(spec, "preview", overrides={"bump": False})
     assert with_bump > 0 and bumps() == (0, total - with_bump)
+
+
+def test_default_rows_are_known_candidates():
+    from benchmarks.render_quality import CANDIDATES, DEFAULT_CANDIDATES
+
+    assert set(DEFAULT_CANDIDATES) <= set(CANDIDATES) and DEFAULT_CANDIDATES[0] == "baseline"
+    assert {"standard", "draft"} <= set(DEFAULT_CANDIDATES)
