@@ -181,7 +181,7 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
                 render = {**{k: v for k, v in st.earlier["render"].items() if k != "human"}, **render}
                 files = {**{k: v for k, v in st.earlier["files"].items() if not k.startswith("human_")}, **files}
             write(st, render, files)
-    t_render = time.perf_counter() - t_render
+    t_render = time.perf_counter() - t_render if renderer is not None else 0.0  # plan only: files
     records = {sid: st.record for sid, st in states.items() if st.record is not None}
     stale = _remove_stale(root, {it.spec.scene_id for it in plan.items})
     if renderer is not None:
