@@ -1,9 +1,10 @@
 # vpt: two commands take a fresh machine to a result.
 #   make scenes   set up .venv with what rendering needs (first time) and render the default
-#                 benchmark from scenes/ into data/
+#                 benchmark from scenes/ into data/ (the model images; `make human-set` adds the
+#                 512 px renders of the human set and warm-up for the browser experiment)
 #   make test     set up .venv with every extra (first time) and run the test suite
 #   make test-fast  the same without the slow families (renders, browser, Ray, wheel, slow): the edit-test loop
-# Variables: PYTHON (a Python 3.11), SCALE (e.g. paper), PRESET (preview|standard|paper),
+# Variables: PYTHON (a Python 3.11), SCALE (e.g. paper), PRESET (preview|draft|standard|paper),
 #            OUT (output folder), ARGS (extra `vpt scenes` arguments).
 PYTHON ?= python3.11
 VENV   ?= .venv
@@ -15,7 +16,7 @@ ARGS   ?=
 STAMP  := $(VENV)/.installed
 RENDER_STAMP := $(VENV)/.installed-render
 
-.PHONY: setup scenes plan test test-fast bench bench-vision bench-pretrained bench-render bench-audit bench-pool bench-report bench-human chromium human-assets clean
+.PHONY: setup scenes human-set bench-scenes plan test test-fast bench bench-vision bench-pretrained bench-render bench-audit bench-pool bench-report bench-human chromium human-assets clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found; vpt needs Python 3.11 (bpy 4.5 wheels exist for 3.11 only). Pass PYTHON=/path/to/python3.11"; exit 2; }
@@ -37,6 +38,11 @@ setup: $(STAMP)
 
 scenes: $(RENDER_STAMP)
 	$(BIN)/vpt scenes scenes --out $(OUT) --preset $(PRESET) $(if $(SCALE),--scale $(SCALE)) $(ARGS)
+
+# The human set and the warm-up also at the recipe's human_resolution (512 px) for `vpt human`;
+# renders only what `make scenes` has not (docs/rendering.md#where-the-time-goes).
+human-set: $(RENDER_STAMP)
+	$(BIN)/vpt scenes scenes --out $(OUT) --preset $(PRESET) --human-renders $(if $(SCALE),--scale $(SCALE)) $(ARGS)
 
 plan: $(RENDER_STAMP)
 	$(BIN)/vpt scenes scenes --out $(OUT) --plan-only $(if $(SCALE),--scale $(SCALE)) $(ARGS)
@@ -97,6 +103,10 @@ bench-pretrained: $(STAMP)
 # scenes; references cached in .bench/reference), throughput per preset on scenes planned
 # from the default recipe, and worker memory over 500 renders in one unrecycled process.
 BENCH_SPECS := .bench/depth-vpt/scenes/train
+# Where the time of `make scenes` goes (install, plan, audit, 256 px and 512 px renders,
+# sweeps, files), from a fresh clone of HEAD into a temporary folder; a dated record.
+bench-scenes:
+	$(PYTHON) benchmarks/record.py scenes-time -- $(PYTHON) benchmarks/scenes_time.py --fresh-clone --python $(PYTHON) --preset $(PRESET)
 bench-render: $(RENDER_STAMP)
 	$(BIN)/vpt scenes scenes/depth-vpt.yaml --out .bench --plan-only --quiet
 	$(BIN)/python benchmarks/render_quality.py --specs $(BENCH_SPECS) -n 24 --json .bench/quality.json

@@ -47,6 +47,23 @@ def test_human_resolution_defaults_to_512():
     assert parse_recipe(d).config["human_resolution"] == [512, 384]
 
 
+def test_stimuli_without_a_human_render_are_counted_and_shown_at_the_model_resolution(tmp_path):
+    from tests.human_helpers import make_dataset
+    from vpt.deciders.human.protocol import load_stimuli, stimulus_size
+    from vpt.errors import UserError
+    from vpt.trials.items import load_dataset
+
+    root = make_dataset(tmp_path / "ds", n_human=4, n_warmup=2, px=128)
+    assert load_stimuli(load_dataset(root), "vpt").model_resolution == 0
+    df = pd.read_parquet(root / "index.parquet")
+    df["human_image"] = ""  # as `make scenes` leaves it without --human-renders
+    df.to_parquet(root / "index.parquet", index=False)
+    stimuli = load_stimuli(load_dataset(root), "vpt")
+    assert stimuli.model_resolution == 6 and stimuli.native_size == (64, 64)
+    with pytest.raises(UserError, match="make human-set"):
+        stimulus_size(stimuli, 128)
+
+
 # ---- rendering (Blender) ----------------------------------------------------------------
 
 def human_recipe(folder: Path, human_resolution) -> Path:
@@ -62,9 +79,10 @@ def human_recipe(folder: Path, human_resolution) -> Path:
     return p
 
 
-def scenes(recipe: Path, out: Path, capsys) -> str:
+def scenes(recipe: Path, out: Path, capsys, human: bool = True) -> str:
     capsys.readouterr()
-    assert main(["scenes", str(recipe), "--out", str(out), "--preset", "preview", "--quiet"]) == 0
+    extra = ["--human-renders"] if human else []
+    assert main(["scenes", str(recipe), "--out", str(out), "--preset", "preview", "--quiet", *extra]) == 0
     return capsys.readouterr().out
 
 
@@ -73,7 +91,8 @@ def rendered(tmp_path_factory):
     pytest.importorskip("bpy", reason="rendering tests need Blender's Python module (pip install -e '.[render]')")
     tmp = tmp_path_factory.mktemp("human")
     recipe = human_recipe(tmp, [512, 512])
-    assert main(["scenes", str(recipe), "--out", str(tmp / "data"), "--preset", "preview", "--quiet"]) == 0
+    assert main(["scenes", str(recipe), "--out", str(tmp / "data"), "--preset", "preview", "--quiet",
+                 "--human-renders"]) == 0
     return tmp, tmp / "data" / "humanres"
 
 
@@ -207,3 +226,29 @@ def test_rerun_keeps_everything_and_a_new_human_resolution_redoes_only_those_fil
         p = root / r.image
         assert os.stat(p).st_mtime_ns == stamp[p]
         assert "human_image" not in json.loads((root / r.scene_json).read_text())["files"]
+
+
+@pytest.mark.render
+def test_without_human_renders_nothing_is_rendered_for_people_and_nothing_removed(rendered, tmp_path, capsys):
+    tmp, first = rendered
+    out = tmp_path / "data"
+    shutil.copytree(first, out / "humanres")
+    root = out / "humanres"
+    recipe = human_recipe(tmp_path, [512, 512])
+    human_files = sorted((root / "images" / "human").glob("*.png"))
+    stamp = {p: os.stat(p).st_mtime_ns for p in human_files}
+    log = scenes(recipe, out, capsys, human=False)  # the default run keeps what the human path rendered
+    assert "5 kept from an earlier run, 0 written" in log, log
+    assert {p: os.stat(p).st_mtime_ns for p in human_files} == stamp and len(human_files) == 8
+
+    fresh = tmp_path / "fresh"
+    log = scenes(recipe, fresh, capsys, human=False)  # a first run without them: model images only
+    assert "5 written" in log, log
+    df = pd.read_parquet(fresh / "humanres" / "index.parquet")
+    assert (df["human_image"] == "").all() and not list((fresh / "humanres" / "images").glob("human/*"))
+    assert json.loads((fresh / "humanres" / "timings.json").read_text())["human_renders"] is False
+    log = scenes(recipe, fresh, capsys)  # the human path adds the 512 px renders, nothing else
+    assert "4 written (4 of them only at the human resolution)" in log, log
+    df = pd.read_parquet(fresh / "humanres" / "index.parquet")
+    assert (df.loc[df["human_set"] | df["warmup"], "human_image"] != "").all()
+    assert main(["verify", str(fresh / "humanres"), "--sample", "0", "--quiet"]) == 0

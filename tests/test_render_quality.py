@@ -4,6 +4,7 @@ quality benchmark (tiny renders: 48 px, a few samples)."""
 from __future__ import annotations
 
 import io
+import math
 import zlib
 
 import numpy as np
@@ -99,7 +100,44 @@ def test_quality_bench_table(tiny_specs, tmp_path):
     assert s["baseline"]["images"] == 2 and s["baseline"]["mask_px_diff"] == 0
     assert s["baseline"]["psnr_db"] > s["one sample"]["psnr_db"]  # fewer samples, no denoiser: worse
     assert 0 < s["one sample"]["ssim"] < s["baseline"]["ssim"] <= 1
-    assert "| one sample |" in qb.table(res)
+    assert s["baseline"]["mask_px_diff_ref"] == s["one sample"]["mask_px_diff_ref"] == 0  # one index per pixel
+    assert math.isnan(s["baseline"]["cue_shift_sd"]) and "fewer than 3 scenes" in s["baseline"]["cue_shift_cue"]
+    table = qb.table(res)
+    assert "| one sample |" in table and "fail: psnr_db" in table  # 48 px noise is far below the floor
+
+
+def test_the_quality_floor_names_what_a_setting_misses():
+    from benchmarks.render_quality import FLOOR, meets_floor
+
+    good = {"psnr_db": 40.0, "psnr_db_min": 36.0, "ssim": 0.975, "mask_px_diff_ref": 0, "cue_shift_sd": 0.02,
+            "cue_shift_cue": "brightness"}
+    assert meets_floor(good) == []
+    bad = good | {"ssim": 0.96, "mask_px_diff_ref": 3, "cue_shift_sd": 0.3, "cue_shift_cue": "thumb_4"}
+    misses = meets_floor(bad)
+    assert len(misses) == 3 and misses[0].startswith("ssim 0.960 < 0.97") and "3 mask px differ" in misses[1]
+    assert "thumb_4 moves 0.300 SD" in misses[2]
+    assert meets_floor(good | {"psnr_db": float("nan")}) and FLOOR["psnr_db"] == 38.0
+
+
+def test_cue_shift_ignores_a_shift_common_to_every_image():
+    from benchmarks.render_quality import cue_shift
+
+    ref = [0.2, 0.4, 0.6, 0.8]
+    rows = [{"cues": {"b": r + 0.05}, "cues_ref": {"b": r}} for r in ref]  # all a little brighter
+    assert cue_shift(rows)[0] == pytest.approx(0.0, abs=1e-12)
+    noisy = [{"cues": {"b": r + d}, "cues_ref": {"b": r}} for r, d in zip(ref, [0.02, -0.02, 0.02, -0.02])]
+    shift, cue = cue_shift(noisy)
+    assert cue == "b" and shift == pytest.approx(0.02 * (4 / 3) ** 0.5 / 0.2582, rel=1e-3)
+
+
+def test_scene_variants_of_the_benchmark(tiny_specs):
+    from benchmarks.render_quality import scene_variant
+
+    spec = next(s for s in tiny_specs if len(s.lights) > 1)
+    one = scene_variant(spec, {"lights": 1})
+    assert len(one.lights) == 1 and one.lights[0].energy == max(ls.energy for ls in spec.lights)
+    assert scene_variant(spec, {"seed": 1}).index == spec.index + 100_000
+    assert scene_variant(spec, {}) is spec
 
 
 @pytest.mark.render
@@ -131,3 +169,10 @@ def test_bump_setting_removes_only_bump_nodes():
     with_bump, total = bumps()
     build_scene(spec, "preview", overrides={"bump": False})
     assert with_bump > 0 and bumps() == (0, total - with_bump)
+
+
+def test_default_rows_are_known_candidates():
+    from benchmarks.render_quality import CANDIDATES, DEFAULT_CANDIDATES
+
+    assert set(DEFAULT_CANDIDATES) <= set(CANDIDATES) and DEFAULT_CANDIDATES[0] == "baseline"
+    assert {"standard", "draft"} <= set(DEFAULT_CANDIDATES)

@@ -8,6 +8,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from vpt.render.presets import PRESETS  # plain Python: no Blender
+
 EXIT_USER_ERROR = 2
 
 # The evaluator half adds its subcommands from its own packages: each module has
@@ -50,7 +52,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
         renderer, render_key, bpy_version = make_renderer(RenderOptions.from_args(args))
     for recipe in recipes:
         build_dataset(recipe, Path(args.out), scale=args.scale, renderer=renderer, render_key=render_key,
-                      bpy_version=bpy_version, progress=not args.quiet)
+                      bpy_version=bpy_version, progress=not args.quiet, human_renders=args.human_renders)
     return 0
 
 
@@ -149,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="recipe files, folders or packaged recipe names such as depth-vpt (default: scenes/ here, "
                    "else the packaged recipes)")
     s.add_argument("--out", default="data", help="output folder (default: data/)")
-    s.add_argument("--preset", default="standard", choices=["preview", "standard", "paper"], help="render quality")
+    s.add_argument("--preset", default="standard", choices=list(PRESETS), help="render quality (docs/rendering.md)")
     s.add_argument("--scale", default=None, help="a named scale from the recipe's `scales` (e.g. paper)")
     s.add_argument("--plan-only", action="store_true", help="write specs, labels, index and audit; no rendering")
     s.add_argument("--workers", type=int, default=1, help="local Blender worker processes (default 1, using all "
@@ -164,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the Ray head node, HOST:PORT (default: RAY_ADDRESS, else a new local Ray); the output "
                    "folder must be on a filesystem every node shares")
     s.add_argument("--depth", action="store_true", help="also write observer depth maps")
+    s.add_argument("--human-renders", action="store_true",
+                   help="also render the human set and the warm-up at the recipe's human_resolution (512 px), for "
+                   "the browser experiment (`make human-set`); without it they are neither rendered nor removed, and "
+                   "`vpt human` shows the model-resolution images")
     s.add_argument("--quiet", action="store_true", help="no progress bars")
     s.set_defaults(func=cmd_scenes)
 

@@ -119,8 +119,14 @@ class ItemState:
 
 def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer: Renderer | None = None,
                   render_key: dict[str, Any] | None = None, bpy_version: str | None = None,
-                  progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Plan one recipe and write its dataset under ``out/<recipe name>``. Returns a summary."""
+                  progress: bool = True, log: Callable[[str], None] = print,
+                  human_renders: bool = True) -> dict[str, Any]:
+    """Plan one recipe and write its dataset under ``out/<recipe name>``. Returns a summary.
+
+    ``human_renders``: also render the human set and the warm-up at the recipe's
+    ``human_resolution``; when False those renders are neither made nor removed (an item
+    that has them keeps them), and the items get their model-resolution render only.
+    The seconds of each stage go to ``timings.json`` in the dataset folder."""
     t0 = time.perf_counter()
     plan = plan_recipe(recipe, scale, progress=progress)
     t_plan = time.perf_counter() - t0
@@ -132,6 +138,8 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
     for item in plan.items:
         res = human_resolution(recipe, item) if renderer is not None else None
         h = spec_hash(item, plan, render_key)
+        if res is not None and not human_renders:
+            res = res if _existing(scene_json_path(root, item), with_human(h, res), True, True) else None
         st = states[item.spec.scene_id] = ItemState(item, h, with_human(h, res))
         if res is not None:
             from vpt.datasets.render_stage import HumanTarget  # plain Python: no Blender here
@@ -144,6 +152,7 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
         todo.append(st)
     kept = len(states) - len(todo)
     rejected: list[tuple[str, str]] = []
+    t_render = time.perf_counter()
 
     def write(st: ItemState, render: dict[str, Any] | None = None, files: dict[str, Any] | None = None) -> None:
         st.record = scene_record(st.item, plan, vers, st.hash, render, files,
@@ -172,6 +181,7 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
                 render = {**{k: v for k, v in st.earlier["render"].items() if k != "human"}, **render}
                 files = {**{k: v for k, v in st.earlier["files"].items() if not k.startswith("human_")}, **files}
             write(st, render, files)
+    t_render = time.perf_counter() - t_render if renderer is not None else 0.0  # plan only: files
     records = {sid: st.record for sid, st in states.items() if st.record is not None}
     stale = _remove_stale(root, {it.spec.scene_id for it in plan.items})
     if renderer is not None:
@@ -180,6 +190,7 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
             for it in plan.items if it.spec.scene_id in records]
     df = write_index(rows, root)
     audit_md = None
+    t_audit = time.perf_counter()
     if recipe.kind in ("binary", "conflict"):
         try:
             if renderer is not None:
@@ -197,6 +208,7 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
 
                 audit_md = (conflict_section(root, result, recipe.config["conflict"]["basic"])
                             + "\n### Every cue (the basic set's audit)\n\n" + audit_md)
+    t_audit = time.perf_counter() - t_audit
     (root / "render_rejections.json").unlink(missing_ok=True)
     if rejected:
         atomic_write_text(root / "render_rejections.json", json.dumps(dict(rejected), indent=2, sort_keys=True) + "\n")
@@ -211,6 +223,9 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
                "written": len(records) - kept, "rejected": len(rejected), "stale_removed": stale,
                "human_only": sum(st.earlier is not None and st.record is not None for st in states.values()),
                "plan_seconds": round(t_plan, 2), "seconds": round(time.perf_counter() - t0, 2)}
+    summary["stage_seconds"] = {"plan": round(t_plan, 2), "render": round(t_render, 2), "audit": round(t_audit, 2),
+                                "files": round(summary["seconds"] - t_plan - t_render - t_audit, 2)}
+    atomic_write_text(root / "timings.json", json.dumps({**summary, "human_renders": human_renders}, indent=1) + "\n")
     redone = f" ({summary['human_only']} of them only at the human resolution)" if summary["human_only"] else ""
     log(f"{recipe.name}: {summary['items']} stimuli in {root} ({kept} kept from an earlier run, "
         f"{summary['written']} written{redone}, {len(rejected)} rejected at render, {stale} stale files removed)")

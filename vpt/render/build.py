@@ -54,6 +54,7 @@ WALL_THICKNESS_M = 0.1
 SURROUND_MARGIN_M = 1.2
 BACKDROP_RADIUS_M = 1.5  # the studio sheet's curve from floor to wall
 BACKDROP_CLEARANCE_M = 0.3  # flat floor between the farthest content and the curve
+BACKDROP_CURVE_STEPS = 12  # segments of the curve (benchmarks/render_quality.py tries fewer)
 
 
 @dataclass
@@ -232,7 +233,7 @@ def build_surroundings(spec: SceneSpec) -> list[Any]:
         radius, height, width = BACKDROP_RADIUS_M, 8.0, 60.0
         back = backdrop_curve_start(spec) + radius  # the curve starts behind all the content
         prof = [(back - radius + radius * math.sin(t), radius * (1 - math.cos(t)))
-                for t in np.linspace(0.0, math.pi / 2.0, 13)]
+                for t in np.linspace(0.0, math.pi / 2.0, BACKDROP_CURVE_STEPS + 1)]
         prof.append((back, height))
         objs.append(add_object("backdrop", sheet_mesh("backdrop", prof, width), wall_mat, 0,
                                matrix=_placement(o, u, v, 0.0, centre_v, 0.0)))

@@ -159,6 +159,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"participants:      {base}/   (Prolific: {base}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
           "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}})")
     print(f"experimenter view: {base}/admin?token={study.admin_token}", flush=True)
+    if study.stimuli.model_resolution:
+        print(f"note: {study.stimuli.model_resolution} stimuli have no render at the human resolution and are shown "
+              "at the model's; `make human-set` (vpt scenes ... --human-renders) renders them", flush=True)
     # access_log off: uvicorn's access log would print client IP addresses
     uvicorn.run(create_app(study), host=args.host, port=args.port, access_log=False, log_level="warning")
     study.db.close()

@@ -93,6 +93,7 @@ class Stimuli:
     task: str
     test: list[Stimulus] = field(default_factory=list)
     warmup: list[Stimulus] = field(default_factory=list)
+    model_resolution: int = 0  # stimuli without a human-resolution render (shown at the model's)
 
     def by_key(self) -> dict[str, Stimulus]:
         """Every image name the page may ask for: each stimulus' key and, for warm-up items, the
@@ -153,6 +154,7 @@ def load_stimuli(dataset: Dataset, task: str) -> Stimuli:
         lab = labels(items, task)
         for row, label in zip(items.itertuples(index=False), lab):
             path = row.human_image or row.image
+            out.model_resolution += not row.human_image
             if not path or not Path(path).is_file():
                 raise UserError(f"{dataset.root}: stimulus {row.scene_id} has no rendered image ({path or 'none'}); "
                                 "render the dataset (`make scenes`) before running people on it")
@@ -192,7 +194,8 @@ def stimulus_size(stimuli: Stimuli, stimulus_px: int | None) -> tuple[int, int]:
         raise UserError(f"--stimulus-px {stimulus_px}: too small to see (at least 64)")
     if stimulus_px > w:
         raise UserError(f"--stimulus-px {stimulus_px}: larger than the rendered width of the stimuli ({w} px); "
-                        "stimuli are never upscaled. Render a larger human set (recipe: human_resolution)")
+                        "stimuli are never upscaled. Render the human set at the recipe's human_resolution: "
+                        "`make human-set` (vpt scenes ... --human-renders)")
     return stimulus_px, int(round(h * stimulus_px / w))
 
 
