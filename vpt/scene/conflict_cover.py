@@ -1,0 +1,220 @@
+"""Cover pairs (:mod:`vpt.scene.conflict`): viewer and ball stay (the 2D angle is the same by
+construction), the ball clearly in view. Half ``b`` puts an occluder of a recipe shape on the
+3D line of sight, across it, tall enough to block it (``occluded``); half ``a`` moves the same
+occluder along the floor toward the observer (in front of the line of sight) or away from it
+(behind), scales its footprint within the catalogue's ranges and solves its height by bisection
+(coverage is monotone in height) so that its silhouette covers the same share of the image
+segment and has about the same image area, off the line of sight (visible). Both halves have
+the segment covered.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from vpt.scene.conflict_parts import COVER_TOL, ConflictPair, clear_of, usable, why_not
+from vpt.scene.imageplane import SegmentFrame, facing_geometry, occluder_silhouettes, segment_cover
+from vpt.scene.labels import LabelConfig, label_scenes
+from vpt.scene.sampling import footprint_gap, make_occluder
+from vpt.scene.settings import SamplingSettings
+from vpt.scene.spec import OccluderSpec, SceneSpec
+
+# ---------------------------------------------------------------------------------------------
+# cover pairs
+
+
+def _blocking_occluder(spec: SceneSpec, shape: str, catalogue: dict[str, Any], rng: np.random.Generator,
+                       oid: int) -> OccluderSpec | None:
+    """An occluder of ``shape`` (size drawn from the catalogue) across the viewer's line of
+    sight, at a random fraction ``t`` of the way from the eye to the ball where its footprint
+    keeps the sampler's clearance from both, tall and wide enough to block the dilated ball's
+    cone there with room to spare, within the catalogue's size ranges; None if it cannot be."""
+    v, b = spec.viewer, spec.ball
+    eye, bp = v.eye, np.asarray(b.position, float)
+    line = bp[:2] - eye[:2]
+    ground = float(np.linalg.norm(line))
+    yaw = math.degrees(math.atan2(line[1], line[0]))
+    occ = make_occluder(oid, shape, catalogue, rng, (0.0, 0.0), yaw)
+    half_along = occ.size[0] / 2
+    t_lo = (v.proxy_radius + 0.15 + half_along) / ground
+    t_hi = 1.0 - (b.radius * 1.4 + 0.13 + half_along) / ground
+    t_lo, t_hi = max(t_lo, 0.2), min(t_hi, 0.8)
+    if t_lo > t_hi:
+        return None
+    t = float(rng.uniform(t_lo, t_hi))
+    xy = eye[:2] + t * line
+    occ = replace(occ, position=(float(xy[0]), float(xy[1]), occ.position[2]))
+    c = catalogue[shape]
+    dist = float(np.linalg.norm(bp - eye))
+    cone_r = 1.6 * b.radius * t * dist / max(dist - 0.0, 1e-6)  # the dilated cone's radius there, with room
+    z_line = eye[2] + t * (bp[2] - eye[2])
+    need_h = z_line + cone_r + 0.05
+    hz = c.get("size_z", c["size_x"])
+    if need_h > hz[1]:
+        return None
+    h = max(float(hz[0]), min(float(hz[1]), need_h + float(rng.uniform(0.0, 0.15))))  # no taller than needed
+    across = occ.size[1] if occ.primitive == "box" else occ.size[0]
+    if across / 2 < cone_r + 0.03:
+        return None
+    size = (occ.size[0], occ.size[1], h) if occ.primitive != "sphere" else (h, h, h)
+    return replace(occ, position=(occ.position[0], occ.position[1], h / 2), size=size)
+
+
+def _off_line(occ: OccluderSpec, spec: SceneSpec, n: int = 24) -> bool:
+    """Whether an occluder's footprint keeps clear of the floor shadow of the viewer's line
+    of sight widened by the dilated ball's cone (so it cannot block at any height)."""
+    eye, bp = spec.viewer.eye, np.asarray(spec.ball.position, float)
+    r = spec.ball.radius * 1.6
+    for t in np.linspace(0.0, 1.0, n):
+        p = eye[:2] + t * (bp[:2] - eye[:2])
+        if footprint_gap(occ, p) < r * t + 0.05:
+            return False
+    return True
+
+
+def _with_height(occ: OccluderSpec, h: float) -> OccluderSpec:
+    size = (occ.size[0], occ.size[1], h) if occ.primitive != "sphere" else (h, h, h)
+    return replace(occ, position=(occ.position[0], occ.position[1], h / 2), size=size)
+
+
+def _cover_with(frame: SegmentFrame, occ: OccluderSpec) -> float:
+    """The coverage with ``occ`` added to the frame's scene, whose own occluders cover none of
+    the segment (:func:`_strip_for_cover`), so ``occ``'s silhouette alone decides it."""
+    return frame.cover((occ,)).coverage
+
+
+FOOTPRINT_SCALES = (1.0, 0.8, 1.25, 0.65, 1.5, 0.5)  # footprint scales tried for the moved occluder
+AREA_TOL = math.log(1.15)  # its silhouette's image area within 15 % of the blocking one's
+
+
+def silhouette_area(spec: SceneSpec, occ: OccluderSpec) -> float:
+    """Image area (px) of an occluder's projected silhouette (its convex hull) in ``spec``'s view."""
+    poly = occluder_silhouettes(replace(spec, occluders=(occ,)))[0]
+    x, y = poly[:, 0], poly[:, 1]
+    return max(0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))), 1e-9)
+
+
+def _scaled(occ: OccluderSpec, scale: float, entry: dict[str, Any]) -> OccluderSpec | None:
+    """``occ`` with its footprint scaled by ``scale``, or None outside the catalogue's ranges."""
+    if scale == 1.0:
+        return occ
+    sx, sy, sz = occ.size
+    if occ.primitive == "sphere":
+        return None
+    nx, ny = sx * scale, sy * scale
+    lo, hi = entry["size_x"]
+    if not lo <= nx <= hi:
+        return None
+    if occ.primitive == "box":
+        lo, hi = entry["size_y"]
+        if not lo <= ny <= hi:
+            return None
+    return replace(occ, size=(nx, ny if occ.primitive == "box" else nx, sz))
+
+
+def _match_height(frame: SegmentFrame, occ: OccluderSpec, target: float, lo: float, hi: float,
+                  rng: np.random.Generator) -> OccluderSpec | None:
+    """``occ`` at the height (within ``lo``..``hi``) where it covers ``target`` of the segment
+    (bisection: coverage grows with height), or None where no height comes within the tolerance."""
+    c_lo, c_hi = _cover_with(frame, _with_height(occ, lo)), _cover_with(frame, _with_height(occ, hi))
+    if c_hi < target - COVER_TOL or c_lo > target + COVER_TOL:
+        return None
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        if _cover_with(frame, _with_height(occ, mid)) < target:
+            lo = mid
+        else:
+            hi = mid
+    # the heights just below and just above the target: one of those within the tolerance, at
+    # random, so that the visible half is not always the more covered
+    ends = [h for h in (lo, hi) if abs(_cover_with(frame, _with_height(occ, h)) - target) <= COVER_TOL]
+    return _with_height(occ, ends[int(rng.integers(len(ends)))]) if ends else None
+
+
+def _strip_for_cover(spec: SceneSpec) -> SceneSpec:
+    seen = set(segment_cover(spec).occluders)
+    return replace(spec, occluders=tuple(o for o in spec.occluders if o.id not in seen))
+
+
+def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, shapes: Sequence[str],
+                     catalogue: dict[str, Any], rng: np.random.Generator, tries: int = 8,
+                     why: Counter | None = None) -> ConflictPair | None:
+    """A cover pair from ``base`` (see the module docstring), or None."""
+    why = why if why is not None else Counter()
+    clean = _strip_for_cover(base)
+    lab0 = label_scenes([clean], labels)[0]
+    if not usable(lab0, 1, None):
+        why[f"cover base: {why_not(lab0)}"] += 1
+        return None
+    oid = max([o.id for o in clean.occluders], default=-1) + 1
+    frame = SegmentFrame(clean)
+    o_xy = np.asarray(base.observer.position[:2], float)
+    for _ in range(tries):
+        shape = shapes[int(rng.integers(len(shapes)))]
+        blk = _blocking_occluder(clean, shape, catalogue, rng, oid)
+        if blk is None:
+            why[f"cover b: {shape} cannot block there"] += 1
+            continue
+        if not clear_of(blk, replace(clean, occluders=clean.occluders + (blk,))):
+            why["cover b: no room on the line of sight"] += 1
+            continue
+        spec_b = replace(clean, occluders=clean.occluders + (blk,), scene_id=f"{base.scene_id}-cover-b")
+        lab_b = label_scenes([spec_b], labels)[0]
+        if not usable(lab_b, 0, "occluded"):
+            why[f"cover b: {why_not(lab_b)}"] += 1
+            continue
+        target = segment_cover(spec_b).coverage
+        if target <= 0:
+            continue
+        # move it along the floor toward (front) or away from (behind) the observer
+        toward = o_xy - np.asarray(blk.position[:2])
+        toward /= np.linalg.norm(toward)
+        side = 1.0 if rng.random() < 0.5 else -1.0
+        hz = catalogue[shape].get("size_z", catalogue[shape]["size_x"])
+        area_b = silhouette_area(spec_b, blk)
+        cands = []
+        for sgn in (side, -side):
+            for delta in np.arange(0.1, 3.01, 0.15):
+                xy = np.asarray(blk.position[:2]) + sgn * delta * toward
+                best = None
+                for scale in FOOTPRINT_SCALES:
+                    moved = _scaled(replace(blk, position=(float(xy[0]), float(xy[1]), blk.position[2])), scale,
+                                    catalogue[shape])
+                    if moved is None or not _off_line(moved, clean) or not clear_of(
+                            moved, replace(clean, occluders=clean.occluders + (moved,))):
+                        continue
+                    occ_a = _match_height(frame, moved, target, float(hz[0]), float(hz[1]), rng)
+                    if occ_a is None:
+                        continue
+                    err = abs(math.log(silhouette_area(clean, occ_a) / area_b))
+                    if best is None or err < best[0]:
+                        best = (err, occ_a)
+                    if err <= AREA_TOL / 2:
+                        break
+                if best is not None and best[0] <= AREA_TOL:
+                    cands.append((best[1], "front" if sgn > 0 else "behind", float(delta)))
+            if len(cands) >= 3:
+                break
+        if not cands:
+            why["cover a: no height and footprint match the coverage and area off the line of sight"] += 1
+            continue
+        specs_a = [replace(clean, occluders=clean.occluders + (o,), scene_id=f"{base.scene_id}-cover-a")
+                   for o, _, _ in cands]
+        for spec_a, lab_a, (occ_a, where, delta) in zip(specs_a, label_scenes(specs_a, labels), cands):
+            if not usable(lab_a, 1, None):
+                why[f"cover a: {why_not(lab_a)}"] += 1
+            else:
+                g = facing_geometry([spec_a, spec_b])["angle_deg"]
+                ca = segment_cover(spec_a).coverage
+                area_b = silhouette_area(clean, blk)
+                return ConflictPair("cover", base.index, spec_a, spec_b, lab_a, lab_b, float(g[0]), float(g[1]), ca,
+                                    target, {"shape": shape, "where": where, "delta_m": delta,
+                                             "height_a": occ_a.size[2], "height_b": blk.size[2],
+                                             "area_a": silhouette_area(clean, occ_a), "area_b": area_b})
+    return None
+
