@@ -57,7 +57,10 @@ def _blocking_occluder(spec: SceneSpec, shape: str, catalogue: dict[str, Any], r
     hz = c.get("size_z", c["size_x"])
     if need_h > hz[1]:
         return None
-    h = max(float(hz[0]), min(float(hz[1]), need_h + float(rng.uniform(0.0, 0.15))))  # no taller than needed
+    # any height from what blocking needs to the tallest of the shape: a taller occluder is as
+    # blocked, and the visible half's moved occluder (often nearer the observer, or taller to
+    # cover as much off the line of sight) can match its image area
+    h = max(float(hz[0]), float(rng.uniform(need_h, float(hz[1]))))
     across = occ.size[1] if occ.primitive == "box" else occ.size[0]
     if across / 2 < cone_r + 0.03:
         return None
@@ -89,7 +92,9 @@ def _cover_with(frame: SegmentFrame, occ: OccluderSpec) -> float:
 
 
 FOOTPRINT_SCALES = (1.0, 0.8, 1.25, 0.65, 1.5, 0.5)  # footprint scales tried for the moved occluder
-AREA_TOL = math.log(1.15)  # its silhouette's image area within 15 % of the blocking one's
+MATCH_TOL = COVER_TOL / 2  # the coverage the height is solved to (where the coverage no longer grows with
+# height, e.g. at a shape's lowest height, the footprint scale has to bring it within this)
+AREA_TOL = math.log(1.1)  # its silhouette's image area within 10 % of the blocking one's
 
 
 def silhouette_area(spec: SceneSpec, occ: OccluderSpec) -> float:
@@ -101,7 +106,7 @@ def silhouette_area(spec: SceneSpec, occ: OccluderSpec) -> float:
 
 def _scaled(occ: OccluderSpec, scale: float, entry: dict[str, Any]) -> OccluderSpec | None:
     """``occ`` with its footprint scaled by ``scale``, or None outside the catalogue's ranges."""
-    if scale == 1.0:
+    if abs(scale - 1.0) < 1e-9:
         return occ
     sx, sy, sz = occ.size
     if occ.primitive == "sphere":
@@ -118,22 +123,61 @@ def _scaled(occ: OccluderSpec, scale: float, entry: dict[str, Any]) -> OccluderS
 
 
 def _match_height(frame: SegmentFrame, occ: OccluderSpec, target: float, lo: float, hi: float,
-                  rng: np.random.Generator) -> OccluderSpec | None:
+                  above: bool) -> OccluderSpec | None:
     """``occ`` at the height (within ``lo``..``hi``) where it covers ``target`` of the segment
-    (bisection: coverage grows with height), or None where no height comes within the tolerance."""
+    (bisection: coverage grows with height), just above the target (``above``) or just below
+    it, within :data:`MATCH_TOL`; None where no height does. Where the coverage cannot reach
+    the target (it no longer changes with height, e.g. at a shape's lowest height) the end
+    height is kept only on its own side, so the visible half is as often the more covered as
+    the less covered one, whatever the shapes."""
     c_lo, c_hi = _cover_with(frame, _with_height(occ, lo)), _cover_with(frame, _with_height(occ, hi))
-    if c_hi < target - COVER_TOL or c_lo > target + COVER_TOL:
-        return None
+    if c_lo >= target:
+        return _with_height(occ, lo) if above and c_lo - target <= MATCH_TOL else None
+    if c_hi < target:
+        return _with_height(occ, hi) if not above and target - c_hi <= MATCH_TOL else None
     for _ in range(12):
         mid = 0.5 * (lo + hi)
         if _cover_with(frame, _with_height(occ, mid)) < target:
             lo = mid
         else:
             hi = mid
-    # the heights just below and just above the target: one of those within the tolerance, at
-    # random, so that the visible half is not always the more covered
-    ends = [h for h in (lo, hi) if abs(_cover_with(frame, _with_height(occ, h)) - target) <= COVER_TOL]
-    return _with_height(occ, ends[int(rng.integers(len(ends)))]) if ends else None
+    h = hi if above else lo
+    return _with_height(occ, h) if abs(_cover_with(frame, _with_height(occ, h)) - target) <= MATCH_TOL else None
+
+
+def _match_area(frame: SegmentFrame, clean: SceneSpec, occ: OccluderSpec, entry: dict[str, Any], target: float,
+                area_b: float, above: bool, larger: bool, steps: int = 4) -> tuple[float, OccluderSpec] | None:
+    """``occ`` (moved off the line of sight) with its footprint scaled and its height solved
+    so that it covers ``target`` of the segment with an image area near ``area_b``: the first
+    footprint scale of :data:`FOOTPRINT_SCALES` that can match the coverage, then up to
+    ``steps`` secant steps on the scale (the area grows about linearly with it). Only areas on
+    the ``larger`` side of ``area_b`` count (where the catalogue's sizes cannot shrink or grow
+    the footprint enough, a one-sided error would otherwise tell the halves apart). Returns
+    (|log area ratio|, occluder) of the best, or None."""
+    hz = entry.get("size_z", entry["size_x"])
+
+    def attempt(scale: float) -> tuple[float, float, OccluderSpec] | None:
+        moved = _scaled(occ, scale, entry)
+        if moved is None or not _off_line(moved, clean) or not clear_of(
+                moved, replace(clean, occluders=clean.occluders + (moved,))):
+            return None
+        got = _match_height(frame, moved, target, float(hz[0]), float(hz[1]), above)
+        return None if got is None else (math.log(silhouette_area(clean, got) / area_b), scale, got)
+
+    first = next((r for r in map(attempt, FOOTPRINT_SCALES) if r is not None), None)
+    if first is None:
+        return None
+    best, cur = None, first
+    for step in range(steps + 1):
+        if step:
+            cur = attempt(cur[1] * math.exp(-cur[0]))
+            if cur is None:
+                break
+        if (cur[0] >= 0) == larger and (best is None or abs(cur[0]) < abs(best[0])):
+            best = cur
+        if best is not None and abs(best[0]) <= AREA_TOL / 3:
+            break
+    return None if best is None else (abs(best[0]), best[2])
 
 
 def _strip_for_cover(spec: SceneSpec) -> SceneSpec:
@@ -175,27 +219,16 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
         toward = o_xy - np.asarray(blk.position[:2])
         toward /= np.linalg.norm(toward)
         side = 1.0 if rng.random() < 0.5 else -1.0
+        above = bool(rng.random() < 0.5)  # whether the visible half covers a little more or a little less
+        larger = bool(rng.random() < 0.5)  # ... and whether its occluder looks a little larger or smaller
         hz = catalogue[shape].get("size_z", catalogue[shape]["size_x"])
         area_b = silhouette_area(spec_b, blk)
         cands = []
         for sgn in (side, -side):
             for delta in np.arange(0.1, 3.01, 0.15):
                 xy = np.asarray(blk.position[:2]) + sgn * delta * toward
-                best = None
-                for scale in FOOTPRINT_SCALES:
-                    moved = _scaled(replace(blk, position=(float(xy[0]), float(xy[1]), blk.position[2])), scale,
-                                    catalogue[shape])
-                    if moved is None or not _off_line(moved, clean) or not clear_of(
-                            moved, replace(clean, occluders=clean.occluders + (moved,))):
-                        continue
-                    occ_a = _match_height(frame, moved, target, float(hz[0]), float(hz[1]), rng)
-                    if occ_a is None:
-                        continue
-                    err = abs(math.log(silhouette_area(clean, occ_a) / area_b))
-                    if best is None or err < best[0]:
-                        best = (err, occ_a)
-                    if err <= AREA_TOL / 2:
-                        break
+                best = _match_area(frame, clean, replace(blk, position=(float(xy[0]), float(xy[1]), blk.position[2])),
+                                   catalogue[shape], target, area_b, above, larger)
                 if best is not None and best[0] <= AREA_TOL:
                     cands.append((best[1], "front" if sgn > 0 else "behind", float(delta)))
             if len(cands) >= 3:
