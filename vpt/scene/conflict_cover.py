@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vpt.scene.conflict_parts import COVER_TOL, ConflictPair, clear_of, usable, why_not
-from vpt.scene.imageplane import SegmentFrame, facing_geometry, occluder_silhouettes, segment_cover
+from vpt.scene.imageplane import SegmentFrame, clip_segment, facing_geometry, occluder_silhouettes, segment_cover
 from vpt.scene.labels import LabelConfig, label_scenes
 from vpt.scene.sampling import footprint_gap, make_occluder
 from vpt.scene.settings import SamplingSettings
@@ -180,6 +180,26 @@ def _match_area(frame: SegmentFrame, clean: SceneSpec, occ: OccluderSpec, entry:
     return None if best is None else (abs(best[0]), best[2])
 
 
+BAND_OFFSETS_PX = (-5.0, -2.5, 0.0, 2.5, 5.0)  # the audit's widest band around the segment is 11 px
+BAND_TOL = 0.03  # the halves' band covers differ by at most this much
+
+
+def band_cover(spec: SceneSpec, occ: OccluderSpec) -> float:
+    """The share of an 11 px band around the lens-ball image segment that ``occ``'s silhouette
+    covers, from parallel segments across the band (the audit's ``cover_lens_11``, without its
+    exclusion of ball and viewer pixels: the halves of a pair share ball and viewer)."""
+    g = facing_geometry([spec])
+    p0, p1 = g["eye_px"][0], g["ball_px"][0]
+    d = p1 - p0
+    n = np.array([-d[1], d[0]]) / max(float(np.hypot(*d)), 1e-9)
+    poly = occluder_silhouettes(replace(spec, occluders=(occ,)))[0]
+    shares = []
+    for off in BAND_OFFSETS_PX:
+        iv = clip_segment(p0 + off * n, p1 + off * n, poly)
+        shares.append(0.0 if iv is None else max(0.0, iv[1] - iv[0]))
+    return float(np.mean(shares))
+
+
 def _strip_for_cover(spec: SceneSpec) -> SceneSpec:
     seen = set(segment_cover(spec).occluders)
     return replace(spec, occluders=tuple(o for o in spec.occluders if o.id not in seen))
@@ -231,10 +251,19 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
                                    catalogue[shape], target, area_b, above, larger)
                 if best is not None and best[0] <= AREA_TOL:
                     cands.append((best[1], "front" if sgn > 0 else "behind", float(delta)))
-            if len(cands) >= 3:
+            if len(cands) >= 8:
                 break
         if not cands:
             why["cover a: no height and footprint match the coverage and area off the line of sight"] += 1
+            continue
+        # the placements that cover the audit's wide band about as much as the blocking occluder
+        # (off the line of sight the segment tends to lie along a silhouette's edge, so the band
+        # is less covered than the line), nearest first
+        band_b = band_cover(spec_b, blk)
+        cands = sorted((c for c in cands if abs(band_cover(clean, c[0]) - band_b) <= BAND_TOL),
+                       key=lambda c: abs(band_cover(clean, c[0]) - band_b))[:3]
+        if not cands:
+            why["cover a: no placement covers the wide band alike"] += 1
             continue
         specs_a = [replace(clean, occluders=clean.occluders + (o,), scene_id=f"{base.scene_id}-cover-a")
                    for o, _, _ in cands]
@@ -248,6 +277,7 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
                 return ConflictPair("cover", base.index, spec_a, spec_b, lab_a, lab_b, float(g[0]), float(g[1]), ca,
                                     target, {"shape": shape, "where": where, "delta_m": delta,
                                              "height_a": occ_a.size[2], "height_b": blk.size[2],
-                                             "area_a": silhouette_area(clean, occ_a), "area_b": area_b})
+                                             "area_a": silhouette_area(clean, occ_a), "area_b": area_b,
+                                             "band_a": band_cover(clean, occ_a), "band_b": band_b})
     return None
 

@@ -50,13 +50,14 @@ N_GRID = 24  # image points per side of the grid
 N_RADII = 20  # ball radii (depths) per view ray
 YAW_STEP_DEG = 6.0
 STAND_MIN_RADII = 1.8  # a stand's image length at least this many ball radii (pixels)
+DEPTH_STAND_MIN_RADII = 4.2  # in depth pairs past the wide ring too (``near_ball_occ_wide``: 5 radii)
 EYE_SLACK = 0.0  # a raised ball in view has its centre at most this many radii above the viewer's eye
 OBSERVER_HEIGHT_M = (1.8, 4.2)  # the observer's height in raised pairs (the recipe's range is narrower)
 VIEWER_HEIGHT_M = (0.35, 1.4)  # the viewer's height on its pole in raised pairs
 
 
 def ray_grid(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, yaws: np.ndarray,
-             rho: float | None = None) -> dict[str, Any]:
+             rho: float | None = None, stand_radii: float | None = None) -> dict[str, Any]:
     """The raised-ball grid of ``base`` for each viewer yaw in ``yaws`` (see the module
     docstring), for a ball of image radius ``rho`` (pixels; by default the base ball's). Arrays: ``q`` (Q, 2) image points, ``r`` (R,) radii, ``ball`` (Q, R, 3)
     centres, ``ok`` (Q, R) the yaw-free checks, ``depth1`` (Q, R) ball closer than the viewer,
@@ -83,7 +84,7 @@ def ray_grid(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, yaws: 
     top = ball.copy()
     top[..., 2] -= rr
     stand_px = np.linalg.norm(obs.project(foot)[0] - obs.project(top)[0], axis=-1)
-    ok &= stand_px >= STAND_MIN_RADII * rho
+    ok &= stand_px >= (STAND_MIN_RADII if stand_radii is None else stand_radii) * rho
     pos = np.asarray(v.position, float)
     o = np.asarray(obs.position, float)
     d_ball = np.linalg.norm(ball - o, axis=-1)
@@ -235,7 +236,8 @@ def solve_depth_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
     """A depth pair from ``base`` (see the module docstring), or None."""
     why = why if why is not None else Counter()
     base = vary_heights(base, rng)
-    g = ray_grid(base, cfg, labels, np.array([base.viewer.yaw_deg]), _rho_near_viewer(base, cfg, rng))
+    g = ray_grid(base, cfg, labels, np.array([base.viewer.yaw_deg]), _rho_near_viewer(base, cfg, rng),
+                 DEPTH_STAND_MIN_RADII)
     ok = g["ok"] & g["dist_ok"][0] & (g["clear_in"][0] | g["clear_out"][0])
     near, far = ok & g["depth1"], ok & ~g["depth1"]
     rays = np.flatnonzero(near.any(-1) & far.any(-1))
