@@ -1,19 +1,74 @@
-"""The pair solver's parts (:mod:`vpt.scene.conflict`): the analytic frustum margins of balls
-seen by the viewer, floor points on an image ray of the observer, the sampler's spacing rules
-for a moved occluder, the checks of a solved half's labels, and the two balance measures of a set (ROC AUC and the standardised mean
-difference)."""
+"""The pair solver's parts (:mod:`vpt.scene.conflict`): the pair record, the analytic frustum
+margins of balls seen by the viewer, points on an image ray of the observer, raised balls on
+stands, the sampler's spacing rules for a moved occluder, the checks of a solved half's labels,
+and the two balance measures of a set (ROC AUC and the standardised mean difference)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
-from typing import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
 
 import numpy as np
 
 from vpt.scene.labels import SceneLabels
 from vpt.scene.sampling import occluder_fits
-from vpt.scene.spec import OccluderSpec, SceneSpec
+from vpt.scene.spec import BallSpec, OccluderSpec, SceneSpec
+
+KINDS = ("facing", "cover", "depth")
+ANGLE_TOL_DEG = 2.0  # the halves of a VPT pair differ by at most this much in 2D facing angle
+COVER_TOL = 0.03  # ... and by at most this much in 2D coverage
+CLEAR_BUFFER_DEG = 1.0  # extra clearance beyond the label margins when choosing placements
+STAND = "stand"  # the catalogue shape under a raised ball (assets/occluders.yaml)
+STAND_RADIUS = 0.12  # a stand's radius, as a share of its ball's radius (so its image width scales alike)
+STAND_MIN_M, STAND_MAX_M = 0.12, 1.4  # how tall a stand may be
+
+
+@dataclass(frozen=True)
+class ConflictPair:
+    """Two look-alike scenes. For the VPT kinds ``a`` has VPT label 1 and ``b`` label 0
+    (``hidden_reason`` ``out_of_view`` for facing pairs, ``occluded`` for cover pairs); for
+    ``depth`` pairs ``a`` has depth label 1 (the ball closer to the observer) and ``b`` depth
+    label 0, and the VPT labels are whatever the scenes give (never partial)."""
+
+    kind: str  # "facing" | "cover" | "depth"
+    index: int  # the base scene's candidate index
+    a: SceneSpec
+    b: SceneSpec
+    labels_a: SceneLabels
+    labels_b: SceneLabels
+    angle_a: float  # 2D facing angle (deg), imageplane.facing_angle_2d
+    angle_b: float
+    cover_a: float  # 2D coverage of the lens-ball segment, imageplane.segment_cover
+    cover_b: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def is_stand(o: OccluderSpec) -> bool:
+    return o.shape == STAND
+
+
+def raised_ball(center: Sequence[float], radius: float, oid: int) -> tuple[BallSpec, OccluderSpec]:
+    """A ball at ``center`` and the stand under it: a cylinder from the floor to the ball's
+    bottom, on the ball's vertical axis (an ordinary occluder row; material set by dressing)."""
+    x, y, z = (float(c) for c in center)
+    h = z - radius
+    if h <= 0:
+        raise ValueError(f"a raised ball needs its bottom above the floor (centre z {z:.3f}, radius {radius:.3f})")
+    d = 2 * STAND_RADIUS * radius
+    stand = OccluderSpec(id=oid, shape=STAND, primitive="cylinder", position=(x, y, h / 2), size=(d, d, h), yaw_deg=0.0,
+                         material="")
+    return BallSpec(position=(x, y, z), radius=float(radius)), stand
+
+
+def points_on_image_ray(spec: SceneSpec, q_px: np.ndarray, zc: np.ndarray) -> np.ndarray:
+    """World points (..., 3) whose image is ``q_px`` (..., 2) at OpenCV z depth ``zc`` (...)."""
+    obs = spec.observer
+    x = (q_px[..., 0] - obs.width / 2.0) / obs.focal_px
+    y = (q_px[..., 1] - obs.height / 2.0) / obs.focal_px
+    fwd, right, up = obs.basis()
+    d = fwd + x[..., None] * right - y[..., None] * up
+    return np.asarray(obs.position, float) + zc[..., None] * d
 
 
 def frustum_margins(eye: np.ndarray, centre: np.ndarray, radius: float, forward: np.ndarray, hfov: float, vfov: float,
@@ -65,8 +120,9 @@ def floor_points_on_image_ray(spec: SceneSpec, start_px: np.ndarray, dir_px: np.
 
 def clear_of(occ: OccluderSpec, spec: SceneSpec) -> bool:
     """The sampler's spacing rules for a moved occluder: clear of the ball, the viewer and the
-    scene's other occluders."""
-    return occluder_fits(occ, spec.viewer, spec.ball, [o for o in spec.occluders if o.id != occ.id])
+    scene's other occluders (a stand counts through its ball: it stands inside the ball's
+    clearance)."""
+    return occluder_fits(occ, spec.viewer, spec.ball, [o for o in spec.occluders if o.id != occ.id and not is_stand(o)])
 
 
 def auc(scores: np.ndarray, y: np.ndarray) -> float:

@@ -111,16 +111,18 @@ def _hull(points: np.ndarray) -> np.ndarray:
     if len(p) < 3:
         return p
 
-    def half(pts):
-        out: list[np.ndarray] = []
-        for q in pts:
-            while len(out) >= 2 and np.cross(out[-1] - out[-2], q - out[-2]) <= 0:
+    def half(pts):  # plain floats: the cross product per point is the hot loop of the pair solver
+        out: list[tuple[float, float]] = []
+        for qx, qy in pts:
+            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (qy - out[-2][1])
+                                     - (out[-1][1] - out[-2][1]) * (qx - out[-2][0])) <= 0:
                 out.pop()
-            out.append(q)
+            out.append((qx, qy))
         return out
 
-    lower, upper = half(p), half(p[::-1])
-    return np.array(lower[:-1] + upper[:-1])
+    pts = p.tolist()
+    lower, upper = half(pts), half(pts[::-1])
+    return np.array(lower[:-1] + upper[:-1], float)
 
 
 def _box_corners(center, half, yaw_rad) -> np.ndarray:
