@@ -121,7 +121,7 @@ CONFLICT_SCHEMA: dict[str, Any] = {
     "warmup": ("int", 8, (0, 10**5)),
     "conflict": {
         "pairs_per_job": ("int", 8, (1, 10**4)),  # pairs one planning process solves at a time
-        "attempts_per_pair": ("int", 40, (2, 10**4)),  # random base scenes a job may try, per pair
+        "attempts_per_pair": ("int", 150, (2, 10**4)),  # random base scenes a job may try, per pair
         "kinds": ("list[name]", ["facing", "cover"], None),  # the pair kinds, solved in turn
         # a binary dataset beside this one (same output folder) whose train split trains the
         # card's boosted trees over all cues, scored on this set's test split; "" for none
