@@ -411,6 +411,7 @@ def plan_table(items: list, sweep_items: list | None = None, progress: bool = Fa
     table, thumbs = plan_cue_table(list(items) + list(sweep_items or []), progress=progress)
     flags = {it.spec.scene_id: it.human_set for it in items}
     table["human_set"] = table["scene_id"].map(flags).fillna(False)
+    table["recipe"] = [it.spec.recipe for it in list(items) + list(sweep_items or [])]  # the profile reads it
     return table, thumbs
 
 

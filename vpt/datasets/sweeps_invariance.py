@@ -49,8 +49,8 @@ def variants_invariance(cfg, rng, shapes, catalogue, bal):
     base_az = math.degrees(math.atan2(*(look - opos)[::-1]))  # the observer's horizontal heading
     radius = uniform(rng, cfg.ball.radius)
     hfov = uniform(rng, v.hfov_deg)
-    # the line from the viewer to the ball runs close to the observer's line of sight at the
-    # middle of the orbit, so the ball crosses the viewer in the image during the orbit
+    # the line from the viewer to the ball runs close to the sampled observer's line of sight,
+    # so the orbit (up to ORBIT_REACH either side) sees the viewer from end-on to side-on
     if target == "out_of_view":
         away = bool(rng.random() < 0.5)
     else:
