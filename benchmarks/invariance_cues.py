@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweeps", type=int, default=40, help="invariance sweeps (default 40, as SCALE=paper)")
     ap.add_argument("--steps", type=int, default=9)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     from sklearn.base import clone
 
