@@ -105,8 +105,8 @@ def test_each_cue_family_has_its_floor_chosen_on_val_among_its_own_baselines():
     assert ("depth", "test", "nuisance") in t.index
     s = task_summary(acc)
     row = display(s).set_index(["task", "split"]).loc[("vpt", "test")]
-    assert row["image-plane line of sight floor"] == "52.0 % (baseline:hgb:cover_lens_1)"
-    assert row["depth cues floor"] == "45.0 % (baseline:logreg:dy)"
+    assert row["image-plane floor"] == "52.0 % (baseline:hgb:cover_lens_1)"
+    assert row["depth-cue floor"] == "45.0 % (baseline:logreg:dy)"
     notes = floor_notes(s, "vpt")
     assert any("image-plane line of sight 52.0 %" in n for n in notes)
     fig = accuracy_figures(acc, {})["vpt"]

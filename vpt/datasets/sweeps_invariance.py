@@ -135,23 +135,39 @@ def orbit_window(grid: np.ndarray, specs: list[SceneSpec], labels: list[SceneLab
     """A window of the orbit (``grid`` in sweep order, one scene and label per value) whose
     width is drawn from :data:`ORBIT_WINDOW`, where the observer sees ball and viewer at every
     value and the image-plane answer is wrong on a share :data:`RULE_WRONG_SHARE` of the values
-    (the rules flip inside it); the fine values in it, or why there is none."""
+    (the rules flip inside it); of those, the one whose graded values (of the rule that flips)
+    have their median closest to the rule's threshold. The fine values in it, or why there is
+    none."""
+    from vpt.scene.imageplane import COVER_THRESHOLD, FACING_THRESHOLD_DEG, cover_rule, facing_rule
+
     ok = np.array([not lab.observer_problems for lab in labels])
     label = labels[0].vpt_label
-    wrong = rule_answers(specs) != label
+    graded = image_plane_summary(specs)
+    ang, cov = np.array(graded["facing_angle_2d_deg"]), np.array(graded["coverage_2d"])
+    wrong = np.array(graded["image_plane_answer"]) != label
     width = float(rng.uniform(*ORBIT_WINDOW))
     lo, hi = RULE_WRONG_SHARE
-    starts = []
+    best, best_score = None, math.inf
     for i in range(len(grid)):
         inside = np.flatnonzero(np.abs(grid - grid[i]) <= width + 1e-9)
         inside = inside[inside >= i]
         if abs(grid[inside[-1]] - grid[i]) < width - 3.0:  # runs off the end of the orbit
             break
-        if ok[inside].all() and lo <= wrong[inside].mean() <= hi:
-            starts.append(inside)
-    if not starts:
+        if not (ok[inside].all() and lo <= wrong[inside].mean() <= hi):
+            continue
+        # centre the window's graded values on the threshold of the rule that flips in it, so
+        # that visible and hidden sweeps spread alike around it (a cue model that learnt
+        # another threshold is near chance too, not only the rule)
+        score = math.inf
+        if len(set(facing_rule(ang[inside]))) == 2:
+            score = abs(float(np.median(ang[inside])) - FACING_THRESHOLD_DEG) / FACING_THRESHOLD_DEG
+        if len(set(cover_rule(cov[inside]))) == 2:
+            score = min(score, abs(float(np.median(cov[inside])) - COVER_THRESHOLD) / COVER_THRESHOLD)
+        if score < best_score:
+            best, best_score = inside, score
+    if best is None:
         return "no window of the orbit where the image-plane rules flip (and ball and viewer stay in view)"
-    return grid[starts[int(rng.integers(len(starts)))]]
+    return grid[best]
 
 
 def rules_flip(specs: list[SceneSpec], labs: list[SceneLabels]) -> str | None:

@@ -15,6 +15,7 @@ from vpt.metrics.frame import HUMANS, is_label_rule
 TASK_ORDER = ("vpt", "depth")
 SPLIT_ORDER = ("val", "test", "ood", "human", "sweep")
 KIND_ORDER = ("probe", "finetune", "scratch", "vlm", "human")
+FLOOR_COLUMNS = {"nuisance": "nuisance floor", "image-plane": "image-plane floor", "depth": "depth-cue floor"}
 
 
 def ordered(values, order) -> list:
@@ -125,7 +126,7 @@ def display(summary: pd.DataFrame) -> pd.DataFrame:
                              zip(summary["shortcut_floor"], summary["shortcut_floor_by"])]
     for fam in FAMILY_NAMES:
         if f"floor_{fam}" in summary.columns and summary[f"floor_{fam}_by"].notna().any():
-            out[f"{FAMILY_TITLES[fam]} floor"] = [f"{_pct(v)} ({n})" if isinstance(n, str) else "" for v, n in
+            out[FLOOR_COLUMNS[fam]] = [f"{_pct(v)} ({n})" if isinstance(n, str) else "" for v, n in
                                                   zip(summary[f"floor_{fam}"], summary[f"floor_{fam}_by"])]
     for kind in kinds:
         out[f"best {kind}"] = [f"{_pct(a)} [{_pct(lo)}, {_pct(hi)}] {n}" if isinstance(n, str) else ""
