@@ -138,3 +138,18 @@ def test_invariance_and_conflict_sets_are_judged_beside_a_basic_set():
     trees = found["boosted trees, all cues, basic train -> conflict test"]
     assert trees.value == res.combined.loc["boosted trees", "conflict test"] and trees.value < 0.65
     assert not res.passed() and "FAIL" in res.to_markdown()
+
+
+def test_conflict_sets_beside_a_basic_set_are_found(tmp_path, monkeypatch):
+    from vpt.datasets import audit as audit_mod
+
+    indexes = {"depth-vpt": pd.DataFrame({"scene_id": ["a"], "sweep_id": [""], "recipe": ["depth-vpt"]}),
+               "conflict": pd.DataFrame({"scene_id": ["c"], "sweep_id": [""], "pair_id": ["p0"]}),
+               "named": pd.DataFrame({"scene_id": ["n"], "sweep_id": [""], "recipe": ["conflict-small"]}),
+               "vpt-strategy": pd.DataFrame({"scene_id": ["s"], "sweep_id": ["inv-0"], "recipe": ["vpt-strategy"]})}
+    for name in [*indexes, "not-a-dataset"]:
+        (tmp_path / name).mkdir()
+    monkeypatch.setattr(audit_mod, "is_dataset", lambda p: p.name in indexes)
+    monkeypatch.setattr(audit_mod, "read_index", lambda p, columns=None: indexes[p.name])
+    found = audit_mod.conflict_folders_beside(tmp_path / "depth-vpt")
+    assert [p.name for p in found] == ["conflict", "named"]
