@@ -77,11 +77,21 @@ def main(argv: list[str] | None = None) -> None:
                 **{t: ok[(inv["target"] == t).to_numpy()].mean() for t in sorted(inv["target"].unique())}}
 
     groups = {"all cues": used, **{f: family_cues(f, used) for f in ("nuisance", "image-plane", "depth")}}
+    styles = sorted(table["style"].fillna("").unique()) if "style" in table.columns else []
+
+    def design(frame: pd.DataFrame, cols: list[str], style: bool) -> np.ndarray:
+        """As the audit's: the cues, and the style one-hot for all cues and the nuisance family."""
+        x = frame[cols].to_numpy(float)
+        if style and styles:
+            x = np.hstack([x, np.stack([(frame["style"].fillna("") == s).to_numpy(float) for s in styles], 1)])
+        return x
+
     rows = {}
     for gname, cols in groups.items():
+        style = gname in ("all cues", "nuisance")
         for mname, model in A._combined_models().items():
-            m = clone(model).fit(train[cols].to_numpy(float), train["vpt_label"].to_numpy(int))
-            ok = m.predict(inv[cols].to_numpy(float)) == inv["label"].to_numpy()
+            m = clone(model).fit(design(train, cols, style), train["vpt_label"].to_numpy(int))
+            ok = m.predict(design(inv, cols, style)) == inv["label"].to_numpy()
             rows[f"{gname} · {mname}"] = row(ok)
     rows["image-plane rules (thresholds 35 deg, 0.25)"] = row(inv["rules"].to_numpy())
     out = pd.DataFrame.from_dict(rows, orient="index")
