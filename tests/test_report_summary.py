@@ -78,3 +78,53 @@ def test_figures_leave_out_the_label_rule_and_train():
         assert max(y for _, y in _points(fig)) <= 0.9  # nothing at 100 %: the label rule is not drawn
         assert not any(F.is_label_rule(d) for d in fig.vpt_drawn)
     assert max(y for _, y in _points(figs["vpt"])) == 0.9
+
+
+def test_each_cue_family_has_its_floor_chosen_on_val_among_its_own_baselines():
+    from vpt.report.figures import accuracy_figures
+    from vpt.report.summary import family_floor_table, family_of, floor_notes
+
+    assert family_of("baseline:logreg:dy") == "depth" and family_of("baseline:hgb:cover_lens_1") == "image-plane"
+    assert family_of("baseline:hgb:nuisance-cues") == "nuisance"
+    assert family_of("baseline:hgb:all-cues") is None and family_of("m1/pretrained/linear") is None
+    acc = _acc()
+    extra = {"baseline:logreg:facing_ball_angle": {"val": 0.58, "test": 0.75},  # best image-plane cue on test only
+             "baseline:hgb:cover_lens_1": {"val": 0.61, "test": 0.52},
+             "baseline:hgb:ball_x": {"val": 0.50, "test": 0.55},  # nuisance, below dx on val
+             "baseline:logreg:dy": {"val": 0.55, "test": 0.45}}
+    rows = [{"decision_maker": dm, "kind": "baseline", "task": "vpt", "split": sp, "accuracy": a,
+             "accuracy_lo": a - 0.08, "accuracy_hi": a + 0.08, "n_labelled": 128, "majority_rate": 0.5,
+             "perm_floor": 0.57} for dm, accs in extra.items() for sp, a in accs.items()]
+    acc = pd.concat([acc, pd.DataFrame(rows)], ignore_index=True)
+    t = family_floor_table(acc).set_index(["task", "split", "family"])
+    assert t.loc[("vpt", "test", "image-plane"), "decision_maker"] == "baseline:hgb:cover_lens_1"
+    assert t.loc[("vpt", "test", "image-plane"), "accuracy"] == 0.52
+    assert t.loc[("vpt", "test", "nuisance"), "decision_maker"] == "baseline:logreg:dx"
+    assert t.loc[("vpt", "test", "depth"), "accuracy"] == 0.45
+    assert ("depth", "test", "image-plane") not in t.index  # no image-plane baseline ran on depth
+    assert ("depth", "test", "nuisance") in t.index
+    s = task_summary(acc)
+    row = display(s).set_index(["task", "split"]).loc[("vpt", "test")]
+    assert row["image-plane floor"] == "52.0 % (baseline:hgb:cover_lens_1)"
+    assert row["depth-cue floor"] == "45.0 % (baseline:logreg:dy)"
+    notes = floor_notes(s, "vpt")
+    assert any("image-plane line of sight 52.0 %" in n for n in notes)
+    fig = accuracy_figures(acc, {})["vpt"]
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "image-plane 52.0 %" in texts and "nuisance 72.0 %" in texts and "depth cues 45.0 %" in texts
+    assert "floor, all cues 66.0 %" in texts
+
+
+def test_a_second_dataset_with_the_same_splits_gets_sets_of_its_own():
+    from vpt.report.load import separate_sets
+
+    rows = [{"dataset": ds, "split": sp, "scene_id": f"{ds}-{sp}-{i}"} for ds, n in (("depth-vpt", 6), ("conflict", 3))
+            for sp in ("val", "test") for i in range(n)]
+    rows += [{"dataset": "vpt-strategy", "split": "sweep", "scene_id": f"s{i}"} for i in range(2)]
+    rows += [{"dataset": "other-sweeps", "split": "sweep", "scene_id": f"o{i}"} for i in range(2)]
+    out = separate_sets(pd.DataFrame(rows))
+    got = out.groupby(["dataset", "split"]).size().to_dict()
+    assert got == {("depth-vpt", "val"): 6, ("depth-vpt", "test"): 6, ("conflict", "val · conflict"): 3,
+                   ("conflict", "test · conflict"): 3, ("vpt-strategy", "sweep"): 2, ("other-sweeps", "sweep"): 2}
+    one = pd.DataFrame(rows[:12])  # one dataset: nothing renamed
+    assert separate_sets(one) is one

@@ -7,8 +7,9 @@ import pytest
 
 from vpt.datasets.build import plan_recipe
 from vpt.datasets.recipe import SWEEP_KINDS, load_catalogue, parse_recipe
-from vpt.datasets.sweeps import (FACTORS, FIT_FRACTION, MIN_SHIFT, balance_of, cycle_length, dense_steps,
+from vpt.datasets.sweeps import (FACTORS, FIT_FRACTION, RULE_WRONG_SHARE, balance_of, cycle_length, dense_steps,
                                  plan_sweep, transitions_of)
+from vpt.scene.imageplane import facing_angle_2d, image_plane_answer, segment_coverage_2d
 from vpt.scene import geometry as geo
 from vpt.scene.spec import camera_basis, to_json
 
@@ -156,7 +157,7 @@ def test_planned_sweeps_show_their_assigned_factors(sweeps):
         assert sides[(kind, "left")] == sides[(kind, "right")] == 1
 
 
-def test_invariance_keeps_the_answer_and_changes_the_image(sweeps):
+def test_invariance_keeps_the_answer_while_the_image_plane_rules_flip(sweeps):
     targets = Counter()
     for sid, steps in sweeps.items():
         if steps[0].sweep["kind"] != "invariance":
@@ -170,11 +171,18 @@ def test_invariance_keeps_the_answer_and_changes_the_image(sweeps):
         else:
             assert vpt == {0} and reasons == {bal["target"]}
         assert all(not it.labels.observer_problems for it in steps)
-        # the ball crosses the viewer in the image: the 2D layout flips
+        # the image-plane rules flip along the orbit while the answer stays: recomputed from
+        # the specs, the 2D facing rule and the 2D cover rule answer wrongly on 30-70 % of steps
+        specs = [it.spec for it in steps]
+        ang, cov = facing_angle_2d(specs), segment_coverage_2d(specs)
+        rule = image_plane_answer(ang, cov)
+        wrong = np.mean(rule != steps[0].labels.vpt_label)
+        assert RULE_WRONG_SHARE[0] <= wrong <= RULE_WRONG_SHARE[1] and len(set(rule)) == 2, (sid, ang, cov)
+        summary = steps[0].sweep["summary"]
+        assert summary["image_plane_answer"] == rule.tolist()
+        assert np.allclose(summary["facing_angle_2d_deg"], ang, atol=1e-3)
         dx = [it.sweep["ball_minus_viewer_x_px"] for it in steps]
-        assert dx[0] * dx[-1] < 0 and min(abs(dx[0]), abs(dx[-1])) >= MIN_SHIFT * steps[0].spec.observer.width
-        assert steps[0].sweep["summary"]["ball_minus_viewer_x_px"] == [dx[0], dx[-1]]
-        assert steps[0].labels.ball_side != steps[-1].labels.ball_side
+        assert summary["ball_minus_viewer_x_px"] == [dx[0], dx[-1]]
         # the observer orbits: same height, same horizontal distance to its look-at point
         look = np.asarray(steps[0].spec.observer.look_at)
         radii = [math.dist(it.spec.observer.position[:2], look[:2]) for it in steps]

@@ -40,11 +40,17 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from vpt.datasets.cues import GEOMETRY_CUES, RGB_CUES
+from vpt.datasets.audit_fits import LABELS
+from vpt.datasets.audit_fits import combined_models as _combined_models
+from vpt.datasets.audit_fits import cv_splits as _cv_splits  # noqa: F401 (the tests' and benchmarks' handle)
+from vpt.datasets.audit_fits import single_cues_fast as _single_cues_fast
+from vpt.datasets.audit_fits import single_cues_sklearn as _single_cues_sklearn
+from vpt.datasets.audit_fits import single_models as _single_models
+from vpt.datasets import audit_families as fam
+from vpt.datasets.cues import GEOMETRY_CUES, all_cues  # noqa: F401 (GEOMETRY_CUES: the tests' handle)
 from vpt.datasets.index import is_dataset, read_index
 from vpt.errors import UserError
 
-LABELS = ("vpt_label", "depth_label")
 VPT_SINGLE_CUE_LIMIT = 0.60
 VPT_COMBINED_AIM = 0.70
 N_PERMUTATIONS = 20
@@ -55,136 +61,6 @@ N_PERMUTATIONS = 20
 # (benchmarks/results/2026-12-07-audit-speed*.md).
 # None leaves the libraries' own defaults.
 THREADS: int | None = 1
-
-
-def _single_models():
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.tree import DecisionTreeClassifier
-
-    return {"logistic": make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
-                                      LogisticRegression(max_iter=1000)),
-            "tree": make_pipeline(SimpleImputer(strategy="median"),
-                                  DecisionTreeClassifier(max_depth=2, min_samples_leaf=5, random_state=0))}
-
-
-def _combined_models():
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return {"logistic": make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
-                                      LogisticRegression(C=1.0, max_iter=5000)),
-            "boosted trees": HistGradientBoostingClassifier(max_depth=3, max_iter=200, learning_rate=0.05,
-                                                            random_state=0)}
-
-
-def _cv_scores(x: np.ndarray, y: np.ndarray, folds: int, seed: int = 0) -> dict[str, float]:
-    from sklearn.base import clone
-    from sklearn.model_selection import StratifiedKFold
-
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    splits = list(cv.split(x, y))
-    out = {}
-    for name, model in _single_models().items():
-        accs = []
-        for tr, te in splits:
-            m = clone(model).fit(x[tr], y[tr])
-            accs.append(float(np.mean(m.predict(x[te]) == y[te])))
-        out[name] = float(np.mean(accs))
-    return out
-
-
-def _transfer_scores(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray) -> dict[str, float]:
-    from sklearn.base import clone
-
-    return {name: float(np.mean(clone(m).fit(x_tr, y_tr).predict(x_te) == y_te)) for name, m in _single_models().items()}
-
-
-def _single_cues_sklearn(binary: pd.DataFrame, cues: list[str], folds: int, permutations: int
-                         ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The single-cue table and the permutation null, one scikit-learn pipeline per fit (the
-    reference for :func:`_single_cues_fast`, kept for comparison and as the tests' oracle)."""
-    train = binary[binary["split"] == "train"]
-    test = binary[binary["split"] == "test"]
-    rows: dict[str, dict[str, float]] = {}
-    for cue in cues:
-        x, row = binary[[cue]].to_numpy(float), {}
-        if np.all(np.isnan(x)):
-            continue
-        xtr, xte = train[[cue]].to_numpy(float), test[[cue]].to_numpy(float)
-        for label in LABELS:
-            y = binary[label].to_numpy(int)
-            for k, v in _cv_scores(x, y, folds).items():
-                row[f"{label} cv {k}"] = v
-            for k, v in _transfer_scores(xtr, train[label].to_numpy(int), xte, test[label].to_numpy(int)).items():
-                row[f"{label} test {k}"] = v
-        rows[cue] = row
-    single = pd.DataFrame.from_dict(rows, orient="index")
-    used = list(single.index)
-    null_max = {}
-    gen = np.random.default_rng(12345)  # the permutation null's own, fixed stream
-    x_all = binary[used].to_numpy(float)
-    is_tr, is_te = (binary["split"] == "train").to_numpy(), (binary["split"] == "test").to_numpy()
-    for label in ("vpt_label",):
-        y = binary[label].to_numpy(int)
-        maxima = []
-        for _ in range(permutations):  # the max over every column the table reports: CV and train -> test
-            yp = gen.permutation(y)
-            maxima.append(max(max(max(_cv_scores(x_all[:, [j]], yp, folds).values()),
-                                  max(_transfer_scores(x_all[is_tr][:, [j]], yp[is_tr], x_all[is_te][:, [j]],
-                                                       yp[is_te]).values()))
-                              for j in range(len(used))))
-        null_max[label] = float(np.quantile(maxima, 0.95)) if maxima else float("nan")
-    return single, null_max
-
-
-def _cv_splits(y: np.ndarray, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    from sklearn.model_selection import StratifiedKFold
-
-    return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros((len(y), 1)), y))
-
-
-def _single_cues_fast(binary: pd.DataFrame, cues: list[str], folds: int, permutations: int
-                      ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The same table and null as :func:`_single_cues_sklearn`, every fit of a label (all
-    cues, folds and shuffles) at once by :mod:`vpt.datasets.fast_fits`."""
-    from vpt.datasets.fast_fits import single_cue_accuracies
-
-    used = [c for c in cues if not binary[c].isna().all()]
-    x = binary[used].to_numpy(float)
-    is_tr, is_te = (binary["split"] == "train").to_numpy(), (binary["split"] == "test").to_numpy()
-    transfer = [(np.flatnonzero(is_tr), np.flatnonzero(is_te))]
-
-    def scores(ys: np.ndarray) -> dict[str, np.ndarray]:
-        """(label vectors, cues) accuracies: 'cv <model>' (mean over folds), 'test <model>'."""
-        cv = single_cue_accuracies(x, ys, [_cv_splits(y, folds) for y in ys])
-        tt = single_cue_accuracies(x, ys, [transfer] * len(ys))
-        return {**{f"cv {k}": v.mean(axis=1) for k, v in cv.items()},
-                **{f"test {k}": v[:, 0] for k, v in tt.items()}}
-
-    columns: dict[str, np.ndarray] = {}
-    for label in LABELS:
-        res = scores(binary[label].to_numpy(int)[None, :])
-        for k in ("cv logistic", "cv tree", "test logistic", "test tree"):
-            columns[f"{label} {k}"] = res[k][0]
-    single = pd.DataFrame(columns, index=used)
-    null_max = {}
-    gen = np.random.default_rng(12345)  # the permutation null's own, fixed stream (as the sklearn path's)
-    for label in ("vpt_label",):
-        y = binary[label].to_numpy(int)
-        shuffled = np.array([gen.permutation(y) for _ in range(permutations)]).reshape(permutations, len(y))
-        if permutations and used:
-            res = scores(shuffled)
-            maxima = np.max([v.max(axis=1) for v in res.values()], axis=0)  # per shuffle: max over cues, columns
-            null_max[label] = float(np.quantile(maxima, 0.95))
-        else:
-            null_max[label] = float("nan")
-    return single, null_max
 
 
 @dataclass
@@ -206,6 +82,14 @@ class AuditResult:
     # rows: combined model; columns: "visible vs occluded", "visible vs out of view" (balanced
     # accuracy on test, each model trained on that half of train)
     by_reason: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # cue families (vpt.datasets.audit_families): the strongest single cue of each, each
+    # family's cues together ("<family> · <model>" rows, evaluation-set columns) per label, and
+    # the graded cues' AUC and SMD between the labels
+    profile: str = "basic"
+    family_single: pd.DataFrame = field(default_factory=pd.DataFrame)
+    family_vpt: pd.DataFrame = field(default_factory=pd.DataFrame)
+    family_depth: pd.DataFrame = field(default_factory=pd.DataFrame)
+    balance: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def max_single(self, label: str = "vpt_label") -> float:
         cols = [c for c in self.single.columns if c.startswith(label)]
@@ -218,8 +102,13 @@ class AuditResult:
     def combined_test(self) -> float:
         return float(self.combined["test"].max()) if "test" in self.combined else float("nan")
 
+    def checks(self) -> list[fam.Check]:
+        """The criteria of this set's profile (:func:`vpt.datasets.audit_families.checks`)."""
+        return fam.checks(self.profile, self.max_single("vpt_label"), VPT_SINGLE_CUE_LIMIT, self.combined,
+                          self.family_vpt, self.balance)
+
     def passed(self) -> bool:
-        return self.max_single("vpt_label") <= VPT_SINGLE_CUE_LIMIT
+        return all(c.passed for c in self.checks())
 
     def pass_meaning(self, label: str = "vpt_label") -> str:
         """What the single-cue verdict can and cannot show at this sample size: the limit beside
@@ -254,7 +143,8 @@ class AuditResult:
                 + f" | {r[dcols].max():.3f} |")
         worst = self.worst_cue(lab)
         lines += ["", f"Largest single-cue accuracy for the VPT label: **{self.max_single(lab):.3f}** (`{worst}`; "
-                      f"limit {VPT_SINGLE_CUE_LIMIT:.2f}: {'PASS' if self.passed() else 'FAIL'}). Under shuffled "
+                      f"limit {VPT_SINGLE_CUE_LIMIT:.2f}: "
+                      f"{'PASS' if self.max_single(lab) <= VPT_SINGLE_CUE_LIMIT else 'FAIL'}). Under shuffled "
                       f"labels the maximum over cues and the four columns reaches "
                       f"{self.null_max.get(lab, float('nan')):.3f} (95th percentile of {self.permutations} "
                       f"permutations): the chance level of the largest figure in this table.",
@@ -279,6 +169,9 @@ class AuditResult:
                   f"**Depth label** (a real monocular cue, reported, not judged): largest single cue "
                   f"{self.max_single('depth_label'):.3f} (`{self.worst_cue('depth_label')}`); all cues:\n"]
         lines += frame_markdown(self.combined_depth)
+        lines += fam.families_markdown(self.profile, self.family_single, self.family_vpt, self.family_depth,
+                                       self.balance, self.checks(), frame_markdown)
+        lines += ["", f"Verdict: **{'PASS' if self.passed() else 'FAIL'}** (every criterion above)."]
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> str:
@@ -293,7 +186,15 @@ class AuditResult:
                            "permutation_null_max": self.null_max, "permutations": self.permutations, "single": table(self.single),
                            "combined_vpt": table(self.combined), "combined_depth": table(self.combined_depth),
                            "combined_vpt_by_cell": table(self.by_cell),
-                           "combined_vpt_by_reason": table(self.by_reason)},
+                           "combined_vpt_by_reason": table(self.by_reason), "profile": self.profile,
+                           "family_single": table(self.family_single.drop(
+                               columns=[c for c in self.family_single.columns if c.endswith(" cue")])),
+                           "family_strongest_cue": {str(i): {k: r[k] for k in r.index if k.endswith(" cue")}
+                                                    for i, r in self.family_single.iterrows()},
+                           "family_vpt": table(self.family_vpt), "family_depth": table(self.family_depth),
+                           "graded_cue_balance": table(self.balance),
+                           "checks": [{"name": c.name, "value": round(c.value, 4), "limit": c.limit,
+                                       "passed": c.passed} for c in self.checks()]},
                           indent=2, sort_keys=True) + "\n"
 
 
@@ -357,17 +258,27 @@ def _by_cell(test: pd.DataFrame, predictions: dict[str, np.ndarray]) -> pd.DataF
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def _extra(split: pd.Series) -> pd.Series:
+    """Rows of another set evaluated beside the audited one (a conflict set beside a basic
+    one: splits named ``conflict ...``): evaluation sets only, never fitted on."""
+    return split.fillna("").astype(str).str.startswith("conflict ")
+
+
 def _binary(table: pd.DataFrame) -> pd.DataFrame:
     d = table.dropna(subset=list(LABELS))
     if "sweep_id" in d.columns:
         d = d[d["sweep_id"].isna() | (d["sweep_id"] == "")]
-    return d
+    return d[~_extra(d["split"])]
 
 
 def _eval_sets(table: pd.DataFrame, binary: pd.DataFrame) -> dict[str, pd.DataFrame]:
     sets = {s: binary[binary["split"] == s] for s in ("test", "ood")}
     if "human_set" in binary.columns:
         sets["human"] = binary[binary["human_set"].astype(bool)]
+    extra = table.dropna(subset=list(LABELS))
+    extra = extra[_extra(extra["split"])]
+    for name, grp in extra.groupby("split"):
+        sets[str(name)] = grp
     if "sweep_id" not in table.columns or "sweep_kind" not in table.columns:
         return {k: v for k, v in sets.items() if len(v)}
     sweeps = table[table["sweep_id"].fillna("") != ""]
@@ -378,23 +289,28 @@ def _eval_sets(table: pd.DataFrame, binary: pd.DataFrame) -> dict[str, pd.DataFr
 
 
 def audit_cues(table: pd.DataFrame, thumbs: np.ndarray | None = None, source: str = "images", folds: int = 5,
-               permutations: int | None = None, method: str = "fast") -> AuditResult:
+               permutations: int | None = None, method: str = "fast", profile: str | None = None) -> AuditResult:
     """Audit a cue table (see :mod:`vpt.datasets.cues`); sweep rows, when present, are only
     evaluation sets for the combined models. ``permutations`` for the null (default
     :data:`N_PERMUTATIONS`; 0 skips it). ``method``: how the single-cue models are fitted,
     ``"fast"`` (all at once, :mod:`vpt.datasets.fast_fits`) or ``"sklearn"`` (one pipeline
-    per fit: the reference, minutes where the fast path takes seconds)."""
+    per fit: the reference, minutes where the fast path takes seconds). ``profile``: which
+    criteria apply (``"basic"`` or ``"conflict"``; default: read from the table, see
+    :func:`vpt.datasets.audit_families.profile_of`)."""
     if method not in ("fast", "sklearn"):
         raise ValueError(f"method must be 'fast' or 'sklearn', not {method!r}")
     from sklearn.base import clone
 
     permutations = N_PERMUTATIONS if permutations is None else permutations
 
-    cues = [c for c in list(GEOMETRY_CUES) + list(RGB_CUES) if c in table.columns]
+    cues = [c for c in all_cues() if c in table.columns]
     missing = [c for c in ("split",) + LABELS if c not in table.columns]
     if missing or not cues:
         raise UserError(f"the cue table lacks the columns {missing or 'of any cue'}; was it made by vpt.datasets.cues?")
     binary = _binary(table)
+    profile = profile or fam.profile_of(binary)
+    if profile not in fam.PROFILES:
+        raise UserError(f"unknown audit profile {profile!r}; choose from {', '.join(fam.PROFILES)}")
     train = binary[binary["split"] == "train"]
     test = binary[binary["split"] == "test"]
     if len(binary) < folds * 4 or len(train) < 8 or len(test) < 4:
@@ -413,9 +329,9 @@ def audit_cues(table: pd.DataFrame, thumbs: np.ndarray | None = None, source: st
         feats = used + [c for c in ("style",) if c in table.columns]
         sets = _eval_sets(table, binary)
 
-        def design(frame: pd.DataFrame) -> np.ndarray:
-            x = frame[used].to_numpy(float)
-            if "style" in feats:
+        def design(frame: pd.DataFrame, cols: list[str] | None = None, style: bool = True) -> np.ndarray:
+            x = frame[used if cols is None else cols].to_numpy(float)
+            if style and "style" in feats:
                 styles = sorted(table["style"].fillna("").unique())
                 x = np.hstack([x, np.stack([(frame["style"].fillna("") == s).to_numpy(float) for s in styles], 1)])
             return x
@@ -438,30 +354,54 @@ def audit_cues(table: pd.DataFrame, thumbs: np.ndarray | None = None, source: st
                                                    if not (label == "depth_label" and k.startswith("sweep"))}
             combined[label] = pd.DataFrame.from_dict(res, orient="index")
         by_cell, by_reason = _by_cell(test, test_predictions), _by_reason(train, test, design)
+        per_family = {label: fam.family_combined(train, {k: v for k, v in sets.items() if not (
+            label == "depth_label" and k.startswith("sweep"))}, used, design, label, _combined_models)
+            for label in LABELS}
+        balance = fam.balance_table(binary, used)
     return AuditResult(source, single, combined["vpt_label"], combined["depth_label"], null_max, len(binary),
-                       len(train), len(test), folds, {**GEOMETRY_CUES, **RGB_CUES}, permutations, by_cell, by_reason)
+                       len(train), len(test), folds, all_cues(), permutations, by_cell, by_reason, profile,
+                       fam.family_single(single), per_family["vpt_label"], per_family["depth_label"], balance)
 
 
-def dataset_table(root: Path, sweeps: list[Path] | None = None) -> tuple[pd.DataFrame, np.ndarray, str]:
-    """The cue table and thumbnails that :func:`audit_dataset` audits, and their source."""
+def _index_columns(root: Path) -> pd.DataFrame:
+    """The index columns the audit reads beside the cues: the human-set flag, the recipe and
+    the conflict markers (:data:`vpt.datasets.audit_families.CONFLICT_MARKERS`) where present."""
+    index = read_index(root)
+    cols = ["scene_id"] + [c for c in ("human_set", "recipe", *fam.CONFLICT_MARKERS) if c in index.columns]
+    return index[cols]
+
+
+def dataset_table(root: Path, sweeps: list[Path] | None = None, conflicts: list[Path] | None = None
+                  ) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """The cue table and thumbnails that :func:`audit_dataset` audits, and their source;
+    ``conflicts``: conflict-set folders whose items become evaluation sets (``conflict
+    <split>``)."""
     from vpt.datasets.cues import dataset_cue_table
 
     root = Path(root)
     index = read_index(root)
     table, thumbs = dataset_cue_table(root, index)
-    table = table.merge(index[["scene_id", "human_set"]], on="scene_id", how="left")
+    table = table.merge(_index_columns(root), on="scene_id", how="left")
     source = "images" if table["rendered"].all() else "analytic"
     for folder in sweeps or []:
         t2, th2 = dataset_cue_table(folder, read_index(folder))
         table, thumbs = pd.concat([table, t2], ignore_index=True), np.vstack([thumbs, th2])
+    for folder in conflicts or []:
+        t2, th2 = dataset_cue_table(folder, read_index(folder))
+        t2 = t2.assign(split="conflict " + t2["split"].astype(str), scene_id=Path(folder).name + "/" + t2["scene_id"])
+        table, thumbs = pd.concat([table, t2], ignore_index=True), np.vstack([thumbs, th2])
     return table, thumbs, source
 
 
-def audit_dataset(root: Path, sweeps: list[Path] | None = None, folds: int = 5, method: str = "fast") -> AuditResult:
+def audit_dataset(root: Path, sweeps: list[Path] | None = None, folds: int = 5, method: str = "fast",
+                  conflicts: list[Path] | None = None) -> AuditResult:
     """Audit a rendered dataset folder from its images and masks; ``sweeps`` are dataset
-    folders whose sweep steps become extra evaluation sets."""
-    table, thumbs, source = dataset_table(root, sweeps)
-    return audit_cues(table, thumbs, source, folds, method=method)
+    folders whose sweep steps become extra evaluation sets, and ``conflicts`` conflict-set
+    folders whose items do (default: those beside a basic set, :func:`conflict_folders_beside`)."""
+    profile = fam.profile_of(_index_columns(Path(root)))
+    extra = (conflict_folders_beside(root) if conflicts is None else conflicts) if profile == "basic" else []
+    table, thumbs, source = dataset_table(root, sweeps, extra)
+    return audit_cues(table, thumbs, source, folds, method=method, profile=profile)
 
 
 def plan_table(items: list, sweep_items: list | None = None, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
@@ -471,6 +411,7 @@ def plan_table(items: list, sweep_items: list | None = None, progress: bool = Fa
     table, thumbs = plan_cue_table(list(items) + list(sweep_items or []), progress=progress)
     flags = {it.spec.scene_id: it.human_set for it in items}
     table["human_set"] = table["scene_id"].map(flags).fillna(False)
+    table["recipe"] = [it.spec.recipe for it in list(items) + list(sweep_items or [])]  # the profile reads it
     return table, thumbs
 
 
@@ -489,6 +430,19 @@ def sweep_folders_beside(root: Path) -> list[Path]:
             continue
         idx = read_index(p, columns=["sweep_id", "image"])
         if (idx["sweep_id"] != "").any() and (idx["image"] != "").any():
+            out.append(p)
+    return out
+
+
+def conflict_folders_beside(root: Path) -> list[Path]:
+    """Sibling dataset folders (same parent) that hold a conflict set (see
+    :func:`vpt.datasets.audit_families.profile_of`) with images or planned items."""
+    out = []
+    for p in sorted(Path(root).resolve().parent.iterdir()):
+        if p == Path(root).resolve() or not is_dataset(p):
+            continue
+        idx = read_index(p)
+        if (idx["sweep_id"].fillna("") == "").any() and fam.profile_of(idx) == "conflict":
             out.append(p)
     return out
 

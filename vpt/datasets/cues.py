@@ -17,8 +17,16 @@ Cues (pixel units of the stimulus image):
   near the ball and near the viewer; occluder area and count;
 * appearance (RGB only): mean brightness and colour, the ball's brightness (shadowed or
   lit), the background brightness;
+* derived (:data:`DERIVED_CUES`): the 2D facing rule and the 2D cover rule of
+  :mod:`vpt.scene.imageplane` as answers, and the ball's and the viewer's ground contact in
+  the image (lowest pixel), their difference and ratio;
 * ``thumbnail``: an 8 x 8 grey image (RGB) or occluder-mask image (analytic), a cue *group*
   reported beside the scalar cues.
+
+Every scalar cue belongs to one **family** (:data:`CUE_FAMILY`, issue 26): ``nuisance``
+(positions, sizes, brightness, colour, occluder pixels away from the line of sight),
+``image-plane`` (the two rules, their graded values and parts) and ``depth`` (the ball's and
+the viewer's image size and height, their ratios). The audit reports each family apart.
 """
 
 from __future__ import annotations
@@ -65,6 +73,20 @@ GEOMETRY_CUES: dict[str, str] = {
 for _w in BANDS:
     GEOMETRY_CUES[f"cover_body_{_w}"] = f"occluder share of the body-ball segment, {_w} px band"
     GEOMETRY_CUES[f"cover_lens_{_w}"] = f"occluder share of the lens-ball segment, {_w} px band"
+# cues derived from the ones above, kept apart from GEOMETRY_CUES (the matched sampler's
+# propensity model reads exactly those, so a planned recipe stays byte-identical): the two
+# image-plane rules as answers (vpt.scene.imageplane, default thresholds), and the ground
+# contacts of ball and viewer in the image (the lowest pixel of each silhouette) with their
+# difference and ratio
+DERIVED_CUES: dict[str, str] = {
+    "facing_rule_2d": "2D facing rule: sees (angle below the threshold)",
+    "cover_rule_2d": "2D cover rule: blocked (lens-ball segment covered)",
+    "image_plane_rule": "image-plane answer (sees and not blocked)",
+    "ball_bottom_y": "ball's lowest pixel (image height of its contact)",
+    "viewer_bottom_y": "viewer's lowest pixel (image height of its stand)",
+    "bottom_dy": "ball bottom minus viewer bottom",
+    "height_ratio": "ball bottom / viewer bottom (image height ratio)",
+}
 RGB_CUES: dict[str, str] = {
     "brightness": "mean image brightness",
     "mean_r": "mean red",
@@ -74,6 +96,40 @@ RGB_CUES: dict[str, str] = {
     "background_brightness": "background brightness",
     "viewer_brightness": "viewer brightness",
 }
+
+
+# cue -> family (issue 26): what a 2D reader could use, in three kinds. ``nuisance``: where
+# things are, how big and bright, occluder pixels away from the line of sight; ``image-plane``:
+# the 2D facing rule and the 2D cover rule, their graded values and their parts (the projected
+# facing, the occluder coverage of the viewer-ball segment and its gap); ``depth``: the
+# ball's and the viewer's image size and height, and their ratios.
+FAMILY_NAMES = ("nuisance", "image-plane", "depth")
+FAMILY_TITLES = {"nuisance": "nuisance", "image-plane": "image-plane line of sight", "depth": "depth cues"}
+_IMAGE_PLANE = ("facing_dx", "facing_dy", "facing_ball_angle", "facing_ball_cos", "segment_gap", "facing_rule_2d",
+                "cover_rule_2d", "image_plane_rule", *(f"cover_{s}_{w}" for s in ("body", "lens") for w in BANDS))
+# (segment_angle, the image direction from viewer to ball, carries their height difference: it
+# reads the depth label at 95 % on the default benchmark, so it counts as a depth cue)
+_DEPTH = ("ball_y", "viewer_y", "ball_area", "viewer_area", "size_ratio", "dy", "segment_angle", "ball_bottom_y",
+          "viewer_bottom_y", "bottom_dy", "height_ratio")
+CUE_FAMILY: dict[str, str] = {c: ("image-plane" if c in _IMAGE_PLANE else "depth" if c in _DEPTH else "nuisance")
+                              for c in (*GEOMETRY_CUES, *DERIVED_CUES, *RGB_CUES)}
+# the graded values of each rule (the conflict set's criteria judge their AUC) and the depth
+# label's two monocular cues (image height, image size)
+GRADED_IMAGE_PLANE = ("facing_ball_angle", "facing_ball_cos", "segment_gap",
+                      *(f"cover_{s}_{w}" for s in ("body", "lens") for w in BANDS))
+DEPTH_HEIGHT_SIZE = {"image height": "dy", "image size": "size_ratio"}
+
+
+def all_cues() -> dict[str, str]:
+    """Every scalar cue the audit reads (name -> description)."""
+    return {**GEOMETRY_CUES, **DERIVED_CUES, **RGB_CUES}
+
+
+def family_cues(family: str, names=None) -> list[str]:
+    """The cues of one family (of ``names`` when given, in their order)."""
+    if family not in FAMILY_NAMES:
+        raise ValueError(f"unknown cue family {family!r}; choose from {', '.join(FAMILY_NAMES)}")
+    return [c for c in (names if names is not None else all_cues()) if CUE_FAMILY.get(c) == family]
 
 
 def _centroid(m: np.ndarray) -> tuple[float, float, float]:
@@ -175,6 +231,7 @@ def image_cues(mask: np.ndarray, rgb: np.ndarray | None = None, eye_px: tuple[fl
     out["near_ball_occ"] = _ring_share(occ, d_ball, 2.5 * r_ball, ball)
     out["near_ball_occ_wide"] = _ring_share(occ, d_ball, 5.0 * r_ball, ball)
     out["near_viewer_occ"] = _ring_share(occ, d_view, 2.0 * r_view, viewer)
+    out.update(_derived(out, ball, viewer))
     if rgb is not None:
         img = np.asarray(rgb, float)[..., :3] / 255.0
         grey = img.mean(axis=2)
@@ -188,6 +245,20 @@ def image_cues(mask: np.ndarray, rgb: np.ndarray | None = None, eye_px: tuple[fl
     else:
         out["thumbnail"] = _thumbnail(occ.astype(float))
     return out
+
+
+def _derived(cues: dict[str, Any], ball: np.ndarray, viewer: np.ndarray) -> dict[str, float]:
+    """The :data:`DERIVED_CUES` of one stimulus from its other cues and masks."""
+    from vpt.scene.imageplane import cover_rule, facing_rule
+
+    ang, cov = cues["facing_ball_angle"], cues["cover_lens_1"]
+    sees = float(facing_rule(np.array([ang]))[0]) if ang == ang else math.nan
+    blocked = float(cover_rule(np.array([cov]))[0]) if cov == cov else math.nan
+    by = float(np.nonzero(ball)[0].max() + 1) if ball.any() else math.nan
+    vy = float(np.nonzero(viewer)[0].max() + 1) if viewer.any() else math.nan
+    return {"facing_rule_2d": sees, "cover_rule_2d": blocked, "image_plane_rule": sees * (1.0 - blocked),
+            "ball_bottom_y": by, "viewer_bottom_y": vy, "bottom_dy": by - vy,
+            "height_ratio": by / vy if vy == vy and vy > 0 else math.nan}
 
 
 def _thumbnail(a: np.ndarray) -> np.ndarray:

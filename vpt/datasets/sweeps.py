@@ -18,12 +18,20 @@ the intended pattern and the ball and the viewer stay clearly visible in every s
   the viewer's depth, for a psychometric curve of depth order. Parameter
   ``ball_depth_offset_m`` (ball minus viewer distance from the observer).
 * ``invariance``: the layout stays still and the observer camera orbits it (azimuth about
-  the vertical through its look-at point, same distance and height), so the image changes a
-  lot (the ball crosses the viewer in the image) while the VPT answer stays the same in every
-  step: a clear 1, or a clear 0 (occluded or out of view). The depth answer may change with
-  the observer and is recorded per step. A model that reads the 2D layout flips its answer
-  along the sweep; one that takes the viewer's perspective does not. Parameter
-  ``observer_orbit_deg``, positive counter-clockwise seen from above.
+  the vertical through its look-at point, same distance and height) while the VPT answer
+  stays the same in every step: a clear 1, or a clear 0 (occluded or out of view). Along the
+  orbit the **image-plane rules flip** (:mod:`vpt.scene.imageplane`): the viewer is seen
+  from near end-on to near side-on, which stretches or squeezes the 2D facing angle across
+  the 2D facing rule's threshold (a visible ball near the edge of the viewer's field of view,
+  a hidden one just past it) or shrinks the 2D coverage of a thin wall below the 2D cover
+  rule's (an occluded ball). The planner searches the orbit up to :data:`ORBIT_REACH` degrees
+  either side and keeps a window :data:`ORBIT_WINDOW` wide on which the rules' answer is wrong
+  on a share :data:`RULE_WRONG_SHARE` of the steps (steps densest around the rules' flip;
+  the graded values and the rules' answer per step are in the sweep summary). A model that
+  reads the image plane flips its answer along the sweep and scores near chance; one that
+  takes the viewer's perspective does not. The depth answer may change with the observer
+  and is recorded per step. Parameter ``observer_orbit_deg``, positive counter-clockwise seen
+  from above.
 
 **Balance.** Each sweep number gets its nuisance factors from :func:`balance_of`, a fixed
 cycle through their combinations (no randomness): the ball's side of the viewer in the image
@@ -54,20 +62,21 @@ from typing import Any, Callable
 import numpy as np
 
 from vpt.datasets.recipe import SWEEP_KINDS
+from vpt.datasets.sweeps_invariance import (ORBIT_REACH, ORBIT_WINDOW, RULE_WRONG_SHARE, _flat, _walls,  # noqa: F401
+                                            image_plane_summary, orbit_window, rule_answers, rules_flip,
+                                            variants_invariance)
 from vpt.errors import UserError
 from vpt.rng import stream
 from vpt.scene import geometry as geo
 from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes
 from vpt.scene.primitives import occluder_rows
 from vpt.scene.settings import SamplingSettings
-from vpt.scene.sampling import (Rejected, ball_at, footprint_radius, make_occluder, pick, place_occluders,
+from vpt.scene.sampling import (Rejected, ball_at, make_occluder, pick, place_occluders,
                                 sample_observer, uniform)
 from vpt.scene.spec import BallSpec, ObserverSpec, SceneSpec, SweepStep, ViewerSpec
 
 FINE_GRID = 97
 FIT_FRACTION = "viewer_visible_pixel_fraction"  # the visible fraction a psychometric fit uses
-MIN_SHIFT = 0.04  # invariance: |ball - viewer| image x at both ends, as a share of the image width
-
 # Nuisance factors per kind, cycled by sweep number (first factor fastest).
 FACTORS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "occluder_slide": (("ball_side", ("right", "left")), ("motion", ("away", "toward"))),
@@ -167,10 +176,6 @@ def viewer_pixel_fractions(specs: list[SceneSpec], cfg: LabelConfig) -> np.ndarr
     return geo.pixel_visible_fraction(q, cfg.n_rays)
 
 
-def _flat(yaw_deg: float) -> np.ndarray:
-    return np.array([math.cos(math.radians(yaw_deg)), math.sin(math.radians(yaw_deg))])
-
-
 def _away_side(f: np.ndarray, eye: np.ndarray, observer: ObserverSpec) -> np.ndarray:
     """The horizontal unit vector across the direction ``f`` that points away from the observer."""
     side = np.array([-f[1], f[0]])
@@ -186,10 +191,6 @@ def _base_viewer(cfg: SamplingSettings, rng: np.random.Generator, facing_right: 
     return ViewerSpec(model=pick(rng, v.models), position=(x, uniform(rng, v.area_y) * 0.5, uniform(rng, v.height)),
                       yaw_deg=yaw, pitch_deg=uniform(rng, v.pitch_deg), hfov_deg=uniform(rng, v.hfov_deg),
                       vfov_deg=uniform(rng, v.vfov_deg), scale=uniform(rng, v.scale))
-
-
-def _walls(shapes: list[str], catalogue: dict[str, Any]) -> list[str]:
-    return [s for s in shapes if catalogue[s]["primitive"] == "box"] or ["wall"]
 
 
 def _ordered(lo: float, hi: float, increasing: bool) -> np.ndarray:
@@ -299,71 +300,9 @@ def _variants_depth(cfg, rng, shapes, catalogue, bal):
     return _ordered(-span, span, bal["motion"] == "away"), at, "ball_depth_offset_m", "depth"
 
 
-def _variants_invariance(cfg, rng, shapes, catalogue, bal):
-    observer = sample_observer(cfg, rng)
-    lab, v = cfg.labels, cfg.viewer
-    target = bal["target"]
-    look = np.asarray(observer.look_at[:2], float)
-    opos = np.asarray(observer.position[:2], float)
-    base_az = math.degrees(math.atan2(*(look - opos)[::-1]))  # the observer's horizontal heading
-    radius = uniform(rng, cfg.ball.radius)
-    hfov = uniform(rng, v.hfov_deg)
-    # the line from the viewer to the ball runs close to the observer's line of sight at the
-    # middle of the orbit, so the ball crosses the viewer in the image during the orbit
-    if target == "out_of_view":
-        away = bool(rng.random() < 0.5)
-    else:
-        away = target != "visible_toward"  # occluded: the observer looks over the viewer's back
-    line = base_az + (0.0 if away else 180.0) + float(rng.uniform(-12.0, 12.0))
-    length = float(rng.uniform(2.1, 2.6)) if target == "occluded" else float(rng.uniform(1.3, 2.2))
-    alpha = math.degrees(math.asin(radius * (1 + lab.ball_margin) / length))
-    if target == "out_of_view":
-        lo = hfov / 2 + lab.fov_margin_deg + alpha + 10.0
-        ang = float(rng.uniform(lo, 150.0)) * (1 if rng.random() < 0.5 else -1)
-    else:
-        room = max(0.0, hfov / 2 - lab.fov_margin_deg - alpha - 3.0)
-        ang = float(rng.uniform(-0.5, 0.5)) * room * (0.3 if target == "occluded" else 1.0)
-    mid = look + rng.uniform(-0.3, 0.3, 2)
-    p = mid - 0.5 * length * _flat(line)
-    viewer = ViewerSpec(model=pick(rng, v.models), position=(float(p[0]), float(p[1]), uniform(rng, v.height)),
-                        yaw_deg=line - ang, pitch_deg=uniform(rng, v.pitch_deg), hfov_deg=hfov,
-                        vfov_deg=uniform(rng, v.vfov_deg), scale=uniform(rng, v.scale))
-    ball = ball_at(viewer, radius, length, ang)
-    occluders = []
-    if target == "occluded":
-        eye = viewer.eye
-        to_ball = np.asarray(ball.position) - eye
-        reach = float(np.linalg.norm(to_ball[:2]))
-        gap = viewer.proxy_radius + 0.2 + float(rng.uniform(0.0, 0.25))  # wall centre from the eye
-        w = make_occluder(0, pick(rng, _walls(shapes, catalogue)), catalogue, rng, (0.0, 0.0),
-                          math.degrees(math.atan2(to_ball[1], to_ball[0])))
-        s = gap / reach
-        c = eye[:2] + to_ball[:2] * s
-        # just tall enough to hide the (enlarged) ball from the eye, so the observer sees it over the top
-        top = ball.position[2] + radius * (1 + lab.ball_margin)
-        need = eye[2] + (top - eye[2]) * (gap + w.size[0] / 2) / reach
-        height = max(need, eye[2] + 0.02) + float(rng.uniform(0.08, 0.2))
-        occluders.append(replace(w, position=(float(c[0]), float(c[1]), height / 2), size=(w.size[0], w.size[1], height)))
-    extras = place_occluders(cfg, rng, viewer, ball, shapes, catalogue, None, opos)
-    for o in extras:
-        if all(math.dist(o.position[:2], k.position[:2]) > footprint_radius(o) + footprint_radius(k) + 0.05
-               for k in occluders):
-            occluders.append(replace(o, id=len(occluders)))
-    amplitude = float(rng.uniform(40.0, 60.0))
-    rel = np.asarray(observer.position[:2]) - look
-
-    def at(phi: float) -> SceneSpec:
-        c, s_ = math.cos(math.radians(phi)), math.sin(math.radians(phi))
-        xy = look + np.array([c * rel[0] - s_ * rel[1], s_ * rel[0] + c * rel[1]])
-        obs = replace(observer, position=(float(xy[0]), float(xy[1]), observer.position[2]))
-        return SceneSpec("", "", "", 0, 0, obs, viewer, ball, tuple(occluders))
-
-    return _ordered(-amplitude, amplitude, bal["orbit"] == "counter-clockwise"), at, "observer_orbit_deg", "vpt"
-
-
 PLANNERS: dict[str, Callable] = {"occluder_slide": _variants_slide, "occluder_move": _variants_move,
                                  "viewer_turn": _variants_turn, "depth_pass": _variants_depth,
-                                 "invariance": _variants_invariance}
+                                 "invariance": variants_invariance}
 
 
 def _pattern(labels: list[str]) -> list[str]:
@@ -398,15 +337,12 @@ def _check_fine(kind: str, bal: dict[str, str], fine: list[SceneLabels], fine_la
     return None
 
 
-def _check_steps(kind: str, bal: dict[str, str], labs: list[SceneLabels], width: int) -> str | None:
+def _check_steps(kind: str, bal: dict[str, str], labs: list[SceneLabels]) -> str | None:
     bad = [p for lab in labs for p in lab.observer_problems]
     if bad:
         return bad[0]
     sides = {lab.ball_side for lab in labs}
-    if kind == "invariance":
-        dx = [_dx(labs[0]), _dx(labs[-1])]
-        if labs[0].ball_side == labs[-1].ball_side or min(abs(x) for x in dx) < MIN_SHIFT * width:
-            return "the ball does not cross the viewer in the image along the orbit"
+    if kind == "invariance":  # the rules must flip instead (_rules_flip)
         return None
     if sides != {bal["ball_side"]}:
         return "the ball is not on its assigned side of the viewer in the image"
@@ -431,7 +367,6 @@ def plan_sweep(recipe_name: str, cfg: SamplingSettings, kind: str, number: int, 
     """Plan one sweep: sample bases until one shows the intended pattern (bounded)."""
     rejections: dict[str, int] = {}
     bal = balance_of(kind, number)
-    width = int(cfg.resolution[0])
     # the fine grid only locates the transitions: the steering ray count is enough there; the
     # steps are labelled with the recorded ray count and checked again
     fine_cfg = replace(labels_cfg, n_rays=min(labels_cfg.n_rays, int(cfg.labels.steer_rays)))
@@ -442,8 +377,9 @@ def plan_sweep(recipe_name: str, cfg: SamplingSettings, kind: str, number: int, 
         except Rejected as err:
             _count(rejections, str(err))
             continue
+        fine_specs = [at(float(x)) for x in grid]
         try:
-            fine = label_scenes([at(float(x)) for x in grid], fine_cfg)
+            fine = label_scenes(fine_specs, fine_cfg)
         except ValueError as err:  # the eye ended up inside the ball
             _count(rejections, str(err))
             continue
@@ -453,12 +389,22 @@ def plan_sweep(recipe_name: str, cfg: SamplingSettings, kind: str, number: int, 
         if reason:
             _count(rejections, reason)
             continue
-        values = dense_steps(grid, fine_labels, n_steps)
+        if kind == "invariance":
+            window = orbit_window(grid, fine_specs, fine, rng)
+            if isinstance(window, str):
+                _count(rejections, window)
+                continue
+            values = dense_steps(window, [str(a) for a in rule_answers(
+                [at(float(x)) for x in window])], n_steps)
+        else:
+            values = dense_steps(grid, fine_labels, n_steps)
         sweep_id = f"{kind}-{number:03d}"
         specs = [at(float(x)) for x in values]
         labs = label_scenes(specs, labels_cfg)
         step_labels = [step_of(lab) for lab in labs]
-        reason = _check_fine(kind, bal, labs, step_labels) or _check_steps(kind, bal, labs, width)
+        reason = _check_fine(kind, bal, labs, step_labels) or _check_steps(kind, bal, labs)
+        if not reason and kind == "invariance":
+            reason = rules_flip(specs, labs)
         if reason:
             _count(rejections, reason)
             continue
@@ -472,6 +418,8 @@ def plan_sweep(recipe_name: str, cfg: SamplingSettings, kind: str, number: int, 
         summary = {"ball_minus_viewer_x_px": [_dx(labs[0]), _dx(labs[-1])],
                    "ball_side": [labs[0].ball_side, labs[-1].ball_side],
                    "viewer_facing": [labs[0].viewer_facing, labs[-1].viewer_facing]}
+        if kind == "invariance":
+            summary.update(image_plane_summary(specs))
         return PlannedSweep(sweep_id, kind, parameter, steps, labs, step_labels, transitions_of(step_labels), primary,
                             attempt + 1, rejections, bal, summary)
     raise SweepError(f"{kind} sweep {number}: no valid sweep in {max_attempts} attempts "

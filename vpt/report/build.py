@@ -203,7 +203,9 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
                     "per split (train and the label rule left out: the summary says whether the labels were verified), "
                     "grouped by kind and sorted by accuracy within a kind; numbered: every decision maker when a panel has "
                     f"{F.NAMED_PER_PANEL} or fewer, else the best of each kind on that split (named in the key); dotted: chance; dashed: the shortcut floor "
-                    "(the baseline on 2D image cues, label rule excluded, that is best on val); band: human "
+                    "(the baseline on 2D image cues, label rule excluded, that is best on val); coloured lines: the "
+                    "floor of each cue family (nuisance, image-plane line of sight, depth cues: the same choice among "
+                    "the baselines that read that family's cues only), their values written in each panel; band: human "
                     "participants (95 % CI) or, when there are none, the 3D-PC human mean ± SD from another "
                     "stimulus set.", notes)
     for task in ordered(acc["task"].unique(), TASK_ORDER):  # every row, grouped by task (VPT first)

@@ -49,6 +49,42 @@ def shortcut_floor(acc: pd.DataFrame) -> pd.Series:
                      dtype=float)
 
 
+# the floor of each cue family (vpt.report.summary.family_floor_table), drawn beside the
+# shortcut floor: colour, line style and the short name written in the panel
+FAMILY_STYLE = {"nuisance": ("#17becf", (0, (5, 2, 1, 2)), "nuisance"),
+                "image-plane": ("#e377c2", (0, (1, 1.5)), "image-plane"),
+                "depth": ("#637939", (0, (6, 3)), "depth cues")}
+FLOOR_COLOR = "#8c564b"
+
+
+def family_floors(acc: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]]:
+    """(task, split) -> family -> the family's floor (best on val among its baselines)."""
+    from vpt.report.summary import family_floor_table
+
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for r in family_floor_table(acc).itertuples(index=False):
+        out.setdefault((r.task, r.split), {})[r.family] = float(r.accuracy)
+    return out
+
+
+def draw_floors(ax, floor: float | None, families: dict[str, float]) -> None:
+    """The shortcut floor and each family's floor as lines across the panel, and their
+    values written in its lower left corner (one line each, in the line's colour)."""
+    rows = []
+    if floor is not None and np.isfinite(floor):
+        ax.axhline(floor, color=FLOOR_COLOR, ls="--", lw=1.1, label="shortcut floor (all baselines)")
+        rows.append((FLOOR_COLOR, f"floor, all cues {100 * floor:.1f} %"))
+    for fam, (color, ls, name) in FAMILY_STYLE.items():
+        v = families.get(fam)
+        if v is None or not np.isfinite(v):
+            continue
+        ax.axhline(v, color=color, ls=ls, lw=1.3, label=f"floor: {name}")
+        rows.append((color, f"{name} {100 * v:.1f} %"))
+    for i, (color, text) in enumerate(reversed(rows)):
+        ax.text(0.02, 0.02 + 0.075 * i, text, transform=ax.transAxes, color=color, fontsize=MIN_FONT, va="bottom",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5})
+
+
 SPLIT_TITLES = {"human": "human set", "ood": "OOD", "sweep": "sweeps", "val": "val", "test": "test"}
 MIN_FONT = 10  # points; the report shows figures at <= 1.1x their natural width, so >= 11 px on screen
 NAMED_PER_PANEL = 12  # a panel names every decision maker up to this many; beyond, the notable ones
@@ -74,9 +110,10 @@ def notable(dms: pd.DataFrame) -> set[str]:
 def accuracy_figures(acc: pd.DataFrame, ref_band: dict[tuple[str, str], tuple[float, float, float]]) -> dict[str, Figure]:
     """One figure per task: a panel per split (train left out), accuracy per decision maker with
     its 95 % CI, grouped by kind and sorted by accuracy within a kind; chance, the shortcut floor
-    with its value, and the human band (own participants, else the 3D-PC reference, labelled).
+    and the floor of each cue family with their values, and the human band (own participants, else the 3D-PC reference, labelled).
     Crowded panels name the best decision maker of each kind."""
     floor = shortcut_floor(acc)
+    fam_floors = family_floors(acc)
     # the label rule is a check of the labels (the summary's "labels verified"), not a decision
     # maker; train is what the models were fitted on
     acc = acc[~acc["decision_maker"].map(is_label_rule) & (acc["split"] != "train")]
@@ -104,11 +141,8 @@ def accuracy_figures(acc: pd.DataFrame, ref_band: dict[tuple[str, str], tuple[fl
                                                       sub["accuracy_hi"] - sub["accuracy"]],
                             fmt="o", ms=4, lw=0.9, color=KIND_COLORS.get(kind, "k"), label=kind)
             ax.axhline(0.5, color="k", ls=":", lw=0.9, label="chance")
-            if (task, split) in floor.index and np.isfinite(floor[(task, split)]):
-                v = floor[(task, split)]
-                ax.axhline(v, color="#8c564b", ls="--", lw=1.1, label="shortcut floor")
-                ax.text(0.02, v + 0.01, f"floor {100 * v:.1f} %", transform=ax.get_yaxis_transform(),
-                        color="#8c564b", fontsize=MIN_FONT, va="bottom")
+            draw_floors(ax, floor[(task, split)] if (task, split) in floor.index else None,
+                        fam_floors.get((task, split), {}))
             if len(own):
                 h = own.iloc[0]
                 ax.axhspan(h["accuracy_lo"], h["accuracy_hi"], color=KIND_COLORS["human"], alpha=0.2,

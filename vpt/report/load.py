@@ -58,6 +58,27 @@ def latest_runs(trials: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return kept.reset_index(drop=True), dropped
 
 
+def separate_sets(trials: pd.DataFrame) -> pd.DataFrame:
+    """Where rows of one split come from more than one dataset (a conflict set beside the basic
+    set, both with a ``test`` split), keep the split's name for the dataset with the most
+    scenes and name the others' ``"<split> · <dataset>"``, so every set gets its own panel,
+    summary row and floors. Sweep steps keep ``sweep`` (each sweep dataset is one kind of
+    set)."""
+    if trials.empty or "dataset" not in trials.columns:
+        return trials
+    size = trials.groupby("dataset", observed=True)["scene_id"].nunique()
+    split = trials["split"].astype(str)
+    new = split.copy()
+    for name, g in trials.groupby(split, observed=True):
+        if name == "sweep":
+            continue
+        present = sorted(g["dataset"].astype(str).unique(), key=lambda d: (-int(size.get(d, 0)), d))
+        for other in present[1:]:
+            sel = (split == name) & (trials["dataset"].astype(str) == other)
+            new[sel] = f"{name} · {other}"
+    return trials if new.equals(split) else trials.assign(split=new)
+
+
 def read_dataset(root: Path) -> DatasetInfo:
     """A dataset folder's index and card (the card may be missing)."""
     index = read_index(root)  # checked against vpt.datasets.index; errors name the file and column
@@ -91,6 +112,7 @@ def load_inputs(results: list[str | Path], datasets: list[str | Path] | None = N
     """Read every run under `results` (folders or Parquet files) and the datasets: those
     given, those the manifests name, and data/<dataset> for every dataset in the rows."""
     trials, superseded = latest_runs(read_trials(*results))
+    trials = separate_sets(trials)
     left = set(trials["run_id"].unique()) if len(trials) else set()
     manifests = [m for m in read_manifests(*results) if m.get("run_id") in left or m.get("run_id") not in superseded]
     files = trial_files(*results)
