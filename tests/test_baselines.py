@@ -84,6 +84,8 @@ def test_shortcut_baselines_answer_every_split_but_train(planned_runs):
     dms = set(sc["decision_maker"])
     assert {"baseline:logreg:all-cues", "baseline:hgb:all-cues", "baseline:logreg:thumbnail",
             "baseline:logreg:ball_y", "baseline:hgb:ball_y", "baseline:logreg:cover_lens_5"} <= dms
+    # each cue family's cues together (the report's family floors), on exactly that family's cues
+    assert {f"baseline:{m}:{f}-cues" for m in ("logreg", "hgb") for f in ("nuisance", "image-plane", "depth")} <= dms
     assert not any(":brightness" in d for d in dms)  # analytic cues: no colour
     for dm, g in sc.groupby("decision_maker"):
         assert set(g["split"]) == {"val", "test", "ood", "human", "sweep"}, dm

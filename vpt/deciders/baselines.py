@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 import vpt
-from vpt.datasets.cues import GEOMETRY_CUES, RGB_CUES, dataset_cue_table
+from vpt.datasets.cues import FAMILY_NAMES, GEOMETRY_CUES, RGB_CUES, dataset_cue_table, family_cues
 from vpt.deciders.base import RunContext, make_trials, train_targets
 from vpt.errors import UserError
 from vpt.trials.items import Dataset
@@ -167,6 +167,11 @@ class ShortcutBaselines:
             specs = [(f"baseline:{m}:{c}", m, [c]) for c in feats for m in ("logreg", "hgb")]
         elif self.family == "combined":
             specs = [(f"baseline:{m}:all-cues", m, feats) for m in ("logreg", "hgb")]
+            # each cue family's cues together: the family floors the report draws beside every decision maker
+            for fam in FAMILY_NAMES:
+                cols = family_cues(fam, feats)
+                if cols:
+                    specs += [(f"baseline:{m}:{fam}-cues", m, cols) for m in ("logreg", "hgb")]
         else:
             specs = [("baseline:logreg:thumbnail", "logreg", None)]
         models: dict[tuple[str, str], tuple[Any, list[str] | None]] = {}
@@ -186,7 +191,7 @@ class ShortcutBaselines:
         makers it fitted are listed in each run's manifest."""
         n_train = int((self.train.items["split"] == "train").sum())
         return {"family": self.family, "tasks": list(TASKS),
-                "decision_makers": {"single": "baseline:{logreg,hgb}:<cue>", "combined": "baseline:{logreg,hgb}:all-cues",
+                "decision_makers": {"single": "baseline:{logreg,hgb}:<cue>", "combined": "baseline:{logreg,hgb}:{all,nuisance,image-plane,depth}-cues",
                                     "thumbnail": "baseline:logreg:thumbnail"}[self.family],
                 "models": {"logreg": "median imputer, standard scaler, sklearn LogisticRegression (L2, C=1)",
                            "hgb": f"sklearn HistGradientBoostingClassifier {self._hgb_params()}"},
