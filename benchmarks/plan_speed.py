@@ -26,10 +26,9 @@ def sampling_benchmark(recipe_path: Path, seconds: float = 10.0) -> float:
     cfg = recipe.config
     catalogue = load_catalogue("occluders")
     shapes = cfg["occluders"]["shapes"]
-    from vpt.scene.sampling import sample_candidate
+    from vpt.scene.candidates import BatchSampler
 
-    def make(index, target):
-        return sample_candidate(recipe.name, recipe.sampling, "bench", index, target, shapes, catalogue)
+    make = BatchSampler(recipe.name, recipe.sampling, "bench", tuple(shapes), catalogue)
 
     candidates, accepted, elapsed = 0, 0, 0.0
     size = 64

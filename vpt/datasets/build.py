@@ -19,7 +19,8 @@ from vpt.datasets.recipe import SWEEP_KINDS, Recipe, load_catalogue
 from vpt.datasets.sweeps import FIT_FRACTION, PlannedSweep, SweepError, plan_sweep
 from vpt.errors import UserError
 from vpt.scene.labels import SceneLabels
-from vpt.scene.sampling import dress, sample_candidate
+from vpt.scene.candidates import BatchSampler
+from vpt.scene.sampling import dress
 from vpt.scene.spec import SceneSpec
 
 BINARY_SPLITS = ("train", "val", "test", "ood")
@@ -66,9 +67,7 @@ def _plan_split(recipe: Recipe, split: str, size: int, progress: bool) -> tuple[
     shapes = cfg["ood"]["occluder_shapes"] if split == "ood" else cfg["occluders"]["shapes"]
     styles = cfg["ood"]["styles"] if split == "ood" else cfg["styles"]
 
-    def make(index, target):
-        return sample_candidate(recipe.name, recipe.sampling, split, index, target, shapes, catalogue)
-
+    make = BatchSampler(recipe.name, recipe.sampling, split, tuple(shapes), catalogue)
     bal = cfg["balance"]
     kept, report = fill_matched(split, quotas(size, bal["occluded_share"], bal["away_open_weight"]), make,
                                 FillSettings.from_recipe(recipe, progress),
