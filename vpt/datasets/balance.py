@@ -410,8 +410,13 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
             dry.update(targets)
             # a stratum that starves is aimed without hints, as it would be unmatched
             wanted = {t: matcher.wanted(_group(t), t.vpt) for t in open_strata}
-            aimed = [_aim(t, wanted[t], k // max(len(open_strata), 1)) if dry[t] < relax_after else t.target()
-                     for k, t in enumerate(targets)]
+            aims: dict[tuple[Stratum, int], Target] = {}  # one object per distinct target
+            aimed = []
+            for k, t in enumerate(targets):
+                j = k // max(len(open_strata), 1) if dry[t] < relax_after else -1
+                if (t, j) not in aims:
+                    aims[t, j] = _aim(t, wanted[t], j) if j >= 0 else t.target()
+                aimed.append(aims[t, j])
             steered = _steered(make, index, aimed, steer, quota, need, report.rejections)
             report.candidates += len(aimed)
             index += len(aimed)

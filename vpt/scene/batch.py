@@ -54,6 +54,13 @@ def n_columns(n_occ: int) -> int:
 def uniforms(seed: int, purpose: str, indices: np.ndarray, n_cols: int) -> np.ndarray:
     """Rows of uniform draws in [0, 1) for candidate ``indices`` (see the module docstring)."""
     out = np.empty((len(indices), n_cols))
+    if len(indices) and np.array_equal(indices, np.arange(indices[0], indices[0] + len(indices))):
+        first = int(indices[0])  # consecutive indices (the planner's case): copy block slices
+        for b in range(first // BLOCK, (first + len(indices) - 1) // BLOCK + 1):
+            rows = stream(seed, b, purpose).random((BLOCK, n_cols))
+            lo, hi = max(first, b * BLOCK), min(first + len(indices), (b + 1) * BLOCK)
+            out[lo - first:hi - first] = rows[lo - b * BLOCK:hi - b * BLOCK]
+        return out
     blocks = indices // BLOCK
     for b in np.unique(blocks):
         sel = np.flatnonzero(blocks == b)

@@ -36,13 +36,13 @@ from vpt.scene.spec import VIEWER_GEOMETRY
 def _target_rows(targets: Sequence[Target]) -> np.ndarray:
     """(N, 9) integer codes: vpt, hidden-in-view (occluded), overlap, side right, facing right,
     depth, hint cover, hint angle, hint turn (-1: none)."""
-    cache: dict[Target, tuple] = {}
+    cache: dict[int, tuple] = {}  # by object: the planner passes few distinct target objects
     rows = []
     for t in targets:
-        row = cache.get(t)
+        row = cache.get(id(t))
         if row is None:
             h = t.hint or (None, None, None)
-            row = cache[t] = (t.vpt, int(t.reason == "occluded"), int(t.overlap), int(t.side == "right"),
+            row = cache[id(t)] = (t.vpt, int(t.reason == "occluded"), int(t.overlap), int(t.side == "right"),
                               int(t.facing == "right"), t.depth, *(-1 if x is None else x for x in h),
                               viewer_x_sign(t))
         rows.append(row)
@@ -139,65 +139,68 @@ def _balls(cfg, u, tg, obs_pos, look, obs_hfov, w, h, v_pos, eye, yaw, v_hfov):
     in_view = (tg[:, 0] == 1) | (tg[:, 1] == 1)
     narrow = hinted & (tg[:, 7] < len(ANGLE_EDGES) - 1)
     rot, tr = world_to_cv(obs_pos, look)
+    rot_t = rot.transpose(0, 2, 1)
     foc = focal_px(w, obs_hfov)
     centre = np.array([w / 2.0, h / 2.0])
 
-    def project(rows, p):  # (M, 3) -> (M, 2)
-        cam = np.matmul(rot[rows], p[:, :, None])[..., 0] + tr[rows]
+    def project(rows, p):  # points (R, C, 3) of candidates rows -> pixels (R, C, 2)
+        cam = np.matmul(p, rot_t[rows]) + tr[rows, None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
-            return foc[rows, None] * cam[:, :2] / cam[:, 2:3] + centre
+            return foc[rows, None, None] * cam[..., :2] / cam[..., 2:3] + centre
 
-    def proposal(r_i, k_i):  # ball centres (M, 3) of proposals k_i of candidates r_i
-        radius, dist = _span(u[r_i, 0, k_i], b.radius), _span(u[r_i, 1, k_i], b.distance)
-        uu, sign = u[r_i, 2, k_i], np.where(u[r_i, 3, k_i] < 0.5, 1.0, -1.0)
+    def proposal(rows, uc):  # ball centres (R, C, 3) from the draws uc (R, 4, C) of candidates rows
+        radius, dist = _span(uc[:, 0], b.radius), _span(uc[:, 1], b.distance)
+        uu, sign = uc[:, 2], np.where(uc[:, 3] < 0.5, 1.0, -1.0)
         ang = np.degrees(np.arcsin(np.minimum(1.0, radius * (1 + lab.ball_margin) / dist)))
-        hv = half[r_i]
+        hv = half[rows, None]
         limit = np.maximum(0.0, hv - lab.fov_margin_deg - ang) * IN_VIEW_REACH
         lo = hv + lab.fov_margin_deg + ang + OUT_VIEW_CLEARANCE
-        span = np.where(narrow[r_i], np.minimum(180.0 - lo, 12.0 + 12.0 * tg[r_i, 7]), 180.0 - lo)
-        angle = sign * np.where(in_view[r_i], limit * _power(uu, IN_VIEW_EDGE_POWER),
+        span = np.where(narrow[rows, None], np.minimum(180.0 - lo, 12.0 + 12.0 * tg[rows, 7:8]), 180.0 - lo)
+        angle = sign * np.where(in_view[rows, None], limit * _power(uu, IN_VIEW_EDGE_POWER),
                                 lo + span * _power(uu, OUT_VIEW_EDGE_POWER))
-        a = np.radians(yaw[r_i] + angle)
-        return np.stack([eye[r_i, 0] + dist * np.cos(a), eye[r_i, 1] + dist * np.sin(a), radius], 1)
+        a = np.radians(yaw[rows, None] + angle)
+        return np.stack([eye[rows, 0:1] + dist * np.cos(a), eye[rows, 1:2] + dist * np.sin(a), radius], 2)
 
     all_rows = np.arange(n)
-    uview, ueye = project(all_rows, v_pos), project(all_rows, eye)
+    uview, ueye = project(all_rows, v_pos[:, None])[:, 0], project(all_rows, eye[:, None])[:, 0]
+    facing = ueye - uview
+    facing_n = np.linalg.norm(facing, axis=1)
     d_view = np.linalg.norm(v_pos - obs_pos, axis=1)
+    want_right, want_near = tg[:, 3] == 1, tg[:, 5] == 1
     first_ok = np.full(n, -1)
     chosen = np.full(n, -1)
-    for lo_k in range(0, t, BALL_CHUNK):
+    chunk = BALL_CHUNK
+    lo_k = 0
+    while lo_k < t:
         rows = np.flatnonzero((chosen < 0) & (tries > lo_k))
         if not rows.size:
             break
-        ks = np.arange(lo_k, lo_k + BALL_CHUNK)
-        r_i, k_i = np.repeat(rows, BALL_CHUNK), np.tile(ks, len(rows))
-        pos = proposal(r_i, k_i)
-        ub = project(r_i, pos)
-        d_ball = np.linalg.norm(pos - obs_pos[r_i], axis=1)
-        dv = d_view[r_i]
-        ok = (ub[:, 0] > uview[r_i, 0]) == (tg[r_i, 3] == 1)
-        ok &= (d_ball < dv) == (tg[r_i, 5] == 1)
+        pos = proposal(rows, u[rows, :, lo_k:lo_k + chunk])
+        ub = project(rows, pos)
+        d_ball = np.linalg.norm(pos - obs_pos[rows, None], axis=2)
+        dv = d_view[rows, None]
+        ok = (ub[..., 0] > uview[rows, 0:1]) == want_right[rows, None]
+        ok &= (d_ball < dv) == want_near[rows, None]
         ok &= np.abs(d_ball - dv) / np.maximum(d_ball, dv) >= lab.min_depth_gap * 1.1
-        ok &= (ub[:, 0] > 0) & (ub[:, 0] < w) & (ub[:, 1] > 0) & (ub[:, 1] < h)
-        ok &= k_i < tries[r_i]
+        ok &= (ub[..., 0] > 0) & (ub[..., 0] < w) & (ub[..., 1] > 0) & (ub[..., 1] < h)
+        ok &= (lo_k + np.arange(ok.shape[1]))[None, :] < tries[rows, None]
         good = ok.copy()
-        hr = hinted[r_i]
+        hr = hinted[rows]
         if hr.any():
-            facing, to_ball = uview[r_i] - ueye[r_i], ub - ueye[r_i]
-            facing = -facing  # eye minus body
+            to_ball = ub - ueye[rows, None]
             with np.errstate(divide="ignore", invalid="ignore"):
-                cos = np.sum(to_ball * facing, axis=1) / np.maximum(np.linalg.norm(to_ball, axis=1)
-                                                                   * np.linalg.norm(facing, axis=1), 1e-9)
+                cos = np.sum(to_ball * facing[rows, None], axis=2) / np.maximum(
+                    np.linalg.norm(to_ball, axis=2) * facing_n[rows, None], 1e-9)
             ang2 = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-            good &= ~hr | (np.searchsorted(ANGLE_EDGES, ang2, side="left") == tg[r_i, 7])
-        ok, good = ok.reshape(-1, BALL_CHUNK), good.reshape(-1, BALL_CHUNK)
-        fo = first_ok[rows]
-        fresh = (fo < 0) & ok.any(axis=1)
+            good &= ~hr[:, None] | (np.searchsorted(ANGLE_EDGES, ang2, side="left") == tg[rows, 7:8])
+        fresh = (first_ok[rows] < 0) & ok.any(axis=1)
         first_ok[rows[fresh]] = lo_k + np.argmax(ok[fresh], axis=1)
         hit = good.any(axis=1)
         chosen[rows[hit]] = lo_k + np.argmax(good[hit], axis=1)
+        lo_k += chunk
+        chunk = min(4 * chunk, t)  # the undecided few: larger chunks, fewer passes
     k = np.where(chosen >= 0, chosen, np.where(first_ok >= 0, first_ok, tries - 1))
-    pos = proposal(all_rows, k)
+    pos = proposal(all_rows, u[all_rows, :, k][:, :, None])[:, 0]
     return pos, pos[:, 2].copy()
 
 
