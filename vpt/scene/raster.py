@@ -35,18 +35,28 @@ def scene_rows(spec: SceneSpec, query: int) -> tuple[list[tuple], list[int]]:
     return rows, ids
 
 
+def _camera(spec: SceneSpec, scale: float) -> tuple[int, int, float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    obs = spec.observer
+    width, height = max(1, int(round(obs.width * scale))), max(1, int(round(obs.height * scale)))
+    return height, width, obs.focal_px * width / obs.width, obs.basis()
+
+
+def _rays(ys: np.ndarray, xs: np.ndarray, height: int, width: int, f_px: float, basis) -> np.ndarray:
+    """Unit world directions (len(ys) * len(xs), 3) through the centres of pixels
+    (ys x xs, row-major), as :func:`pixel_rays` computes them."""
+    fwd, right, up = basis
+    u = (xs + 0.5 - width / 2.0) / f_px
+    v = (ys + 0.5 - height / 2.0) / f_px
+    uu, vv = np.meshgrid(u, v)
+    d = fwd[None, :] + uu.reshape(-1, 1) * right[None, :] - vv.reshape(-1, 1) * up[None, :]
+    return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
 def pixel_rays(spec: SceneSpec, scale: float = 1.0) -> tuple[np.ndarray, int, int]:
     """Unit world directions (H*W, 3) through the pixel centres of the observer's image,
     optionally at ``scale`` times its resolution; returns (directions, H, W)."""
-    obs = spec.observer
-    width, height = max(1, int(round(obs.width * scale))), max(1, int(round(obs.height * scale)))
-    f_px = obs.focal_px * width / obs.width
-    u = (np.arange(width) + 0.5 - width / 2.0) / f_px
-    v = (np.arange(height) + 0.5 - height / 2.0) / f_px
-    uu, vv = np.meshgrid(u, v)
-    fwd, right, up = obs.basis()
-    d = fwd[None, :] + uu.reshape(-1, 1) * right[None, :] - vv.reshape(-1, 1) * up[None, :]
-    return d / np.linalg.norm(d, axis=1, keepdims=True), height, width
+    height, width, f_px, basis = _camera(spec, scale)
+    return _rays(np.arange(height), np.arange(width), height, width, f_px, basis), height, width
 
 
 def analytic_mask(spec: SceneSpec, scale: float = 1.0) -> np.ndarray:
@@ -54,23 +64,25 @@ def analytic_mask(spec: SceneSpec, scale: float = 1.0) -> np.ndarray:
 
     Each solid is ray-cast only over the pixels of its screen box (the bounding rectangle of
     its projected bounding-box corners, one pixel wider; the whole image when a corner is
-    not in front of the camera), outside which no ray can hit it; the mask is the same as
-    casting every pixel against every solid."""
-    dirs, height, width = pixel_rays(spec, scale)
+    not in front of the camera), outside which no ray can hit it, and a pixel keeps the
+    first solid (in row order) at the smallest distance: the same mask as casting every
+    pixel against every solid."""
+    height, width, f_px, basis = _camera(spec, scale)
     rows, ids = scene_rows(spec, 0)
     prims = geo.Primitives.from_rows(rows)
-    origin = np.asarray(spec.observer.position, float)
-    t = np.full((len(prims), height * width), np.inf)
+    origin = np.asarray(spec.observer.position, float)[None, None, :]
+    best = np.full((height, width), np.inf)
+    out = np.zeros((height, width), np.uint8)
     for k, (y0, y1, x0, x1) in enumerate(_screen_boxes(spec, prims, scale, height, width)):
         if y0 >= y1 or x0 >= x1:
             continue
-        pix = (np.arange(y0, y1)[:, None] * width + np.arange(x0, x1)[None, :]).ravel()
-        t[k, pix] = geo.ray_entry(origin[None, None, :], dirs[pix][None], prims.kind[k:k + 1], prims.center[k:k + 1],
-                                  prims.half[k:k + 1], prims.yaw[k:k + 1])[0]
-    first = np.argmin(t, axis=0)
-    hit = np.isfinite(t[first, np.arange(t.shape[1])])
-    out = np.where(hit, np.asarray(ids, np.uint8)[first], 0).astype(np.uint8)
-    return out.reshape(height, width)
+        dirs = _rays(np.arange(y0, y1), np.arange(x0, x1), height, width, f_px, basis)
+        t = geo.ray_entry(origin, dirs[None], prims.kind[k:k + 1], prims.center[k:k + 1], prims.half[k:k + 1],
+                          prims.yaw[k:k + 1])[0].reshape(y1 - y0, x1 - x0)
+        closer = t < best[y0:y1, x0:x1]
+        best[y0:y1, x0:x1][closer] = t[closer]
+        out[y0:y1, x0:x1][closer] = ids[k]
+    return out
 
 
 def _screen_boxes(spec: SceneSpec, prims: geo.Primitives, scale: float, height: int, width: int) -> list[tuple]:
