@@ -30,6 +30,7 @@ def sampling_benchmark(recipe_path: Path, seconds: float = 10.0) -> float:
 
     make = BatchSampler(recipe.name, recipe.sampling, "bench", tuple(shapes), catalogue)
 
+    load = os.getloadavg()[0]
     candidates, accepted, elapsed = 0, 0, 0.0
     size = 64
     while elapsed < seconds:
@@ -43,7 +44,9 @@ def sampling_benchmark(recipe_path: Path, seconds: float = 10.0) -> float:
     rate = candidates / elapsed
     print(f"recipe {recipe.name}: {candidates} candidates sampled and labelled in {elapsed:.1f} s on one core "
           f"= {rate:,.0f} candidates/s ({accepted} accepted into balanced cells, {accepted / elapsed:,.1f} "
-          f"accepted scenes/s; threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})")
+          f"accepted scenes/s; threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; load average "
+          f"{load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores)")
+    print(f"criterion: at least 20,000 candidates/s on one core: {'met' if rate >= 20000 else 'NOT met'}")
     return rate
 
 

@@ -112,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in runs.items():
         print(f"  {name}: {r['wall_s']:.1f} s wall, peak resident {r['peak_rss_mb']:,.0f} MB "
               f"(all processes), load average {r['load']:.1f} at the start")
+    limit = 180.0 if args.scale == "paper" else 30.0 if args.scale is None else None
+    if limit is not None:
+        wall = runs["this checkout"]["wall_s"]
+        print(f"criterion: at most {limit:.0f} s for the {size}: {'met' if wall <= limit else 'NOT met'}")
+    if args.scale == "paper":
+        peak = runs["this checkout"]["peak_rss_mb"]
+        print(f"criterion: under 4 GB resident at paper scale: {'met' if peak < 4096 else 'NOT met'}")
     print("shortcut audit of the plan (lower is better; " + " | ".join(runs) + "):")
     for key, label in FIGURES.items():
         vals = [figure(r["audit"], key) for r in runs.values()]
