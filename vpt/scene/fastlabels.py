@@ -278,10 +278,29 @@ def _segment_coverage(b: CandidateBatch, rows: np.ndarray, p_view: np.ndarray, p
     y = (uv[..., 1] - b.height / 2.0) / foc[:, None]
     d = f[:, None] + x[..., None] * r[:, None] - y[..., None] * u[:, None]
     d = d / np.linalg.norm(d, axis=2, keepdims=True)
-    qi, pi = np.nonzero(valid)
+    # a ray can only hit a solid whose screen box (projected bounding-box corners, all in
+    # front of the camera, one pixel wider) holds its sample; the rest are cast in full
+    c, s_ = np.cos(yaw), np.sin(yaw)
+    ext = np.stack([np.abs(c) * half[..., 0] + np.abs(s_) * half[..., 1],
+                    np.abs(s_) * half[..., 0] + np.abs(c) * half[..., 1], half[..., 2]], 2)
+    ext = np.where((kind == geo.BOX)[..., None], ext, half)
+    signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+    corners = centre[:, :, None, :] + signs[None, None] * ext[:, :, None, :]  # (n, P, 8, 3)
+    rot, tr, _ = _w2c(b, rows)
+    cam = np.matmul(corners.reshape(n, -1, 3), rot.transpose(0, 2, 1)).reshape(corners.shape) + tr[:, None, None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cu = foc[:, None, None] * cam[..., 0] / cam[..., 2] + b.width / 2.0
+        cv = foc[:, None, None] * cam[..., 1] / cam[..., 2] + b.height / 2.0
+    front = np.all(cam[..., 2] > 1e-6, axis=2)
+    lo_u, hi_u = np.where(front, cu.min(2) - 1, -np.inf), np.where(front, cu.max(2) + 1, np.inf)
+    lo_v, hi_v = np.where(front, cv.min(2) - 1, -np.inf), np.where(front, cv.max(2) + 1, np.inf)
+    su, sv = uv[..., 0][:, None, :], uv[..., 1][:, None, :]  # (n, 1, S)
+    near = (valid[..., None] & (su >= lo_u[..., None]) & (su <= hi_u[..., None])
+            & (sv >= lo_v[..., None]) & (sv <= hi_v[..., None]))
+    qi, pi, si = np.nonzero(near)
     hit_t = np.full((n, valid.shape[1], N_SEGMENT), np.inf)
-    hit_t[qi, pi] = geo.ray_entry(b.obs_pos[rows][qi][:, None, :], d[qi], kind[qi, pi], centre[qi, pi], half[qi, pi],
-                                  yaw[qi, pi])
+    hit_t[qi, pi, si] = geo.ray_entry(b.obs_pos[rows][qi][:, None, :], d[qi, si][:, None, :], kind[qi, pi],
+                                      centre[qi, pi], half[qi, pi], yaw[qi, pi])[:, 0]
     first = np.argmin(hit_t, axis=1)  # (n, S)
     hit = np.isfinite(np.take_along_axis(hit_t, first[:, None], 1)[:, 0])
     first_id = np.where(hit, np.take_along_axis(ids, first, 1), 0)
