@@ -297,9 +297,15 @@ def cone_visibility(q: ConeQueries, n_rays: int = N_RAYS_DEFAULT) -> ConeVisibil
         f, r, u = q.forward[idx], q.right[idx], q.up[idx]
         hh, hv, mm = q.half_h[idx], q.half_v[idx], m[idx]
         hfi = hf[idx, None]
-        inf_true = _in_frustum(d, f, r, u, hh, hv) | ~hfi
-        inf_inner = _in_frustum(d, f, r, u, hh - mm, hv - mm) | ~hfi
-        inf_outer = _in_frustum(d, f, r, u, hh + mm, hv + mm) & hfi
+        # the three frustums share their axes: the ray components along them once
+        fa, fb, fc = _dot(d, f), np.abs(_dot(d, r)), np.abs(_dot(d, u))
+
+        def in_frustum(h_h, h_v):  # _in_frustum of these rays
+            return (fa > 0) & (fb <= fa * np.tan(h_h)[:, None]) & (fc <= fa * np.tan(h_v)[:, None])
+
+        inf_true = in_frustum(hh, hv) | ~hfi
+        inf_inner = in_frustum(hh - mm, hv - mm) | ~hfi
+        inf_outer = in_frustum(hh + mm, hv + mm) & hfi
 
         blocked = np.zeros(d.shape[:2], bool)
         fl = q.floor[idx]
