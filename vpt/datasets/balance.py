@@ -22,7 +22,7 @@ import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 from tqdm import tqdm
 
@@ -223,6 +223,7 @@ class Accepted:
     spec: SceneSpec
     labels: SceneLabels
     stratum: Stratum
+    recorded: bool = True  # labelled at the recorded ray count (else at the steering count, for now)
 
 
 @dataclass
@@ -347,7 +348,7 @@ def _steered(make: Any, start: int, aimed: list[Target], steer: LabelConfig, quo
 def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec],
          settings: FillSettings, *, progress: bool | None = None,
          enforce_match: bool = True, matcher: Matcher | None = None, start_index: int = 0,
-         partial: bool = False) -> tuple[list[Accepted], FillReport]:
+         partial: bool = False, recorded: bool = True) -> tuple[list[Accepted], FillReport]:
     """Sample candidates until every stratum holds its quota.
 
     ``make(index, target)`` builds candidate ``index`` aimed at ``target`` (raising
@@ -362,7 +363,9 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     the stratum is aimed without hints. With ``enforce_match=False`` the matcher only steers
     (its hints) and admits everything; ``matcher`` carries its histograms between calls.
     Candidate indices start at ``start_index``; with ``partial`` the candidate bound returns
-    what was found instead of raising. Deterministic: the same inputs accept the same
+    what was found instead of raising; with ``recorded=False`` accepted candidates keep
+    ``label_scenes``' labels at the steering ray count (``Accepted.recorded`` False: the
+    caller relabels the ones it keeps, as :func:`fill_matched` does). Deterministic: the same inputs accept the same
     candidates.
     """
     if not isinstance(settings, FillSettings):
@@ -429,14 +432,14 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
                 else:
                     chosen.append((make_spec(), st, bins))
                     matcher.add(_group(st), st.vpt, bins)
-            final = label_scenes([c[0] for c in chosen], cfg)
+            final = label_scenes([c[0] for c in chosen], cfg if recorded else steer)
             for (spec, st, bins), lab in zip(chosen, final):
                 st2, why = stratum_of(lab)
                 if st2 != st or cue_bins(lab) != bins:
                     matcher.add(_group(st), st.vpt, bins, -1)
                     report.rejections["labels changed at the recorded ray count"] += 1
                     continue
-                kept.append(Accepted(spec, lab, st))
+                kept.append(Accepted(spec, lab, st, recorded))
                 need[st] -= 1
                 dry[st] = 0
                 bar.update(1)
@@ -445,24 +448,6 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     report.accepted = len(kept)
     report.unmatched = matcher.total_unmatched()
     return kept, report
-
-
-def pick_balanced(items: list[Accepted], n: int, key: Callable[[Accepted], Any]) -> Iterator[Accepted]:
-    """``n`` items spread evenly over the groups of ``key`` (round-robin, in item order)."""
-    groups: dict[Any, list[Accepted]] = {}
-    for it in items:
-        groups.setdefault(key(it), []).append(it)
-    keys = sorted(groups, key=str)
-    taken = 0
-    for rank in itertools.count():
-        progressed = False
-        for k in keys:
-            if rank < len(groups[k]) and taken < n:
-                yield groups[k][rank]
-                taken += 1
-                progressed = True
-        if taken >= n or not progressed:
-            return
 
 
 def fill_matched(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec],
@@ -484,11 +469,26 @@ def fill_matched(split: str, quota: dict[Stratum, int], make: Callable[[int, Tar
     final = Counter(a.stratum for a in kept)
     extra = {s: int(round((pool - 1) * n)) for s, n in final.items()}
     more, rep2 = fill(f"{split} (pool)", extra, make, replace(settings, starve_after=float("inf")),
-                      enforce_match=False, matcher=matcher, start_index=report.candidates, partial=True)
-    chosen, lines = match_pool(kept + more, dict(final), describe, lambda st: st.cell)
+                      enforce_match=False, matcher=matcher, start_index=report.candidates, partial=True,
+                      recorded=False)
+    # the pool is labelled at the steering ray count; the kept items are relabelled at the
+    # recorded count, and one whose stratum changes leaves the pool before selecting again
+    candidates = kept + more
+    while True:
+        chosen, lines = match_pool(candidates, dict(final), describe, lambda st: st.cell)
+        todo = [a for a in chosen if not a.recorded]
+        changed = set()
+        for a, lab in zip(todo, label_scenes([a.spec for a in todo], settings.labels)):
+            if stratum_of(lab)[0] != a.stratum:
+                changed.add(id(a))
+            a.labels, a.recorded = lab, True
+        if not changed:
+            break
+        report.rejections["labels changed at the recorded ray count"] += len(changed)
+        candidates = [a for a in candidates if id(a) not in changed]
     report.candidates += rep2.candidates
     report.rejections.update(rep2.rejections)
-    report.rejections["not kept by matched selection"] += len(kept) + len(more) - len(chosen)
+    report.rejections["not kept by matched selection"] += len(candidates) - len(chosen)
     report.notes.extend(lines)
     report.unmatched = None
     report.accepted = len(chosen)

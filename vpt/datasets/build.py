@@ -7,13 +7,14 @@ turns a plan into files.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from tqdm import tqdm
 
-from vpt.datasets.balance import FillSettings, fill_matched, pick_balanced, quotas
+from vpt.datasets.balance import FillSettings, fill_matched, quotas
 from vpt.datasets.cues import analytic_cue_matrix
 from vpt.datasets.recipe import SWEEP_KINDS, Recipe, load_catalogue
 from vpt.datasets.sweeps import FIT_FRACTION, PlannedSweep, SweepError, plan_sweep
@@ -114,6 +115,24 @@ def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
     _flag(plan, "test", cfg["human_set"], "human_set", lambda it: (it.cell, it.labels.vpt_label, it.labels.depth_label))
     _flag(plan, "train", cfg["warmup"], "warmup", lambda it: (it.labels.vpt_label, it.labels.depth_label))
     return plan
+
+
+def pick_balanced(items: list[Any], n: int, key: Callable[[Any], Any]) -> Iterator[Any]:
+    """``n`` items spread evenly over the groups of ``key`` (round-robin, in item order)."""
+    groups: dict[Any, list[Any]] = {}
+    for it in items:
+        groups.setdefault(key(it), []).append(it)
+    keys = sorted(groups, key=str)
+    taken = 0
+    for rank in itertools.count():
+        progressed = False
+        for k in keys:
+            if rank < len(groups[k]) and taken < n:
+                yield groups[k][rank]
+                taken += 1
+                progressed = True
+        if taken >= n or not progressed:
+            return
 
 
 def _flag(plan: DatasetPlan, split: str, n: int, flag: str, key) -> None:
