@@ -1,12 +1,13 @@
 """Sampling scene specs from a recipe.
 
-A candidate's layout is drawn by :mod:`vpt.scene.candidates`, in batches of arrays, from the
-layout streams described there (generator version 2: one stream per block of 64
-candidates); its appearance comes from its own stream ``(dataset seed, candidate index,
-"<recipe>/<split>/appearance")``, so changing materials or lights never moves geometry. The
-scalar functions here (:func:`sample_observer`, :func:`sample_viewer`, :func:`sample_ball`,
-:func:`place_occluders`) state the same rules one candidate at a time; the sweeps and the
-conflict pairs build on them, the planner's batches follow them. A candidate
+The planner draws candidate layouts with :mod:`vpt.scene.candidates`, in batches of arrays,
+from the layout streams described there (generator version 2: one stream per block of 64
+candidates); a candidate's appearance comes from its own stream ``(dataset seed, candidate
+index, "<recipe>/<split>/appearance")``, so changing materials or lights never moves
+geometry. The scalar functions here (:func:`sample_observer`, :func:`sample_viewer`,
+:func:`sample_ball`, :func:`place_occluders`, :func:`sample_candidate`) state the same rules
+one candidate at a time, each candidate from its own stream; the sweeps and the conflict
+pairs build on them, the planner's batches follow them. A candidate
 is *aimed* at a counterbalancing target (VPT label, hidden reason, whether an occluder should
 overlap the image segment, which side the ball and the viewer's facing should fall on); the
 analytic labels then decide which cell it really lands in. Aiming changes where the ball and
@@ -35,7 +36,6 @@ import numpy as np
 from vpt.rng import stream
 from vpt.scene.aims import (ANGLE_EDGES, COVER_EDGES, IN_VIEW_EDGE_POWER, IN_VIEW_REACH, OUT_VIEW_CLEARANCE,
                             OUT_VIEW_EDGE_POWER, TURN_EDGES, Target, bin_of, viewer_x_sign)
-from vpt.scene.candidates import sample_batch
 from vpt.scene.labels import SceneLabels
 from vpt.scene.settings import SamplingSettings
 from vpt.scene.spec import (
@@ -324,14 +324,19 @@ def occluder_mode(target: Target, rng: np.random.Generator) -> str | None:
 
 def sample_candidate(recipe_name: str, cfg: SamplingSettings, split: str, index: int, target: Target,
                      shapes: list[str], catalogue: dict[str, Any]) -> SceneSpec:
-    """The layout of candidate ``index`` aimed at ``target`` (no appearance yet: see
-    :func:`dress`); raises :class:`Rejected` if it cannot be built. The same layout as
-    candidate ``index`` of a batch (:func:`vpt.scene.candidates.sample_batch`, which draws
-    it: see that module for the random streams)."""
-    batch = sample_batch(recipe_name, cfg, split, [index], [target], shapes, catalogue)
-    if batch.reason[0]:
-        raise Rejected(batch.reason[0])
-    return batch.spec(0)
+    """The layout of one candidate aimed at ``target``, drawn with the scalar functions of
+    this module from its own stream ``(seed, index, "<recipe>/<split>/layout")`` (the
+    conflict pairs' base scenes; no appearance yet: see :func:`dress`); raises
+    :class:`Rejected` if it cannot be built. The planner draws its candidates in batches
+    instead (:func:`vpt.scene.candidates.sample_batch`, the same rules, other streams)."""
+    layout = stream(cfg.seed, index, f"{recipe_name}/{split}/layout")
+    observer = sample_observer(cfg, layout)
+    viewer = sample_viewer(cfg, layout, target.facing, viewer_x_sign(target), target.hint[2] if target.hint else None)
+    ball = sample_ball(cfg, layout, viewer, observer, target)
+    first = occluder_mode(target, layout)
+    occluders = place_occluders(cfg, layout, viewer, ball, shapes, catalogue, first, observer.position[:2])
+    return SceneSpec(scene_id=f"{recipe_name}-{split}-{index:06d}", recipe=recipe_name, split=split, seed=cfg.seed,
+                     index=index, observer=observer, viewer=viewer, ball=ball, occluders=tuple(occluders))
 
 
 def dress(spec: SceneSpec, styles: list[str], style_catalogue: dict[str, Any]) -> SceneSpec:
