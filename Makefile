@@ -83,8 +83,12 @@ test-fast: $(STAMP) chromium human-assets
 	$(BIN)/python -m pytest -q -n 2 --dist loadscope -m "not (render or browser or ray or wheel or slow)"
 
 # Candidate scenes sampled and labelled per second on one core (the default recipe).
+# Sampling and labelling speed on one core, then `vpt scenes depth-vpt --plan-only` timed (plan,
+# files, plan-time audit), its peak memory and its audit's figures; SCALE=paper for the paper
+# size, BEFORE=<another checkout> to print that checkout's figures beside these.
 bench: $(RENDER_STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/plan_speed.py --seconds 10
+	$(BIN)/python benchmarks/plan_time.py $(if $(SCALE),--scale $(SCALE)) $(if $(BEFORE),--before $(BEFORE))
 
 # Feature extraction against a bare forward pass, and a cached re-probe of 1,000 images, with
 # tf_efficientnet_lite0 (packaged weights); real features of $(OUT)/depth-vpt once it is rendered.

@@ -17,11 +17,12 @@ up to a small slack that grows, reported in the card, where a group starves.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 from tqdm import tqdm
 
@@ -162,7 +163,10 @@ class Matcher:
     extra: Counter = field(default_factory=Counter)
 
     def _h(self, group: tuple) -> dict[int, list[Counter]]:
-        return self.hist.setdefault(group, {0: [Counter(), Counter(), Counter()], 1: [Counter(), Counter(), Counter()]})
+        h = self.hist.get(group)
+        if h is None:
+            h = self.hist[group] = {0: [Counter(), Counter(), Counter()], 1: [Counter(), Counter(), Counter()]}
+        return h
 
     def unmatched(self, group: tuple, dim: int | None = None) -> int:
         h = self._h(group)
@@ -180,12 +184,14 @@ class Matcher:
 
     def hint(self, group: tuple, label: int, k: int) -> tuple[int | None, ...] | None:
         """Per cue, a bin where the other label is ahead (the ``k``-th, cycling), or None."""
+        wanted = self.wanted(group, label)
+        out = tuple(w[k % len(w)] if w else None for w in wanted)
+        return out if any(x is not None for x in out) else None
+
+    def wanted(self, group: tuple, label: int) -> list[list[int]]:
+        """Per cue, the bins where the other label is ahead, sorted (what :meth:`hint` cycles through)."""
         h = self._h(group)
-        out = []
-        for d in range(3):
-            wanted = sorted(b for b in h[1 - label][d] if h[1 - label][d][b] > h[label][d][b])
-            out.append(wanted[k % len(wanted)] if wanted else None)
-        return tuple(out) if any(x is not None for x in out) else None
+        return [sorted(b for b in h[1 - label][d] if h[1 - label][d][b] > h[label][d][b]) for d in range(3)]
 
     def relax(self, group: tuple) -> str:
         self.extra[group] += 2
@@ -200,11 +206,16 @@ def _group(st: Stratum) -> tuple:
 
 
 def _target(st: Stratum, matcher: Matcher, k: int) -> Target:
-    t = st.target()
-    h = matcher.hint(_group(st), st.vpt, k)
-    if h is None:
-        return t
-    return replace(t, hint=(h[0] if h[0] is not None and h[0] >= 0 else None, h[1], h[2]))
+    return _aim(st, matcher.wanted(_group(st), st.vpt), k)
+
+
+def _aim(st: Stratum, wanted: list[list[int]], k: int) -> Target:
+    """``st``'s target with the ``k``-th hint of the matcher's wanted bins (see :meth:`Matcher.hint`)."""
+    h = tuple(w[k % len(w)] if w else None for w in wanted)
+    if all(x is None for x in h):
+        return st.target()
+    return Target(st.vpt, st.reason, st.overlap, st.side, st.facing, st.depth,
+                  (h[0] if h[0] is not None and h[0] >= 0 else None, h[1], h[2]))
 
 
 @dataclass
@@ -212,6 +223,7 @@ class Accepted:
     spec: SceneSpec
     labels: SceneLabels
     stratum: Stratum
+    recorded: bool = True  # labelled at the recorded ray count (else at the steering count, for now)
 
 
 @dataclass
@@ -289,10 +301,54 @@ class FillSettings:
                    bal["max_candidates_per_item"], bal["pool"], progress=progress)
 
 
+def _key(st: Stratum) -> tuple[int, int, int, int, int, int]:
+    return (int(st.side == "right"), int(st.facing == "right"), int(st.overlap), st.vpt, int(st.reason == "occluded"),
+            st.depth)
+
+
+def _from_key(k: tuple[int, ...]) -> Stratum:
+    return Stratum(SIDES[k[0]], SIDES[k[1]], bool(k[2]), k[3], None if k[3] else ("occluded" if k[4] else "out_of_view"),
+                   k[5])
+
+
+def _steered(make: Any, start: int, aimed: list[Target], steer: LabelConfig, quota: dict[Stratum, int],
+             need: Counter, rejections: Counter) -> list[tuple[Callable[[], SceneSpec], Stratum, Bins]]:
+    """Candidates ``start, start + 1, ...`` aimed at ``aimed``, labelled at the steering ray
+    count; those that land in a stratum of ``quota`` with room (``need``) at the start of the
+    batch, each as (a function that returns its spec, its stratum, its cue bins). ``make`` is a batch sampler (``make.batch``: the
+    arrays of :mod:`vpt.scene.candidates`, labelled by :func:`vpt.scene.fastlabels.steer`,
+    cheapest checks first) or a function ``make(index, target) -> SceneSpec`` (labelled by
+    :func:`~vpt.scene.labels.label_scenes`). Rejection reasons are counted in ``rejections``."""
+    used = {_key(s) for s, n in quota.items() if n > 0}
+    if hasattr(make, "batch"):
+        from vpt.scene.fastlabels import steer as steer_batch
+
+        cands = make.batch(range(start, start + len(aimed)), aimed)
+        res = steer_batch(cands, steer, steer.n_rays, {_key(s) for s in need if need[s] > 0}, used)
+        rejections.update(res.rejections)
+        return [(functools.partial(cands.spec, int(r)), _from_key(k), b) for r, k, b in zip(res.rows, res.keys, res.bins)]
+    specs: list[SceneSpec] = []
+    for i, t in enumerate(aimed):
+        try:
+            specs.append(make(start + i, t))
+        except Rejected as err:
+            rejections[str(err)] += 1
+    out = []
+    for spec, lab in zip(specs, label_scenes(specs, steer)):
+        st, why = stratum_of(lab)
+        if st is None:
+            rejections.update(why)
+        elif _key(st) not in used:
+            rejections["stratum not used by this recipe"] += 1
+        else:
+            out.append((functools.partial(lambda s: s, spec), st, cue_bins(lab)))
+    return out
+
+
 def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec],
          settings: FillSettings, *, progress: bool | None = None,
          enforce_match: bool = True, matcher: Matcher | None = None, start_index: int = 0,
-         partial: bool = False) -> tuple[list[Accepted], FillReport]:
+         partial: bool = False, recorded: bool = True) -> tuple[list[Accepted], FillReport]:
     """Sample candidates until every stratum holds its quota.
 
     ``make(index, target)`` builds candidate ``index`` aimed at ``target`` (raising
@@ -307,7 +363,9 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     the stratum is aimed without hints. With ``enforce_match=False`` the matcher only steers
     (its hints) and admits everything; ``matcher`` carries its histograms between calls.
     Candidate indices start at ``start_index``; with ``partial`` the candidate bound returns
-    what was found instead of raising. Deterministic: the same inputs accept the same
+    what was found instead of raising; with ``recorded=False`` accepted candidates keep
+    ``label_scenes``' labels at the steering ray count (``Accepted.recorded`` False: the
+    caller relabels the ones it keeps, as :func:`fill_matched` does). Deterministic: the same inputs accept the same
     candidates.
     """
     if not isinstance(settings, FillSettings):
@@ -353,40 +411,35 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
             open_strata = sorted((s for s in need if need[s] > 0), key=str)
             targets = list(itertools.islice(itertools.cycle(open_strata), batch_size))
             dry.update(targets)
-            batch: list[SceneSpec] = []
+            # a stratum that starves is aimed without hints, as it would be unmatched
+            wanted = {t: matcher.wanted(_group(t), t.vpt) for t in open_strata}
+            aims: dict[tuple[Stratum, int], Target] = {}  # one object per distinct target
+            aimed = []
             for k, t in enumerate(targets):
-                report.candidates += 1
-                try:
-                    # a stratum that starves is aimed without hints, as it would be unmatched
-                    hinted = dry[t] < relax_after
-                    batch.append(make(index, _target(t, matcher, k // max(len(open_strata), 1)) if hinted
-                                      else t.target()))
-                except Rejected as err:
-                    report.rejections[str(err)] += 1
-                index += 1
-            labs = label_scenes(batch, steer)
+                j = k // max(len(open_strata), 1) if dry[t] < relax_after else -1
+                if (t, j) not in aims:
+                    aims[t, j] = _aim(t, wanted[t], j) if j >= 0 else t.target()
+                aimed.append(aims[t, j])
+            steered = _steered(make, index, aimed, steer, quota, need, report.rejections)
+            report.candidates += len(aimed)
+            index += len(aimed)
             chosen: list[tuple[SceneSpec, Stratum, Bins]] = []
-            for spec, lab in zip(batch, labs):
-                st, why = stratum_of(lab)
-                if st is None:
-                    report.rejections.update(why)
-                elif st not in quota or quota[st] == 0:
-                    report.rejections["stratum not used by this recipe"] += 1
-                elif need[st] - sum(1 for _, c, _ in chosen if c == st) <= 0:
+            for make_spec, st, bins in steered:
+                if need[st] - sum(1 for _, c, _ in chosen if c == st) <= 0:
                     report.rejections["cell already full"] += 1
-                elif enforce_match and not matcher.admits(_group(st), st.vpt, cue_bins(lab)):
+                elif enforce_match and not matcher.admits(_group(st), st.vpt, bins):
                     report.rejections["image cues unmatched by the other VPT label"] += 1
                 else:
-                    chosen.append((spec, st, cue_bins(lab)))
-                    matcher.add(_group(st), st.vpt, cue_bins(lab))
-            final = label_scenes([c[0] for c in chosen], cfg)
+                    chosen.append((make_spec(), st, bins))
+                    matcher.add(_group(st), st.vpt, bins)
+            final = label_scenes([c[0] for c in chosen], cfg if recorded else steer)
             for (spec, st, bins), lab in zip(chosen, final):
                 st2, why = stratum_of(lab)
                 if st2 != st or cue_bins(lab) != bins:
                     matcher.add(_group(st), st.vpt, bins, -1)
                     report.rejections["labels changed at the recorded ray count"] += 1
                     continue
-                kept.append(Accepted(spec, lab, st))
+                kept.append(Accepted(spec, lab, st, recorded))
                 need[st] -= 1
                 dry[st] = 0
                 bar.update(1)
@@ -395,24 +448,6 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     report.accepted = len(kept)
     report.unmatched = matcher.total_unmatched()
     return kept, report
-
-
-def pick_balanced(items: list[Accepted], n: int, key: Callable[[Accepted], Any]) -> Iterator[Accepted]:
-    """``n`` items spread evenly over the groups of ``key`` (round-robin, in item order)."""
-    groups: dict[Any, list[Accepted]] = {}
-    for it in items:
-        groups.setdefault(key(it), []).append(it)
-    keys = sorted(groups, key=str)
-    taken = 0
-    for rank in itertools.count():
-        progressed = False
-        for k in keys:
-            if rank < len(groups[k]) and taken < n:
-                yield groups[k][rank]
-                taken += 1
-                progressed = True
-        if taken >= n or not progressed:
-            return
 
 
 def fill_matched(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], SceneSpec],
@@ -434,11 +469,26 @@ def fill_matched(split: str, quota: dict[Stratum, int], make: Callable[[int, Tar
     final = Counter(a.stratum for a in kept)
     extra = {s: int(round((pool - 1) * n)) for s, n in final.items()}
     more, rep2 = fill(f"{split} (pool)", extra, make, replace(settings, starve_after=float("inf")),
-                      enforce_match=False, matcher=matcher, start_index=report.candidates, partial=True)
-    chosen, lines = match_pool(kept + more, dict(final), describe, lambda st: st.cell)
+                      enforce_match=False, matcher=matcher, start_index=report.candidates, partial=True,
+                      recorded=False)
+    # the pool is labelled at the steering ray count; the kept items are relabelled at the
+    # recorded count, and one whose stratum changes leaves the pool before selecting again
+    candidates = kept + more
+    while True:
+        chosen, lines = match_pool(candidates, dict(final), describe, lambda st: st.cell)
+        todo = [a for a in chosen if not a.recorded]
+        changed = set()
+        for a, lab in zip(todo, label_scenes([a.spec for a in todo], settings.labels)):
+            if stratum_of(lab)[0] != a.stratum:
+                changed.add(id(a))
+            a.labels, a.recorded = lab, True
+        if not changed:
+            break
+        report.rejections["labels changed at the recorded ray count"] += len(changed)
+        candidates = [a for a in candidates if id(a) not in changed]
     report.candidates += rep2.candidates
     report.rejections.update(rep2.rejections)
-    report.rejections["not kept by matched selection"] += len(kept) + len(more) - len(chosen)
+    report.rejections["not kept by matched selection"] += len(candidates) - len(chosen)
     report.notes.extend(lines)
     report.unmatched = None
     report.accepted = len(chosen)

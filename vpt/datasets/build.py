@@ -7,17 +7,19 @@ turns a plan into files.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from tqdm import tqdm
 
-from vpt.datasets.balance import FillSettings, fill_matched, pick_balanced, quotas
+from vpt.datasets.balance import FillSettings, fill_matched, quotas
 from vpt.datasets.cues import analytic_cue_matrix
 from vpt.datasets.planned import DatasetItem, DatasetPlan, plan_workers  # noqa: F401 (re-exported)
 from vpt.datasets.recipe import SWEEP_KINDS, Recipe, load_catalogue
 from vpt.datasets.sweeps import FIT_FRACTION, PlannedSweep, SweepError, plan_sweep
-from vpt.scene.sampling import dress, sample_candidate
+from vpt.scene.candidates import BatchSampler
+from vpt.scene.sampling import dress
 
 BINARY_SPLITS = ("train", "val", "test", "ood")
 MATCH_SCALE = 0.5  # matched selection reads the analytic cues at half resolution (4x faster; ranks only)
@@ -42,9 +44,7 @@ def _plan_split(recipe: Recipe, split: str, size: int, progress: bool) -> tuple[
     shapes = cfg["ood"]["occluder_shapes"] if split == "ood" else cfg["occluders"]["shapes"]
     styles = cfg["ood"]["styles"] if split == "ood" else cfg["styles"]
 
-    def make(index, target):
-        return sample_candidate(recipe.name, recipe.sampling, split, index, target, shapes, catalogue)
-
+    make = BatchSampler(recipe.name, recipe.sampling, split, tuple(shapes), catalogue)
     bal = cfg["balance"]
     kept, report = fill_matched(split, quotas(size, bal["occluded_share"], bal["away_open_weight"]), make,
                                 FillSettings.from_recipe(recipe, progress),
@@ -81,6 +81,84 @@ def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
     _flag(plan, "test", cfg["human_set"], "human_set", lambda it: (it.cell, it.labels.vpt_label, it.labels.depth_label))
     _flag(plan, "train", cfg["warmup"], "warmup", lambda it: (it.labels.vpt_label, it.labels.depth_label))
     return plan
+
+
+def _flag(plan: DatasetPlan, split: str, n: int, flag: str, key) -> None:
+    pool = [it for it in plan.items if it.split == split]
+    for it in pick_balanced(pool, n, key):
+        setattr(it, flag, True)
+
+
+def _plan_sweeps(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPlan:
+    cfg = recipe.config
+    catalogue, styles_cat = load_catalogue("occluders"), load_catalogue("styles")
+    factor = recipe.scale_factor(scale)
+    plan = DatasetPlan(recipe, scale, [])
+    sw = cfg["sweeps"]
+    for kind in SWEEP_KINDS:
+        count = int(round(sw[kind]["count"] * factor))
+        attempts = 0
+        balance: dict[str, dict[str, int]] = {}
+        rejected: dict[str, int] = {}
+        for number in range(count):
+            try:
+                ps = plan_sweep(recipe.name, recipe.sampling, kind, number, sw[kind]["steps"], recipe.labels,
+                                cfg["occluders"]["shapes"], catalogue, sw["max_attempts"])
+            except SweepError as err:
+                raise SweepError(f"{recipe.path}: {err}") from None
+            attempts += ps.attempts
+            for reason, n in ps.rejections.items():
+                rejected[reason] = rejected.get(reason, 0) + n
+            for name, value in ps.balance.items():
+                balance.setdefault(name, {})
+                balance[name][value] = balance[name].get(value, 0) + 1
+            plan.items.extend(_sweep_items(ps, cfg["styles"], styles_cat))
+        counts = "; ".join(f"{name} " + ", ".join(f"{v} {n}" for v, n in c.items()) for name, c in balance.items())
+        plan.reports.append(f"{kind}: {count} sweeps planned from {attempts} base scenes"
+                            + (f" ({counts})" if counts else ""))
+        plan.reports.extend(f"  rejected {n}: {reason}" for reason, n in sorted(rejected.items(), key=lambda x: -x[1]))
+    return plan
+
+
+def _sweep_items(ps: PlannedSweep, styles: list[str], styles_cat: dict[str, Any]) -> list[DatasetItem]:
+    """One item per step, all steps dressed alike (the first step's appearance)."""
+    first = dress(ps.steps[0], styles, styles_cat)
+    mats = {o.id: o.material for o in first.occluders}
+    items = []
+    for spec, lab, step_label in zip(ps.steps, ps.labels, ps.step_labels):
+        occ = tuple(replace(o, material=mats[o.id]) for o in spec.occluders)
+        dressed = replace(spec, appearance=first.appearance, lights=first.lights, occluders=occ)
+        sw = spec.sweep
+        assert sw is not None
+        info = {"sweep_id": ps.sweep_id, "kind": ps.kind, "step": sw.step, "n_steps": sw.n_steps,
+                "parameter": ps.parameter, "value": sw.value, "primary_label": ps.primary,
+                "step_label": step_label, "transitions": ps.transitions, "balance": ps.balance,
+                "summary": ps.summary,
+                "viewer_visible_fraction": lab.viewer_visible_fraction,  # share of solid angle
+                FIT_FRACTION: lab.viewer_visible_pixel_fraction,  # share of the viewer's image pixels
+                "fit_fraction": FIT_FRACTION,  # the one a psychometric fit over partial steps uses
+                "ball_minus_viewer_x_px": lab.image.ball_center_px[0] - lab.image.viewer_center_px[0],
+                "depth_label": lab.depth_label}
+        items.append(DatasetItem(dressed, lab, "strategy", None, sweep=info))
+    return items
+
+
+def pick_balanced(items: list[Any], n: int, key: Callable[[Any], Any]) -> Iterator[Any]:
+    """``n`` items spread evenly over the groups of ``key`` (round-robin, in item order)."""
+    groups: dict[Any, list[Any]] = {}
+    for it in items:
+        groups.setdefault(key(it), []).append(it)
+    keys = sorted(groups, key=str)
+    taken = 0
+    for rank in itertools.count():
+        progressed = False
+        for k in keys:
+            if rank < len(groups[k]) and taken < n:
+                yield groups[k][rank]
+                taken += 1
+                progressed = True
+        if taken >= n or not progressed:
+            return
 
 
 def _flag(plan: DatasetPlan, split: str, n: int, flag: str, key) -> None:

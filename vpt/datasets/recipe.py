@@ -84,7 +84,7 @@ BINARY_SCHEMA: dict[str, Any] = {
     "balance": {
         "occluded_share": ("float", 0.5, (0.0, 0.5)),
         "max_candidates_per_item": ("int", 300, (1, 100000)),
-        "batch_size": ("int", 256, (1, 100000)),
+        "batch_size": ("int", 2048, (1, 100000)),
         "pool": ("float", 3.0, (1.0, 20.0)),
         # relative size of the two cells with the ball on the side the viewer faces away from
         # and no occluder over the segment (vpt.datasets.balance.away_open): 1 = equal cells

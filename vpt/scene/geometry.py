@@ -82,6 +82,12 @@ class Primitives:
         return np.where(self.kind == SPHERE, h[:, 0], r)
 
 
+def _dot(d: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Dot products (Q, N) of vectors (Q, N, 3) with one vector (Q, 3) each (a batched
+    matrix product: several times faster than ``einsum`` here)."""
+    return np.matmul(d, v[:, :, None])[..., 0]
+
+
 def ray_entry(origin: np.ndarray, direction: np.ndarray, kind: np.ndarray, center: np.ndarray,
               half: np.ndarray, yaw: np.ndarray) -> np.ndarray:
     """Distance along each ray to where it enters a solid; ``inf`` where it misses, 0 when
@@ -145,10 +151,15 @@ def _enter_cylinder(o, d, c, h, yaw):
 
 
 def _enter_sphere(o, d, c, h, yaw):
-    rel = np.broadcast_to(o - c[:, None, :], d.shape)
+    rel = o - c[:, None, :]
     r = h[:, 0:1]
-    b = np.einsum("pnk,pnk->pn", rel, d)
-    cc = np.einsum("pnk,pnk->pn", rel, rel) - r**2
+    if rel.shape[1] == 1:  # one origin per solid (the usual case): a matrix product is faster
+        b = _dot(d, rel[:, 0])
+        cc = np.sum(rel[:, 0] ** 2, axis=1)[:, None] - r**2
+    else:
+        rel = np.broadcast_to(rel, d.shape)
+        b = np.einsum("pnk,pnk->pn", rel, d)
+        cc = np.einsum("pnk,pnk->pn", rel, rel) - r**2
     disc = b * b - cc
     sq = np.sqrt(np.maximum(disc, 0.0))
     t0, t1 = -b - sq, -b + sq
@@ -199,7 +210,7 @@ def _frustum_normals(f, r, u, half_h, half_v):
 def _cone_vs_frustum(axis, alpha, f, r, u, half_h, half_v):
     """(all_inside, all_outside) of cones against frustums, conservative."""
     n = _frustum_normals(f, r, u, half_h, half_v)
-    s = np.einsum("qpk,qk->qp", n, axis)
+    s = _dot(n, axis)
     sa = np.sin(alpha)[:, None]
     inside = np.all(s >= sa, axis=1) & (np.einsum("qk,qk->q", f, axis) > 0)
     outside = np.any(s <= -sa, axis=1)
@@ -207,9 +218,7 @@ def _cone_vs_frustum(axis, alpha, f, r, u, half_h, half_v):
 
 
 def _in_frustum(d, f, r, u, half_h, half_v):
-    a = np.einsum("qnk,qk->qn", d, f)
-    b = np.einsum("qnk,qk->qn", d, r)
-    c = np.einsum("qnk,qk->qn", d, u)
+    a, b, c = _dot(d, f), _dot(d, r), _dot(d, u)
     return (a > 0) & (np.abs(b) <= a * np.tan(half_h)[:, None]) & (np.abs(c) <= a * np.tan(half_v)[:, None])
 
 
@@ -281,16 +290,22 @@ def cone_visibility(q: ConeQueries, n_rays: int = N_RAYS_DEFAULT) -> ConeVisibil
         in_true = cos_t >= np.cos(alpha_t[idx])[:, None] - 1e-12
         # distance to the sphere surface along each ray (true sphere for rays that hit it)
         mvec = axis_vec[idx]
-        b = np.einsum("qnk,qk->qn", d, mvec)
+        b = _dot(d, mvec)
         rr = np.where(in_true, q.radius[idx, None], r_dil[idx, None]) ** 2
         t_ball = b - np.sqrt(np.maximum(rr - (dist[idx, None] ** 2 - b * b), 0.0))
 
         f, r, u = q.forward[idx], q.right[idx], q.up[idx]
         hh, hv, mm = q.half_h[idx], q.half_v[idx], m[idx]
         hfi = hf[idx, None]
-        inf_true = _in_frustum(d, f, r, u, hh, hv) | ~hfi
-        inf_inner = _in_frustum(d, f, r, u, hh - mm, hv - mm) | ~hfi
-        inf_outer = _in_frustum(d, f, r, u, hh + mm, hv + mm) & hfi
+        # the three frustums share their axes: the ray components along them once
+        fa, fb, fc = _dot(d, f), np.abs(_dot(d, r)), np.abs(_dot(d, u))
+
+        def in_frustum(h_h, h_v):  # _in_frustum of these rays
+            return (fa > 0) & (fb <= fa * np.tan(h_h)[:, None]) & (fc <= fa * np.tan(h_v)[:, None])
+
+        inf_true = in_frustum(hh, hv) | ~hfi
+        inf_inner = in_frustum(hh - mm, hv - mm) | ~hfi
+        inf_outer = in_frustum(hh + mm, hv + mm) & hfi
 
         blocked = np.zeros(d.shape[:2], bool)
         fl = q.floor[idx]
@@ -391,12 +406,12 @@ def pixel_visible_fraction(q: ConeQueries, n_rays: int = N_RAYS_DEFAULT, chunk: 
         d = (cos_t[..., None] * ax[:, None, :]
              + (sin_t * np.cos(ang))[..., None] * e1[:, None, :]
              + (sin_t * np.sin(ang))[..., None] * e2[:, None, :])
-        b = np.einsum("qnk,qk->qn", d, axis_vec[idx])
+        b = _dot(d, axis_vec[idx])
         t_ball = b - np.sqrt(np.maximum(q.radius[idx, None] ** 2 - (dist[idx, None] ** 2 - b * b), 0.0))
         f = q.forward[idx]
         hf = q.has_frustum[idx, None]
         inside = _in_frustum(d, f, q.right[idx], q.up[idx], q.half_h[idx], q.half_v[idx]) | ~hf
-        cos_f = np.einsum("qnk,qk->qn", d, f)
+        cos_f = _dot(d, f)
         weight = np.where(hf, 1.0 / np.maximum(cos_f, 1e-3) ** 3, 1.0)
         ez = q.eye[idx, 2]
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -193,7 +193,7 @@ def _image_measurements(specs, obs_pos, p_viewer, p_ball) -> dict[str, np.ndarra
     pts = np.concatenate([p_ball[:, None], p_viewer[:, None], eye[:, None], (p_viewer + 0.5 * fwd)[:, None],
                           rim_b, rim_v], axis=1)
     w2c = np.stack([s.observer._world_to_cv for s in specs])
-    cam = np.einsum("sij,skj->ski", w2c[:, :3, :3], pts) + w2c[:, None, :3, 3]
+    cam = np.matmul(pts, w2c[:, :3, :3].transpose(0, 2, 1)) + w2c[:, None, :3, 3]
     foc = np.array([s.observer.focal_px for s in specs])
     cxy = np.array([[s.observer.width / 2.0, s.observer.height / 2.0] for s in specs])
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -35,33 +35,78 @@ def scene_rows(spec: SceneSpec, query: int) -> tuple[list[tuple], list[int]]:
     return rows, ids
 
 
+def _camera(spec: SceneSpec, scale: float) -> tuple[int, int, float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    obs = spec.observer
+    width, height = max(1, int(round(obs.width * scale))), max(1, int(round(obs.height * scale)))
+    return height, width, obs.focal_px * width / obs.width, obs.basis()
+
+
+def _rays(ys: np.ndarray, xs: np.ndarray, height: int, width: int, f_px: float, basis) -> np.ndarray:
+    """Unit world directions (len(ys) * len(xs), 3) through the centres of pixels
+    (ys x xs, row-major), as :func:`pixel_rays` computes them."""
+    fwd, right, up = basis
+    u = (xs + 0.5 - width / 2.0) / f_px
+    v = (ys + 0.5 - height / 2.0) / f_px
+    uu, vv = np.meshgrid(u, v)
+    d = fwd[None, :] + uu.reshape(-1, 1) * right[None, :] - vv.reshape(-1, 1) * up[None, :]
+    return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+
 def pixel_rays(spec: SceneSpec, scale: float = 1.0) -> tuple[np.ndarray, int, int]:
     """Unit world directions (H*W, 3) through the pixel centres of the observer's image,
     optionally at ``scale`` times its resolution; returns (directions, H, W)."""
-    obs = spec.observer
-    width, height = max(1, int(round(obs.width * scale))), max(1, int(round(obs.height * scale)))
-    f_px = obs.focal_px * width / obs.width
-    u = (np.arange(width) + 0.5 - width / 2.0) / f_px
-    v = (np.arange(height) + 0.5 - height / 2.0) / f_px
-    uu, vv = np.meshgrid(u, v)
-    fwd, right, up = obs.basis()
-    d = fwd[None, :] + uu.reshape(-1, 1) * right[None, :] - vv.reshape(-1, 1) * up[None, :]
-    return d / np.linalg.norm(d, axis=1, keepdims=True), height, width
+    height, width, f_px, basis = _camera(spec, scale)
+    return _rays(np.arange(height), np.arange(width), height, width, f_px, basis), height, width
 
 
 def analytic_mask(spec: SceneSpec, scale: float = 1.0) -> np.ndarray:
-    """The object-index mask (H, W) uint8 of ``spec`` seen from its observer."""
-    dirs, height, width = pixel_rays(spec, scale)
+    """The object-index mask (H, W) uint8 of ``spec`` seen from its observer.
+
+    Each solid is ray-cast only over the pixels of its screen box (the bounding rectangle of
+    its projected bounding-box corners, one pixel wider; the whole image when a corner is
+    not in front of the camera), outside which no ray can hit it, and a pixel keeps the
+    first solid (in row order) at the smallest distance: the same mask as casting every
+    pixel against every solid."""
+    height, width, f_px, basis = _camera(spec, scale)
     rows, ids = scene_rows(spec, 0)
     prims = geo.Primitives.from_rows(rows)
-    origin = np.asarray(spec.observer.position, float)
-    n = len(prims)
-    t = geo.ray_entry(np.broadcast_to(origin, (n, 1, 3)), np.broadcast_to(dirs, (n,) + dirs.shape),
-                      prims.kind, prims.center, prims.half, prims.yaw)
-    first = np.argmin(t, axis=0)
-    hit = np.isfinite(t[first, np.arange(t.shape[1])])
-    out = np.where(hit, np.asarray(ids, np.uint8)[first], 0).astype(np.uint8)
-    return out.reshape(height, width)
+    origin = np.asarray(spec.observer.position, float)[None, None, :]
+    best = np.full((height, width), np.inf)
+    out = np.zeros((height, width), np.uint8)
+    for k, (y0, y1, x0, x1) in enumerate(_screen_boxes(spec, prims, scale, height, width)):
+        if y0 >= y1 or x0 >= x1:
+            continue
+        dirs = _rays(np.arange(y0, y1), np.arange(x0, x1), height, width, f_px, basis)
+        t = geo.ray_entry(origin, dirs[None], prims.kind[k:k + 1], prims.center[k:k + 1], prims.half[k:k + 1],
+                          prims.yaw[k:k + 1])[0].reshape(y1 - y0, x1 - x0)
+        closer = t < best[y0:y1, x0:x1]
+        best[y0:y1, x0:x1][closer] = t[closer]
+        out[y0:y1, x0:x1][closer] = ids[k]
+    return out
+
+
+def _screen_boxes(spec: SceneSpec, prims: geo.Primitives, scale: float, height: int, width: int) -> list[tuple]:
+    """Per solid, the pixel rows [y0, y1) and columns [x0, x1) its image can cover."""
+    obs = spec.observer
+    c, s = np.cos(prims.yaw), np.sin(prims.yaw)
+    h = prims.half
+    # half extents of each solid's world-axis bounding box (a yawed box's corners; a
+    # cylinder's and a sphere's radius is the same in every direction)
+    ext = np.stack([np.abs(c) * h[:, 0] + np.abs(s) * h[:, 1], np.abs(s) * h[:, 0] + np.abs(c) * h[:, 1], h[:, 2]], 1)
+    ext = np.where((prims.kind == geo.BOX)[:, None], ext, h)
+    signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+    corners = prims.center[:, None, :] + signs[None] * ext[:, None, :]  # (M, 8, 3)
+    uv, z = obs.project(corners)
+    f = width / obs.width  # pixels of the mask per pixel of the image
+    out = []
+    for k in range(len(prims)):
+        if not np.all(z[k] > 1e-6):
+            out.append((0, height, 0, width))
+            continue
+        u, v = uv[k, :, 0] * f, uv[k, :, 1] * f
+        out.append((max(0, int(np.floor(v.min())) - 1), min(height, int(np.ceil(v.max())) + 1),
+                    max(0, int(np.floor(u.min())) - 1), min(width, int(np.ceil(u.max())) + 1)))
+    return out
 
 
 def segment_coverage(specs, p_viewer_px: np.ndarray, p_ball_px: np.ndarray, n_samples: int = 64

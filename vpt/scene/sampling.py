@@ -1,7 +1,13 @@
 """Sampling scene specs from a recipe.
 
-Each candidate comes from two streams, ``(dataset seed, candidate index, "<recipe>/<split>/layout")``
-and ``(…, "…/appearance")``, so changing materials or lights never moves geometry. A candidate
+The planner draws candidate layouts with :mod:`vpt.scene.candidates`, in batches of arrays,
+from the layout streams described there (generator version 2: one stream per block of 64
+candidates); a candidate's appearance comes from its own stream ``(dataset seed, candidate
+index, "<recipe>/<split>/appearance")``, so changing materials or lights never moves
+geometry. The scalar functions here (:func:`sample_observer`, :func:`sample_viewer`,
+:func:`sample_ball`, :func:`place_occluders`, :func:`sample_candidate`) state the same rules
+one candidate at a time, each candidate from its own stream; the sweeps and the conflict
+pairs build on them, the planner's batches follow them. A candidate
 is *aimed* at a counterbalancing target (VPT label, hidden reason, whether an occluder should
 overlap the image segment, which side the ball and the viewer's facing should fall on); the
 analytic labels then decide which cell it really lands in. Aiming changes where the ball and
@@ -22,12 +28,14 @@ where their image angles overlap, which is near that edge (:data:`IN_VIEW_EDGE_P
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from vpt.rng import stream
+from vpt.scene.aims import (ANGLE_EDGES, COVER_EDGES, IN_VIEW_EDGE_POWER, IN_VIEW_REACH, OUT_VIEW_CLEARANCE,
+                            OUT_VIEW_EDGE_POWER, TURN_EDGES, Target, bin_of, viewer_x_sign)
 from vpt.scene.labels import SceneLabels
 from vpt.scene.settings import SamplingSettings
 from vpt.scene.spec import (
@@ -39,47 +47,6 @@ from vpt.scene.spec import (
     SceneSpec,
     ViewerSpec,
 )
-
-
-@dataclass(frozen=True)
-class Target:
-    """The counterbalancing cell a candidate is aimed at (see ``vpt.datasets.balance``)."""
-
-    vpt: int
-    reason: str | None  # "occluded" | "out_of_view" for vpt 0
-    overlap: bool
-    side: str  # "left" | "right": ball relative to the viewer in the image
-    facing: str  # "left" | "right": viewer's facing in the image
-    depth: int  # 1 = ball closer to the observer
-    # the image-cue bins (coverage, 2D facing angle, turn) wanted by the matching of
-    # ``vpt.datasets.balance``, or None for any; they only steer where things are placed
-    hint: tuple[int | None, int | None, int | None] | None = None
-
-
-# Bins of the graded image cues that the sampler matches between the VPT labels inside each
-# counterbalancing cell (``vpt.datasets.balance``): the share of the viewer-ball image
-# segment that occluders cover (overlap cells only), the angle in the image between the
-# viewer's facing and the direction from its lens to the ball, and how far the viewer is
-# turned from side-on toward or away from the observer.
-COVER_EDGES = (0.3, 0.55, 0.75)
-ANGLE_EDGES = (30.0, 60.0, 90.0)
-TURN_EDGES = (36.0,)
-
-# How the ball's angle from the viewer's facing is drawn (see the module docstring). In view:
-# |angle| = limit * u ** IN_VIEW_EDGE_POWER with u uniform, so its density rises toward the
-# limit (power 1 would be uniform); the limit is IN_VIEW_REACH of the largest angle the labels
-# accept. Out of view: OUT_VIEW_CLEARANCE degrees beyond the smallest angle the labels accept,
-# then span * u ** OUT_VIEW_EDGE_POWER, so its density falls away from the edge. Measured on
-# train and test pools at 4 times the default size (2026-12-03): the facing angle as a single
-# cue fell from 58.5 % to 55.7 % after matched selection, the combined cues unchanged.
-IN_VIEW_EDGE_POWER = 0.5
-IN_VIEW_REACH = 0.98
-OUT_VIEW_EDGE_POWER = 2.0
-OUT_VIEW_CLEARANCE = 1.0
-
-
-def bin_of(value: float, edges: tuple[float, ...]) -> int:
-    return int(sum(value > e for e in edges))
 
 
 def cue_bins(labels: SceneLabels) -> tuple[int, int, int]:
@@ -112,21 +79,6 @@ def sample_observer(cfg: SamplingSettings, rng: np.random.Generator) -> Observer
     w, h = cfg.resolution
     return ObserverSpec(position=(look[0] * 0.5, -dist, height), look_at=look, hfov_deg=uniform(rng, o.hfov_deg),
                         width=int(w), height=int(h))
-
-
-def viewer_x_sign(target: Target) -> int:
-    """Which half of the image the viewer should stand in, or 0 for either.
-
-    When the ball must appear on the side the viewer faces away from (in the image), only
-    perspective can put it there: the ball moves along the viewer's line of sight toward or
-    away from the observer, and its image shifts toward or away from the image centre. That
-    works on one side of the image only, fixed by the facing and the depth order. The choice
-    depends on (side, facing, depth) and never on the VPT label, so within a cell the viewer's
-    position says nothing about visibility.
-    """
-    if target.side == target.facing:
-        return 0
-    return 1 if (target.facing == "right") == (target.depth == 0) else -1
 
 
 def sample_viewer(cfg: SamplingSettings, rng: np.random.Generator, facing: str, x_sign: int = 0,
@@ -372,8 +324,11 @@ def occluder_mode(target: Target, rng: np.random.Generator) -> str | None:
 
 def sample_candidate(recipe_name: str, cfg: SamplingSettings, split: str, index: int, target: Target,
                      shapes: list[str], catalogue: dict[str, Any]) -> SceneSpec:
-    """The layout of candidate ``index`` aimed at ``target`` (no appearance yet: see
-    :func:`dress`); raises :class:`Rejected` if it cannot be built."""
+    """The layout of one candidate aimed at ``target``, drawn with the scalar functions of
+    this module from its own stream ``(seed, index, "<recipe>/<split>/layout")`` (the
+    conflict pairs' base scenes; no appearance yet: see :func:`dress`); raises
+    :class:`Rejected` if it cannot be built. The planner draws its candidates in batches
+    instead (:func:`vpt.scene.candidates.sample_batch`, the same rules, other streams)."""
     layout = stream(cfg.seed, index, f"{recipe_name}/{split}/layout")
     observer = sample_observer(cfg, layout)
     viewer = sample_viewer(cfg, layout, target.facing, viewer_x_sign(target), target.hint[2] if target.hint else None)
