@@ -157,7 +157,7 @@ def cluster(tmp_path_factory):
 
 def _scenes(recipe: Path, out: Path, env: dict[str, str], *executor: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "vpt.cli", "scenes", str(recipe), "--out", str(out), "--preset",
-                             "preview", "--quiet", *executor],
+                             "preview", "--human-renders", "--quiet", *executor],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -141,14 +141,14 @@ def test_the_wheels_vpt_is_imported_and_finds_its_data(installed):
     module, data, names = Path(out[0]), Path(out[1]), out[2]
     assert module.is_relative_to(venv) and data.is_relative_to(venv), out
     assert not module.is_relative_to(ROOT)
-    assert names == "['depth-vpt', 'vpt-strategy']"
+    assert names == "['conflict', 'depth-vpt', 'vpt-strategy']"
 
 
 @pytest.mark.wheel
 def test_check_finds_the_packaged_recipes_from_another_folder(installed):
     venv = installed[0]
     out = _vpt(installed, "check").stdout.splitlines()  # default: the packaged recipes
-    assert len(out) == 2 and all(": ok (" in line for line in out), out
+    assert len(out) == 3 and all(": ok (" in line for line in out), out
     assert all(Path(line.split(":")[0]).is_relative_to(venv) for line in out), out
     by_name = _vpt(installed, "check", "depth-vpt", "scenes/vpt-strategy.yaml").stdout  # a name; the README's form
     assert "depth-vpt.yaml: ok (binary" in by_name and "vpt-strategy.yaml: ok (sweeps" in by_name
