@@ -150,15 +150,12 @@ def datasheet_md(config: dict[str, Any], df: pd.DataFrame, kind: str) -> str:
         pairs = conflict_pairs_md(df)
         if pairs:
             parts += ["\n## Look-alike pairs\n", pairs]
-        ood = ood_md(config)
-        if ood:
-            parts += ["\n## What the OOD split changes\n", ood]
     if kind == "binary":
         hidden = hidden_by_overlap_md(df)
         if hidden:
             parts += ["\n## Hidden reason and the counterbalancing cells\n", hidden]
-        ood = ood_md(config)
-        if ood:
-            parts += ["\n## What the OOD split changes\n", ood]
+    ood = ood_md(config) if kind in ("binary", "conflict") else ""
+    if ood:
+        parts += ["\n## What the OOD split changes\n", ood]
     parts += ["\n## Intended uses and known limitations\n", USES_MD]
     return "".join(parts)

@@ -40,7 +40,7 @@ import numpy as np
 
 from vpt.rng import stream
 from vpt.scene.conflict_cover import solve_cover_pair
-from vpt.scene.conflict_floor import facing_candidates, feasible_angles, solve_floor_facing_pair, turn_matched
+from vpt.scene.conflict_floor import facing_candidates
 from vpt.scene.conflict_parts import (ANGLE_TOL_DEG, COVER_TOL, KINDS, STAND, ConflictPair, auc, raised_ball,
                                       smd)
 from vpt.scene.conflict_raised import solve_depth_pair, solve_facing_pair
@@ -50,8 +50,8 @@ from vpt.scene.settings import SamplingSettings
 from vpt.scene.spec import SceneSpec
 
 __all__ = ["ANGLE_TOL_DEG", "COVER_TOL", "KINDS", "STAND", "ConflictPair", "SolveReport", "auc", "base_scene",
-           "build_pairs", "cue_balance", "facing_candidates", "feasible_angles", "raised_ball", "smd",
-           "solve_cover_pair", "solve_depth_pair", "solve_facing_pair", "solve_floor_facing_pair", "turn_matched"]
+           "build_pairs", "cue_balance", "facing_candidates", "raised_ball", "smd",
+           "solve_cover_pair", "solve_depth_pair", "solve_facing_pair"]
 
 SPLIT = "conflict"
 
