@@ -158,8 +158,10 @@ def exemplar_items(pool: pd.DataFrame, tested: set[str], task: str, k: int, seed
     for lab, n in need.items():
         grp = cand[cand[col].astype(int) == lab]
         if len(grp) < n:
-            raise UserError(f"k-shot: {k} exemplars need {n} train scenes with {col}={lab}, the dataset has "
-                            f"{len(grp)}; lower --shots or pass --exemplars DATASET with a larger train split")
+            raise UserError(f"k-shot: {k} exemplars need {n} train scenes with {col}={lab} that are not asked "
+                            f"about themselves, the dataset has {len(grp)}; ask about other splits (e.g. --split test "
+                            "ood, or --selection human), lower --shots, or pass --exemplars DATASET with a larger train "
+                            "split")
         picks.append(grp.iloc[rng.choice(len(grp), size=n, replace=False)])
     out = pd.concat(picks)
     return out.iloc[rng.permutation(len(out))].reset_index(drop=True)
