@@ -27,6 +27,7 @@ from vpt.deciders.human.export import write_human_run
 from vpt.deciders.human.protocol import StudyConfig
 from vpt.deciders.human.assets import STATIC, VENDOR_FILES, check_assets
 from vpt.deciders.human.export import ANSWER_DETAILS
+from vpt.deciders.human.sets import describe, recorded_sets, study_sets
 from vpt.deciders.human.summary import quality
 from vpt.deciders.human.tutorial import tutorial_html
 from vpt.errors import UserError
@@ -58,13 +59,14 @@ PAGE = """<!doctype html>
 
 def build_bundle(dataset: str | Path, config: StudyConfig, out: str | Path, n_plans: int = 200,
                  instructions: str | Path | None = None, consent: str | Path | None = None,
-                 jatos: bool = False) -> dict[str, Any]:
-    """Write ``out/bundle/`` and ``out/manifest.json``; returns a summary."""
+                 jatos: bool = False, conflict: bool = True) -> dict[str, Any]:
+    """Write ``out/bundle/`` and ``out/manifest.json``; returns a summary. ``conflict``: add
+    the human sets of the conflict sets beside ``dataset`` (:mod:`vpt.deciders.human.sets`)."""
     check_assets()
     if n_plans < 1:
         raise UserError("--plans must be at least 1")
-    ds = load_dataset(dataset)
-    stimuli = protocol.load_stimuli(ds, config.task)
+    ds, added = study_sets(dataset, conflict)
+    stimuli = protocol.load_stimuli(ds, config.task, added)
     w, h = protocol.stimulus_size(stimuli, config.stimulus_px)
     out = Path(out)
     bundle = out / "bundle"
@@ -108,13 +110,15 @@ def build_bundle(dataset: str | Path, config: StudyConfig, out: str | Path, n_pl
     }
     atomic_write_text(bundle / "study.js", "window.VPT_STATIC = " + json.dumps(public, indent=1) + ";\n")
     atomic_write_text(bundle / "index.html", PAGE.format(jatos='<script src="jatos.js"></script>\n' if jatos else ""))
-    manifest = {"study_id": study_id, "dataset": ds.name, "dataset_hash": ds.hash, "task": config.task,
+    manifest = {"study_id": study_id, "dataset": ds.name, "dataset_hash": ds.hash, "sets": describe(added),
+                "task": config.task,
                 "settings": config.public(), "created_at": store.utc_now().isoformat(),
                 "stimuli": {key: s.scene_id for key, s in stimuli.by_key().items()},
                 "plans": [{"seed": p["seed"], "trials": p["trials"]} for p in plans]}
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
     return {"bundle": bundle, "manifest": out / "manifest.json", "plans": n_plans, "study_id": study_id,
-            "stimuli": len(stimuli.test) + len(stimuli.warmup)}
+            "stimuli": len(stimuli.test) + len(stimuli.warmup), "test": stimuli.test_counts(),
+            "sets": [d.name for d in added]}
 
 
 def read_result_lines(files: Iterable[str | Path], study_id: str) -> list[dict[str, Any]]:
@@ -150,13 +154,14 @@ def import_results(files: Iterable[str | Path], manifest_path: str | Path, datas
     if ds.hash != manifest["dataset_hash"]:
         raise UserError(f"{manifest_path}: the bundle was made from dataset {manifest['dataset']} (hash "
                         f"{manifest['dataset_hash']}), not {ds.root} (hash {ds.hash})")
+    added = recorded_sets(ds, manifest.get("sets"), str(manifest_path))
     config = StudyConfig(**{k: v for k, v in manifest["settings"].items() if k in StudyConfig.__dataclass_fields__})
     lines = read_result_lines(files, manifest["study_id"])
     if not lines:
         raise UserError(f"no answers of study {manifest['study_id']} in {', '.join(map(str, files))}")
     scene_of = manifest["stimuli"]
-    labels = {s.scene_id: s.label for s in [*protocol.load_stimuli(ds, config.task).test,
-                                            *protocol.load_stimuli(ds, config.task).warmup]}
+    stimuli = protocol.load_stimuli(ds, config.task, added)
+    labels = {s.scene_id: s.label for s in [*stimuli.test, *stimuli.warmup]}
     answers, people = [], {}
     seen: set[tuple[str, int]] = set()
     for rec in lines:
@@ -196,4 +201,4 @@ def import_results(files: Iterable[str | Path], manifest_path: str | Path, datas
                                                                     "settings", "created_at")}},
             "started_utc": manifest.get("created_at")}
     return write_human_run(ds, config.task, run_id, responses, pd.DataFrame(list(people.values())), results, meta,
-                           include_excluded, include_unfinished, config.min_rt_ms)
+                           include_excluded, include_unfinished, config.min_rt_ms, added)

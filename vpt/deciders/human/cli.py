@@ -21,8 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       description="Serves the experiment for one task on the human set (test) and warm-up set of a "
                       "rendered dataset. Prolific's PROLIFIC_PID, STUDY_ID and SESSION_ID URL parameters are kept "
                       "only as keyed hashes; IP addresses are never stored. Prints the experimenter view's URL.")
-    s.add_argument("--dataset", required=True, help="a rendered dataset folder (data/<recipe>) with a human set")
+    s.add_argument("--dataset", required=True, help="a rendered dataset folder (data/<recipe>) with a human set; "
+                   "the human sets of the conflict sets beside it are mixed in (--no-conflict: not)")
     s.add_argument("--task", required=True, choices=["vpt", "depth"])
+    _conflict_option(s)
     s.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1; 0.0.0.0 for a lab "
                    "network or behind a reverse proxy)")
     s.add_argument("--port", type=int, default=8000)
@@ -50,8 +52,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b = hs.add_parser("static", help="a self-contained bundle of the experiment for JATOS, Pavlovia or any web host",
                       description="Writes OUT/bundle/ (upload it: page, script, jsPsych, stimuli, pre-drawn plans) and "
                       "OUT/manifest.json (keep it: the importer maps the bundle's opaque stimulus names back with it).")
-    b.add_argument("--dataset", required=True, help="a rendered dataset folder with a human set")
+    b.add_argument("--dataset", required=True, help="a rendered dataset folder with a human set; the human sets "
+                   "of the conflict sets beside it are mixed in (--no-conflict: not)")
     b.add_argument("--task", required=True, choices=["vpt", "depth"])
+    _conflict_option(b)
     b.add_argument("--out", required=True, help="output folder")
     b.add_argument("--plans", type=int, default=200, help="pre-drawn trial orders (one seed each; default 200)")
     b.add_argument("--jatos", action="store_true", help="load jatos.js and append each answer to JATOS' result data")
@@ -81,6 +85,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     u.add_argument("--participant", required=True, metavar="PSEUDONYM",
                    help="the participant's pseudonym (p-..., shown to them and in the experimenter view)")
     u.set_defaults(func=cmd_unlock)
+
+
+def _conflict_option(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--no-conflict", dest="conflict", action="store_false",
+                   help="serve the human set of --dataset only; by default the human set of every conflict set "
+                   "beside it (data/conflict: look-alike pairs) is mixed into the test trials, a quarter of them "
+                   "with the packaged recipes (docs/human.md#conflict-items)")
 
 
 def _protocol_options(s: argparse.ArgumentParser) -> None:
@@ -146,16 +157,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     require("vpt human serve", "fastapi", "uvicorn")
     from vpt.deciders.human.server import create_app, open_study
+    from vpt.deciders.human.sets import share_line
 
     config = _config(args)
     db = args.db or f"human-{args.task}.sqlite"
     study = open_study(args.dataset, config, db, args.instructions, args.consent, args.secret_file,
-                       args.admin_token or os.environ.get("VPT_HUMAN_ADMIN_TOKEN"))
+                       args.admin_token or os.environ.get("VPT_HUMAN_ADMIN_TOKEN"), conflict=args.conflict)
     import uvicorn
 
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
-    print(f"vpt human: {args.task} on {study.stimuli.dataset.name}: {len(study.stimuli.warmup)} warm-up + "
-          f"{len(study.stimuli.test)} test stimuli at {study.stimulus_w}x{study.stimulus_h} CSS px; database {db}")
+    st = study.stimuli
+    print(f"vpt human: {args.task} on {st.dataset.name}: {len(st.warmup)} warm-up + {len(st.test)} test stimuli ("
+          f"{share_line(st.dataset, st.sets, st.test_counts())}) at {study.stimulus_w}x{study.stimulus_h} CSS px; "
+          f"database {db}")
     print(f"participants:      {base}/   (Prolific: {base}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
           "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}})")
     print(f"experimenter view: {base}/admin?token={study.admin_token}", flush=True)
@@ -181,9 +195,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_static(args: argparse.Namespace) -> int:
     from vpt.deciders.human.bundle import build_bundle
 
-    r = build_bundle(args.dataset, _config(args), args.out, args.plans, args.instructions, args.consent, args.jatos)
-    print(f"vpt human: bundle of study {r['study_id']} ({r['stimuli']} stimuli, {r['plans']} trial orders) in "
-          f"{r['bundle']}/ (upload it); keep {r['manifest']} for `vpt human import`")
+    r = build_bundle(args.dataset, _config(args), args.out, args.plans, args.instructions, args.consent, args.jatos,
+                     conflict=args.conflict)
+    test = ", ".join(f"{n} from {name}" for name, n in r["test"].items())
+    print(f"vpt human: bundle of study {r['study_id']} ({r['stimuli']} stimuli, test {test}; {r['plans']} trial "
+          f"orders) in {r['bundle']}/ (upload it); keep {r['manifest']} for `vpt human import`")
     return 0
 
 

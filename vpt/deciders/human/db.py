@@ -130,11 +130,15 @@ class StudyDB:
     def meta(self) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in self._tx("SELECT key, value FROM meta").fetchall()}
 
-    def bind(self, dataset_hash: str, dataset_name: str, task: str, settings: dict[str, Any]) -> dict[str, Any]:
-        """Tie the file to one dataset and task (first start) or check that it is tied to them."""
+    def bind(self, dataset_hash: str, dataset_name: str, task: str, settings: dict[str, Any],
+             sets: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """Tie the file to one dataset, the sets added to its human set (name and hash each, see
+        :mod:`vpt.deciders.human.sets`) and a task (first start) or check that it is tied to
+        them. A database from before added sets were recorded has none."""
+        sets = list(sets or [])
         m = self.meta()
         if not m:
-            m = {"dataset_hash": dataset_hash, "dataset": dataset_name, "task": task,
+            m = {"dataset_hash": dataset_hash, "dataset": dataset_name, "task": task, "sets": sets,
                  "experiment_id": secrets.token_hex(6), "created_at": utc_now()}
             with self.lock:
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -149,6 +153,16 @@ class StudyDB:
         if m["task"] != task:
             raise UserError(f"{self.path}: this study database is for task {m['task']!r}, not {task!r}; "
                             "use another --db")
+        had = m.get("sets", [])
+        if had != sets:
+            def names(v: list[dict[str, str]]) -> str:
+                return ", ".join(f"{d['name']} ({d['hash']})" for d in v) or "none"
+
+            hint = ("pass --no-conflict to serve it as it was started" if not had else
+                    "put the conflict set it was started with back beside the dataset (same index) and leave "
+                    "out --no-conflict")
+            raise UserError(f"{self.path}: this study was started with the added sets {names(had)}, not "
+                            f"{names(sets)}; {hint}, or use another --db for a new study")
         self._tx("INSERT OR REPLACE INTO meta VALUES ('settings', ?)", (json.dumps(settings, default=str),))
         return m
 

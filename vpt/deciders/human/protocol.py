@@ -17,7 +17,7 @@ import html
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -83,17 +83,29 @@ class Stimulus:
     check_key: str = ""  # a second opaque name for a warm-up item asked again as an attention check
     hidden_reason: str = ""  # vpt label 0: occluded or out_of_view
     scene_json: str = ""
+    dataset: str = ""  # the dataset folder it comes from (the trial table's ``dataset``)
+    pair: str = ""  # a conflict set's look-alike pair (both halves share it); "" otherwise
 
 
 @dataclass
 class Stimuli:
-    """The stimuli a study may show: the human set (test) and the warm-up set."""
+    """The stimuli a study may show: the human set (test) of ``dataset`` and of the ``sets``
+    added to it (the conflict sets beside it, :mod:`vpt.deciders.human.sets`), and the warm-up
+    set of ``dataset``."""
 
     dataset: Dataset
     task: str
     test: list[Stimulus] = field(default_factory=list)
     warmup: list[Stimulus] = field(default_factory=list)
     model_resolution: int = 0  # stimuli without a human-resolution render (shown at the model's)
+    sets: list[Dataset] = field(default_factory=list)
+
+    def test_counts(self) -> dict[str, int]:
+        """Test stimuli per dataset name."""
+        out: dict[str, int] = {}
+        for s in self.test:
+            out[s.dataset] = out.get(s.dataset, 0) + 1
+        return out
 
     def by_key(self) -> dict[str, Stimulus]:
         """Every image name the page may ask for: each stimulus' key and, for warm-up items, the
@@ -139,35 +151,57 @@ def check_image(s: Stimulus) -> bytes:
     return out.getvalue()
 
 
-def load_stimuli(dataset: Dataset, task: str) -> Stimuli:
-    """The human set and the warm-up set of ``dataset`` with their labels for ``task``; the
-    512 px ``human_image`` where the dataset has one, else ``image``."""
+def load_stimuli(dataset: Dataset, task: str, sets: Sequence[Dataset] = ()) -> Stimuli:
+    """The human set of ``dataset`` and of each added set in ``sets`` (their test items mixed
+    into one list) and the warm-up set of ``dataset``, with their labels for ``task``; the
+    512 px ``human_image`` where a dataset has one, else ``image``. Items of a conflict set
+    carry their look-alike pair."""
     if task not in CHOICES:
         raise UserError(f"unknown task {task!r}; choose vpt or depth")
-    out = Stimuli(dataset, task)
-    for selection, bucket in (("human", out.test), ("warmup", out.warmup)):
-        items = dataset.select(selection)
-        if items.empty:
-            raise UserError(f"{dataset.root}: the dataset has no {selection} set (index column "
-                            f"{'human_set' if selection == 'human' else 'warmup'}); set it in the recipe and re-run "
-                            "`vpt scenes`")
-        lab = labels(items, task)
-        for row, label in zip(items.itertuples(index=False), lab):
-            path = row.human_image or row.image
-            out.model_resolution += not row.human_image
-            if not path or not Path(path).is_file():
-                raise UserError(f"{dataset.root}: stimulus {row.scene_id} has no rendered image ({path or 'none'}); "
-                                "render the dataset (`make scenes`) before running people on it")
-            if pd.isna(label):
-                raise UserError(f"{dataset.root}: stimulus {row.scene_id} has no {task} label")
-            key = hashlib.sha256(f"{dataset.hash}:{row.scene_id}".encode()).hexdigest()[:16]
-            check = (hashlib.sha256(f"{dataset.hash}:{row.scene_id}:check".encode()).hexdigest()[:16]
-                     if selection == "warmup" else "")
-            w, h = _png_size(Path(path))
-            reason = row.hidden_reason if isinstance(row.hidden_reason, str) else ""
-            bucket.append(Stimulus(key, str(row.scene_id), Path(path), int(label), int(w), int(h), check, reason,
-                                   str(row.scene_json or "")))
+    out = Stimuli(dataset, task, sets=list(sets))
+    parts = [(dataset, "human", out.test), (dataset, "warmup", out.warmup)]
+    parts += [(d, "human", out.test) for d in sets]
+    seen: dict[str, str] = {}
+    for ds, selection, bucket in parts:
+        for s in _stimuli_of(ds, task, selection, out):
+            if s.scene_id in seen:
+                raise UserError(f"{ds.root}: scene id {s.scene_id} is also in {seen[s.scene_id]}; a study cannot "
+                                "tell the two apart. Serve one of them (--no-conflict) or rename a recipe")
+            seen[s.scene_id] = str(ds.root)
+            bucket.append(s)
     return out
+
+
+def _stimuli_of(ds: Dataset, task: str, selection: str, out: Stimuli) -> list[Stimulus]:
+    """The stimuli of one dataset's human set or warm-up, with their look-alike pairs where
+    ``ds`` is a conflict set."""
+    from vpt.datasets.audit_families import profile_of
+    from vpt.datasets.conflict_set import pair_id
+
+    pairs = profile_of(ds.index) == "conflict"
+    items = ds.select(selection)
+    if items.empty:
+        raise UserError(f"{ds.root}: the dataset has no {selection} set (index column "
+                        f"{'human_set' if selection == 'human' else 'warmup'}); set it in the recipe and re-run "
+                        "`vpt scenes`")
+    found = []
+    for row, label in zip(items.itertuples(index=False), labels(items, task)):
+        path = row.human_image or row.image
+        out.model_resolution += not row.human_image
+        if not path or not Path(path).is_file():
+            raise UserError(f"{ds.root}: stimulus {row.scene_id} has no rendered image ({path or 'none'}); "
+                            "render the dataset (`make scenes`) before running people on it")
+        if pd.isna(label):
+            raise UserError(f"{ds.root}: stimulus {row.scene_id} has no {task} label")
+        key = hashlib.sha256(f"{ds.hash}:{row.scene_id}".encode()).hexdigest()[:16]
+        check = (hashlib.sha256(f"{ds.hash}:{row.scene_id}:check".encode()).hexdigest()[:16]
+                 if selection == "warmup" else "")
+        w, h = _png_size(Path(path))
+        reason = row.hidden_reason if isinstance(row.hidden_reason, str) else ""
+        pair = f"{ds.name}:{pair_id(str(row.scene_id))}" if pairs else ""
+        found.append(Stimulus(key, str(row.scene_id), Path(path), int(label), int(w), int(h), check, reason,
+                              str(row.scene_json or ""), ds.name, pair))
+    return found
 
 
 def public_trials(plan: list[tuple[int, str, str, bool]], stimuli: Stimuli) -> list[dict[str, Any]]:
@@ -295,13 +329,37 @@ class PlannedTrial:
     break_before: bool
 
 
+def apart(order: list[Stimulus]) -> list[Stimulus]:
+    """``order`` with the two halves of a look-alike pair never back to back: each place takes
+    the first stimulus left in ``order`` that is not the previous one's partner, so an order
+    without pairs (or already apart) is unchanged; a half left over at the end goes to the
+    first place between two stimuli of other pairs. Only where that is impossible (a set of
+    one pair) do two halves stay together."""
+    left, out = list(order), []
+    while left:
+        prev = out[-1].pair if out else ""
+        j = next((i for i, s in enumerate(left) if not (prev and s.pair == prev)), None)
+        if j is None:  # only the previous stimulus' partner is left
+            s = left.pop(0)
+            spot = next((i for i in range(len(out) + 1)
+                         if (i == 0 or out[i - 1].pair != s.pair) and (i == len(out) or out[i].pair != s.pair)),
+                        len(out))
+            out.insert(spot, s)
+            continue
+        out.append(left.pop(j))
+    return out
+
+
 def make_plan(stimuli: Stimuli, config: StudyConfig, seed: int) -> list[PlannedTrial]:
     """One participant's trials, from their own seed: warm-up (shuffled, with feedback), then
     the human set in a random order with ``attention_checks`` warm-up items spread through it
-    (no feedback) and a break before every ``break_every``-th test trial."""
+    (no feedback) and a break before every ``break_every``-th test trial. The two halves of a
+    conflict set's look-alike pair are never shown back to back (:func:`apart`): seen one
+    right after the other, the pair's likeness would tell that the answers differ."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 0x48554D])))
     warm = [stimuli.warmup[i].scene_id for i in rng.permutation(len(stimuli.warmup))]
-    test: list[tuple[str, str]] = [("test", stimuli.test[i].scene_id) for i in rng.permutation(len(stimuli.test))]
+    shuffled = apart([stimuli.test[i] for i in rng.permutation(len(stimuli.test))])
+    test: list[tuple[str, str]] = [("test", s.scene_id) for s in shuffled]
     n_att = max(0, int(config.attention_checks))
     if n_att:
         pool = [stimuli.warmup[i].scene_id for i in rng.permutation(len(stimuli.warmup))]

@@ -30,10 +30,10 @@ from vpt.deciders.human import protocol
 from vpt.deciders.human.assets import STATIC, check_assets
 from vpt.deciders.human.db import StudyDB, keyed_hash, load_secret
 from vpt.deciders.human.protocol import Stimuli, StudyConfig
+from vpt.deciders.human.sets import describe, study_sets
 from vpt.deciders.human.summary import study_summary
 from vpt.deciders.human.tutorial import tutorial_html
 from vpt.errors import UserError
-from vpt.trials.items import load_dataset
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 # On every response. Scripts, styles, images and requests only from this server; no inline
@@ -69,11 +69,13 @@ class Study:
 
 def open_study(dataset: str | Path, config: StudyConfig, db_path: str | Path, instructions: str | Path | None = None,
                consent: str | Path | None = None, secret_file: str | Path | None = None,
-               admin_token: str | None = None) -> Study:
-    """Load the dataset's stimuli and the wording, open (or create) the database, check both agree."""
+               admin_token: str | None = None, conflict: bool = True) -> Study:
+    """Load the stimuli (the dataset's and, unless ``conflict`` is False, the conflict sets'
+    beside it: :mod:`vpt.deciders.human.sets`) and the wording, open (or create) the database,
+    check both agree."""
     check_assets()
-    ds = load_dataset(dataset)
-    stimuli = protocol.load_stimuli(ds, config.task)
+    ds, added = study_sets(dataset, conflict)
+    stimuli = protocol.load_stimuli(ds, config.task, added)
     w, h = protocol.stimulus_size(stimuli, config.stimulus_px)
     instr = protocol.load_instructions(config.task, instructions)
     consent_html = protocol.load_consent(consent, config.minutes)
@@ -81,7 +83,7 @@ def open_study(dataset: str | Path, config: StudyConfig, db_path: str | Path, in
         raise UserError(f"--prolific-completion-url {config.completion_url!r}: not an http(s) URL")
     secret = load_secret(secret_file)
     db = StudyDB(db_path)
-    meta = db.bind(ds.hash, ds.name, config.task, config.public())
+    meta = db.bind(ds.hash, ds.name, config.task, config.public(), describe(added))
     return Study(db, stimuli, config, instr, consent_html, secret, admin_token or secrets.token_urlsafe(24), w, h, meta)
 
 
