@@ -236,3 +236,41 @@ def test_the_cli_takes_no_conflict(env, tmp_path, monkeypatch, capsys):
     assert vpt.cli.main([*base, "--out", str(tmp_path / "b"), "--no-conflict"]) == 0
     assert "test 12 from mini;" in capsys.readouterr().out
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["sets"] == []
+
+
+@pytest.mark.render
+def test_human_renders_cover_the_conflict_human_items(tmp_path, monkeypatch):
+    """`vpt scenes ... --human-renders` (what `make human-set` runs on every recipe in scenes/)
+    renders the conflict set's human pairs at its human_resolution too, and a study on the basic
+    set beside it serves them from those renders, with the pairs the planner made."""
+    pytest.importorskip("bpy", reason="rendering tests need Blender's Python module (pip install -e '.[render]')")
+    import copy
+
+    import yaml
+
+    from tests.conftest import SMALL_LABELS, recipe_dict, tiny_binary
+    from vpt.cli import main
+
+    monkeypatch.delenv("VPT_HUMAN_SECRET", raising=False)
+    basic = tiny_binary("basic", {"train": 2, "val": 0, "test": 2, "ood": 0}, 2, 2)
+    basic["human_resolution"] = [128, 128]
+    conflict = copy.deepcopy(recipe_dict("conflict"))
+    conflict.update(splits={"train": 0, "val": 0, "test": 2, "ood": 0}, human_set=2, warmup=0,
+                    resolution=[64, 64], human_resolution=[128, 128])
+    conflict["labels"].update(SMALL_LABELS)
+    conflict["conflict"].update(basic="", pairs_per_job=1)
+    for d in (basic, conflict):
+        (tmp_path / f"{d['name']}.yaml").write_text(yaml.safe_dump(d))
+        assert main(["scenes", str(tmp_path / f"{d['name']}.yaml"), "--out", str(tmp_path / "data"),
+                     "--preset", "preview", "--quiet", "--human-renders"]) == 0
+    idx = pd.read_parquet(tmp_path / "data" / "conflict" / "index.parquet")
+    people = idx[idx["human_set"]]
+    assert len(people) == 2 and (people["human_image"] != "").all()
+    study = server.open_study(tmp_path / "data" / "basic", StudyConfig(task="vpt"), tmp_path / "s.sqlite",
+                              instructions=write_instructions(tmp_path), secret_file=tmp_path / "key")
+    st = study.stimuli
+    assert st.test_counts() == {"basic": 2, "conflict": 2} and st.model_resolution == 0
+    mine = [s for s in st.test if s.dataset == "conflict"]
+    assert len({s.pair for s in mine}) == 1 and sorted(s.label for s in mine) == [0, 1]
+    assert all((s.width, s.height) == (128, 128) for s in st.test)
+    study.db.close()
