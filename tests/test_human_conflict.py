@@ -124,6 +124,10 @@ def test_served_conflict_trials_reach_the_trial_table_as_their_own_set(env):
     assert not any("conflict" in json.dumps(t) for t in page["trials"])
     for right in (True, False):
         _finish(client, study, start(client)["token"], conflict_right=right)
+    admin = client.get("/api/admin?token=admin-token-123").json()["participants"]
+    done = sorted((p["test_accuracy"], p["conflict_accuracy"]) for p in admin if p["completed"])
+    assert done == [(12 / 16, 0.0), (1.0, 1.0)]
+    assert "conflict_accuracy" in client.get("/admin?token=admin-token-123").text
     study.db.close()
     out = env["tmp"] / "results"
     r = export_study(study.db.path, env["ds"], out, include_unfinished=False)
@@ -137,6 +141,8 @@ def test_served_conflict_trials_reach_the_trial_table_as_their_own_set(env):
     acc_conf = human[human["dataset"] == "conflict"].groupby("decision_maker")["correct"].mean()
     assert sorted(acc_conf) == [0.0, 1.0]
     assert human.loc[human["dataset"] == "mini", "correct"].all()
+    people = pd.read_csv(Path(r["folder"]) / "participants.csv")
+    assert sorted(people.loc[people["included"], "conflict_accuracy"]) == [0.0, 1.0]
     answers = pd.read_csv(Path(r["folder"]) / "answers.csv")
     assert answers.loc[answers["block"] == "test"].groupby("dataset").size().to_dict() == {"conflict": 8, "mini": 24}
     manifest = next(iter(store.read_manifests(out)))
@@ -220,6 +226,8 @@ def test_the_static_bundle_serves_and_imports_the_conflict_items(env, tmp_path):
     assert human.groupby("dataset").size().to_dict() == {"conflict": 8, "mini": 24}
     by = human[human["dataset"] == "conflict"].groupby("decision_maker")["correct"].mean().to_dict()
     assert by == {"s-0000": 1.0, "s-0001": 0.0}
+    people = pd.read_csv(Path(got["folder"]) / "participants.csv").set_index("pseudonym")
+    assert people["conflict_accuracy"].to_dict() == {"s-0000": 1.0, "s-0001": 0.0}
     shutil.rmtree(env["cs"])
     with pytest.raises(UserError, match="also served the conflict set 'conflict'"):
         import_results([results], r["manifest"], env["ds"], tmp_path / "res2")

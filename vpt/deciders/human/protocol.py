@@ -100,6 +100,10 @@ class Stimuli:
     model_resolution: int = 0  # stimuli without a human-resolution render (shown at the model's)
     sets: list[Dataset] = field(default_factory=list)
 
+    def conflict_ids(self) -> set[str]:
+        """Scene ids of the test stimuli from a conflict set (look-alike pairs)."""
+        return {s.scene_id for s in self.test if s.pair}
+
     def test_counts(self) -> dict[str, int]:
         """Test stimuli per dataset name."""
         out: dict[str, int] = {}

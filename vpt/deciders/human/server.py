@@ -302,8 +302,8 @@ def admin_html(summary: dict[str, Any], meta: dict[str, Any]) -> str:
     e = html.escape
     att = summary["attention_accuracy"]
     cols = ("pseudonym", "started_at", "finished_at", "trials_answered", "trials_planned", "test_accuracy",
-            "attention_correct", "attention_n", "test_timeouts", "fast_answers", "same_share", "switch_share",
-            "flags", "exclusion", "locked_out", "unlock_pending")
+            "conflict_accuracy", "attention_correct", "attention_n", "test_timeouts", "fast_answers", "same_share",
+            "switch_share", "flags", "exclusion", "locked_out", "unlock_pending")
 
     def cell(v: Any) -> str:
         return "" if v is None else f"{v:.3f}" if isinstance(v, float) else e(str(v))

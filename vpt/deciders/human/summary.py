@@ -26,18 +26,23 @@ PATTERN_MIN = 10
 FLAGS = ("attention", "timeouts", "fast", "one_key", "alternating")
 
 
-def quality(answers: Iterable[dict[str, Any]], labels: dict[str, int], config: StudyConfig) -> dict[str, Any]:
+def quality(answers: Iterable[dict[str, Any]], labels: dict[str, int], config: StudyConfig,
+            conflict: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """The summary and flags of one participant from their answered trials in order (dicts with
     ``block``, ``scene_id``, ``response``, ``rt_ms``, ``timed_out``): accuracies, timeouts,
     too-fast answers, the share of the commonest answer and of switches, ``flags`` (the raised
     ones, comma-separated) and ``exclusion`` (why, "" when included). A one-key or alternating
     pattern is flagged only when the right answers in the same order do not show it themselves:
-    a careful participant whose trials happen to alternate is not excluded for it."""
+    a careful participant whose trials happen to alternate is not excluded for it.
+    ``conflict``: the scene ids of conflict items; ``conflict_accuracy`` is the accuracy on
+    those test trials (None without any), ``test_accuracy`` on all test trials."""
     rs = list(answers)
     test = [r for r in rs if r["block"] == "test"]
     att = [r for r in rs if r["block"] == "attention"]
     att_ok = sum(r["response"] == labels.get(r["scene_id"]) for r in att)
     test_ok = sum(r["response"] == labels.get(r["scene_id"]) for r in test)
+    hard = [r for r in test if r["scene_id"] in conflict]
+    hard_ok = sum(r["response"] == labels.get(r["scene_id"]) for r in hard)
     timeouts = sum(bool(r["timed_out"]) for r in test)
     given = [r for r in rs if r["block"] != "warmup" and r["response"] is not None]
     seq = [int(r["response"]) for r in given]
@@ -61,6 +66,7 @@ def quality(answers: Iterable[dict[str, Any]], labels: dict[str, int], config: S
         reasons["alternating"] = f"answers switch {switch:.2f} of the time > {config.exclude_alternate_above:g}"
     return {
         "trials_answered": len(rs), "test_accuracy": test_ok / len(test) if test else None,
+        "conflict_accuracy": hard_ok / len(hard) if hard else None,
         "attention_correct": att_ok, "attention_n": len(att), "test_timeouts": timeouts,
         "fast_answers": fast, "same_share": same, "switch_share": switch,
         "flags": ",".join(f for f in FLAGS if f in reasons), "exclusion": "; ".join(reasons.values()),
@@ -71,6 +77,7 @@ def participant_rows(db: StudyDB, stimuli: Stimuli, config: StudyConfig) -> list
     """One dict per participant: pseudonym, start, end, completion, answered trials, test
     accuracy, attention checks, timeouts, the quality flags and the exclusion (reason or "")."""
     labels = {s.scene_id: s.label for s in [*stimuli.test, *stimuli.warmup]}
+    conflict = stimuli.conflict_ids()
     by: dict[str, list[dict[str, Any]]] = {}
     for r in db.responses():
         by.setdefault(r["pseudonym"], []).append(r)
@@ -82,7 +89,7 @@ def participant_rows(db: StudyDB, stimuli: Stimuli, config: StudyConfig) -> list
             "pseudonym": p["pseudonym"], "started_at": p["started_at"], "consent_at": p["consent_at"],
             "finished_at": p["finished_at"], "completed": p["finished_at"] is not None,
             "completion_code": p["completion_code"], "seed": p["seed"], "buttons_flipped": bool(p["flip"]),
-            "trials_planned": len(db.plan(p["pseudonym"])), **quality(rs, labels, config),
+            "trials_planned": len(db.plan(p["pseudonym"])), **quality(rs, labels, config, conflict),
             "locked_out": locked.get(p["pseudonym"], 0), "unlock_pending": bool(p["unlock_pending"]),
         })
     return out
