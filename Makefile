@@ -39,7 +39,8 @@ setup: $(STAMP)
 scenes: $(RENDER_STAMP)
 	$(BIN)/vpt scenes scenes --out $(OUT) --preset $(PRESET) $(if $(SCALE),--scale $(SCALE)) $(ARGS)
 
-# The human set and the warm-up also at the recipe's human_resolution (512 px) for `vpt human`;
+# The human set and the warm-up also at the recipe's human_resolution (512 px) for `vpt human`,
+# for every recipe in scenes/ (the conflict set's human pairs too: a study mixes them in);
 # renders only what `make scenes` has not (docs/rendering.md#where-the-time-goes).
 human-set: $(RENDER_STAMP)
 	$(BIN)/vpt scenes scenes --out $(OUT) --preset $(PRESET) --human-renders $(if $(SCALE),--scale $(SCALE)) $(ARGS)
