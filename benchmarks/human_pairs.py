@@ -41,10 +41,10 @@ def gaps(order: list[str], pair_of: dict[str, str]) -> list[int]:
     return [abs(b - a) for a, b in where.values()]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--plans", type=int, default=5000)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     basic, conflict = load_recipe("depth-vpt").config, load_recipe("conflict").config
     st = stand_ins(basic["human_set"], conflict["human_set"], basic["warmup"])
     cfg = StudyConfig(task="vpt")
