@@ -175,6 +175,14 @@ def test_a_study_keeps_the_sets_it_started_with(env):
         export_study(study.db.path, env["ds"], env["tmp"] / "results")
 
 
+def test_an_unrendered_conflict_set_says_how_to_serve_without_it(env):
+    idx = pd.read_parquet(env["cs"] / "index.parquet").assign(image="", human_image="", rendered=False)
+    idx.to_parquet(env["cs"] / "index.parquet", index=False)
+    with pytest.raises(UserError, match="has no rendered image .*a conflict set beside .*--no-conflict leaves it out"):
+        env["open"]()
+    env["open"](conflict=False)[0].db.close()
+
+
 def test_clashing_scene_ids_are_refused(env, tmp_path):
     clash = make_dataset(tmp_path / "clash" / "mini", n_human=2, n_warmup=2)
     idx = pd.read_parquet(clash / "index.parquet").assign(recipe="conflict")

@@ -167,7 +167,14 @@ def load_stimuli(dataset: Dataset, task: str, sets: Sequence[Dataset] = ()) -> S
     parts += [(d, "human", out.test) for d in sets]
     seen: dict[str, str] = {}
     for ds, selection, bucket in parts:
-        for s in _stimuli_of(ds, task, selection, out):
+        try:
+            found = _stimuli_of(ds, task, selection, out)
+        except UserError as err:
+            if ds is dataset:
+                raise
+            raise UserError(f"{err} (a conflict set beside {dataset.root}, whose human set a study mixes in; "
+                            "--no-conflict leaves it out)") from None
+        for s in found:
             if s.scene_id in seen:
                 raise UserError(f"{ds.root}: scene id {s.scene_id} is also in {seen[s.scene_id]}; a study cannot "
                                 "tell the two apart. Serve one of them (--no-conflict) or rename a recipe")
