@@ -22,7 +22,7 @@ from vpt.deciders.human import protocol, server  # noqa: E402
 from vpt.deciders.human.bundle import build_bundle, import_results  # noqa: E402
 from vpt.deciders.human.export import export_study  # noqa: E402
 from vpt.deciders.human.protocol import Stimulus, StudyConfig, apart  # noqa: E402
-from vpt.deciders.human.sets import study_sets  # noqa: E402
+from vpt.deciders.human.sets import share_line, study_sets  # noqa: E402
 from vpt.errors import UserError  # noqa: E402
 from vpt.metrics.frame import HUMANS, generator, prepare  # noqa: E402
 from vpt.metrics.scores import accuracy_table  # noqa: E402
@@ -69,6 +69,7 @@ def test_the_study_mixes_the_conflict_human_set_into_the_test_trials(env):
     assert all(s.pair == "" for s in st.test if s.dataset == "mini")
     assert len(st.by_key()) == 12 + 4 + 2 * 4  # every key distinct (warm-up items twice: as checks)
     assert study.meta["sets"] == [{"name": "conflict", "hash": st.sets[0].hash}]
+    assert share_line(st.dataset, st.sets, st.test_counts()) == "12 from mini, 4 from conflict: 25 % conflict"
     only, _ = env["open"](db="basic.sqlite", conflict=False)
     assert only.stimuli.test_counts() == {"mini": 12} and only.stimuli.sets == []
 

@@ -80,8 +80,8 @@ def recorded_sets(dataset: Dataset, recorded: Sequence[dict[str, Any]] | None, w
 
 
 def share_line(dataset: Dataset, sets: Sequence[Dataset], n_test: dict[str, int]) -> str:
-    """``"96 from depth-vpt, 32 from conflict (25 % conflict)"``, for the start-up message."""
+    """``"96 from depth-vpt, 32 from conflict: 25 % conflict"``, for the start-up message."""
     total = sum(n_test.values()) or 1
     parts = [f"{n_test.get(d.name, 0)} from {d.name}" for d in [dataset, *sets]]
     extra = sum(n_test.get(d.name, 0) for d in sets)
-    return ", ".join(parts) + (f" ({100 * extra / total:.0f} % conflict)" if sets else "")
+    return ", ".join(parts) + (f": {100 * extra / total:.0f} % conflict" if sets else "")
