@@ -190,7 +190,8 @@ def import_results(files: Iterable[str | Path], manifest_path: str | Path, datas
     responses = pd.DataFrame(answers)
     for pid, person in people.items():
         mine = sorted((a for a in answers if a["pseudonym"] == pid), key=lambda a: a["idx"])
-        person.update(completed=person["finished_at"] is not None, **quality(mine, labels, config, stimuli.conflict_ids()))
+        person.update(completed=person["finished_at"] is not None,
+                      **quality(mine, labels, config, stimuli.conflict_ids()))
     run_id = store.make_run_id(f"human-{config.task}", {"bundle": manifest["study_id"],
                                                         "include_excluded": include_excluded,
                                                         "include_unfinished": include_unfinished}, ds.hash, "human")
