@@ -127,6 +127,15 @@ def test_without_own_humans_the_3dpc_band_is_labelled_as_another_stimulus_set(tm
     assert not (tmp_path / "o" / "tables" / "noise_ceiling.csv").exists()
 
 
+def test_a_results_folder_of_human_runs_only_reports_their_noise_ceiling(tmp_path, monkeypatch):
+    rng = generator(4)
+    df = S.trial_table(S.stimuli(40, 30, 20, 1, rng), _population(4), rng)
+    store.write_run(tmp_path / "r", "run", df[df["kind"] == "human"].assign(run_id="run"), {"kind": "human"})
+    assert _cli(monkeypatch, ["report", str(tmp_path / "r"), "--out", str(tmp_path / "o"), "--bootstrap", "50"]) == 0
+    page = (tmp_path / "o" / "report.html").read_text()
+    assert "Noise ceiling" in page and "Item-wise correlation" not in page  # no model to correlate with the halves
+
+
 def test_report_errors_are_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "empty").mkdir()
     assert _cli(monkeypatch, ["report", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == vpt.cli.EXIT_USER_ERROR

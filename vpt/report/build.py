@@ -251,6 +251,7 @@ def render(res: Results, inputs: Inputs, out: Path, n_boot: int, n_splits: int =
                     "(mean over pairs); every pair is in tables/kappa_pairs.csv.")
     if len(res.tables["noise_ceiling"]):
         body += "<h3>Noise ceiling</h3>" + H.table(res.tables["noise_ceiling"])
+    if len(res.tables["noise_ceiling"]) and len(res.tables["model_human_consistency"]):  # none without a model run
         body += H.table(res.tables["model_human_consistency"].sort_values("r_with_half", ascending=False), max_rows=40,
                         note="Item-wise correlation of each decision maker's correctness with the human halves.")
     sections.append(H.Section("consistency", "Error consistency and noise ceiling", body))
