@@ -115,7 +115,7 @@ def cmd_saliency(args: argparse.Namespace) -> int:
                                   ("sg_noise", args.sg_noise)) if v is not None}
     if any(v <= 0 for v in settings.values()):
         raise UserError("--ig-steps, --sg-samples and --sg-noise must be positive")
-    train, sweeps = datasets_for(args)
+    train, sweeps, _ = datasets_for(args)
     items = select_items(train, sweeps, args.split, args.limit)
     training = {k: getattr(args, k) for k, _ in TRAINING if getattr(args, k) is not None}
     cache = None
