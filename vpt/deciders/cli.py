@@ -57,7 +57,7 @@ def summary_table(trials, train_name: str | None = None) -> str:
     keep = []
     for (task, dm), row in acc.iterrows():
         parts = dm.split(":")
-        if len(parts) == 3 and parts[2] not in ("all-cues", "thumbnail"):
+        if len(parts) == 3 and parts[2] != "thumbnail" and not parts[2].endswith("-cues"):
             continue
         keep.append((task, dm))
     single = [(t, d) for t, d in acc.index if (t, d) not in keep]

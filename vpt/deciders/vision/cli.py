@@ -233,7 +233,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         from vpt.deciders.vision.layers import write_curves
 
         for curve, dms in curves.items():
-            csv, png = write_curves(trials, dms, layers, curve, args.out)
+            csv, png = write_curves(trials, dms, layers, curve, args.out, train.name)
             print(f"per-layer curve of {curve}: {png} ({csv.name})")
     kept = sum(r.kept for r in results)
     print(f"\n{len(trials)} rows in {len(results)} runs ({kept} kept from an earlier run, {len(results) - kept} "
