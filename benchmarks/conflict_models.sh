@@ -5,7 +5,8 @@
 # on the basic val split by conflict_models.py), the random-init lite0 twin as the control (the
 # same layers), and the from-scratch ResNet-10t at the small size the docs use on a CPU
 # (vpt train --input-size SIZE --epochs EPOCHS). Every command finds the conflict set beside
-# DATA itself (a sibling folder whose index is a conflict set), as the audit does.
+# DATA itself (a sibling folder whose index is a conflict set), as the audit does; the report
+# (OUT/report) shows its splits as sets of their own (`test · conflict`).
 # Usage: benchmarks/conflict_models.sh [DATA] [OUT]
 #   DATA  a rendered basic benchmark with a rendered conflict set beside it (default data/depth-vpt,
 #         beside data/conflict: what `make scenes` writes)
@@ -36,4 +37,5 @@ step "lite0 per-layer probes, random init"; $VPT probe "$DATA" --models tf_effic
 step "from scratch: resnet10t, ${SIZE} px, ${EPOCHS} epochs"
 $VPT train "$DATA" --models resnet10t --input-size "$SIZE" --epochs "$EPOCHS" --out "$OUT" --quiet
 step "basic test against conflict test"; $PY "$(dirname "$0")/conflict_models.py" "$OUT" --train "$DATA"
+step "report";                          $VPT report "$OUT" --out "$OUT/report"
 step "done"
