@@ -148,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
                    & (trials["task"] == task)).groupby(trials["decision_maker"]).sum().max())
         n_c = int(((trials["dataset"] == conflict.name) & (trials["split"] == "test")
                    & (trials["task"] == task)).groupby(trials["decision_maker"]).sum().max())
-        print(f"\n(basic test: {n_b} items; conflict test: {n_c} items in {n_c // 2} pairs)\n")
+        ct = conflict.items[conflict.items["split"] == "test"]
+        col = "vpt_label" if task == "vpt" else "depth_label"
+        opposite = ct.assign(pair=[pair_id(s) for s in ct["scene_id"]]).groupby(["cell", "pair"])[col].nunique() == 2
+        split_by = ", ".join(f"{kind} {int(o.sum())} of {len(o)}" for kind, o in opposite.groupby(level=0))
+        print(f"\n(basic test: {n_b} items; conflict test: {n_c} items in {n_c // 2} pairs; pairs whose two halves "
+              f"have opposite {task} labels: {split_by})\n")
     return 0
 
 
