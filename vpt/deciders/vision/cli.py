@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 
-def _add_backbone_options(p: argparse.ArgumentParser, weights: bool = True) -> None:
+def _add_backbone_options(p: argparse.ArgumentParser, weights: bool = True, conflict: bool = True) -> None:
     p.add_argument("dataset", help="a rendered dataset folder (data/<recipe>) with a train split")
     p.add_argument("--model", "--models", dest="models", required=True,
                    help="timm model names or transformers hub ids, comma-separated, or a model list file "
@@ -41,9 +41,10 @@ def _add_backbone_options(p: argparse.ArgumentParser, weights: bool = True) -> N
     p.add_argument("--sweeps", nargs="*", default=None,
                    help="sweep dataset folders to test on (default: the rendered sweep datasets beside DATASET; "
                    "`--sweeps` alone for none)")
-    p.add_argument("--conflict", nargs="*", default=None,
-                   help="conflict-set folders to test on (default: the rendered conflict sets beside DATASET, as "
-                   "the audit finds them; `--conflict` alone for none); their rows keep their dataset's name")
+    if conflict:  # vpt saliency reads the benchmark's own splits and its sweeps only
+        p.add_argument("--conflict", nargs="*", default=None,
+                       help="conflict-set folders to test on (default: the rendered conflict sets beside DATASET, "
+                       "as the audit finds them; `--conflict` alone for none); their rows keep their dataset's name")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="redo finished runs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -143,7 +144,7 @@ def datasets_for(args: argparse.Namespace):
         raise UserError(f"{args.dataset}: no train split (a sweep dataset?); pass the binary benchmark, e.g. "
                         "data/depth-vpt, and its sweeps with --sweeps")
     require_images(train)
-    given = {"sweeps": args.sweeps, "conflict": getattr(args, "conflict", None)}
+    given = {"sweeps": args.sweeps, "conflict": getattr(args, "conflict", [])}  # none without the option
     found = dict(zip(given, evaluation_sets(train, given["sweeps"], given["conflict"])))
     out = {}
     for option, sets in found.items():

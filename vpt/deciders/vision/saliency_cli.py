@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "masks: the share of attribution on the ball, the viewer, each occluder and the background, "
                        "and that share over the area share. Writes <out>/saliency/<decision maker>/ (read by vpt "
                        "report); a finished decision maker is skipped on a rerun, an interrupted one resumes.")
-    _add_backbone_options(p)
+    _add_backbone_options(p, conflict=False)
     p.add_argument("--kind", choices=KINDS, default="probe",
                    help="probe (fitted here, features from the cache), finetune or scratch (the finished checkpoints "
                    "of vpt finetune / vpt train with the same options)")
