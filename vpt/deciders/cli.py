@@ -20,8 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "label rule (the line-of-sight and depth rules applied to each scene JSON: 100 % wherever a "
                        "label is defined) and for shortcut learners trained on the dataset's train split and tested "
                        "on val, test, ood, the human set, the sweep datasets and the conflict sets: logistic "
-                       "regression and boosted trees on each single image cue of the audit and on all cues together, and logistic "
-                       "regression on 8x8 thumbnails; both tasks. Finished runs are kept on a rerun.")
+                       "regression and boosted trees on each single image cue of the audit and on all cues "
+                       "together, and logistic regression on 8x8 thumbnails; both tasks. Finished runs are kept on a rerun.")
     b.add_argument("dataset", help="a dataset folder (data/<recipe>) with a train split")
     b.add_argument("--out", default="results", help="results folder (default: results/)")
     b.add_argument("--sweeps", nargs="*", default=None,

@@ -98,7 +98,8 @@ def evaluation_sets(train: Dataset, sweeps: Sequence[str] | None = None,
     if sweeps is None or conflicts is None:
         note_unfinished(train.root)
     found_sweeps = [load_dataset(p) for p in sweeps] if sweeps is not None else sweep_datasets_beside(train.root)
-    found_conflicts = [load_dataset(p) for p in conflicts] if conflicts is not None else conflict_sets_beside(train.root)
+    found_conflicts = ([load_dataset(p) for p in conflicts] if conflicts is not None
+                       else conflict_sets_beside(train.root))
     return found_sweeps, [c for c in found_conflicts if c.root != train.root]
 
 

