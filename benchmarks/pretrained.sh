@@ -5,7 +5,8 @@
 #   probes, lite0 fine-tuned on each task (3D-PC's recipe, EPOCHS epochs), attribution of the
 #   fine-tuned lite0 and of its random-init twin on the ground-truth masks, and the report.
 # Usage: benchmarks/pretrained.sh [DATA] [OUT]
-#   DATA  a rendered binary dataset, its sweep datasets beside it (default data/depth-vpt)
+#   DATA  a rendered binary dataset, its sweep datasets beside it (default data/depth-vpt); a rendered
+#         conflict set beside it (data/conflict) is answered too and compared with the basic test split
 #   OUT   the results folder (default results/pretrained); finished runs are kept on a rerun
 # Environment: EPOCHS (fine-tuning epochs, default 8), LIMIT (stimuli attributed, default 24),
 #   VPT (the vpt command, default .venv/bin/vpt), PY (default .venv/bin/python).
@@ -40,4 +41,6 @@ step "report";                          $VPT report "$OUT" --out "$OUT/report"
 step "summary"
 SWEEPS=$(for d in "$(dirname "$DATA")"/*/; do [ -f "$d/index.parquet" ] && [ "$(realpath "$d")" != "$(realpath "$DATA")" ] && echo "$d"; done || true)
 $PY "$(dirname "$0")/summarize.py" "$OUT" --data $SWEEPS
+step "basic test against the conflict set beside (if any)"
+$PY "$(dirname "$0")/conflict_models.py" "$OUT" --train "$DATA"
 step "done"

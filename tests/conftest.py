@@ -99,6 +99,18 @@ def tiny_sweeps(name: str, counts: dict, steps: int) -> dict:
     return d
 
 
+def tiny_conflict(name: str) -> dict:
+    """The default conflict recipe at 64 px with one look-alike pair per split (no human set,
+    no warm-up, compared with no basic set), each pair solved in a job of its own."""
+    d = copy.deepcopy(recipe_dict("conflict"))
+    d.update(name=name, splits={"train": 2, "val": 2, "test": 2, "ood": 2}, human_set=0, warmup=0,
+             resolution=[64, 64])
+    d["labels"].update(SMALL_LABELS)
+    d.pop("human_resolution", None)
+    d["conflict"].update(pairs_per_job=1, basic="")
+    return d
+
+
 def _no_audit(*args, **kwargs):
     from vpt.errors import UserError
 
@@ -155,3 +167,37 @@ def tiny_rendered(tmp_path_factory) -> Path:
                 tiny_sweeps("vis-sweeps", {"occluder_slide": 1}, 5)], out,
                renderer=renderer, render_key=key, bpy_version=bpy_version)
     return out / "vis-tiny"
+
+
+def _with_conflict_beside(folders: list[Path], out: Path, name: str, **render) -> None:
+    """Copy ``folders`` into ``out`` and build the tiny conflict set ``name`` beside them."""
+    for folder in folders:
+        shutil.copytree(folder, out / folder.name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VPT_PLAN_WORKERS", "1")
+        build_tiny([tiny_conflict(name)], out, **render)
+
+
+@pytest.fixture(scope="session")
+def tiny_conflict_beside(tiny_benchmark, tmp_path_factory) -> Path:
+    """A copy of the tiny benchmark (``tiny`` and ``tiny-sweeps``) with a planned conflict set
+    ``tiny-conflict`` of four look-alike pairs beside it (:func:`tiny_conflict`); returns the
+    binary dataset's folder. Read it only."""
+    out = tmp_path_factory.mktemp("tiny-conflict")
+    _with_conflict_beside([tiny_benchmark, tiny_benchmark.parent / "tiny-sweeps"], out, "tiny-conflict")
+    return out / tiny_benchmark.name
+
+
+@pytest.fixture(scope="session")
+def tiny_rendered_conflict(tiny_rendered, tmp_path_factory) -> Path:
+    """A copy of the rendered ``vis-tiny`` with a conflict set ``vis-conflict`` of four pairs
+    rendered beside it as ``tiny_rendered`` is (preview preset, 64 px); returns ``vis-tiny``'s
+    folder. Read it only."""
+    from vpt.datasets.render_stage import RenderOptions, make_renderer
+
+    out = tmp_path_factory.mktemp("tiny-rendered-conflict")
+    args = RenderOptions(preset="preview", workers=1, device="cpu", recycle_every=100, depth=False, quiet=True)
+    renderer, key, bpy_version = make_renderer(args)
+    _with_conflict_beside([tiny_rendered], out, "vis-conflict", renderer=renderer, render_key=key,
+                          bpy_version=bpy_version)
+    return out / tiny_rendered.name

