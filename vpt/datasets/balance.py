@@ -18,7 +18,6 @@ up to a small slack that grows, reported in the card, where a group starves.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -218,6 +217,19 @@ def _aim(st: Stratum, wanted: list[list[int]], k: int) -> Target:
                   (h[0] if h[0] is not None and h[0] >= 0 else None, h[1], h[2]))
 
 
+def _aims(st: Stratum, wanted: list[list[int]]) -> Callable[[int], Target]:
+    """``j -> _aim(st, wanted, j)``, one object per distinct target (the hints cycle)."""
+    cache: dict[tuple[int, ...], Target] = {}
+
+    def aim(j: int) -> Target:
+        key = tuple(j % len(w) if w else -1 for w in wanted)
+        got = cache.get(key)
+        if got is None:
+            got = cache[key] = _aim(st, wanted, j)
+        return got
+    return aim
+
+
 @dataclass
 class Accepted:
     spec: SceneSpec
@@ -409,28 +421,36 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
                     relaxes[_group(st)] += 1
                     report.relaxed.append(matcher.relax(_group(st)))
             open_strata = sorted((s for s in need if need[s] > 0), key=str)
-            targets = list(itertools.islice(itertools.cycle(open_strata), batch_size))
-            dry.update(targets)
+            # the batch aims at the open strata in turn (round j of them: the j-th hint)
+            n_open = len(open_strata)
+            if not n_open:
+                break
+            rounds, extra = divmod(batch_size, n_open)
+            for i, t in enumerate(open_strata):
+                dry[t] += rounds + (i < extra)
             # a stratum that starves is aimed without hints, as it would be unmatched
-            wanted = {t: matcher.wanted(_group(t), t.vpt) for t in open_strata}
-            aims: dict[tuple[Stratum, int], Target] = {}  # one object per distinct target
-            aimed = []
-            for k, t in enumerate(targets):
-                j = k // max(len(open_strata), 1) if dry[t] < relax_after else -1
-                if (t, j) not in aims:
-                    aims[t, j] = _aim(t, wanted[t], j) if j >= 0 else t.target()
-                aimed.append(aims[t, j])
+            aims: list[Callable[[int], Target]] = []
+            for t in open_strata:
+                if dry[t] < relax_after:
+                    wanted = matcher.wanted(_group(t), t.vpt)
+                    aims.append(_aims(t, wanted))
+                else:
+                    plain = t.target()
+                    aims.append(lambda j, plain=plain: plain)
+            aimed = [aims[i](j) for j in range(rounds + (extra > 0)) for i in range(n_open if j < rounds else extra)]
             steered = _steered(make, index, aimed, steer, quota, need, report.rejections)
             report.candidates += len(aimed)
             index += len(aimed)
             chosen: list[tuple[SceneSpec, Stratum, Bins]] = []
+            taken: Counter[Stratum] = Counter()
             for make_spec, st, bins in steered:
-                if need[st] - sum(1 for _, c, _ in chosen if c == st) <= 0:
+                if need[st] - taken[st] <= 0:
                     report.rejections["cell already full"] += 1
                 elif enforce_match and not matcher.admits(_group(st), st.vpt, bins):
                     report.rejections["image cues unmatched by the other VPT label"] += 1
                 else:
                     chosen.append((make_spec(), st, bins))
+                    taken[st] += 1
                     matcher.add(_group(st), st.vpt, bins)
             final = label_scenes([c[0] for c in chosen], cfg if recorded else steer)
             for (spec, st, bins), lab in zip(chosen, final):

@@ -11,6 +11,7 @@ import itertools
 from dataclasses import replace
 from typing import Any, Callable, Iterator
 
+import numpy as np
 from tqdm import tqdm
 
 from vpt.datasets.balance import FillSettings, fill_matched, quotas
@@ -47,11 +48,34 @@ def _plan_split(recipe: Recipe, split: str, size: int, progress: bool) -> tuple[
     make = BatchSampler(recipe.name, recipe.sampling, split, tuple(shapes), catalogue)
     bal = cfg["balance"]
     kept, report = fill_matched(split, quotas(size, bal["occluded_share"], bal["away_open_weight"]), make,
-                                FillSettings.from_recipe(recipe, progress),
-                                lambda acc: analytic_cue_matrix([(a.spec, a.labels) for a in acc], MATCH_SCALE))
+                                FillSettings.from_recipe(recipe, progress), PoolCues())
     kept.sort(key=lambda a: a.spec.index)
     items = [DatasetItem(dress(a.spec, styles, styles_cat), a.labels, split, a.stratum.cell) for a in kept]
     return items, report.lines()
+
+
+class PoolCues:
+    """The analytic cues of pool items for matched selection (``describe`` of
+    :func:`~vpt.datasets.balance.fill_matched`), each item's row computed once: selection
+    runs again on the same pool when a kept item's labels change at the recorded ray count,
+    and an item's row depends only on its spec and the projected lens (kept with the row, so
+    a changed one is recomputed)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, tuple[Any, tuple[float, float], np.ndarray]] = {}
+
+    def __call__(self, acc: list[Any]) -> tuple[np.ndarray, list[str]]:
+        def current(a: Any) -> bool:
+            got = self._rows.get(id(a.spec))
+            return got is not None and got[0] is a.spec and got[1] == a.labels.image.viewer_eye_px
+
+        todo = [a for a in acc if not current(a)]
+        rows, names = analytic_cue_matrix([(a.spec, a.labels) for a in todo], MATCH_SCALE)
+        for a, row in zip(todo, rows):
+            self._rows[id(a.spec)] = (a.spec, a.labels.image.viewer_eye_px, row)
+        if not acc:
+            return rows, names
+        return np.stack([self._rows[id(a.spec)][2] for a in acc]), names
 
 
 def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPlan:
