@@ -255,7 +255,12 @@ def cone_visibility(q: ConeQueries, n_rays: int = N_RAYS_DEFAULT) -> ConeVisibil
         gamma = np.arcsin(np.clip(rho / np.maximum(rel_d, _EPS), 0, 1))
     maybe = (rel_d <= rho) | ((beta - gamma < alpha_d[oq]) & (along - rho < dist[oq]))
 
-    floor_maybe = q.floor & ((q.eye[:, 2] < 0) | (q.center[:, 2] - r_dil < 0))
+    # Rays meet the floor before the sphere only where the true sphere reaches below it or
+    # the eye is not above it: seen from above, a sphere resting on the floor shows only
+    # points above it (its lowest point faces away), so the floor blocks none of its rays,
+    # and the rays of the dilated margin ring it may block cannot make "clearly occluded"
+    # (the central rays stay free). The exact floor test below covers slivers.
+    floor_maybe = q.floor & ((q.eye[:, 2] <= 0) | (q.center[:, 2] - q.radius < 0))
     straddle = ~(inner_in | outer_out)  # otherwise every frustum variant is settled
     needs = straddle | floor_maybe
     needs[oq[maybe]] = True
