@@ -160,6 +160,7 @@ class Matcher:
     slack: int = 2
     hist: dict[tuple, dict[int, list[Counter]]] = field(default_factory=dict)
     extra: Counter = field(default_factory=Counter)
+    _unmatched: dict[tuple, int] = field(default_factory=dict, repr=False, compare=False)  # (group, cue): count
 
     def _h(self, group: tuple) -> dict[int, list[Counter]]:
         h = self.hist.get(group)
@@ -168,18 +169,27 @@ class Matcher:
         return h
 
     def unmatched(self, group: tuple, dim: int | None = None) -> int:
-        h = self._h(group)
-        dims = range(3) if dim is None else [dim]
-        return sum(abs(h[0][d][b] - h[1][d][b]) for d in dims for b in set(h[0][d]) | set(h[1][d]))
+        if dim is None:
+            return sum(self.unmatched(group, d) for d in range(3))
+        got = self._unmatched.get((group, dim))
+        if got is None:
+            h0, h1 = self._h(group)[0][dim], self._h(group)[1][dim]
+            got = self._unmatched[group, dim] = sum(abs(h0[b] - h1[b]) for b in set(h0) | set(h1))
+        return got
 
     def admits(self, group: tuple, label: int, bins: Bins) -> bool:
         h = self._h(group)
-        return all(h[1 - label][d][b] > h[label][d][b] or self.unmatched(group, d) < self.slack + self.extra[group]
-                   for d, b in enumerate(bins))
+        mine, other = h[label], h[1 - label]
+        for d, b in enumerate(bins):
+            if other[d][b] <= mine[d][b] and self.unmatched(group, d) >= self.slack + self.extra[group]:
+                return False
+        return True
 
     def add(self, group: tuple, label: int, bins: Bins, n: int = 1) -> None:
+        h = self._h(group)[label]
         for d, b in enumerate(bins):
-            self._h(group)[label][d][b] += n
+            h[d][b] += n
+            self._unmatched.pop((group, d), None)
 
     def hint(self, group: tuple, label: int, k: int) -> tuple[int | None, ...] | None:
         """Per cue, a bin where the other label is ahead (the ``k``-th, cycling), or None."""
@@ -218,16 +228,11 @@ def _aim(st: Stratum, wanted: list[list[int]], k: int) -> Target:
 
 
 def _aims(st: Stratum, wanted: list[list[int]]) -> Callable[[int], Target]:
-    """``j -> _aim(st, wanted, j)``, one object per distinct target (the hints cycle)."""
-    cache: dict[tuple[int, ...], Target] = {}
-
-    def aim(j: int) -> Target:
-        key = tuple(j % len(w) if w else -1 for w in wanted)
-        got = cache.get(key)
-        if got is None:
-            got = cache[key] = _aim(st, wanted, j)
-        return got
-    return aim
+    """``j -> _aim(st, wanted, j)``, one object per distinct target (the hints cycle with
+    the least common multiple of the wanted lists' lengths)."""
+    period = math.lcm(*(len(w) for w in wanted if w))
+    cycle = [_aim(st, wanted, j) for j in range(period)]
+    return lambda j: cycle[j % period]
 
 
 @dataclass

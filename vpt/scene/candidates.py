@@ -34,19 +34,23 @@ from vpt.scene.settings import SamplingSettings
 from vpt.scene.spec import VIEWER_GEOMETRY
 
 def _target_rows(targets: Sequence[Target]) -> np.ndarray:
-    """(N, 9) integer codes: vpt, hidden-in-view (occluded), overlap, side right, facing right,
-    depth, hint cover, hint angle, hint turn (-1: none)."""
-    cache: dict[int, tuple] = {}  # by object: the planner passes few distinct target objects
-    rows = []
+    """(N, 10) integer codes: vpt, hidden-in-view (occluded), overlap, side right, facing right,
+    depth, hint cover, hint angle, hint turn (-1: none), viewer x sign."""
+    slot: dict[int, int] = {}  # by object: the planner passes few distinct target objects
+    distinct: list[Target] = []
+    at = []
     for t in targets:
-        row = cache.get(id(t))
-        if row is None:
-            h = t.hint or (None, None, None)
-            row = cache[id(t)] = (t.vpt, int(t.reason == "occluded"), int(t.overlap), int(t.side == "right"),
-                              int(t.facing == "right"), t.depth, *(-1 if x is None else x for x in h),
-                              viewer_x_sign(t))
-        rows.append(row)
-    return np.array(rows, dtype=int).reshape(len(rows), 10)
+        k = slot.get(id(t))
+        if k is None:
+            k = slot[id(t)] = len(distinct)
+            distinct.append(t)
+        at.append(k)
+    rows = []
+    for t in distinct:
+        h = t.hint or (None, None, None)
+        rows.append((t.vpt, int(t.reason == "occluded"), int(t.overlap), int(t.side == "right"),
+                     int(t.facing == "right"), t.depth, *(-1 if x is None else x for x in h), viewer_x_sign(t)))
+    return np.array(rows, dtype=int).reshape(len(rows), 10)[np.array(at, dtype=int)]
 
 
 def sample_batch(recipe_name: str, cfg: SamplingSettings, split: str, indices: Sequence[int],
