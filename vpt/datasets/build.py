@@ -8,6 +8,7 @@ turns a plan into files.
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import replace
 from typing import Any, Callable, Iterator
 
@@ -95,16 +96,32 @@ def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
         order = sorted(splits, key=lambda s: -sizes[s])
         with ProcessPoolExecutor(workers) as ex:
             futures = {s: ex.submit(_plan_split, recipe, s, sizes[s], False) for s in order}
+            # the workers are forked by now: the main process imports the audit's libraries
+            # while they plan, instead of after
+            warm = threading.Thread(target=_warm_audit_imports, daemon=True)
+            warm.start()
             it = tqdm(order, desc=f"planning splits ({workers} processes)", unit="split", disable=not progress,
                       leave=False)
             results_by = {s: futures[s].result() for s in it}
         results = [results_by[s] for s in splits]
+        warm.join()
     for items, lines in results:
         plan.items.extend(items)
         plan.reports.extend(lines)
     _flag(plan, "test", cfg["human_set"], "human_set", lambda it: (it.cell, it.labels.vpt_label, it.labels.depth_label))
     _flag(plan, "train", cfg["warmup"], "warmup", lambda it: (it.labels.vpt_label, it.labels.depth_label))
     return plan
+
+
+def _warm_audit_imports() -> None:
+    """Import the libraries of the plan-time audit (scikit-learn's models and metrics)."""
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.impute  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
+    import sklearn.pipeline  # noqa: F401
+    import sklearn.tree  # noqa: F401
 
 
 def _flag(plan: DatasetPlan, split: str, n: int, flag: str, key) -> None:
