@@ -16,10 +16,11 @@ from vpt.datasets.recipe import load_catalogue, load_recipe
 from vpt.errors import UserError
 
 
-def sampling_benchmark(recipe_path: Path, seconds: float = 10.0) -> float:
+def sampling_benchmark(recipe_path: Path, seconds: float = 10.0, sizes: list[int] | None = None) -> float:
     """Run the real sampler (aim, sample, label at the steering ray count, accept into cells,
     relabel accepted ones at the recorded ray count) on growing train splits until
-    ``seconds`` have passed; print and return candidates per second."""
+    ``seconds`` have passed, or on splits of ``sizes`` (the same work however busy the
+    machine: compare the CPU rates); print and return candidates per second."""
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     recipe = load_recipe(recipe_path)
@@ -33,7 +34,9 @@ def sampling_benchmark(recipe_path: Path, seconds: float = 10.0) -> float:
     load = os.getloadavg()[0]
     candidates, accepted, elapsed, cpu = 0, 0, 0.0, 0.0
     size = 64
-    while elapsed < seconds:
+    todo = list(sizes or [])
+    while (elapsed < seconds) if sizes is None else todo:
+        size = todo.pop(0) if sizes is not None else size
         t0, c0 = time.perf_counter(), time.process_time()
         kept, report = fill("bench", quotas(size, cfg["balance"]["occluded_share"]), make,
                             FillSettings.from_recipe(recipe, progress=False))
@@ -58,9 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python benchmarks/plan_speed.py", description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", default="depth-vpt", help="a recipe file or a packaged recipe's name (default depth-vpt)")
     ap.add_argument("--seconds", type=float, default=10.0, help="how long to sample (default 10)")
+    ap.add_argument("--sizes", default=None, help="split sizes to fill instead (e.g. 64,128,256: what 10 s "
+                    "cover on the idle machine), the same work on a busy one")
     args = ap.parse_args(argv)
     try:
-        sampling_benchmark(Path(args.recipe), seconds=args.seconds)
+        sizes = [int(x) for x in args.sizes.split(",")] if args.sizes else None
+    except ValueError:
+        print(f"error: --sizes {args.sizes!r}: give whole numbers separated by commas, e.g. 64,128,256", file=sys.stderr)
+        return 2
+    try:
+        sampling_benchmark(Path(args.recipe), seconds=args.seconds, sizes=sizes)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

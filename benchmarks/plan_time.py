@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,7 @@ def plan_once(checkout: Path, recipe: str, scale: str | None, out: Path) -> dict
         cmd += ["--scale", scale]
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = 0.0
@@ -77,12 +79,15 @@ def plan_once(checkout: Path, recipe: str, scale: str | None, out: Path) -> dict
         peak = max(peak, _rss_mb(_children(proc.pid)))
         time.sleep(0.2)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and its workers, once waited for
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     log = proc.stdout.read() if proc.stdout else ""
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} (in {checkout}) failed with exit status {proc.returncode}:\n{log}")
     name = Path(recipe).stem
     audit = json.loads((out / name / "audit.json").read_text(encoding="utf-8"))
-    return {"wall_s": wall, "peak_rss_mb": peak, "load": load, "audit": audit}
+    stages = json.loads((out / name / "timings.json").read_text(encoding="utf-8")).get("stage_seconds", {})
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak, "load": load, "audit": audit, "stages": stages}
 
 
 def figure(audit: dict, key: str) -> float | None:
@@ -112,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in runs.items():
         print(f"  {name}: {r['wall_s']:.1f} s wall, peak resident {r['peak_rss_mb']:,.0f} MB "
               f"(all processes), load average {r['load']:.1f} at the start")
+        print(f"    CPU time of all its processes {r['cpu_s']:.1f} s (user and system; on a busy machine this, "
+              f"not the wall clock, compares two runs); stages (wall s): "
+              + ", ".join(f"{k} {v}" for k, v in r["stages"].items() if k != "render"))
     limit = 180.0 if args.scale == "paper" else 30.0 if args.scale is None else None
     if limit is not None:
         wall = runs["this checkout"]["wall_s"]

@@ -32,6 +32,25 @@ def test_parallel_plan_is_the_serial_plan(monkeypatch):
     assert len(serial[0]) == 64
 
 
+@pytest.mark.slow
+def test_parallel_cue_table_is_the_serial_table(monkeypatch):
+    """The plan-time audit's cue table, computed in chunks by several processes, is the
+    table of one process (same rows, order, columns, dtypes and thumbnails)."""
+    import numpy as np
+    import pandas as pd
+
+    from vpt.datasets import audit
+
+    monkeypatch.setenv("VPT_PLAN_WORKERS", "2")
+    items = plan_recipe(_small(), progress=False).items
+    monkeypatch.setattr(audit, "PARALLEL_FROM", 16)
+    table_2, thumbs_2 = audit.plan_table(items)
+    monkeypatch.setenv("VPT_PLAN_WORKERS", "1")
+    table_1, thumbs_1 = audit.plan_table(items)
+    pd.testing.assert_frame_equal(table_2, table_1)
+    assert np.array_equal(thumbs_2, thumbs_1) and len(table_1) == len(items)
+
+
 def test_worker_count(monkeypatch):
     monkeypatch.delenv("VPT_PLAN_WORKERS", raising=False)
     assert 1 <= plan_workers(4) <= 4 and plan_workers(1) == 1

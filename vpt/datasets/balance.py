@@ -18,7 +18,6 @@ up to a small slack that grows, reported in the card, where a group starves.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from tqdm import tqdm
 
+from vpt.datasets.matcher import Bins, Matcher  # noqa: F401 (Matcher re-exported)
 from vpt.errors import UserError
 from vpt.scene.labels import LabelConfig, SceneLabels, label_scenes
 from vpt.scene.sampling import Rejected, Target, cue_bins
@@ -142,65 +142,6 @@ def stratum_of(lab: SceneLabels) -> tuple[Stratum | None, list[str]]:
                    lab.hidden_reason, lab.depth_label), []
 
 
-Bins = tuple[int, int, int]
-
-
-@dataclass
-class Matcher:
-    """Keeps the image cues of the two VPT labels matched inside each (cell, depth) group.
-
-    Every accepted item has a signature, the bins of its graded image cues
-    (:func:`vpt.scene.sampling.cue_bins`: segment coverage, facing angle in the image, turn).
-    For each cue separately, an item whose label has fewer items than the other label in its
-    bin *matches*; an item is admitted when, for every cue, it matches or the group holds
-    fewer than ``slack`` unmatched items of that cue. So both labels end with the same
-    histogram of every cue's bins, up to ``slack`` items per group and cue. A group that
-    starves gets 2 more (``relax``), reported.
-    """
-
-    slack: int = 2
-    hist: dict[tuple, dict[int, list[Counter]]] = field(default_factory=dict)
-    extra: Counter = field(default_factory=Counter)
-
-    def _h(self, group: tuple) -> dict[int, list[Counter]]:
-        h = self.hist.get(group)
-        if h is None:
-            h = self.hist[group] = {0: [Counter(), Counter(), Counter()], 1: [Counter(), Counter(), Counter()]}
-        return h
-
-    def unmatched(self, group: tuple, dim: int | None = None) -> int:
-        h = self._h(group)
-        dims = range(3) if dim is None else [dim]
-        return sum(abs(h[0][d][b] - h[1][d][b]) for d in dims for b in set(h[0][d]) | set(h[1][d]))
-
-    def admits(self, group: tuple, label: int, bins: Bins) -> bool:
-        h = self._h(group)
-        return all(h[1 - label][d][b] > h[label][d][b] or self.unmatched(group, d) < self.slack + self.extra[group]
-                   for d, b in enumerate(bins))
-
-    def add(self, group: tuple, label: int, bins: Bins, n: int = 1) -> None:
-        for d, b in enumerate(bins):
-            self._h(group)[label][d][b] += n
-
-    def hint(self, group: tuple, label: int, k: int) -> tuple[int | None, ...] | None:
-        """Per cue, a bin where the other label is ahead (the ``k``-th, cycling), or None."""
-        wanted = self.wanted(group, label)
-        out = tuple(w[k % len(w)] if w else None for w in wanted)
-        return out if any(x is not None for x in out) else None
-
-    def wanted(self, group: tuple, label: int) -> list[list[int]]:
-        """Per cue, the bins where the other label is ahead, sorted (what :meth:`hint` cycles through)."""
-        h = self._h(group)
-        return [sorted(b for b in h[1 - label][d] if h[1 - label][d][b] > h[label][d][b]) for d in range(3)]
-
-    def relax(self, group: tuple) -> str:
-        self.extra[group] += 2
-        return f"{group[0]} depth={group[1]}: up to {self.slack + self.extra[group]} unmatched items per cue"
-
-    def total_unmatched(self) -> int:
-        return sum(self.unmatched(g) for g in self.hist)
-
-
 def _group(st: Stratum) -> tuple:
     return (st.cell, st.depth)
 
@@ -216,6 +157,14 @@ def _aim(st: Stratum, wanted: list[list[int]], k: int) -> Target:
         return st.target()
     return Target(st.vpt, st.reason, st.overlap, st.side, st.facing, st.depth,
                   (h[0] if h[0] is not None and h[0] >= 0 else None, h[1], h[2]))
+
+
+def _aims(st: Stratum, wanted: list[list[int]]) -> Callable[[int], Target]:
+    """``j -> _aim(st, wanted, j)``, one object per distinct target (the hints cycle with
+    the least common multiple of the wanted lists' lengths)."""
+    period = math.lcm(*(len(w) for w in wanted if w))
+    cycle = [_aim(st, wanted, j) for j in range(period)]
+    return lambda j: cycle[j % period]
 
 
 @dataclass
@@ -409,28 +358,36 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
                     relaxes[_group(st)] += 1
                     report.relaxed.append(matcher.relax(_group(st)))
             open_strata = sorted((s for s in need if need[s] > 0), key=str)
-            targets = list(itertools.islice(itertools.cycle(open_strata), batch_size))
-            dry.update(targets)
+            # the batch aims at the open strata in turn (round j of them: the j-th hint)
+            n_open = len(open_strata)
+            if not n_open:
+                break
+            rounds, extra = divmod(batch_size, n_open)
+            for i, t in enumerate(open_strata):
+                dry[t] += rounds + (i < extra)
             # a stratum that starves is aimed without hints, as it would be unmatched
-            wanted = {t: matcher.wanted(_group(t), t.vpt) for t in open_strata}
-            aims: dict[tuple[Stratum, int], Target] = {}  # one object per distinct target
-            aimed = []
-            for k, t in enumerate(targets):
-                j = k // max(len(open_strata), 1) if dry[t] < relax_after else -1
-                if (t, j) not in aims:
-                    aims[t, j] = _aim(t, wanted[t], j) if j >= 0 else t.target()
-                aimed.append(aims[t, j])
+            aims: list[Callable[[int], Target]] = []
+            for t in open_strata:
+                if dry[t] < relax_after:
+                    wanted = matcher.wanted(_group(t), t.vpt)
+                    aims.append(_aims(t, wanted))
+                else:
+                    plain = t.target()
+                    aims.append(lambda j, plain=plain: plain)
+            aimed = [aims[i](j) for j in range(rounds + (extra > 0)) for i in range(n_open if j < rounds else extra)]
             steered = _steered(make, index, aimed, steer, quota, need, report.rejections)
             report.candidates += len(aimed)
             index += len(aimed)
             chosen: list[tuple[SceneSpec, Stratum, Bins]] = []
+            taken: Counter[Stratum] = Counter()
             for make_spec, st, bins in steered:
-                if need[st] - sum(1 for _, c, _ in chosen if c == st) <= 0:
+                if need[st] - taken[st] <= 0:
                     report.rejections["cell already full"] += 1
                 elif enforce_match and not matcher.admits(_group(st), st.vpt, bins):
                     report.rejections["image cues unmatched by the other VPT label"] += 1
                 else:
                     chosen.append((make_spec(), st, bins))
+                    taken[st] += 1
                     matcher.add(_group(st), st.vpt, bins)
             final = label_scenes([c[0] for c in chosen], cfg if recorded else steer)
             for (spec, st, bins), lab in zip(chosen, final):

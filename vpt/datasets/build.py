@@ -8,9 +8,11 @@ turns a plan into files.
 from __future__ import annotations
 
 import itertools
+import threading
 from dataclasses import replace
 from typing import Any, Callable, Iterator
 
+import numpy as np
 from tqdm import tqdm
 
 from vpt.datasets.balance import FillSettings, fill_matched, quotas
@@ -47,11 +49,34 @@ def _plan_split(recipe: Recipe, split: str, size: int, progress: bool) -> tuple[
     make = BatchSampler(recipe.name, recipe.sampling, split, tuple(shapes), catalogue)
     bal = cfg["balance"]
     kept, report = fill_matched(split, quotas(size, bal["occluded_share"], bal["away_open_weight"]), make,
-                                FillSettings.from_recipe(recipe, progress),
-                                lambda acc: analytic_cue_matrix([(a.spec, a.labels) for a in acc], MATCH_SCALE))
+                                FillSettings.from_recipe(recipe, progress), PoolCues())
     kept.sort(key=lambda a: a.spec.index)
     items = [DatasetItem(dress(a.spec, styles, styles_cat), a.labels, split, a.stratum.cell) for a in kept]
     return items, report.lines()
+
+
+class PoolCues:
+    """The analytic cues of pool items for matched selection (``describe`` of
+    :func:`~vpt.datasets.balance.fill_matched`), each item's row computed once: selection
+    runs again on the same pool when a kept item's labels change at the recorded ray count,
+    and an item's row depends only on its spec and the projected lens (kept with the row, so
+    a changed one is recomputed)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, tuple[Any, tuple[float, float], np.ndarray]] = {}
+
+    def __call__(self, acc: list[Any]) -> tuple[np.ndarray, list[str]]:
+        def current(a: Any) -> bool:
+            got = self._rows.get(id(a.spec))
+            return got is not None and got[0] is a.spec and got[1] == a.labels.image.viewer_eye_px
+
+        todo = [a for a in acc if not current(a)]
+        rows, names = analytic_cue_matrix([(a.spec, a.labels) for a in todo], MATCH_SCALE)
+        for a, row in zip(todo, rows):
+            self._rows[id(a.spec)] = (a.spec, a.labels.image.viewer_eye_px, row)
+        if not acc:
+            return rows, names
+        return np.stack([self._rows[id(a.spec)][2] for a in acc]), names
 
 
 def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPlan:
@@ -71,16 +96,32 @@ def _plan_binary(recipe: Recipe, scale: str | None, progress: bool) -> DatasetPl
         order = sorted(splits, key=lambda s: -sizes[s])
         with ProcessPoolExecutor(workers) as ex:
             futures = {s: ex.submit(_plan_split, recipe, s, sizes[s], False) for s in order}
+            # the workers are forked by now: the main process imports the audit's libraries
+            # while they plan, instead of after
+            warm = threading.Thread(target=_warm_audit_imports, daemon=True)
+            warm.start()
             it = tqdm(order, desc=f"planning splits ({workers} processes)", unit="split", disable=not progress,
                       leave=False)
             results_by = {s: futures[s].result() for s in it}
         results = [results_by[s] for s in splits]
+        warm.join()
     for items, lines in results:
         plan.items.extend(items)
         plan.reports.extend(lines)
     _flag(plan, "test", cfg["human_set"], "human_set", lambda it: (it.cell, it.labels.vpt_label, it.labels.depth_label))
     _flag(plan, "train", cfg["warmup"], "warmup", lambda it: (it.labels.vpt_label, it.labels.depth_label))
     return plan
+
+
+def _warm_audit_imports() -> None:
+    """Import the libraries of the plan-time audit (scikit-learn's models and metrics)."""
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.impute  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
+    import sklearn.pipeline  # noqa: F401
+    import sklearn.tree  # noqa: F401
 
 
 def _flag(plan: DatasetPlan, split: str, n: int, flag: str, key) -> None:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 # human-resolution render is needed) and, as keywords, ``human`` (scene_id -> HumanTarget:
 # the items also rendered at the human resolution) and ``root``; it yields, per item in any
 # order, (item, render dict, files dict) or (item, None, reason) when the render was rejected.
+WRITE_THREADS = 8  # threads writing the scene JSONs of a plan-only run (each write waits on its fsync)
+
 Renderer = Callable[..., Iterable[tuple[DatasetItem, dict[str, Any] | None, Any]]]
 
 
@@ -159,9 +161,12 @@ def build_dataset(recipe: Recipe, out: Path, scale: str | None = None, renderer:
                                  model_hash=st.model_hash if render is not None else None)
         write_scene_json(scene_json_path(root, st.item), st.record)  # written last: the completion marker
 
-    if renderer is None:
-        for st in todo:
-            write(st)
+    if renderer is None:  # plan only: the files are written (and synced) by a few threads at once
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(WRITE_THREADS) as pool:
+            for fut in [pool.submit(write, st) for st in todo]:
+                fut.result()
     else:
         for st in todo:
             if st.earlier is not None and st.human is None:

@@ -57,8 +57,11 @@ def uniforms(seed: int, purpose: str, indices: np.ndarray, n_cols: int) -> np.nd
     if len(indices) and np.array_equal(indices, np.arange(indices[0], indices[0] + len(indices))):
         first = int(indices[0])  # consecutive indices (the planner's case): copy block slices
         for b in range(first // BLOCK, (first + len(indices) - 1) // BLOCK + 1):
-            rows = stream(seed, b, purpose).random((BLOCK, n_cols))
             lo, hi = max(first, b * BLOCK), min(first + len(indices), (b + 1) * BLOCK)
+            if hi - lo == BLOCK:  # a whole block: drawn in place (the same draws, no copy)
+                stream(seed, b, purpose).random(out=out[lo - first:hi - first])
+                continue
+            rows = stream(seed, b, purpose).random((BLOCK, n_cols))
             out[lo - first:hi - first] = rows[lo - b * BLOCK:hi - b * BLOCK]
         return out
     blocks = indices // BLOCK

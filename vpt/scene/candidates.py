@@ -34,19 +34,23 @@ from vpt.scene.settings import SamplingSettings
 from vpt.scene.spec import VIEWER_GEOMETRY
 
 def _target_rows(targets: Sequence[Target]) -> np.ndarray:
-    """(N, 9) integer codes: vpt, hidden-in-view (occluded), overlap, side right, facing right,
-    depth, hint cover, hint angle, hint turn (-1: none)."""
-    cache: dict[int, tuple] = {}  # by object: the planner passes few distinct target objects
-    rows = []
+    """(N, 10) integer codes: vpt, hidden-in-view (occluded), overlap, side right, facing right,
+    depth, hint cover, hint angle, hint turn (-1: none), viewer x sign."""
+    slot: dict[int, int] = {}  # by object: the planner passes few distinct target objects
+    distinct: list[Target] = []
+    at = []
     for t in targets:
-        row = cache.get(id(t))
-        if row is None:
-            h = t.hint or (None, None, None)
-            row = cache[id(t)] = (t.vpt, int(t.reason == "occluded"), int(t.overlap), int(t.side == "right"),
-                              int(t.facing == "right"), t.depth, *(-1 if x is None else x for x in h),
-                              viewer_x_sign(t))
-        rows.append(row)
-    return np.array(rows, dtype=int).reshape(len(rows), 10)
+        k = slot.get(id(t))
+        if k is None:
+            k = slot[id(t)] = len(distinct)
+            distinct.append(t)
+        at.append(k)
+    rows = []
+    for t in distinct:
+        h = t.hint or (None, None, None)
+        rows.append((t.vpt, int(t.reason == "occluded"), int(t.overlap), int(t.side == "right"),
+                     int(t.facing == "right"), t.depth, *(-1 if x is None else x for x in h), viewer_x_sign(t)))
+    return np.array(rows, dtype=int).reshape(len(rows), 10)[np.array(at, dtype=int)]
 
 
 def sample_batch(recipe_name: str, cfg: SamplingSettings, split: str, indices: Sequence[int],
@@ -153,11 +157,17 @@ def _balls(cfg, u, tg, obs_pos, look, obs_hfov, w, h, v_pos, eye, yaw, v_hfov):
         uu, sign = uc[:, 2], np.where(uc[:, 3] < 0.5, 1.0, -1.0)
         ang = np.degrees(np.arcsin(np.minimum(1.0, radius * (1 + lab.ball_margin) / dist)))
         hv = half[rows, None]
-        limit = np.maximum(0.0, hv - lab.fov_margin_deg - ang) * IN_VIEW_REACH
-        lo = hv + lab.fov_margin_deg + ang + OUT_VIEW_CLEARANCE
-        span = np.where(narrow[rows, None], np.minimum(180.0 - lo, 12.0 + 12.0 * tg[rows, 7:8]), 180.0 - lo)
-        angle = sign * np.where(in_view[rows, None], limit * _power(uu, IN_VIEW_EDGE_POWER),
-                                lo + span * _power(uu, OUT_VIEW_EDGE_POWER))
+        angle = np.empty_like(uu)
+        iv = in_view[rows]  # each row draws in view or out of view: only its own branch is computed
+        ov = ~iv
+        if iv.any():
+            limit = np.maximum(0.0, hv[iv] - lab.fov_margin_deg - ang[iv]) * IN_VIEW_REACH
+            angle[iv] = limit * _power(uu[iv], IN_VIEW_EDGE_POWER)
+        if ov.any():
+            lo = hv[ov] + lab.fov_margin_deg + ang[ov] + OUT_VIEW_CLEARANCE
+            span = np.where(narrow[rows[ov], None], np.minimum(180.0 - lo, 12.0 + 12.0 * tg[rows[ov], 7:8]), 180.0 - lo)
+            angle[ov] = lo + span * _power(uu[ov], OUT_VIEW_EDGE_POWER)
+        angle *= sign
         a = np.radians(yaw[rows, None] + angle)
         return np.stack([eye[rows, 0:1] + dist * np.cos(a), eye[rows, 1:2] + dist * np.sin(a), radius], 2)
 
@@ -169,15 +179,17 @@ def _balls(cfg, u, tg, obs_pos, look, obs_hfov, w, h, v_pos, eye, yaw, v_hfov):
     want_right, want_near = tg[:, 3] == 1, tg[:, 5] == 1
     first_ok = np.full(n, -1)
     chosen = np.full(n, -1)
-    chunk = BALL_CHUNK
-    lo_k = 0
-    while lo_k < t:
+    # chunks of proposals: the first few for every row, then the undecided rows' others up to
+    # where their tries end (BALL_TRIES without an angle hint, t with one)
+    ends = sorted({min(BALL_CHUNK, t), min(BALL_TRIES, t), t})
+    for lo_k, hi_k in zip([0] + ends[:-1], ends):
         rows = np.flatnonzero((chosen < 0) & (tries > lo_k))
         if not rows.size:
             break
-        pos = proposal(rows, u[rows, :, lo_k:lo_k + chunk])
+        pos = proposal(rows, u[rows, :, lo_k:hi_k])
         ub = project(rows, pos)
-        d_ball = np.linalg.norm(pos - obs_pos[rows, None], axis=2)
+        rel = pos - obs_pos[rows, None]
+        d_ball = np.sqrt(np.add.reduce(rel * rel, axis=2))  # np.linalg.norm's own sum, without its copy
         dv = d_view[rows, None]
         ok = (ub[..., 0] > uview[rows, 0:1]) == want_right[rows, None]
         ok &= (d_ball < dv) == want_near[rows, None]
@@ -197,8 +209,6 @@ def _balls(cfg, u, tg, obs_pos, look, obs_hfov, w, h, v_pos, eye, yaw, v_hfov):
         first_ok[rows[fresh]] = lo_k + np.argmax(ok[fresh], axis=1)
         hit = good.any(axis=1)
         chosen[rows[hit]] = lo_k + np.argmax(good[hit], axis=1)
-        lo_k += chunk
-        chunk = min(4 * chunk, t)  # the undecided few: larger chunks, fewer passes
     k = np.where(chosen >= 0, chosen, np.where(first_ok >= 0, first_ok, tries - 1))
     pos = proposal(all_rows, u[all_rows, :, k][:, :, None])[:, 0]
     return pos, pos[:, 2].copy()

@@ -116,8 +116,8 @@ def steer(b: CandidateBatch, cfg: LabelConfig, n_rays: int, open_keys: set[Key],
         abin = np.searchsorted(ANGLE_EDGES, m["angle"], side="left")
         tbin = np.searchsorted(TURN_EDGES, np.abs(m["turn"]), side="left")
         rows = rows[ok]
-        keys = [tuple(int(x) for x in k) for k in full[ok]]
-        bins = [(int(c), int(a), int(t)) for c, a, t in zip(cbin[ok], abin[ok], tbin[ok])]
+        keys = [tuple(k) for k in full[ok].tolist()]
+        bins = [tuple(x) for x in np.stack([cbin[ok], abin[ok], tbin[ok]], 1).tolist()]
     return Steered(rows, keys, bins, rej)
 
 

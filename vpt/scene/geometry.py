@@ -49,6 +49,16 @@ def disc_pattern(n: int) -> tuple[np.ndarray, np.ndarray]:
     return radius, angle
 
 
+@functools.lru_cache(maxsize=16)
+def _disc_trig(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Squared radii, cosines and sines of the angles of :func:`disc_pattern` ``n``."""
+    rad, ang = disc_pattern(n)
+    out = (rad**2, np.cos(ang), np.sin(ang))
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
 @dataclass
 class Primitives:
     """A flat batch of occluder solids; ``query`` says which query each one belongs to."""
@@ -255,7 +265,12 @@ def cone_visibility(q: ConeQueries, n_rays: int = N_RAYS_DEFAULT) -> ConeVisibil
         gamma = np.arcsin(np.clip(rho / np.maximum(rel_d, _EPS), 0, 1))
     maybe = (rel_d <= rho) | ((beta - gamma < alpha_d[oq]) & (along - rho < dist[oq]))
 
-    floor_maybe = q.floor & ((q.eye[:, 2] < 0) | (q.center[:, 2] - r_dil < 0))
+    # Rays meet the floor before the sphere only where the true sphere reaches below it or
+    # the eye is not above it: seen from above, a sphere resting on the floor shows only
+    # points above it (its lowest point faces away), so the floor blocks none of its rays,
+    # and the rays of the dilated margin ring it may block cannot make "clearly occluded"
+    # (the central rays stay free). The exact floor test below covers slivers.
+    floor_maybe = q.floor & ((q.eye[:, 2] <= 0) | (q.center[:, 2] - q.radius < 0))
     straddle = ~(inner_in | outer_out)  # otherwise every frustum variant is settled
     needs = straddle | floor_maybe
     needs[oq[maybe]] = True
@@ -274,7 +289,7 @@ def cone_visibility(q: ConeQueries, n_rays: int = N_RAYS_DEFAULT) -> ConeVisibil
     if idx.size:
         local = np.full(nq, -1)
         local[idx] = np.arange(idx.size)
-        rad, ang = disc_pattern(n_rays)
+        rad2, cos_a, sin_a = _disc_trig(n_rays)
         ax = axis[idx]
         # an orthonormal frame around each cone axis
         helper = np.where(np.abs(ax[:, 2:3]) < 0.9, [[0.0, 0.0, 1.0]], [[1.0, 0.0, 0.0]])
@@ -282,11 +297,11 @@ def cone_visibility(q: ConeQueries, n_rays: int = N_RAYS_DEFAULT) -> ConeVisibil
         e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
         e2 = np.cross(ax, e1)
         one_minus_cos = 1.0 - np.cos(alpha_d[idx])
-        cos_t = 1.0 - rad[None, :] ** 2 * one_minus_cos[:, None]
+        cos_t = 1.0 - rad2[None, :] * one_minus_cos[:, None]
         sin_t = np.sqrt(np.maximum(0.0, 1.0 - cos_t**2))
         d = (cos_t[..., None] * ax[:, None, :]
-             + (sin_t * np.cos(ang))[..., None] * e1[:, None, :]
-             + (sin_t * np.sin(ang))[..., None] * e2[:, None, :])
+             + (sin_t * cos_a)[..., None] * e1[:, None, :]
+             + (sin_t * sin_a)[..., None] * e2[:, None, :])
         in_true = cos_t >= np.cos(alpha_t[idx])[:, None] - 1e-12
         # distance to the sphere surface along each ray (true sphere for rays that hit it)
         mvec = axis_vec[idx]

@@ -47,8 +47,7 @@ def _rays(ys: np.ndarray, xs: np.ndarray, height: int, width: int, f_px: float, 
     fwd, right, up = basis
     u = (xs + 0.5 - width / 2.0) / f_px
     v = (ys + 0.5 - height / 2.0) / f_px
-    uu, vv = np.meshgrid(u, v)
-    d = fwd[None, :] + uu.reshape(-1, 1) * right[None, :] - vv.reshape(-1, 1) * up[None, :]
+    d = (fwd[None, None, :] + u[None, :, None] * right[None, None, :] - v[:, None, None] * up[None, None, :]).reshape(-1, 3)
     return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 
@@ -66,19 +65,26 @@ def analytic_mask(spec: SceneSpec, scale: float = 1.0) -> np.ndarray:
     its projected bounding-box corners, one pixel wider; the whole image when a corner is
     not in front of the camera), outside which no ray can hit it, and a pixel keeps the
     first solid (in row order) at the smallest distance: the same mask as casting every
-    pixel against every solid."""
+    pixel against every solid. The rays are made once, over the union of the screen boxes."""
     height, width, f_px, basis = _camera(spec, scale)
     rows, ids = scene_rows(spec, 0)
     prims = geo.Primitives.from_rows(rows)
     origin = np.asarray(spec.observer.position, float)[None, None, :]
     best = np.full((height, width), np.inf)
     out = np.zeros((height, width), np.uint8)
-    for k, (y0, y1, x0, x1) in enumerate(_screen_boxes(spec, prims, scale, height, width)):
-        if y0 >= y1 or x0 >= x1:
-            continue
-        dirs = _rays(np.arange(y0, y1), np.arange(x0, x1), height, width, f_px, basis)
-        t = geo.ray_entry(origin, dirs[None], prims.kind[k:k + 1], prims.center[k:k + 1], prims.half[k:k + 1],
-                          prims.yaw[k:k + 1])[0].reshape(y1 - y0, x1 - x0)
+    boxes = [b for b in _screen_boxes(spec, prims, scale, height, width)]
+    live = [k for k, (y0, y1, x0, x1) in enumerate(boxes) if y0 < y1 and x0 < x1]
+    if not live:
+        return out
+    uy0, uy1 = min(boxes[k][0] for k in live), max(boxes[k][1] for k in live)
+    ux0, ux1 = min(boxes[k][2] for k in live), max(boxes[k][3] for k in live)
+    dirs = _rays(np.arange(uy0, uy1), np.arange(ux0, ux1), height, width, f_px, basis).reshape(uy1 - uy0, ux1 - ux0, 3)
+    enter = {geo.BOX: geo._enter_box, geo.CYLINDER: geo._enter_cylinder, geo.SPHERE: geo._enter_sphere}
+    for k in live:
+        y0, y1, x0, x1 = boxes[k]
+        d = dirs[y0 - uy0:y1 - uy0, x0 - ux0:x1 - ux0].reshape(1, -1, 3)
+        t = enter[int(prims.kind[k])](origin, d, prims.center[k:k + 1], prims.half[k:k + 1],
+                                      prims.yaw[k:k + 1])[0].reshape(y1 - y0, x1 - x0)
         closer = t < best[y0:y1, x0:x1]
         best[y0:y1, x0:x1][closer] = t[closer]
         out[y0:y1, x0:x1][closer] = ids[k]
