@@ -165,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(exc))
     names = list(settings)
     rows: dict[str, list[dict[str, dict[str, float]]]] = {n: [] for n in names}
+    # Blender prints its render log on the C stdout: send it to /dev/null, keep ours
+    sys.stdout.flush()
+    sys.stdout = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
