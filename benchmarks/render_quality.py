@@ -474,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.reverse:
         specs = specs[::-1]
+    # Blender prints its render log on the C stdout: send it to /dev/null, keep the table
+    sys.stdout.flush()
+    sys.stdout = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     result = run(specs, {k: CANDIDATES[k] for k in names}, args.cache)
     print(table(result))
     if args.json:
