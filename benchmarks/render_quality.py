@@ -58,7 +58,7 @@ REFERENCE: dict[str, Any] = {
 # prefilter, bounces 4/2/2, no bump maps): the baseline every candidate is compared with.
 BASELINE: dict[str, Any] = {
     "samples": 16, "adaptive_threshold": None, "denoiser": "OPENIMAGEDENOISE", "denoise_prefilter": "FAST",
-    "denoise_quality": "HIGH", "adaptive_min_samples": 0, "bump": False,
+    "denoise_quality": "HIGH", "adaptive_min_samples": 0, "bump": False, "denoise_passes": "RGB_ALBEDO_NORMAL",
     "bounces": {"max": 4, "diffuse": 2, "glossy": 2, "transmission": 0, "transparent": 2, "volume": 0},
 }
 # Candidates: overrides of the baseline (None: a preset as it is, named by ``PRESET_ROWS``).
