@@ -58,7 +58,7 @@ REFERENCE: dict[str, Any] = {
 # prefilter, bounces 4/2/2, no bump maps): the baseline every candidate is compared with.
 BASELINE: dict[str, Any] = {
     "samples": 16, "adaptive_threshold": None, "denoiser": "OPENIMAGEDENOISE", "denoise_prefilter": "FAST",
-    "denoise_quality": "HIGH", "adaptive_min_samples": 0, "bump": False,
+    "denoise_quality": "HIGH", "adaptive_min_samples": 0, "bump": False, "denoise_passes": "RGB_ALBEDO_NORMAL",
     "bounces": {"max": 4, "diffuse": 2, "glossy": 2, "transmission": 0, "transparent": 2, "volume": 0},
 }
 # Candidates: overrides of the baseline (None: a preset as it is, named by ``PRESET_ROWS``).
@@ -72,6 +72,10 @@ NO_BUMP: dict[str, Any] = {"bump": False}  # the bump maps are off in `standard`
 BOUNCES_311 = {"max": 3, "diffuse": 1, "glossy": 1, "transmission": 0, "transparent": 2, "volume": 0}
 BOUNCES_211 = {"max": 2, "diffuse": 1, "glossy": 1, "transmission": 0, "transparent": 2, "volume": 0}
 PRESET_ROWS = {"standard": "standard", "draft": "draft", "preview": "preview"}
+# ``standard`` as it was from 2026-12-07 (8 samples, the accurate prefilter, OIDN balanced): the
+# rows of 2026-12-08 change one thing of it at a time
+STANDARD_1207: dict[str, Any] = {"samples": 8, "denoise_prefilter": "ACCURATE", "denoise_quality": "BALANCED"}
+
 CANDIDATES: dict[str, dict[str, Any] | None] = {
     "baseline": {},
     "standard": None,  # the preset as it is now, no overrides
@@ -117,6 +121,15 @@ CANDIDATES: dict[str, dict[str, Any] | None] = {
     "bounces 3/1/1": {"bounces": BOUNCES_311},
     "clamp indirect 3": {"clamp_indirect": 3.0},
     "bump maps (standard until 2026-12-02)": {"bump": True},
+    "standard of 2026-12-07": STANDARD_1207,
+    "8 accurate, light tree": STANDARD_1207 | {"light_tree": True},
+    "6 accurate": STANDARD_1207 | {"samples": 6},
+    "7 accurate": STANDARD_1207 | {"samples": 7},
+    "5 accurate": STANDARD_1207 | {"samples": 5},
+    "7 accurate, albedo only": STANDARD_1207 | {"samples": 7, "denoise_passes": "RGB_ALBEDO"},
+    "6 accurate, albedo only": STANDARD_1207 | {"samples": 6, "denoise_passes": "RGB_ALBEDO"},
+    "8 accurate, albedo only": STANDARD_1207 | {"denoise_passes": "RGB_ALBEDO"},
+    "8 accurate, adaptive 0.05 min 4": STANDARD_1207 | {"adaptive_threshold": 0.05, "adaptive_min_samples": 4},
 }
 SCENE_KEYS = ("seed", "lights", "backdrop_steps")
 # The rows run by default (the 2026-12-07 record); the others are kept by name for reruns
@@ -461,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.reverse:
         specs = specs[::-1]
+    # Blender prints its render log on the C stdout: send it to /dev/null, keep the table
+    sys.stdout.flush()
+    sys.stdout = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     result = run(specs, {k: CANDIDATES[k] for k in names}, args.cache)
     print(table(result))
     if args.json:

@@ -41,17 +41,27 @@ STAGES = ("install", "plan", "audit", "256 px renders", "512 px renders", "sweep
 def dataset_times(root: Path) -> dict[str, Any]:
     """Per-stage seconds of one dataset folder, from its ``timings.json`` and scene JSONs."""
     per_image: dict[str, list[float]] = {"256 px renders": [], "512 px renders": [], "sweeps": []}
+    in_call: list[float] = []  # share of the worker's time spent in Blender's render call
+    presets: dict[str, int] = {}
     for path in sorted((root / "scenes").glob("*/*.json")):
         rec = json.loads(path.read_text(encoding="utf-8"))
         render = rec.get("render") or {}
         if render.get("timings"):
-            per_image["sweeps" if rec.get("sweep") else "256 px renders"].append(float(render["timings"]["total"]))
+            t = render["timings"]
+            per_image["sweeps" if rec.get("sweep") else "256 px renders"].append(float(t["total"]))
+            if t.get("render") and t.get("total"):
+                in_call.append(float(t["render"]) / float(t["total"]))
+            s = render.get("settings") or {}
+            if s.get("preset"):
+                name = f"{s['preset']} ({s.get('samples')} samples)"
+                presets[name] = presets.get(name, 0) + 1
         if (render.get("human") or {}).get("timings"):
             per_image["512 px renders"].append(float(render["human"]["timings"]["total"]))
     sums = {k: sum(v) for k, v in per_image.items()}
     out: dict[str, Any] = {"recipe": root.name, "images": {k: len(v) for k, v in per_image.items()},
                            "median_s": {k: statistics.median(v) for k, v in per_image.items() if v},
-                           "stages": dict(sums), "recorded": False}
+                           "stages": dict(sums), "recorded": False, "presets": presets,
+                           "render_call_share": statistics.fmean(in_call) if in_call else None}
     tfile = root / "timings.json"
     if tfile.exists():
         t = json.loads(tfile.read_text(encoding="utf-8"))
@@ -97,6 +107,12 @@ def table(result: dict[str, Any]) -> str:
                      f"{f'{med[k]:.2f}' if k in med else ''} |")
     lines.append(f"| **total** | **{total / 60:.1f}** | | | |")
     lines.append(f"\nWithout the 512 px renders: {(total - (st['512 px renders'] or 0)) / 60:.1f} min.")
+    for d in result["datasets"]:
+        if d.get("presets") or d.get("render_call_share") is not None:
+            share = d.get("render_call_share")
+            lines.append(f"{d['recipe']}: " + ", ".join(f"{k} x {v}" for k, v in sorted(d.get("presets", {}).items()))
+                         + (f"; Blender's render call (sampling, denoising) {share:.0%} of the worker's time per image"
+                            if share is not None else ""))
     missing = [d["recipe"] for d in result["datasets"] if not d["recorded"]]
     if missing:
         lines.append(f"No timings.json in {', '.join(missing)} (a run from before `vpt scenes` wrote it): the render "

@@ -74,7 +74,8 @@ def test_depth_is_observer_z(rendered):
 def test_settings_and_timings(rendered):
     _, _, res = rendered
     assert res["settings"]["preset"] == "preview" and res["settings"]["resolution"] == [64, 64]
-    assert set(res["timings"]) == {"build", "raycast", "render", "write"}
+    assert set(res["timings"]) == {"build", "raycast", "render", "write", "render_cpu"}
+    assert res["timings"]["render_cpu"] > 0  # CPU seconds of all threads in the render call
     assert res["raycast"]["visible_fraction"] == pytest.approx(1.0)
 
 

@@ -118,7 +118,8 @@ def test_lights_and_settings(built):
     s = built.settings
     sc = built.scene
     assert sc.view_settings.view_transform == "Standard" == s["view_transform"]
-    assert sc.cycles.samples == s["samples"] == PRESETS["standard"]["samples"] == 8  # the quality floor's choice
+    assert sc.cycles.samples == s["samples"] == PRESETS["standard"]["samples"] == 7  # the quality floor's choice
+    assert sc.cycles.denoising_input_passes == s["denoise_passes"] == "RGB_ALBEDO"
     assert s["engine"] == "CYCLES" and s["device"] == "CPU" and s["bpy_version"].startswith("4.5")
     assert sc.view_settings.exposure == pytest.approx(s["exposure"])
 

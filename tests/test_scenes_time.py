@@ -49,6 +49,19 @@ def test_render_time_is_split_by_the_per_image_timings(tmp_path):
     assert f"Without the 512 px renders: {(120 + 30 + 6 + 3 + 4 + 2) / 60:.1f} min." in text
 
 
+def test_the_preset_and_the_render_call_share_are_printed(tmp_path):
+    root = tmp_path / "d"
+    (root / "scenes" / "train").mkdir(parents=True)
+    (root / "index.parquet").write_bytes(b"")
+    for i, (call, samples) in enumerate([(0.9, 7), (0.7, 7), (0.8, 8)]):
+        rec = {"render": {"timings": {"total": 1.0, "render": call},
+                          "settings": {"preset": "standard", "samples": samples}}, "sweep": None}
+        (root / "scenes" / "train" / f"s{i}.json").write_text(json.dumps(rec))
+    text = scenes_time.table(scenes_time.breakdown(tmp_path))
+    assert "d: standard (7 samples) x 2, standard (8 samples) x 1; Blender's render call" in text
+    assert "80% of the worker's time" in text
+
+
 def test_a_folder_without_datasets_is_refused_with_the_fix(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         scenes_time.main(["--data", str(tmp_path)])
