@@ -22,24 +22,30 @@ the intended pattern and the ball and the viewer stay clearly visible in every s
   stays the same in every step: a clear 1, or a clear 0 (occluded or out of view). Along the
   orbit the **image-plane rules flip** (:mod:`vpt.scene.imageplane`): the viewer is seen
   from near end-on to near side-on, which stretches or squeezes the 2D facing angle across
-  the 2D facing rule's threshold (a visible ball near the edge of the viewer's field of view,
-  a hidden one just past it) or shrinks the 2D coverage of a thin wall below the 2D cover
-  rule's (an occluded ball). The planner searches the orbit up to :data:`ORBIT_REACH` degrees
-  either side and keeps a window :data:`ORBIT_WINDOW` wide on which the rules' answer is wrong
-  on a share :data:`RULE_WRONG_SHARE` of the steps (steps densest around the rules' flip;
-  the graded values and the rules' answer per step are in the sweep summary). A model that
-  reads the image plane flips its answer along the sweep and scores near chance; one that
-  takes the viewer's perspective does not. The depth answer may change with the observer
-  and is recorded per step. Parameter ``observer_orbit_deg``, positive counter-clockwise seen
-  from above.
+  the 2D facing rule's threshold, or moves a thin wall's image on or off the lens-ball
+  segment. Sweeps come in **look-alike pairs** (:mod:`vpt.datasets.sweeps_invariance`):
+  sweeps ``2p`` (the viewer sees the ball) and ``2p + 1`` (it does not) are built from one
+  base scene and shown from the same observer positions, with the same ball, viewer place,
+  occluders and appearance; only the viewer's yaw (out of view: the ball just inside or just
+  past the edge of its field of view) or the height of a thin wall on the line of sight
+  (occluded: the eye sees over the low one) differs. The steps are evenly spaced on a window
+  :data:`ORBIT_WINDOW` degrees wide, the same for both partners, on which the rules' answer
+  is wrong on a share :data:`RULE_WRONG_SHARE` of each partner's steps, computed analytically
+  and as the audit's cues read it off the masks (the graded values and the rules' answer per
+  step are in the sweep summary, with the partner's sweep id and the orbit direction). A model
+  that reads the image plane flips its answer along the sweep and scores near chance; one
+  that takes the viewer's perspective does not; anything else (nuisance, depth cues) is the
+  same for both answers of a pair. The depth answer may change with the observer and is
+  recorded per step. Parameter ``observer_orbit_deg``, positive counter-clockwise seen from
+  above.
 
 **Balance.** Each sweep number gets its nuisance factors from :func:`balance_of`, a fixed
 cycle through their combinations (no randomness): the ball's side of the viewer in the image
 and the direction of the motion (``occluder_slide``, ``occluder_move``: toward or away from
 the observer; ``viewer_turn``: clockwise or counter-clockwise; ``depth_pass``: approaching or
-receding, and the viewer facing left or right in the image; ``invariance``: the VPT answer,
-half the sweeps visible and the hidden ones half occluded, half out of view, and the orbit
-direction). A multiple of the cycle length (4 or 8) is exactly balanced. In
+receding, and the viewer facing left or right in the image; ``invariance``: the partner
+that sees or not, the pair's hidden reason (occluded or out of view) and the viewer facing
+away from or toward the observer). A multiple of the cycle length (4 or 8) is exactly balanced. In
 ``occluder_slide``, ``occluder_move`` and ``viewer_turn`` the ball lies in front of the viewer
 (at the first step), so the side the viewer faces in the image is the ball's side.
 

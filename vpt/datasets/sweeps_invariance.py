@@ -3,19 +3,27 @@ still layout while the VPT answer stays, and the image-plane rules flip along th
 
 Sweeps come in **look-alike pairs** (numbers ``2p`` and ``2p + 1``): one sweep whose viewer
 sees the ball and one whose viewer does not, built from the same base scene and shown from
-the same observer positions, so that everything a cue model can read off the image except the
-line of sight itself is matched between the two answers (the ball's distance and size, the
-viewer's place, height and view angle, the occluders, the style stream, the orbit). The
-partners differ in one thing: with an ``out_of_view`` partner, the viewer's yaw (the ball
-sits near the edge of its field of view, just inside for the visible partner and just past
-it for the hidden one); with an ``occluded`` partner, where a thin wall stands (on the line
-of sight, or moved sideways off it, same size and turn). Half the pairs see the viewer from
-behind (``facing: away``), half from the front.
+the same observer positions, so that what a cue model can read off the image besides the
+line of sight is matched between the two answers (the ball's place and size, the viewer's
+place and height, the extra occluders, the appearance, the orbit). The partners differ in one
+thing: in an ``out_of_view`` pair, the viewer's yaw (the ball sits near the edge of its field
+of view, just inside it for the visible partner and just past it for the hidden one); in an
+``occluded`` pair, the height of a thin wall on the line of sight (just tall enough to hide
+the ball, or low enough for the eye to see all of it over the top). Half the pairs see the
+viewer from behind (``facing: away``), half from the front; every ball stands
+:data:`BALL_DISTANCE` from the viewer's eye.
 
 The planner (:func:`variants_pair`) returns the whole reachable orbit for both partners, and
-:func:`orbit_window` keeps a window where the observer sees ball and viewer in every step of
-both and the image-plane rules (:mod:`vpt.scene.imageplane`) answer wrongly on a share
-:data:`RULE_WRONG_SHARE` of each partner's steps.
+:func:`orbit_window` keeps evenly spaced steps on a window where the observer sees ball and
+viewer in every step of both and the image-plane rules (:mod:`vpt.scene.imageplane`) answer
+wrongly on a share :data:`RULE_WRONG_SHARE` of each partner's steps, both as computed from the
+geometry and as the audit's cues read them off the masks.
+
+Why pairs: the audit's cue models are trained on the basic set and tested on the sweep steps,
+where the answer is constant along a sweep, so anything that tells sweeps apart (how far the
+ball is, how end-on the viewer is seen, how many occluders there are) predicts the answer of
+all of a sweep's steps at once. Built unpaired, 16 planned sweeps left the nuisance cues
+together at 71.5 % and the depth cues at 69.4 % (logistic); paired, both sit near 50 %.
 """
 
 from __future__ import annotations
