@@ -432,12 +432,22 @@ def _plan_invariance(recipe_name: str, cfg: SamplingSettings, number: int, n_ste
             _count(rejections, str(err))
             continue
         reason = next((x for r in bals if (x := _check_fine(kind, bals[r], fine_labs[r], []))), None)
-        # evenly spaced steps on the orbit, the same for both partners
-        values = reason or orbit_window(grid, {r: (fine[r], fine_labs[r]) for r in bals}, n_steps, rng)
-        if isinstance(values, str):
-            _count(rejections, values)
+        # evenly spaced steps on the orbit: the same for both partners of an occluded pair; an
+        # out-of-view pair's partners each get their own window, so that both see the 2D facing
+        # angle spread around the rule's threshold (at the same observer position the hidden
+        # partner's is larger: its viewer is turned further away)
+        groups = [tuple(bals)] if bal["hidden"] == "occluded" else [(r,) for r in bals]
+        values: dict[str, Any] = {}
+        for g in groups:
+            if reason:
+                break
+            v = orbit_window(grid, {r: (fine[r], fine_labs[r]) for r in g}, n_steps, rng)
+            reason = v if isinstance(v, str) else None
+            values.update({r: v for r in g})
+        if reason:
+            _count(rejections, reason)
             continue
-        specs = {r: [at(float(x), r) for x in values] for r in bals}
+        specs = {r: [at(float(x), r) for x in values[r]] for r in bals}
         labs = {r: label_scenes(specs[r], labels_cfg) for r in bals}
         reason = next((x for r in bals if (x := _check_fine(kind, bals[r], labs[r], []) or _check_steps(
             kind, bals[r], labs[r]) or rules_flip(specs[r], labs[r]))), None)
@@ -445,7 +455,7 @@ def _plan_invariance(recipe_name: str, cfg: SamplingSettings, number: int, n_ste
             _count(rejections, reason)
             continue
         extra = {"orbit": orbit, "partner": f"{kind}-{number ^ 1:03d}", **image_plane_summary(specs[role])}
-        return _package(recipe_name, cfg, kind, number, values, specs[role], labs[role], vpt_step_label,
+        return _package(recipe_name, cfg, kind, number, values[role], specs[role], labs[role], vpt_step_label,
                         "observer_orbit_deg", "vpt", attempt, rejections, bal, labels_cfg, extra)
     raise SweepError(f"{kind} sweep {number}: no valid pair in {max_attempts} attempts "
                      f"(sweeps.max_attempts); reasons: {rejections}")
