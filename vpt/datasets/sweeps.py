@@ -69,7 +69,7 @@ import numpy as np
 
 from vpt.datasets.recipe import SWEEP_KINDS
 from vpt.datasets.sweeps_invariance import (ORBIT_REACH, ORBIT_WINDOW, RULE_WRONG_SHARE, _flat, _walls,  # noqa: F401
-                                            image_plane_summary, orbit_window, pair_number, rule_answers,
+                                            _cue_values, image_plane_summary, orbit_window, pair_number, rule_answers,
                                             rules_flip, target_of, variants_pair)
 from vpt.errors import UserError
 from vpt.rng import stream
@@ -438,10 +438,13 @@ def _plan_invariance(recipe_name: str, cfg: SamplingSettings, number: int, n_ste
         # partner's is larger: its viewer is turned further away)
         groups = [tuple(bals)] if bal["hidden"] == "occluded" else [(r,) for r in bals]
         values: dict[str, Any] = {}
-        for g in groups:
+        for g in groups:  # the hidden partner's window matches the visible one's 2D facing angles
             if reason:
                 break
-            v = orbit_window(grid, {r: (fine[r], fine_labs[r]) for r in g}, n_steps, rng)
+            match = None if len(g) == 2 or not values else _cue_values(
+                [at(float(x), "visible") for x in values["visible"]], label_scenes(
+                    [at(float(x), "visible") for x in values["visible"]], fine_cfg))[1]
+            v = orbit_window(grid, {r: (fine[r], fine_labs[r]) for r in g}, n_steps, rng, match)
             reason = v if isinstance(v, str) else None
             values.update({r: v for r in g})
         if reason:

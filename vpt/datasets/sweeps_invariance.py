@@ -178,19 +178,23 @@ def _wrong_share(answers: np.ndarray, label: int) -> float:
 
 
 def orbit_window(grid: np.ndarray, pair: dict[str, tuple[list[SceneSpec], list[SceneLabels]]], n_steps: int,
-                 rng: np.random.Generator) -> np.ndarray | str:
+                 rng: np.random.Generator, match: np.ndarray | None = None) -> np.ndarray | str:
     """The ``n_steps`` orbit values of a pair's sweeps: evenly spaced values of ``grid`` (in
     sweep order; ``pair``: each partner's scenes and labels, one per value) over a window
     whose width is drawn from :data:`ORBIT_WINDOW`, where the observer sees ball and viewer at
     every value of both partners and the image-plane answer is wrong on a share
     :data:`RULE_WRONG_SHARE` of each partner's steps (the rules flip inside it); of those, the
-    one whose shares are closest to a half. The values, or why there are none."""
+    one whose shares are closest to a half (and, given ``match``, the 2D facing angles read off
+    the masks of another sweep's steps, whose median its steps' median is closest to). The
+    values, or why there are none."""
     ok = np.ones(len(grid), bool)
     wrong = {}
     for role, (specs, labels) in pair.items():
         ok &= np.array([not lab.observer_problems for lab in labels])
         wrong[role] = rule_answers(specs) != labels[0].vpt_label
     width = float(rng.uniform(*ORBIT_WINDOW))
+    from vpt.scene.imageplane import FACING_THRESHOLD_DEG
+
     lo, hi = RULE_WRONG_SHARE
     candidates = []
     for i in range(len(grid)):
@@ -210,12 +214,16 @@ def orbit_window(grid: np.ndarray, pair: dict[str, tuple[list[SceneSpec], list[S
     need = sorted({int(k) for _, _, steps in candidates for k in steps})
     cues = {role: _cue_values([specs[k] for k in need], [labels[k] for k in need]) for role, (specs, labels) in pair.items()}
     cue_wrong = {role: dict(zip(need, rule != pair[role][1][0].vpt_label)) for role, (rule, _) in cues.items()}
+    angle = {role: dict(zip(need, a)) for role, (_, a) in cues.items()}
     best, best_score = None, math.inf
     for score, _, steps in sorted(candidates, key=lambda c: (c[0], c[1])):
         shares = [float(np.mean([w[int(k)] for k in steps])) for w in cue_wrong.values()]
         if not all(lo <= s <= hi for s in shares):
             continue
         score += sum(abs(s - 0.5) for s in shares)
+        if match is not None:
+            a = [angle[role][int(k)] for role in angle for k in steps]
+            score += abs(float(np.median(a)) - float(np.median(match))) / FACING_THRESHOLD_DEG
         if score < best_score - 1e-9:
             best, best_score = steps, score
     if best is None:
