@@ -25,11 +25,12 @@ the intended pattern and the ball and the viewer stay clearly visible in every s
   the 2D facing rule's threshold, or moves a thin wall's image on or off the lens-ball
   segment. Sweeps come in **look-alike pairs** (:mod:`vpt.datasets.sweeps_invariance`):
   sweeps ``2p`` (the viewer sees the ball) and ``2p + 1`` (it does not) are built from one
-  base scene and shown from the same observer positions, with the same ball, viewer place,
-  occluders and appearance; only the viewer's yaw (out of view: the ball just inside or just
-  past the edge of its field of view) or the height of a thin wall on the line of sight
-  (occluded: the eye sees over the low one) differs. The steps are evenly spaced on a window
-  :data:`ORBIT_WINDOW` degrees wide, the same for both partners, on which the rules' answer
+  base scene and orbit, with the same ball, viewer place, occluders and appearance; only the
+  viewer's yaw (out of view: the ball just inside or just past the edge of its field of view)
+  or the height of a thin wall on the line of sight (occluded: the eye sees over the low one)
+  differs. The steps are evenly spaced on a window :data:`ORBIT_WINDOW` degrees wide (shared
+  by an occluded pair's partners; an out-of-view pair's hidden partner takes the window whose
+  2D facing angles match the visible one's), on which the rules' answer
   is wrong on a share :data:`RULE_WRONG_SHARE` of each partner's steps, computed analytically
   and as the audit's cues read it off the masks (the graded values and the rules' answer per
   step are in the sweep summary, with the partner's sweep id and the orbit direction). A model

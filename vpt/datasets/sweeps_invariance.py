@@ -2,10 +2,13 @@
 still layout while the VPT answer stays, and the image-plane rules flip along the orbit.
 
 Sweeps come in **look-alike pairs** (numbers ``2p`` and ``2p + 1``): one sweep whose viewer
-sees the ball and one whose viewer does not, built from the same base scene and shown from
-the same observer positions, so that what a cue model can read off the image besides the
-line of sight is matched between the two answers (the ball's place and size, the viewer's
-place and height, the extra occluders, the appearance, the orbit). The partners differ in one
+sees the ball and one whose viewer does not, built from the same base scene and orbit, so
+that what a cue model can read off the image besides the line of sight is matched between the
+two answers (the ball's place and size, the viewer's place and height, the extra occluders,
+the appearance, the orbit). An occluded pair's partners are shown from the same observer
+positions; an out-of-view pair's hidden partner from the window whose 2D facing angles (read
+off the masks) have the median closest to the visible partner's, since at one observer
+position its viewer, turned further away, shows the larger angle. The partners differ in one
 thing: in an ``out_of_view`` pair, the viewer's yaw (the ball sits near the edge of its field
 of view, just inside it for the visible partner and just past it for the hidden one); in an
 ``occluded`` pair, the height of a thin wall on the line of sight (just tall enough to hide
@@ -15,7 +18,7 @@ viewer from behind (``facing: away``), half from the front; every ball stands
 
 The planner (:func:`variants_pair`) returns the whole reachable orbit for both partners, and
 :func:`orbit_window` keeps evenly spaced steps on a window where the observer sees ball and
-viewer in every step of both and the image-plane rules (:mod:`vpt.scene.imageplane`) answer
+viewer in every step and the image-plane rules (:mod:`vpt.scene.imageplane`) answer
 wrongly on a share :data:`RULE_WRONG_SHARE` of each partner's steps, both as computed from the
 geometry and as the audit's cues read them off the masks.
 
