@@ -25,8 +25,8 @@ geometry and as the audit's cues read them off the masks.
 Why pairs: the audit's cue models are trained on the basic set and tested on the sweep steps,
 where the answer is constant along a sweep, so anything that tells sweeps apart (how far the
 ball is, how end-on the viewer is seen, how many occluders there are) predicts the answer of
-all of a sweep's steps at once. Built unpaired, 16 planned sweeps left the nuisance cues
-together at 71.5 % and the depth cues at 69.4 % (logistic); paired, both sit near 50 %.
+all of a sweep's steps at once. On 8 rendered sweeps built one by one, the nuisance cues
+together reached 72.2 % (logistic); in pairs, 51.4 % (docs/sweeps.md has the records).
 """
 
 from __future__ import annotations
