@@ -48,7 +48,7 @@ from vpt.scene.spec import SceneSpec, ViewerSpec
 ORBIT_REACH = 110.0
 ORBIT_GRID = 97  # values on the searched orbit (about 2.3 degrees apart)
 ORBIT_WINDOW = (80.0, 110.0)
-RULE_WRONG_SHARE = (0.4, 0.75)
+RULE_WRONG_SHARE = (0.25, 0.75)
 BALL_DISTANCE = (1.5, 2.4)  # metres from the viewer's eye, the same range for every pair
 ROLES = ("visible", "hidden")
 
