@@ -22,24 +22,31 @@ the intended pattern and the ball and the viewer stay clearly visible in every s
   stays the same in every step: a clear 1, or a clear 0 (occluded or out of view). Along the
   orbit the **image-plane rules flip** (:mod:`vpt.scene.imageplane`): the viewer is seen
   from near end-on to near side-on, which stretches or squeezes the 2D facing angle across
-  the 2D facing rule's threshold (a visible ball near the edge of the viewer's field of view,
-  a hidden one just past it) or shrinks the 2D coverage of a thin wall below the 2D cover
-  rule's (an occluded ball). The planner searches the orbit up to :data:`ORBIT_REACH` degrees
-  either side and keeps a window :data:`ORBIT_WINDOW` wide on which the rules' answer is wrong
-  on a share :data:`RULE_WRONG_SHARE` of the steps (steps densest around the rules' flip;
-  the graded values and the rules' answer per step are in the sweep summary). A model that
-  reads the image plane flips its answer along the sweep and scores near chance; one that
-  takes the viewer's perspective does not. The depth answer may change with the observer
-  and is recorded per step. Parameter ``observer_orbit_deg``, positive counter-clockwise seen
-  from above.
+  the 2D facing rule's threshold, or moves a thin wall's image on or off the lens-ball
+  segment. Sweeps come in **look-alike pairs** (:mod:`vpt.datasets.sweeps_invariance`):
+  sweeps ``2p`` (the viewer sees the ball) and ``2p + 1`` (it does not) are built from one
+  base scene and orbit, with the same ball, viewer place, occluders and appearance; only the
+  viewer's yaw (out of view: the ball just inside or just past the edge of its field of view)
+  or the height of a thin wall on the line of sight (occluded: the eye sees over the low one)
+  differs. The steps are evenly spaced on a window :data:`ORBIT_WINDOW` degrees wide (shared
+  by an occluded pair's partners; an out-of-view pair's hidden partner takes the window whose
+  2D facing angles match the visible one's), on which the rules' answer
+  is wrong on a share :data:`RULE_WRONG_SHARE` of each partner's steps, computed analytically
+  and as the audit's cues read it off the masks (the graded values and the rules' answer per
+  step are in the sweep summary, with the partner's sweep id and the orbit direction). A model
+  that reads the image plane flips its answer along the sweep and scores near chance; one
+  that takes the viewer's perspective does not; anything else (nuisance, depth cues) is the
+  same for both answers of a pair. The depth answer may change with the observer and is
+  recorded per step. Parameter ``observer_orbit_deg``, positive counter-clockwise seen from
+  above.
 
 **Balance.** Each sweep number gets its nuisance factors from :func:`balance_of`, a fixed
 cycle through their combinations (no randomness): the ball's side of the viewer in the image
 and the direction of the motion (``occluder_slide``, ``occluder_move``: toward or away from
 the observer; ``viewer_turn``: clockwise or counter-clockwise; ``depth_pass``: approaching or
-receding, and the viewer facing left or right in the image; ``invariance``: the VPT answer,
-half the sweeps visible and the hidden ones half occluded, half out of view, and the orbit
-direction). A multiple of the cycle length (4 or 8) is exactly balanced. In
+receding, and the viewer facing left or right in the image; ``invariance``: the partner
+that sees or not, the pair's hidden reason (occluded or out of view) and the viewer facing
+away from or toward the observer). A multiple of the cycle length (4 or 8) is exactly balanced. In
 ``occluder_slide``, ``occluder_move`` and ``viewer_turn`` the ball lies in front of the viewer
 (at the first step), so the side the viewer faces in the image is the ball's side.
 
@@ -63,8 +70,8 @@ import numpy as np
 
 from vpt.datasets.recipe import SWEEP_KINDS
 from vpt.datasets.sweeps_invariance import (ORBIT_REACH, ORBIT_WINDOW, RULE_WRONG_SHARE, _flat, _walls,  # noqa: F401
-                                            image_plane_summary, orbit_window, rule_answers, rules_flip,
-                                            variants_invariance)
+                                            _cue_values, image_plane_summary, orbit_window, pair_number, rule_answers,
+                                            rules_flip, target_of, variants_pair)
 from vpt.errors import UserError
 from vpt.rng import stream
 from vpt.scene import geometry as geo
@@ -84,12 +91,12 @@ FACTORS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     "viewer_turn": (("ball_side", ("right", "left")), ("turn", ("counter-clockwise", "clockwise"))),
     "depth_pass": (("ball_side", ("right", "left")), ("motion", ("away", "toward")),
                    ("viewer_facing", ("right", "left"))),
-    # the two visible slots differ in where the viewer faces: away from or toward the observer
-    "invariance": (("target", ("visible_away", "occluded", "visible_toward", "out_of_view")),
-                   ("orbit", ("counter-clockwise", "clockwise"))),
+    # look-alike pairs (numbers 2p, 2p + 1): the partner that sees and the one that does not,
+    # the pair's hidden reason, and where the viewer faces: away from or toward the observer
+    "invariance": (("partner", ("visible", "hidden")), ("hidden", ("occluded", "out_of_view")),
+                   ("facing", ("away", "toward"))),
 }
-TARGET_LABEL = {"visible_away": (1, None), "visible_toward": (1, None), "occluded": (0, "occluded"),
-                "out_of_view": (0, "out_of_view")}
+TARGET_LABEL = {"visible": (1, None), "occluded": (0, "occluded"), "out_of_view": (0, "out_of_view")}
 
 
 class SweepError(UserError):
@@ -119,6 +126,8 @@ def balance_of(kind: str, number: int) -> dict[str, str]:
     for name, values in FACTORS[kind]:
         out[name] = values[k % len(values)]
         k //= len(values)
+    if kind == "invariance":
+        out["target"] = target_of(out)
     return out
 
 
@@ -301,8 +310,7 @@ def _variants_depth(cfg, rng, shapes, catalogue, bal):
 
 
 PLANNERS: dict[str, Callable] = {"occluder_slide": _variants_slide, "occluder_move": _variants_move,
-                                 "viewer_turn": _variants_turn, "depth_pass": _variants_depth,
-                                 "invariance": variants_invariance}
+                                 "viewer_turn": _variants_turn, "depth_pass": _variants_depth}
 
 
 def _pattern(labels: list[str]) -> list[str]:
@@ -365,6 +373,8 @@ def _count(rejections: dict[str, int], reason: str) -> None:
 def plan_sweep(recipe_name: str, cfg: SamplingSettings, kind: str, number: int, n_steps: int, labels_cfg: LabelConfig,
                shapes: list[str], catalogue: dict[str, Any], max_attempts: int) -> PlannedSweep:
     """Plan one sweep: sample bases until one shows the intended pattern (bounded)."""
+    if kind == "invariance":
+        return _plan_invariance(recipe_name, cfg, number, n_steps, labels_cfg, shapes, catalogue, max_attempts)
     rejections: dict[str, int] = {}
     bal = balance_of(kind, number)
     # the fine grid only locates the transitions: the steering ray count is enough there; the
@@ -389,38 +399,89 @@ def plan_sweep(recipe_name: str, cfg: SamplingSettings, kind: str, number: int, 
         if reason:
             _count(rejections, reason)
             continue
-        if kind == "invariance":
-            window = orbit_window(grid, fine_specs, fine, rng)
-            if isinstance(window, str):
-                _count(rejections, window)
-                continue
-            values = dense_steps(window, [str(a) for a in rule_answers(
-                [at(float(x)) for x in window])], n_steps)
-        else:
-            values = dense_steps(grid, fine_labels, n_steps)
-        sweep_id = f"{kind}-{number:03d}"
+        values = dense_steps(grid, fine_labels, n_steps)
         specs = [at(float(x)) for x in values]
         labs = label_scenes(specs, labels_cfg)
         step_labels = [step_of(lab) for lab in labs]
         reason = _check_fine(kind, bal, labs, step_labels) or _check_steps(kind, bal, labs)
-        if not reason and kind == "invariance":
-            reason = rules_flip(specs, labs)
         if reason:
             _count(rejections, reason)
             continue
-        labs = [replace(lab, viewer_visible_pixel_fraction=float(frac))  # FIT_FRACTION
-                for lab, frac in zip(labs, viewer_pixel_fractions(specs, labels_cfg))]
-        base = SWEEP_KINDS.index(kind) * 1_000_000 + number * 1000
-        steps = [replace(s, scene_id=f"{recipe_name}-{sweep_id}-step{k:02d}", recipe=recipe_name, split="strategy",
-                         seed=cfg.seed, index=base + k,
-                         sweep=SweepStep(sweep_id, kind, k, n_steps, parameter, float(values[k])))
-                 for k, s in enumerate(specs)]
-        summary = {"ball_minus_viewer_x_px": [_dx(labs[0]), _dx(labs[-1])],
-                   "ball_side": [labs[0].ball_side, labs[-1].ball_side],
-                   "viewer_facing": [labs[0].viewer_facing, labs[-1].viewer_facing]}
-        if kind == "invariance":
-            summary.update(image_plane_summary(specs))
-        return PlannedSweep(sweep_id, kind, parameter, steps, labs, step_labels, transitions_of(step_labels), primary,
-                            attempt + 1, rejections, bal, summary)
+        return _package(recipe_name, cfg, kind, number, values, specs, labs, step_of, parameter, primary,
+                        attempt, rejections, bal, labels_cfg, {})
     raise SweepError(f"{kind} sweep {number}: no valid sweep in {max_attempts} attempts "
                      f"(sweeps.max_attempts); reasons: {rejections}")
+
+
+def _plan_invariance(recipe_name: str, cfg: SamplingSettings, number: int, n_steps: int, labels_cfg: LabelConfig,
+                     shapes: list[str], catalogue: dict[str, Any], max_attempts: int) -> PlannedSweep:
+    """Plan invariance sweep ``number``: both partners of its pair are planned from the same
+    stream and checked alike (see :mod:`vpt.datasets.sweeps_invariance`), so the two calls
+    of a pair agree on the base scene and the orbit values; this one keeps its own role."""
+    kind, (pair, role) = "invariance", pair_number(number)
+    rejections: dict[str, int] = {}
+    bal = balance_of(kind, number)
+    bals = {r: {**bal, "partner": r, "target": target_of({**bal, "partner": r})} for r in ("visible", "hidden")}
+    fine_cfg = replace(labels_cfg, n_rays=min(labels_cfg.n_rays, int(cfg.labels.steer_rays)))
+    for attempt in range(max_attempts):
+        rng = stream(cfg.seed, pair * max_attempts + attempt, f"{recipe_name}/sweep/{kind}-pair")
+        try:
+            grid, at, orbit = variants_pair(cfg, rng, shapes, catalogue, bal)
+            fine = {r: [at(float(x), r) for x in grid] for r in bals}
+            fine_labs = {r: label_scenes(fine[r], fine_cfg) for r in bals}
+        except (Rejected, ValueError) as err:  # ValueError: the eye ended up inside the ball
+            _count(rejections, str(err))
+            continue
+        reason = next((x for r in bals if (x := _check_fine(kind, bals[r], fine_labs[r], []))), None)
+        # evenly spaced steps on the orbit: the same for both partners of an occluded pair; an
+        # out-of-view pair's partners each get their own window, so that both see the 2D facing
+        # angle spread around the rule's threshold (at the same observer position the hidden
+        # partner's is larger: its viewer is turned further away)
+        groups = [tuple(bals)] if bal["hidden"] == "occluded" else [(r,) for r in bals]
+        values: dict[str, Any] = {}
+        for g in groups:  # the hidden partner's window matches the visible one's 2D facing angles
+            if reason:
+                break
+            match = None if len(g) == 2 or not values else _cue_values(
+                [at(float(x), "visible") for x in values["visible"]], label_scenes(
+                    [at(float(x), "visible") for x in values["visible"]], fine_cfg))[1]
+            v = orbit_window(grid, {r: (fine[r], fine_labs[r]) for r in g}, n_steps, rng, match)
+            reason = v if isinstance(v, str) else None
+            values.update({r: v for r in g})
+        if reason:
+            _count(rejections, reason)
+            continue
+        specs = {r: [at(float(x), r) for x in values[r]] for r in bals}
+        labs = {r: label_scenes(specs[r], labels_cfg) for r in bals}
+        reason = next((x for r in bals if (x := _check_fine(kind, bals[r], labs[r], []) or _check_steps(
+            kind, bals[r], labs[r]) or rules_flip(specs[r], labs[r]))), None)
+        if reason:
+            _count(rejections, reason)
+            continue
+        extra = {"orbit": orbit, "partner": f"{kind}-{number ^ 1:03d}", **image_plane_summary(specs[role])}
+        return _package(recipe_name, cfg, kind, number, values[role], specs[role], labs[role], vpt_step_label,
+                        "observer_orbit_deg", "vpt", attempt, rejections, bal, labels_cfg, extra)
+    raise SweepError(f"{kind} sweep {number}: no valid pair in {max_attempts} attempts "
+                     f"(sweeps.max_attempts); reasons: {rejections}")
+
+
+def _package(recipe_name: str, cfg: SamplingSettings, kind: str, number: int, values: np.ndarray,
+             specs: list[SceneSpec], labs: list[SceneLabels], step_of: Callable, parameter: str, primary: str,
+             attempt: int, rejections: dict[str, int], bal: dict[str, str], labels_cfg: LabelConfig,
+             extra: dict[str, Any]) -> PlannedSweep:
+    step_labels = [step_of(lab) for lab in labs]
+    labs = [replace(lab, viewer_visible_pixel_fraction=float(frac))  # FIT_FRACTION
+            for lab, frac in zip(labs, viewer_pixel_fractions(specs, labels_cfg))]
+    sweep_id = f"{kind}-{number:03d}"
+    # both partners of an invariance pair share the index, hence the appearance stream (style,
+    # materials, lights: vpt.scene.sampling.dress) and the render seed
+    base = SWEEP_KINDS.index(kind) * 1_000_000 + (number - number % 2 if kind == "invariance" else number) * 1000
+    steps = [replace(s, scene_id=f"{recipe_name}-{sweep_id}-step{k:02d}", recipe=recipe_name, split="strategy",
+                     seed=cfg.seed, index=base + k,
+                     sweep=SweepStep(sweep_id, kind, k, len(values), parameter, float(values[k])))
+             for k, s in enumerate(specs)]
+    summary = {"ball_minus_viewer_x_px": [_dx(labs[0]), _dx(labs[-1])],
+               "ball_side": [labs[0].ball_side, labs[-1].ball_side],
+               "viewer_facing": [labs[0].viewer_facing, labs[-1].viewer_facing], **extra}
+    return PlannedSweep(sweep_id, kind, parameter, steps, labs, step_labels, transitions_of(step_labels), primary,
+                        attempt + 1, rejections, bal, summary)

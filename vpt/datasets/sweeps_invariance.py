@@ -1,13 +1,32 @@
 """The ``invariance`` sweeps (split from :mod:`vpt.datasets.sweeps`): the observer orbits a
 still layout while the VPT answer stays, and the image-plane rules flip along the orbit.
 
-The planner (:func:`variants_invariance`) places the ball where the 2D facing angle of
-:mod:`vpt.scene.imageplane` crosses the 2D facing rule's threshold as the viewer is seen from
-near end-on to near side-on (a visible ball near the edge of the viewer's field of view, a
-hidden one just past it), or behind a thin wall whose 2D coverage of the lens-ball segment
-falls below the 2D cover rule's threshold side-on (an occluded ball); it returns the whole
-reachable orbit, and :func:`orbit_window` keeps a window of it where the rules' answer is
-wrong on part of the steps and the observer sees ball and viewer throughout.
+Sweeps come in **look-alike pairs** (numbers ``2p`` and ``2p + 1``): one sweep whose viewer
+sees the ball and one whose viewer does not, built from the same base scene and orbit, so
+that what a cue model can read off the image besides the line of sight is matched between the
+two answers (the ball's place and size, the viewer's place and height, the extra occluders,
+the appearance, the orbit). An occluded pair's partners are shown from the same observer
+positions; an out-of-view pair's hidden partner from the window whose 2D facing angles (read
+off the masks) have the median closest to the visible partner's, since at one observer
+position its viewer, turned further away, shows the larger angle. The partners differ in one
+thing: in an ``out_of_view`` pair, the viewer's yaw (the ball sits near the edge of its field
+of view, just inside it for the visible partner and just past it for the hidden one); in an
+``occluded`` pair, the height of a thin wall on the line of sight (just tall enough to hide
+the ball, or low enough for the eye to see all of it over the top). Half the pairs see the
+viewer from behind (``facing: away``), half from the front; every ball stands
+:data:`BALL_DISTANCE` from the viewer's eye.
+
+The planner (:func:`variants_pair`) returns the whole reachable orbit for both partners, and
+:func:`orbit_window` keeps evenly spaced steps on a window where the observer sees ball and
+viewer in every step and the image-plane rules (:mod:`vpt.scene.imageplane`) answer
+wrongly on a share :data:`RULE_WRONG_SHARE` of each partner's steps, both as computed from the
+geometry and as the audit's cues read them off the masks.
+
+Why pairs: the audit's cue models are trained on the basic set and tested on the sweep steps,
+where the answer is constant along a sweep, so anything that tells sweeps apart (how far the
+ball is, how end-on the viewer is seen, how many occluders there are) predicts the answer of
+all of a sweep's steps at once. On 8 rendered sweeps built one by one, the nuisance cues
+together reached 72.2 % (logistic); in pairs, 51.4 % (docs/sweeps.md has the records).
 """
 
 from __future__ import annotations
@@ -19,17 +38,19 @@ from typing import Any
 import numpy as np
 
 from vpt.scene.labels import SceneLabels
-from vpt.scene.sampling import ball_at, footprint_radius, make_occluder, pick, place_occluders, sample_observer, uniform
+from vpt.scene.sampling import (Rejected, ball_at, footprint_radius, make_occluder, pick, place_occluders,
+                                sample_observer, uniform)
 from vpt.scene.spec import SceneSpec, ViewerSpec
 
 # invariance: the orbit searched (degrees either side of the sampled observer), the width of
-# the window kept, and the share of the window's steps on which the image-plane rules must
+# the window kept, and the share of each sweep's steps on which the image-plane rules must
 # answer wrongly (so a reader of the rules scores near chance along the sweep)
 ORBIT_REACH = 110.0
 ORBIT_GRID = 97  # values on the searched orbit (about 2.3 degrees apart)
 ORBIT_WINDOW = (80.0, 110.0)
-RULE_WRONG_SHARE = (0.3, 0.7)
-
+RULE_WRONG_SHARE = (0.25, 0.75)
+BALL_DISTANCE = (1.5, 2.4)  # metres from the viewer's eye, the same range for every pair
+ROLES = ("visible", "hidden")
 
 
 def _flat(yaw_deg: float) -> np.ndarray:
@@ -40,73 +61,102 @@ def _walls(shapes: list[str], catalogue: dict[str, Any]) -> list[str]:
     return [s for s in shapes if catalogue[s]["primitive"] == "box"] or ["wall"]
 
 
-def variants_invariance(cfg, rng, shapes, catalogue, bal):
+def _thin_walls(shapes: list[str], catalogue: dict[str, Any]) -> list[str]:
+    """Thin boxes (at most 0.2 m thick) of the recipe's shapes, else the catalogue's wall: a
+    thin wall on the line of sight covers little of its image seen side-on."""
+    return [s for s in shapes if catalogue[s]["primitive"] == "box" and max(catalogue[s]["size_x"]) <= 0.2] or ["wall"]
+
+
+def pair_number(number: int) -> tuple[int, str]:
+    """The pair of invariance sweep ``number`` and its role in it (``visible`` or ``hidden``)."""
+    return number // 2, ROLES[number % 2]
+
+
+def target_of(bal: dict[str, str]) -> str:
+    """The answer a sweep keeps: ``visible``, or its pair's hidden reason."""
+    return "visible" if bal["partner"] == "visible" else bal["hidden"]
+
+
+def variants_pair(cfg, rng, shapes, catalogue, bal):
+    """Both partners of a pair: the orbit (in sweep order) and a function of the orbit value
+    and the role that gives the scene."""
     observer = sample_observer(cfg, rng)
     lab, v = cfg.labels, cfg.viewer
-    target = bal["target"]
     look = np.asarray(observer.look_at[:2], float)
     opos = np.asarray(observer.position[:2], float)
     base_az = math.degrees(math.atan2(*(look - opos)[::-1]))  # the observer's horizontal heading
     radius = uniform(rng, cfg.ball.radius)
     hfov = uniform(rng, v.hfov_deg)
-    # the line from the viewer to the ball runs close to the sampled observer's line of sight,
-    # so the orbit (up to ORBIT_REACH either side) sees the viewer from end-on to side-on
-    if target == "out_of_view":
-        away = bool(rng.random() < 0.5)
-    else:
-        away = target != "visible_toward"  # occluded: the observer looks over the viewer's back
-    line = base_az + (0.0 if away else 180.0) + float(rng.uniform(-12.0, 12.0))
-    length = float(rng.uniform(2.1, 2.6)) if target == "occluded" else float(rng.uniform(1.3, 2.2))
+    # the line from the viewer to the ball runs close to the sampled observer's line of sight
+    # (behind the viewer when it faces away, towards the observer when it faces it), so the
+    # orbit sees the viewer from end-on to side-on
+    line = base_az + (0.0 if bal["facing"] == "away" else 180.0) + float(rng.uniform(-12.0, 12.0))
+    length = float(rng.uniform(*BALL_DISTANCE))
     alpha = math.degrees(math.asin(radius * (1 + lab.ball_margin) / length))
-    # the ball sits where the 2D facing angle crosses the rule's threshold as the observer
-    # orbits (vpt.scene.imageplane): a visible ball off the viewer's axis, near the edge of its
-    # field of view (its 2D angle grows when the viewer is seen end-on); a ball out of view
-    # just past the edge (its 2D angle shrinks when the viewer is seen side-on); an occluded
-    # ball near the axis behind a thin wall (its 2D coverage shrinks side-on)
-    if target == "out_of_view":
-        lo = hfov / 2 + lab.fov_margin_deg + alpha + 3.0
-        ang = float(rng.uniform(lo, lo + 12.0)) * (1 if rng.random() < 0.5 else -1)
+    side = 1.0 if rng.random() < 0.5 else -1.0
+    room = max(0.0, hfov / 2 - lab.fov_margin_deg - alpha - 1.5)
+    if bal["hidden"] == "out_of_view":
+        # the ball near the edge of the field of view: just inside it, or just past it
+        lo = hfov / 2 + lab.fov_margin_deg + alpha + 1.5
+        ang = {"visible": side * float(rng.uniform(0.75, 1.0)) * room, "hidden": side * float(rng.uniform(lo, lo + 6.0))}
     else:
-        room = max(0.0, hfov / 2 - lab.fov_margin_deg - alpha - 3.0)
-        ang = (float(rng.uniform(-0.3, 0.3)) * room if target == "occluded"
-               else float(rng.uniform(0.6, 1.0)) * room * (1 if rng.random() < 0.5 else -1))
+        a = float(rng.uniform(-0.3, 0.3)) * room  # near the axis, behind the wall or beside it
+        ang = {"visible": a, "hidden": a}
     mid = look + rng.uniform(-0.3, 0.3, 2)
     p = mid - 0.5 * length * _flat(line)
-    viewer = ViewerSpec(model=pick(rng, v.models), position=(float(p[0]), float(p[1]), uniform(rng, v.height)),
-                        yaw_deg=line - ang, pitch_deg=uniform(rng, v.pitch_deg), hfov_deg=hfov,
-                        vfov_deg=uniform(rng, v.vfov_deg), scale=uniform(rng, v.scale))
-    ball = ball_at(viewer, radius, length, ang)
-    occluders = []
-    if target == "occluded":
-        eye = viewer.eye
+    base = ViewerSpec(model=pick(rng, v.models), position=(float(p[0]), float(p[1]), uniform(rng, v.height)),
+                      yaw_deg=line, pitch_deg=uniform(rng, v.pitch_deg), hfov_deg=hfov,
+                      vfov_deg=uniform(rng, v.vfov_deg), scale=uniform(rng, v.scale))
+    viewers = {r: replace(base, yaw_deg=line - ang[r]) for r in ROLES}
+    ball = ball_at(viewers["visible"], radius, length, ang["visible"])
+    walls: dict[str, list] = {r: [] for r in ROLES}
+    if bal["hidden"] == "occluded":
+        eye = base.eye
         to_ball = np.asarray(ball.position) - eye
         reach = float(np.linalg.norm(to_ball[:2]))
-        gap = viewer.proxy_radius + 0.2 + float(rng.uniform(0.0, 0.25))  # wall centre from the eye
-        w = make_occluder(0, pick(rng, _walls(shapes, catalogue)), catalogue, rng, (0.0, 0.0),
+        w = make_occluder(0, pick(rng, _thin_walls(shapes, catalogue)), catalogue, rng, (0.0, 0.0),
                           math.degrees(math.atan2(to_ball[1], to_ball[0])))
-        s = gap / reach
-        c = eye[:2] + to_ball[:2] * s
+        # the wall's centre anywhere between the viewer and the ball, clear of both
+        near = base.proxy_radius + 0.15 + w.size[0] / 2
+        far = reach - radius * (1 + lab.ball_margin) - 0.1 - w.size[0] / 2
+        if far <= near:
+            raise Rejected("no room for the wall between the viewer and the ball")
+        gap = float(rng.uniform(near, far))  # wall centre from the eye
+        c = eye[:2] + to_ball[:2] * (gap / reach)
         # just tall enough to hide the (enlarged) ball from the eye, so the observer sees it over the top
         top = ball.position[2] + radius * (1 + lab.ball_margin)
         need = eye[2] + (top - eye[2]) * (gap + w.size[0] / 2) / reach
-        height = max(need, eye[2] + 0.02) + float(rng.uniform(0.08, 0.2))
-        occluders.append(replace(w, position=(float(c[0]), float(c[1]), height / 2), size=(w.size[0], w.size[1], height)))
-    extras = place_occluders(cfg, rng, viewer, ball, shapes, catalogue, None, opos)
-    for o in extras:
-        if all(math.dist(o.position[:2], k.position[:2]) > footprint_radius(o) + footprint_radius(k) + 0.05
-               for k in occluders):
-            occluders.append(replace(o, id=len(occluders)))
+        height = need + float(rng.uniform(0.02, 0.08))
+        # the visible partner's wall: the same wall on the same spot, low enough for the eye
+        # to see the whole (enlarged) ball over it
+        bottom = ball.position[2] - radius * (1 + lab.ball_margin)
+        low = eye[2] + (bottom - eye[2]) * (gap + w.size[0] / 2) / reach - float(rng.uniform(0.02, 0.06))
+        if low < 0.1:
+            raise Rejected("the line of sight runs too low for a wall under it")
+        for r, hh in (("hidden", height), ("visible", low)):
+            walls[r] = [replace(w, position=(float(c[0]), float(c[1]), hh / 2), size=(w.size[0], w.size[1], hh))]
+    extras = place_occluders(cfg, rng, viewers["visible"], ball, shapes, catalogue, None, opos)
+    occluders: dict[str, tuple] = {}
+    for r in ROLES:
+        kept = list(walls[r])
+        for o in extras:
+            if all(math.dist(o.position[:2], k.position[:2]) > footprint_radius(o) + footprint_radius(k) + 0.05
+                   for k in walls["visible"] + walls["hidden"]):
+                kept.append(replace(o, id=len(kept)))
+        occluders[r] = tuple(kept)
+    if len(occluders["visible"]) != len(occluders["hidden"]):
+        raise Rejected("the partners' occluders differ")
     rel = np.asarray(observer.position[:2]) - look
 
-    def at(phi: float) -> SceneSpec:
-        c, s_ = math.cos(math.radians(phi)), math.sin(math.radians(phi))
-        xy = look + np.array([c * rel[0] - s_ * rel[1], s_ * rel[0] + c * rel[1]])
+    def at(phi: float, role: str) -> SceneSpec:
+        c_, s_ = math.cos(math.radians(phi)), math.sin(math.radians(phi))
+        xy = look + np.array([c_ * rel[0] - s_ * rel[1], s_ * rel[0] + c_ * rel[1]])
         obs = replace(observer, position=(float(xy[0]), float(xy[1]), observer.position[2]))
-        return SceneSpec("", "", "", 0, 0, obs, viewer, ball, tuple(occluders))
+        return SceneSpec("", "", "", 0, 0, obs, viewers[role], ball, occluders[role])
 
-    # the whole reachable orbit; plan_sweep keeps a window of it where the rules flip
     grid = np.linspace(-ORBIT_REACH, ORBIT_REACH, ORBIT_GRID)
-    return (grid if bal["orbit"] == "counter-clockwise" else grid[::-1].copy()), at, "observer_orbit_deg", "vpt"
+    orbit = "counter-clockwise" if rng.random() < 0.5 else "clockwise"
+    return (grid if orbit == "counter-clockwise" else grid[::-1].copy()), at, orbit
 
 
 def image_plane_summary(specs: list[SceneSpec]) -> dict[str, list]:
@@ -130,44 +180,70 @@ def _wrong_share(answers: np.ndarray, label: int) -> float:
     return float(np.mean(np.asarray(answers) != label)) if len(answers) else 0.0
 
 
-def orbit_window(grid: np.ndarray, specs: list[SceneSpec], labels: list[SceneLabels], rng: np.random.Generator
-                 ) -> np.ndarray | str:
-    """A window of the orbit (``grid`` in sweep order, one scene and label per value) whose
-    width is drawn from :data:`ORBIT_WINDOW`, where the observer sees ball and viewer at every
-    value and the image-plane answer is wrong on a share :data:`RULE_WRONG_SHARE` of the values
-    (the rules flip inside it); of those, the one whose graded values (of the rule that flips)
-    have their median closest to the rule's threshold. The fine values in it, or why there is
-    none."""
-    from vpt.scene.imageplane import COVER_THRESHOLD, FACING_THRESHOLD_DEG, cover_rule, facing_rule
-
-    ok = np.array([not lab.observer_problems for lab in labels])
-    label = labels[0].vpt_label
-    graded = image_plane_summary(specs)
-    ang, cov = np.array(graded["facing_angle_2d_deg"]), np.array(graded["coverage_2d"])
-    wrong = np.array(graded["image_plane_answer"]) != label
+def orbit_window(grid: np.ndarray, pair: dict[str, tuple[list[SceneSpec], list[SceneLabels]]], n_steps: int,
+                 rng: np.random.Generator, match: np.ndarray | None = None) -> np.ndarray | str:
+    """The ``n_steps`` orbit values of a pair's sweeps: evenly spaced values of ``grid`` (in
+    sweep order; ``pair``: each partner's scenes and labels, one per value) over a window
+    whose width is drawn from :data:`ORBIT_WINDOW`, where the observer sees ball and viewer at
+    every value of both partners and the image-plane answer is wrong on a share
+    :data:`RULE_WRONG_SHARE` of each partner's steps (the rules flip inside it); of those, the
+    one whose shares are closest to a half (and, given ``match``, the 2D facing angles read off
+    the masks of another sweep's steps, whose median its steps' median is closest to). The
+    values, or why there are none."""
+    ok = np.ones(len(grid), bool)
+    wrong = {}
+    for role, (specs, labels) in pair.items():
+        ok &= np.array([not lab.observer_problems for lab in labels])
+        wrong[role] = rule_answers(specs) != labels[0].vpt_label
     width = float(rng.uniform(*ORBIT_WINDOW))
+    from vpt.scene.imageplane import FACING_THRESHOLD_DEG
+
     lo, hi = RULE_WRONG_SHARE
-    best, best_score = None, math.inf
+    candidates = []
     for i in range(len(grid)):
         inside = np.flatnonzero(np.abs(grid - grid[i]) <= width + 1e-9)
         inside = inside[inside >= i]
         if abs(grid[inside[-1]] - grid[i]) < width - 3.0:  # runs off the end of the orbit
             break
-        if not (ok[inside].all() and lo <= wrong[inside].mean() <= hi):
+        steps = inside[np.round(np.linspace(0, len(inside) - 1, n_steps)).astype(int)]
+        shares = [float(w[steps].mean()) for w in wrong.values()]
+        if ok[inside].all() and all(lo <= s <= hi for s in shares):
+            candidates.append((sum(abs(s - 0.5) for s in shares), i, steps))
+    if not candidates:
+        return "no window of the orbit where the image-plane rules flip for both partners (and ball and viewer stay in view)"
+    # the rules as the audit's cues read them off the scenes' masks (which take the viewer's
+    # silhouette centroid for its body) must flip alike: wrong on a share RULE_WRONG_SHARE
+    # of each partner's steps too; of those windows, the one with all shares closest to a half
+    need = sorted({int(k) for _, _, steps in candidates for k in steps})
+    cues = {role: _cue_values([specs[k] for k in need], [labels[k] for k in need]) for role, (specs, labels) in pair.items()}
+    cue_wrong = {role: dict(zip(need, rule != pair[role][1][0].vpt_label)) for role, (rule, _) in cues.items()}
+    angle = {role: dict(zip(need, a)) for role, (_, a) in cues.items()}
+    best, best_score = None, math.inf
+    for score, _, steps in sorted(candidates, key=lambda c: (c[0], c[1])):
+        shares = [float(np.mean([w[int(k)] for k in steps])) for w in cue_wrong.values()]
+        if not all(lo <= s <= hi for s in shares):
             continue
-        # centre the window's graded values on the threshold of the rule that flips in it, so
-        # that visible and hidden sweeps spread alike around it (a cue model that learnt
-        # another threshold is near chance too, not only the rule)
-        score = math.inf
-        if len(set(facing_rule(ang[inside]))) == 2:
-            score = abs(float(np.median(ang[inside])) - FACING_THRESHOLD_DEG) / FACING_THRESHOLD_DEG
-        if len(set(cover_rule(cov[inside]))) == 2:
-            score = min(score, abs(float(np.median(cov[inside])) - COVER_THRESHOLD) / COVER_THRESHOLD)
-        if score < best_score:
-            best, best_score = inside, score
+        score += sum(abs(s - 0.5) for s in shares)
+        if match is not None:
+            a = [angle[role][int(k)] for role in angle for k in steps]
+            score += abs(float(np.median(a)) - float(np.median(match))) / FACING_THRESHOLD_DEG
+        if score < best_score - 1e-9:
+            best, best_score = steps, score
     if best is None:
-        return "no window of the orbit where the image-plane rules flip (and ball and viewer stay in view)"
+        return "no window of the orbit where the image-plane rules read off the masks flip for both partners"
     return grid[best]
+
+
+def _cue_values(specs: list[SceneSpec], labels: list[SceneLabels]) -> tuple[np.ndarray, np.ndarray]:
+    """The image-plane answer and the 2D facing angle as the audit's cues
+    (``image_plane_rule``, ``facing_ball_angle``) read them off each scene's analytic mask
+    (:mod:`vpt.datasets.cues`)."""
+    from vpt.datasets.cues import image_cues
+    from vpt.scene.raster import analytic_mask
+
+    cues = [image_cues(analytic_mask(s), None, tuple(lab.image.viewer_eye_px)) for s, lab in zip(specs, labels)]
+    return (np.array([c["image_plane_rule"] for c in cues], float),
+            np.nan_to_num(np.array([c["facing_ball_angle"] for c in cues], float), nan=180.0))
 
 
 def rules_flip(specs: list[SceneSpec], labs: list[SceneLabels]) -> str | None:
