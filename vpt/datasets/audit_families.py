@@ -116,9 +116,21 @@ def auc_smd(values: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(y, v)), smd
 
 
+def serves(table: pd.DataFrame, task: str) -> pd.Series:
+    """Whether each row's item serves ``task`` (its ``tasks`` column, the index's; every row
+    where the table has none)."""
+    if "tasks" not in table.columns:
+        return pd.Series(True, index=table.index)
+    return table["tasks"].fillna("vpt,depth").astype(str).str.split(",").map(lambda ts: task in ts)
+
+
 def _depth_items(binary: pd.DataFrame) -> pd.DataFrame:
-    """The items the depth criteria read: a conflict set's depth pairs where its index names
+    """The items the depth criteria read: those that serve the depth task (a conflict set's
+    depth pairs, column ``tasks``), else a conflict set's depth pairs where its index names
     pair kinds and has any, else every item."""
+    on = serves(binary, "depth")
+    if on.any() and not on.all():
+        return binary[on]
     for col in KIND_COLUMNS:
         if col in binary.columns:
             d = binary[binary[col].fillna("").astype(str) == "depth"]
