@@ -117,6 +117,8 @@ def solve_job(recipe: Recipe, job: Job) -> tuple[list[ConflictPair], Any]:
     kw: dict[str, Any] = {}
     if "kinds" in inspect.signature(build_pairs).parameters:
         kw["kinds"] = kinds_for(solver_kinds(recipe), job)
+    if "nearer_first" in inspect.signature(build_pairs).parameters:
+        kw["nearer_first"] = job.number % 2 == 0  # the order a kind's odd pair takes alternates
     return build_pairs(recipe.sampling, recipe.labels, recipe.name, list(shapes), load_catalogue("occluders"),
                        job.n_pairs, start=job.start, max_attempts=job.attempts, **kw)
 

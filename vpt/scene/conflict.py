@@ -91,12 +91,19 @@ class SolveReport:
 
 def build_pairs(cfg: SamplingSettings, labels: LabelConfig, recipe: str, shapes: Sequence[str], catalogue: dict[str, Any],
                 n_pairs: int, start: int = 0, max_attempts: int | None = None,
-                kinds: Sequence[str] = ("facing", "cover")) -> tuple[list[ConflictPair], SolveReport]:
+                kinds: Sequence[str] = ("facing", "cover"), nearer_first: bool | None = None
+                ) -> tuple[list[ConflictPair], SolveReport]:
     """``n_pairs`` pairs of the given ``kinds`` (by default facing and cover pairs; add
     ``"depth"`` for depth pairs), in turn, from base scenes ``start``, ``start + 1``, ... of
     the recipe's sampler; base ``i`` is tried once, for kind ``kinds[i % len(kinds)]``
     (until that kind has its share, ``n_pairs / len(kinds)`` rounded so the shares add up),
-    so the report's success rates are per random base scene."""
+    so the report's success rates are per random base scene.
+
+    Facing and depth pairs come in two orders (the visible ball nearer the observer than the
+    hidden one, or farther); each asks for the order it has fewer of, and at a tie for
+    ``nearer_first`` (None: a coin per base). A coin favours the order that is easier to
+    solve, so a set planned in jobs passes ``nearer_first`` alternating from job to job
+    (:mod:`vpt.datasets.conflict_set`): the orders then balance across the set."""
     kinds = tuple(kinds)
     bad = [k for k in kinds if k not in KINDS]
     if bad or not kinds or len(set(kinds)) != len(kinds):
@@ -124,7 +131,7 @@ def build_pairs(cfg: SamplingSettings, labels: LabelConfig, recipe: str, shapes:
         if kind == "cover":
             pair = solve_cover_pair(base, cfg, labels, shapes, catalogue, rng, why=rep.why)
         else:  # ask for the order of the halves in depth that the kind has fewer of
-            ask = None if nearer[kind, True] == nearer[kind, False] else nearer[kind, True] < nearer[kind, False]
+            ask = nearer_first if nearer[kind, True] == nearer[kind, False] else nearer[kind, True] < nearer[kind, False]
             solve = solve_facing_pair if kind == "facing" else solve_depth_pair
             pair = solve(base, cfg, labels, rng, why=rep.why, visible_nearer=ask)
             if pair is not None:
