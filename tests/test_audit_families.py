@@ -123,6 +123,26 @@ def test_profile_and_conflict_criteria():
         checks("other", 0.5, 0.6, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
 
 
+def test_hidden_reason_groups_compare_the_halves_of_the_same_pairs():
+    """In a conflict set the visible halves of cover pairs are covered as much as their
+    occluded halves, the visible halves of facing pairs not at all: the group "visible vs
+    occluded" compares the halves of the cover pairs (ids ending -a / -b), not every visible
+    item with the occluded ones, which would read the pair kinds' difference as a leak."""
+    from vpt.datasets.audit_families import balance_table
+
+    df = _pairs(seed=5).drop(columns="pair_id")
+    df["scene_id"] = [f"c-{i // 2}-{'ab'[i % 2]}" for i in range(len(df))]
+    cover = df.groupby(df["scene_id"].str[:-2])["hidden_reason"].transform("max").eq("occluded")
+    df.loc[cover, "cover_lens_1"] += 3.0  # both halves of every cover pair covered
+    t = balance_table(df, ["cover_lens_1"])
+    assert abs(t.loc["cover_lens_1", "VPT, visible vs occluded AUC"] - 0.5) < 0.01
+    assert abs(t.loc["cover_lens_1", "VPT, visible vs out of view AUC"] - 0.5) < 0.01
+    assert t.loc["cover_lens_1", "VPT, visible vs occluded SMD"] == pytest.approx(0.0, abs=1e-9)
+    df["scene_id"] = [f"s{i}" for i in range(len(df))]  # no pairs: every visible item against the occluded ones
+    t = balance_table(df, ["cover_lens_1"])
+    assert t.loc["cover_lens_1", "VPT, visible vs occluded AUC"] < 0.4
+
+
 def test_invariance_and_conflict_sets_are_judged_beside_a_basic_set():
     df = _table(leak="facing_ball_angle", scale=0.4, seed=5)
     sw = df.iloc[:60].copy()

@@ -166,7 +166,10 @@ def test_depth_pairs_flip_the_depth_order_with_the_same_image_height_and_size(re
     assert len(pairs) == 4 and {p.kind for p in pairs} == {"depth"} and rep.successes["depth"] == 4
     labs = label_scenes([s for p in pairs for s in (p.a, p.b)], recipe.labels)
     for p, la, lb in zip(pairs, labs[::2], labs[1::2]):
-        assert (la.depth_label, lb.depth_label) == (1, 0)  # every label unambiguous: the margin holds
+        # both labels flip: a visible, b out of view; the visible ball on the near side where asked
+        assert (la.vpt_label, lb.vpt_label, lb.hidden_reason) == (1, 0, "out_of_view")
+        near = int(p.detail["visible_nearer"])
+        assert (la.depth_label, lb.depth_label) == (near, 1 - near)  # every label unambiguous: the margin holds
         for lab in (la, lb):
             assert lab.observer_ok and lab.vpt_label is not None
             assert min(lab.depth.relative_gap_euclidean, lab.depth.relative_gap_z) >= recipe.labels.min_depth_gap
@@ -177,7 +180,8 @@ def test_depth_pairs_flip_the_depth_order_with_the_same_image_height_and_size(re
     for name in DEPTH_CUES:  # the image height and size cues, from pixels, agree within each pair
         a, b = pix[name]
         assert np.all(np.abs(a - b) <= 0.05 * np.maximum(np.abs(a), 1) + 2), name
-    rows = [r for r in cf.cue_balance(pairs, {f"px:{n}": v for n, v in pix.items()}) if r["group"] == "depth"]
+    assert sorted(p.detail["visible_nearer"] for p in pairs) == [False, False, True, True]  # asked in turn
+    rows = [r for r in cf.cue_balance(pairs, {f"px:{n}": v for n, v in pix.items()}) if r["group"] == "depth order"]
     assert rows and all(r["label"] == "depth" for r in rows)
     for r in rows:
         if r["cue"] in ("px:dy", "px:ball_y", "px:size_ratio", "px:ball_area"):  # see the VPT test's bound

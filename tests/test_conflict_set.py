@@ -20,7 +20,7 @@ def small(splits=None, **kw) -> dict:
     d = copy.deepcopy(recipe_dict("conflict"))
     d["splits"] = splits or {"train": 4, "val": 2, "test": 4, "ood": 2}
     d.update({"human_set": 2, "warmup": 2, **kw})
-    d["conflict"]["pairs_per_job"] = 2  # one facing and one cover pair per job
+    d["conflict"]["pairs_per_job"] = 2  # two pairs per job, the kinds (facing, cover, depth) in turn
     return d
 
 
@@ -157,14 +157,19 @@ def test_pairs_stay_together_and_splits_are_disjoint(written):
     root, r, recs = written
     df = read_index(root)
     assert df.groupby("split").size().to_dict() == {"train": 12, "val": 4, "test": 8, "ood": 4}
-    assert set(df["cell"]) == {"facing", "cover"}
+    assert set(df["cell"]) == {"facing", "cover", "depth"}
+    # every pair serves VPT; only depth pairs serve the depth task, and both their labels flip
+    assert (df["tasks"] == df["cell"].map({"facing": "vpt", "cover": "vpt", "depth": "vpt,depth"})).all()
     df["pair"] = df["scene_id"].map(pair_id)
     for _, g in df.groupby("pair"):
         assert len(g) == 2 and g["split"].nunique() == 1 and g["cell"].nunique() == 1
         assert sorted(g["vpt_label"]) == [0, 1] and g["depth_label"].notna().all()
         a, b = g[g["scene_id"].str.endswith("-a")].iloc[0], g[g["scene_id"].str.endswith("-b")].iloc[0]
         assert (a.vpt_label, a.hidden_reason) == (1, "")
-        assert b.vpt_label == 0 and b.hidden_reason == {"facing": "out_of_view", "cover": "occluded"}[b.cell]
+        assert b.vpt_label == 0 and b.hidden_reason == {"facing": "out_of_view", "cover": "occluded",
+                                                        "depth": "out_of_view"}[b.cell]
+        if a.cell == "depth":
+            assert sorted(g["depth_label"]) == [0, 1]
         assert a["style"] == b["style"]
         assert g["human_set"].nunique() == 1 and g["warmup"].nunique() == 1  # flags take whole pairs
     assert df.loc[df["human_set"], "split"].eq("test").all() and df["human_set"].sum() == 2
@@ -241,7 +246,7 @@ def test_pair_kinds_are_checked_against_the_solver():
     d["conflict"]["kinds"] = ["facing", "facing"]
     with pytest.raises(RecipeError, match="twice"):
         parse_recipe(d, "k")
-    assert solver_kinds(parse_recipe(small(), "k")) == ("facing", "cover")
+    assert solver_kinds(parse_recipe(small(), "k")) == ("facing", "cover", "depth")
     job = Job("test", 3, 2, 0, 80)
     assert kinds_for(("facing", "cover", "depth"), job) == ("facing", "cover", "depth")
     assert kinds_for(("facing", "cover", "depth"), Job("test", 1, 2, 0, 80)) == ("cover", "depth", "facing")

@@ -103,3 +103,28 @@ def test_not_a_dataset_folder(tmp_path):
     (tmp_path / "index.parquet").write_text("not parquet")
     with pytest.raises(UserError, match="cannot be read as Parquet"):
         index.read_index(tmp_path)
+
+
+def test_an_item_is_scored_only_on_the_tasks_it_serves(tmp_path):
+    """A conflict set's facing and cover items serve VPT only: the index keeps their true depth
+    label, the item table every evaluator reads has it null (so no evaluator scores or fits
+    depth on them); an index without the column serves both tasks everywhere."""
+    from vpt.datasets.audit_families import serves
+    from vpt.trials.items import labels
+
+    rows = _rows(tmp_path)
+    rows[0]["tasks"], rows[1]["tasks"] = "vpt", "depth"
+    index.write_index(rows, tmp_path)
+    back = index.read_index(tmp_path)
+    assert list(back["depth_label"].iloc[:2]) == [0, 1] and list(back["tasks"].iloc[:2]) == ["vpt", "depth"]
+    items = load_dataset(tmp_path).items
+    assert items["depth_label"].isna().iloc[0] and not items["vpt_label"].isna().iloc[0]
+    assert items["vpt_label"].isna().iloc[1] and items["depth_label"].iloc[1] == 1
+    assert labels(items, "depth").notna().tolist()[:2] == [False, True]
+    assert serves(items, "depth").tolist()[:2] == [False, True] and serves(items.drop(columns="tasks"), "vpt").all()
+    with pytest.raises(UserError, match="tasks"):
+        index.write_index([{**rows[0], "tasks": "colour"}] + rows[1:], tmp_path)
+    old = back.drop(columns="tasks")
+    index.atomic_write_parquet(tmp_path / index.INDEX_FILE, old)
+    both = load_dataset(tmp_path).items
+    assert both["depth_label"].iloc[0] == 0 and set(both["tasks"]) == {"vpt,depth"}

@@ -38,6 +38,8 @@ def main(argv: list[str]) -> int:
         spec = scene_from_dict(rec["spec"])
         lab = rec["labels"]
         what = "sees the ball" if lab["vpt_label"] == 1 else f"cannot see it ({lab['hidden_reason'].replace('_', ' ')})"
+        if pair.endswith("-depth"):  # depth pairs: the depth label flips too
+            what += ", ball " + ("closer than" if lab["depth_label"] == 1 else "farther than") + " the viewer"
         text = (f"{half}: {what}\n2D angle {facing_angle_2d([spec])[0]:.1f} deg, "
                 f"segment covered {segment_coverage_2d([spec])[0]:.2f}")
         halves.append((img.resize((SIDE, SIDE), Image.LANCZOS), text))

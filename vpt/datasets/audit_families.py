@@ -116,9 +116,21 @@ def auc_smd(values: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(roc_auc_score(y, v)), smd
 
 
+def serves(table: pd.DataFrame, task: str) -> pd.Series:
+    """Whether each row's item serves ``task`` (its ``tasks`` column, the index's; every row
+    where the table has none)."""
+    if "tasks" not in table.columns:
+        return pd.Series(True, index=table.index)
+    return table["tasks"].fillna("vpt,depth").astype(str).str.split(",").map(lambda ts: task in ts)
+
+
 def _depth_items(binary: pd.DataFrame) -> pd.DataFrame:
-    """The items the depth criteria read: a conflict set's depth pairs where its index names
+    """The items the depth criteria read: those that serve the depth task (a conflict set's
+    depth pairs, column ``tasks``), else a conflict set's depth pairs where its index names
     pair kinds and has any, else every item."""
+    on = serves(binary, "depth")
+    if on.any() and not on.all():
+        return binary[on]
     for col in KIND_COLUMNS:
         if col in binary.columns:
             d = binary[binary[col].fillna("").astype(str) == "depth"]
@@ -127,16 +139,47 @@ def _depth_items(binary: pd.DataFrame) -> pd.DataFrame:
     return binary
 
 
+def _pair_key(binary: pd.DataFrame) -> pd.Series | None:
+    """Each row's look-alike pair where the items come in pairs of two (a ``pair_id``
+    column, or ids ending ``-a`` and ``-b`` as a conflict set's), else None."""
+    if "pair_id" in binary.columns and (binary["pair_id"].fillna("").astype(str) != "").all():
+        key = binary["pair_id"].astype(str)
+    elif "scene_id" in binary.columns and binary["scene_id"].astype(str).str.endswith(("-a", "-b")).all():
+        key = binary["scene_id"].astype(str).str[:-2]
+    else:
+        return None
+    return key if len(key) and (key.value_counts() == 2).all() else None
+
+
+def _pair_reason(binary: pd.DataFrame) -> pd.Series | None:
+    """Each row's hidden reason for the per-reason groups: the item's own, or, where the
+    items come in look-alike pairs (:func:`_pair_key`), the reason of the pair's hidden half
+    for both halves, so that the visible halves of one kind's pairs are compared with the
+    hidden halves of the same pairs (as the conflict card does)."""
+    if "hidden_reason" not in binary.columns:
+        return None
+    own = binary["hidden_reason"].fillna("").astype(str)
+    pair = _pair_key(binary)
+    if pair is None:
+        return own
+    hidden = own != ""
+    return pair.map(own[hidden].groupby(pair[hidden]).first()).fillna("")
+
+
 def balance_table(binary: pd.DataFrame, used: list[str]) -> pd.DataFrame:
     """AUC and SMD of each graded image-plane cue against the VPT label (all items; visible
-    against occluded; visible against out of view) and of image height and image size
-    against the depth label. Rows: cue; columns ``"<group> AUC"``, ``"<group> SMD"``."""
+    against occluded; visible against out of view: per pair where the items come in
+    look-alike pairs, :func:`_pair_reason`) and of image height and image size against the
+    depth label (on the items that serve the depth task, :func:`_depth_items`). Rows: cue;
+    columns ``"<group> AUC"``, ``"<group> SMD"``."""
     rows: dict[str, dict[str, float]] = {}
-    reason = binary["hidden_reason"].fillna("") if "hidden_reason" in binary.columns else None
+    reason = _pair_reason(binary)
     groups = [("VPT, all", np.ones(len(binary), bool))]
     if reason is not None:
         for why, name in (("occluded", "VPT, visible vs occluded"), ("out_of_view", "VPT, visible vs out of view")):
-            groups.append((name, ((binary["vpt_label"] == 1) | (reason == why)).to_numpy()))
+            sel = ((reason == why) if _pair_key(binary) is not None
+                   else (binary["vpt_label"] == 1) | (reason == why)).to_numpy()
+            groups.append((name, sel))
     for cue in GRADED_IMAGE_PLANE:
         if cue not in used:
             continue

@@ -6,9 +6,9 @@ cues say about the VPT label across them.
 
 Pairs come from :func:`vpt.scene.conflict.build_pairs`. For each cue the script prints the ROC
 AUC against the pair's label and the standardised mean difference (SMD): the VPT label over
-all VPT pairs and per kind (``facing``: visible against out of view; ``cover``: visible
-against occluded), the depth label over the ``depth`` pairs (ball closer against viewer
-closer). The cues are
+all pairs and per kind (``facing`` and ``depth``: visible against out of view; ``cover``:
+visible against occluded), and the depth label over the ``depth`` pairs (group ``depth
+order``: ball closer against viewer closer). The cues are
 
 * the analytic graded values of the two rules (:mod:`vpt.scene.imageplane`), which the VPT
   pairs are solved to match (targets: AUC 0.50 +/- 0.03, |SMD| <= 0.1);
@@ -78,12 +78,12 @@ def conflict_summary(recipe: str = "depth-vpt", n_pairs: int = 100, start: int =
             "cover_where": dict(Counter(p.detail.get("where") for p in pairs if p.kind == "cover")),
             "facing_visible_nearer": dict(Counter(str(p.detail.get("visible_nearer")) for p in pairs
                                                   if p.kind == "facing")),
-            "depth_vpt": dict(Counter(f"{p.labels_a.vpt_label}/{p.labels_b.vpt_label}" for p in pairs
-                                      if p.kind == "depth"))}
+            "depth_labels": dict(Counter(f"{p.labels_a.depth_label}/{p.labels_b.depth_label}" for p in pairs
+                                         if p.kind == "depth"))}
 
 
 def criteria_met(rows: list[dict[str, Any]], cues: Sequence[str] = ("angle_2d", "coverage_2d"),
-                 groups: Sequence[str] = ("all", "facing", "cover")) -> bool:
+                 groups: Sequence[str] = ("all", "facing", "cover", "depth")) -> bool:
     """Whether every listed cue has AUC within the target band and |SMD| at most the maximum,
     in every listed group (by default the VPT pairs, overall and per kind)."""
     return all(abs(r["auc"] - TARGET_AUC) <= AUC_TOL and abs(r["smd"]) <= MAX_SMD
@@ -105,11 +105,11 @@ def format_summary(s: dict[str, Any]) -> str:
     lines.append(f"- bases the sampler could not build: {s['no_base']}; solve time {s['solve_seconds']:.0f} s")
     lines.append(f"- cover pairs' visible half: occluder moved {s['cover_where']}")
     lines.append(f"- facing pairs with the visible ball nearer the observer: {s['facing_visible_nearer']}")
-    lines.append(f"- depth pairs' VPT labels (a/b): {s['depth_vpt']}")
+    lines.append(f"- depth pairs' depth labels (visible half / hidden half): {s['depth_labels']}")
     lines += ["", "failure reasons (counted per try, a base may fail several ways):", ""]
     lines += [f"- {k}: {v}" for k, v in s["why"].items()]
     lines += ["", "## cues against the pair's label (AUC of the cue for label 1; SMD = label 1 minus label 0)", "",
-              "VPT label in groups all (the VPT pairs), facing and cover; depth label in group depth.", "",
+              "VPT label in groups all, facing, cover and depth; depth label in group depth order.", "",
               "| cue | group | label | pairs | AUC | SMD |", "|---|---|---|---|---|---|"]
     for r in s["rows"]:
         lines.append(f"| {r['cue']} | {r['group']} | {r['label']} | {r['n_pairs']} | {r['auc']:.3f} | {r['smd']:+.3f} |")
@@ -118,8 +118,8 @@ def format_summary(s: dict[str, Any]) -> str:
     okp = criteria_met(rows, [f"px:{n}" for n in PIXEL_CUES])
     lines += ["", f"VPT pairs, analytic rule values within AUC {TARGET_AUC} +/- {AUC_TOL} and |SMD| <= {MAX_SMD}, "
                   f"overall and per kind: {'yes' if ok else 'NO'}; the same two rules from pixels: {'yes' if okp else 'NO'}"]
-    if any(r["group"] == "depth" for r in rows):
-        okd = criteria_met(rows, [f"px:{n}" for n in DEPTH_CUES], ["depth"])
+    if any(r["group"] == "depth order" for r in rows):
+        okd = criteria_met(rows, [f"px:{n}" for n in DEPTH_CUES], ["depth order"])
         lines.append(f"depth pairs, image height and size cues ({', '.join(DEPTH_CUES)}) within AUC {TARGET_AUC} +/- "
                      f"{AUC_TOL} and |SMD| <= {MAX_SMD}: {'yes' if okd else 'NO'}")
     miss = single_cue_misses(rows)

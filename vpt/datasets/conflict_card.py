@@ -196,6 +196,8 @@ def measure(root: Path, audit: Any = None, basic_root: Path | None = None) -> di
                            "depth_vs_vpt": balance_rows(binary.assign(depth_label_cue=binary["depth_label"]),
                                                         [c for c in cues if family(c) == "depth"] + ["depth_label_cue"]),
                            "combined_test": combined_rows(binary, cues)}
+    if "tasks" in binary.columns:
+        out["tasks"] = {str(k): sorted(set(g.fillna("vpt,depth").astype(str))) for k, g in binary.groupby("kind")["tasks"]}
     dl = binary[binary["depth_label"].notna()]
     judged = [c for c in DEPTH_JUDGED if c in cues]
     out["depth_vs_depth"] = balance_rows(dl, judged, "depth_label", by_reason=False)
@@ -245,6 +247,11 @@ def to_markdown(m: dict[str, Any]) -> str:
              "`angle_2d` and `coverage_2d` from each scene's geometry (vpt.scene.imageplane). Computed by "
              "`vpt.datasets.conflict_card` when the set was written; rerun with `python -m vpt.datasets.conflict_card "
              "<folder>`.\n",
+             *([("**Tasks**: " + "; ".join(f"{k} pairs serve {' and '.join(' + '.join(t.split(',')) for t in ts)}"
+                                          for k, ts in sorted(m["tasks"].items()))
+                 + ". Every pair serves VPT (its halves have opposite VPT labels and the same image-plane values); "
+                   "only depth pairs serve the depth task (evaluators score an item only on its tasks, index column "
+                   "`tasks`).\n")] if m.get("tasks") else []),
              f"**Image-plane cues against the VPT label** (ROC AUC within 0.50 +/- {AUC_BAND}, |SMD| at most "
              f"{MAX_SMD}; whole set, and the pairs of each hidden reason): **{_ok(v['image_plane_at_chance'])}**\n"]
     lines += _balance_md(m["image_plane"], desc)
@@ -271,11 +278,13 @@ def to_markdown(m: dict[str, Any]) -> str:
     lines += ["", "**Depth cues against the VPT label** (reported; the pairs are matched on the image-plane cues, not "
                   "on these):\n"]
     lines += _balance_md(m["depth_vs_vpt"], desc)
-    lines += ["", "**Image height and size against the depth label**, whole set (reported: on balls resting on the "
-                  "floor the lower object is the closer one):\n"]
+    lines += ["", "**Image height and size against the depth label**, every item, including those that do not serve "
+                  "the depth task (reported: in facing and cover pairs the depth order shows in the picture, as on any "
+                  "floor):\n"]
     lines += _balance_md(m["depth_vs_depth"], desc)
     if m["depth_items"]:
-        lines += ["", f"**Depth pairs** (kind `depth`): image height and size against the depth label: "
+        lines += ["", f"**Depth pairs** (kind `depth`, the items that serve the depth task): image height and size "
+                      f"against the depth label: "
                       f"**{_ok(v['depth_items_at_chance'])}**\n"]
         lines += _balance_md(m["depth_items"], desc)
     else:

@@ -15,10 +15,13 @@ planned into the train / val / test / ood splits of a ``kind: conflict`` recipe
   ``SPLIT_OFFSET[split] + j * pairs_per_job * attempts_per_pair`` on; the jobs run in
   :func:`vpt.datasets.planned.plan_workers` processes and their results are put together in
   job order, so the plan (and every scene JSON) is byte-identical for a seed.
-* **Ids, cells and the index.** An item's id is ``<recipe>-<split>-<base index>-<kind>-<a|b>``
-  (:func:`pair_id` strips the half), its ``cell`` (the index column) is the pair's kind
-  (``facing``, ``cover``, or any other kind the solver makes); labels, hidden reasons and the
-  depth label are the solver's, made with the recipe's margins by the label code.
+* **Ids, cells, tasks and the index.** An item's id is
+  ``<recipe>-<split>-<base index>-<kind>-<a|b>`` (:func:`pair_id` strips the half), its
+  ``cell`` (the index column) is the pair's kind (``facing``, ``cover``, ``depth``); labels,
+  hidden reasons and the depth label are the solver's, made with the recipe's margins by the
+  label code. Its ``tasks`` (the index column) say what it is scored on: every pair serves
+  VPT (``a`` visible, ``b`` hidden, the image-plane values equal), depth pairs serve the depth
+  task too, facing and cover pairs do not (their depth order shows in the picture).
 
 The criteria of the set (the image-plane cues at chance, the single-cue maximum, combined
 nuisance cues) are measured by :mod:`vpt.datasets.conflict_card` and written into the card.
@@ -37,6 +40,12 @@ from vpt.datasets.planned import DatasetItem, DatasetPlan, plan_workers
 from vpt.datasets.recipe import Recipe, RecipeError, load_catalogue
 from vpt.scene import conflict as solver
 from vpt.scene.conflict import ConflictPair, build_pairs
+
+
+def tasks_of(kind: str) -> tuple[str, ...]:
+    """The tasks a pair of ``kind`` serves (:func:`vpt.scene.conflict.tasks_of`; both where
+    the solver does not say)."""
+    return solver.tasks_of(kind) if hasattr(solver, "tasks_of") else ("vpt", "depth")
 from vpt.scene.sampling import dress
 
 SPLITS = ("train", "val", "test", "ood")
@@ -108,6 +117,8 @@ def solve_job(recipe: Recipe, job: Job) -> tuple[list[ConflictPair], Any]:
     kw: dict[str, Any] = {}
     if "kinds" in inspect.signature(build_pairs).parameters:
         kw["kinds"] = kinds_for(solver_kinds(recipe), job)
+    if "nearer_first" in inspect.signature(build_pairs).parameters:
+        kw["nearer_first"] = job.number % 2 == 0  # the order a kind's odd pair takes alternates
     return build_pairs(recipe.sampling, recipe.labels, recipe.name, list(shapes), load_catalogue("occluders"),
                        job.n_pairs, start=job.start, max_attempts=job.attempts, **kw)
 
@@ -121,7 +132,9 @@ def pair_items(recipe: Recipe, pair: ConflictPair, split: str, styles: Sequence[
     mats = {o.id: o.material for o in a.occluders}
     b = replace(b, appearance=a.appearance, lights=a.lights,
                 occluders=tuple(replace(o, material=mats.get(o.id, o.material)) for o in b.occluders))
-    return [DatasetItem(a, pair.labels_a, split, pair.kind), DatasetItem(b, pair.labels_b, split, pair.kind)]
+    tasks = ",".join(tasks_of(pair.kind))
+    return [DatasetItem(a, pair.labels_a, split, pair.kind, tasks=tasks),
+            DatasetItem(b, pair.labels_b, split, pair.kind, tasks=tasks)]
 
 
 def _solve_all(recipe: Recipe, jobs: list[Job], progress: bool) -> list[tuple[list[ConflictPair], Any]]:

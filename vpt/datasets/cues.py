@@ -268,12 +268,14 @@ def _thumbnail(a: np.ndarray) -> np.ndarray:
     return a.reshape(THUMB, a.shape[0] // THUMB, THUMB, a.shape[1] // THUMB).mean(axis=(1, 3)).ravel()
 
 
-META_COLUMNS = ("scene_id", "split", "vpt_label", "depth_label", "hidden_reason", "cell", "style", "sweep_id",
+META_COLUMNS = ("scene_id", "split", "vpt_label", "depth_label", "hidden_reason", "cell", "tasks", "style", "sweep_id",
                 "sweep_kind", "sweep_step", "sweep_step_label")
 
 
 def _meta(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row.get(k) for k in META_COLUMNS}
+    out = {k: row.get(k) for k in META_COLUMNS}
+    out["tasks"] = out["tasks"] or "vpt,depth"  # an index without the column: every item serves both
+    return out
 
 
 def dataset_cue_table(root, index) -> "tuple[Any, np.ndarray]":
@@ -326,7 +328,7 @@ def plan_cue_table(items, progress: bool = False) -> "tuple[Any, np.ndarray]":
         lab, sw = it.labels, it.sweep or {}
         meta = {"scene_id": it.spec.scene_id, "split": it.split, "vpt_label": lab.vpt_label,
                 "depth_label": lab.depth_label, "hidden_reason": lab.hidden_reason or "", "cell": it.cell or "",
-                "style": it.spec.appearance.style if it.spec.appearance else "", "sweep_id": sw.get("sweep_id", ""),
+                "tasks": getattr(it, "tasks", "vpt,depth"), "style": it.spec.appearance.style if it.spec.appearance else "", "sweep_id": sw.get("sweep_id", ""),
                 "sweep_kind": sw.get("kind", ""), "sweep_step": sw.get("step", -1),
                 "sweep_step_label": sw.get("step_label", "")}
         cues = image_cues(analytic_mask(it.spec), None, tuple(lab.image.viewer_eye_px))

@@ -32,6 +32,7 @@ CSV_FILE = "index.csv"
 SPLITS = ("train", "val", "test", "ood", "strategy")
 HIDDEN_REASONS = ("", "occluded", "out_of_view", "partial")
 SIDES = ("left", "right")
+TASK_SETS = ("vpt,depth", "vpt", "depth")  # the values of the tasks column
 
 
 
@@ -56,7 +57,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("depth_label", _I, True, "1 = the ball is closer to the observer camera than the viewer, 0 = the viewer; "
            "null only on ambiguous sweep steps", choices=(0, 1)),
     Column("cell", _S, False, "counterbalancing cell (ball side, viewer facing, overlap); the pair's kind in a "
-           "conflict set (facing, cover); \"\" on sweep steps"),
+           "conflict set (facing, cover, depth); \"\" on sweep steps"),
+    Column("tasks", _S, False, "the tasks the item serves: vpt,depth (the basic set, the sweeps), vpt (a conflict "
+           "set's facing and cover pairs) or depth; evaluators score an item on these tasks only", required=False,
+           choices=TASK_SETS),
     Column("ball_side", _S, False, "the ball left or right of the viewer in the image", required=False, choices=SIDES),
     Column("viewer_facing", _S, False, "the viewer facing left or right in the image", required=False, choices=SIDES),
     Column("viewer_facing_right", _I, False, "1 when viewer_facing is right", required=False, choices=(0, 1)),

@@ -2,7 +2,8 @@
 
 A benchmark whose viewer cannot be read measures eyesight, not perspective taking. This
 module crops the viewer out of every rendered image (located with the object-index mask
-only: the bounding box of ``mask == 2``, padded to a square and resized to ``CROP_PX``)
+only: the bounding box of the viewer's body in ``mask == 2``, its stand left out, padded to
+a square and resized to ``CROP_PX``)
 and trains a simple, seeded classifier (logistic regression on HOG features of the crop and
 of the viewer's silhouette in the mask, plus a small colour thumbnail) on the ``train``
 split to predict the viewer's facing four ways:
@@ -40,6 +41,7 @@ CROP_PX = 48
 PAD = 0.2  # of the bounding box's longer side, on each side
 TRAIN_PADS = (PAD, 0.1, 0.3)  # training also sees each crop a little larger and smaller
 SIDE_ON_DEG = 10.0
+BODY_ROW_SHARE = 0.35  # a row of the body holds at least this share of the widest row's viewer pixels
 CLASSES = ("left-toward", "left-away", "right-toward", "right-away")
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
 SEED = 0
@@ -54,11 +56,32 @@ def viewer_bbox(mask: np.ndarray, index: int = VIEWER_INDEX) -> tuple[int, int, 
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
+def body_bbox(mask: np.ndarray, index: int = VIEWER_INDEX) -> tuple[int, int, int, int] | None:
+    """The bounding box of the viewer's body without its stand, from the mask only: the
+    rows of ``mask == index`` that hold at least :data:`BODY_ROW_SHARE` of the widest row's
+    pixels, from the topmost such row down to the first row that falls short (the pole and
+    the tripod's legs are a few pixels wide; a body turned end-on is still several times
+    wider). A viewer on a tall stand otherwise fills its square crop with the stand and
+    leaves the body a few pixels across. None when the mask shows no viewer."""
+    m = np.asarray(mask) == index
+    counts = m.sum(axis=1)
+    if not counts.any():
+        return None
+    wide = np.nonzero(counts >= max(1.0, BODY_ROW_SHARE * counts.max()))[0]
+    y0 = int(wide[0])
+    y1 = y0
+    while y1 < len(counts) and counts[y1] >= BODY_ROW_SHARE * counts.max():
+        y1 += 1
+    xs = np.nonzero(m[y0:y1].any(axis=0))[0]
+    return int(xs.min()), y0, int(xs.max()) + 1, y1
+
+
 def crop_viewer(image: np.ndarray, mask: np.ndarray, size: int = CROP_PX, pad: float = PAD) -> np.ndarray | None:
     """The viewer cut from ``image`` (H x W x 3, uint8): a square around the bounding box of
-    ``mask == 2``, padded by ``pad`` of its side (beyond the image edge: edge pixels),
-    resized to ``size`` x ``size``. None when the mask shows no viewer."""
-    box = viewer_bbox(mask)
+    its body in ``mask == 2`` (:func:`body_bbox`: without the stand), padded by ``pad`` of
+    its side (beyond the image edge: edge pixels), resized to ``size`` x ``size``. None when
+    the mask shows no viewer."""
+    box = body_bbox(mask)
     if box is None:
         return None
     x0, y0, x1, y1 = box

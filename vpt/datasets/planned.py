@@ -24,6 +24,7 @@ class DatasetItem:
     human_set: bool = False
     warmup: bool = False
     sweep: dict[str, Any] | None = None  # sweep_id, kind, step, n_steps, parameter, value, step_label, transitions
+    tasks: str = "vpt,depth"  # the tasks the item serves (the index column; vpt.datasets.index.TASK_SETS)
 
 
 @dataclass

@@ -149,7 +149,7 @@ def index_row(item: DatasetItem, rec: dict[str, Any], root: Path, json_path: Pat
         "human_mask": files.get("human_mask", {}).get("path", ""),
         "scene_json": str(json_path.relative_to(root)),
         "vpt_label": lab.vpt_label, "hidden_reason": lab.hidden_reason or "", "depth_label": lab.depth_label,
-        "cell": item.cell or "", "ball_side": lab.ball_side, "viewer_facing": lab.viewer_facing,
+        "cell": item.cell or "", "tasks": item.tasks, "ball_side": lab.ball_side, "viewer_facing": lab.viewer_facing,
         "viewer_facing_right": int(lab.viewer_facing == "right"),
         "viewer_facing_angle_deg": lab.viewer_facing_angle_deg,
         "occluder_overlaps_segment": int(lab.occluder_overlaps_segment), "n_occluders": len(s.occluders),

@@ -26,10 +26,10 @@ STAND_MIN_M, STAND_MAX_M = 0.12, 1.4  # how tall a stand may be
 
 @dataclass(frozen=True)
 class ConflictPair:
-    """Two look-alike scenes. For the VPT kinds ``a`` has VPT label 1 and ``b`` label 0
-    (``hidden_reason`` ``out_of_view`` for facing pairs, ``occluded`` for cover pairs); for
-    ``depth`` pairs ``a`` has depth label 1 (the ball closer to the observer) and ``b`` depth
-    label 0, and the VPT labels are whatever the scenes give (never partial)."""
+    """Two look-alike scenes: ``a`` has VPT label 1 and ``b`` label 0 in every kind
+    (``hidden_reason`` ``out_of_view`` for facing and depth pairs, ``occluded`` for cover
+    pairs); in ``depth`` pairs the depth label flips as well (``a``'s is 1 where
+    ``detail["visible_nearer"]``, else 0)."""
 
     kind: str  # "facing" | "cover" | "depth"
     index: int  # the base scene's candidate index

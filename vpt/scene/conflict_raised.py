@@ -20,11 +20,15 @@ frustum test of the labels with their margins plus
   clearly in view (``a``) and one clearly out of view (``b``). Image position, image size,
   2D facing angle and segment are the same; only the stands differ. Which half is nearer
   the observer (the one on the taller stand) is drawn at random, half and half.
-* **depth pairs** (:func:`solve_depth_pair`): observer height and viewer height are drawn
-  from wider ranges (:data:`OBSERVER_HEIGHT_M`, :data:`VIEWER_HEIGHT_M`, the
-  viewer on its pole); the balls lie on one view ray, one closer to the observer than the
-  viewer (``a``, depth label 1) and one farther (``b``, depth label 0), both with the
-  depth margin. The image height and image size of ball and viewer are the same in both.
+* **depth pairs** (:func:`solve_depth_pair`): facing pairs whose two balls also lie on
+  opposite sides of the viewer's depth (each with the depth margin), so that the VPT label
+  and the depth label both flip within the pair: ``a`` visible, ``b`` out of view, and the
+  visible ball closer to the observer than the viewer (depth label 1) in half of the pairs
+  (:func:`vpt.scene.conflict.build_pairs` asks for the order it has fewer of). The image
+  height and image size of ball and viewer, the 2D facing angle and the segment are the same
+  in both halves; the stand's foot on the floor (and its length) is what tells the depth
+  order, as in the world. Observer and viewer heights are drawn per pair
+  (:func:`vary_heights`; the viewer on its pole), wider for depth pairs.
 
 Every half is then labelled by :func:`vpt.scene.labels.label_scenes` (the stand is an
 occluder row: where it blocks the viewer's line of sight the label says so).
@@ -50,10 +54,14 @@ N_GRID = 24  # image points per side of the grid
 N_RADII = 20  # ball radii (depths) per view ray
 YAW_STEP_DEG = 6.0
 STAND_MIN_RADII = 1.8  # a stand's image length at least this many ball radii (pixels)
-DEPTH_STAND_MIN_RADII = 4.2  # in depth pairs past the wide ring too (``near_ball_occ_wide``: 5 radii)
 EYE_SLACK = 0.0  # a raised ball in view has its centre at most this many radii above the viewer's eye
+DEPTH_GAP_FACTOR = 1.2  # every raised ball keeps this many times the labels' depth margin from the viewer
 OBSERVER_HEIGHT_M = (1.8, 4.2)  # the observer's height in raised pairs (the recipe's range is narrower)
 VIEWER_HEIGHT_M = (0.35, 1.4)  # the viewer's height on its pole in raised pairs
+# depth pairs: the visible ball and the hidden one on one view ray, on both sides of the viewer's
+# depth, need a tall viewer (the nearer ball stays below its eye) and a flatter view ray
+DEPTH_OBSERVER_HEIGHT_M = (1.4, 3.4)
+DEPTH_VIEWER_HEIGHT_M = (0.5, 1.8)
 
 
 def ray_grid(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, yaws: np.ndarray,
@@ -91,7 +99,7 @@ def ray_grid(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, yaws: 
     d_view = float(np.linalg.norm(pos - o))
     z_view = float(obs.project(pos)[1])
     zcb = np.broadcast_to(zc, d_ball.shape)
-    gap = labels.min_depth_gap * 1.2
+    gap = labels.min_depth_gap * DEPTH_GAP_FACTOR
     ok &= np.abs(d_ball - d_view) / np.maximum(d_ball, d_view) >= gap
     ok &= np.abs(zcb - z_view) / np.maximum(zcb, abs(z_view)) >= gap
     ok &= (d_ball < d_view) == (zcb < z_view)
@@ -149,8 +157,23 @@ def solve_facing_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
     ``visible_nearer``: whether the visible half's ball is the one nearer the observer (on
     the taller stand); None draws it (:func:`vpt.scene.conflict.build_pairs` asks for the
     order it has fewer of, so that the stands' image length says nothing about the label)."""
+    return _solve_on_ray("facing", base, cfg, labels, rng, tries, why, visible_nearer)
+
+
+def solve_depth_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, rng: np.random.Generator,
+                     tries: int = 6, why: Counter | None = None, visible_nearer: bool | None = None
+                     ) -> ConflictPair | None:
+    """A depth pair from ``base`` (see the module docstring), or None: a facing pair whose two
+    balls also lie on opposite sides of the viewer's depth, so that both labels flip within
+    the pair. ``visible_nearer``: whether the visible half is the one with the ball closer to
+    the observer than the viewer (depth label 1); None draws it."""
+    return _solve_on_ray("depth", base, cfg, labels, rng, tries, why, visible_nearer)
+
+
+def _solve_on_ray(kind: str, base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, rng: np.random.Generator,
+                  tries: int, why: Counter | None, visible_nearer: bool | None) -> ConflictPair | None:
     why = why if why is not None else Counter()
-    base = vary_heights(base, rng)
+    base = vary_heights(base, rng, kind)
     v = base.viewer
     centre = 0.0 if np.cos(np.radians(v.yaw_deg)) > 0 else 180.0
     lo, hi = cfg.viewer.facing_offset_deg
@@ -159,22 +182,24 @@ def solve_facing_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
     g = ray_grid(base, cfg, labels, yaws, _rho_near_viewer(base, cfg, rng))
     ok = g["ok"][None] & g["dist_ok"]
     ins, outs = ok & g["clear_in"], ok & g["clear_out"]  # (Y, Q, R); radius index = depth order
+    coin = bool(rng.random() < 0.5)
+    visible_nearer = coin if visible_nearer is None else bool(visible_nearer)
+    if kind == "depth":  # the visible ball on one side of the viewer's depth, the hidden one on the other
+        near = g["depth1"][None]
+        ins = ins & (near if visible_nearer else ~near)
+        outs = outs & (~near if visible_nearer else near)
     R = len(g["r"])
     idx = np.arange(R)
     first_in = np.where(ins.any(-1), np.argmax(ins, -1), R)
     last_in = np.where(ins.any(-1), R - 1 - np.argmax(ins[..., ::-1], -1), -1)
     first_out = np.where(outs.any(-1), np.argmax(outs, -1), R)
     last_out = np.where(outs.any(-1), R - 1 - np.argmax(outs[..., ::-1], -1), -1)
-    possible = {True: first_in < last_out, False: first_out < last_in}  # visible nearer / farther
-    if not (possible[True].any() or possible[False].any()):
-        why["facing: no view ray with both labels reachable"] += 1
+    possible = first_in < last_out if visible_nearer else first_out < last_in
+    order = "nearer" if visible_nearer else "farther"
+    if not possible.any():
+        why[f"{kind}: no view ray with both labels reachable (visible ball {order})"] += 1
         return None
-    coin = bool(rng.random() < 0.5)
-    visible_nearer = coin if visible_nearer is None else bool(visible_nearer)
-    rays = np.argwhere(possible[visible_nearer])
-    if not len(rays):
-        why[f"facing: no view ray with the visible ball {'nearer' if visible_nearer else 'farther'}"] += 1
-        return None
+    rays = np.argwhere(possible)
     specs, picks = [], []
     for _ in range(tries):
         yi, qi = rays[rng.integers(len(rays))]
@@ -186,26 +211,32 @@ def solve_facing_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfi
         (ca, ra), (cb, rb) = (g["ball"][qi, i_in], g["r"][i_in]), (g["ball"][qi, i_out], g["r"][i_out])
         view = replace(v, yaw_deg=float(yaws[yi]))
         clean = _keep_clear(replace(base, viewer=view), [(ca, ra), (cb, rb)], segments=True)
-        specs += [_half(clean, ca, ra, "a", "facing"), _half(clean, cb, rb, "b", "facing")]
+        specs += [_half(clean, ca, ra, "a", kind), _half(clean, cb, rb, "b", kind)]
         picks.append((float(yaws[yi]), g["q"][qi]))
     labs = label_scenes(specs, labels)
     for k in range(0, len(specs), 2):
         (sa, sb), (la, lb) = specs[k:k + 2], labs[k:k + 2]
         good_a, good_b = usable(la, 1, None), usable(lb, 0, "out_of_view")
+        if kind == "depth" and good_a and good_b and (la.depth_label, lb.depth_label) != (
+                int(visible_nearer), int(not visible_nearer)):
+            why["depth: the depth labels do not flip within the pair"] += 1
+            continue
         if not good_a:
-            why[f"facing a: {why_not(la)}"] += 1
+            why[f"{kind} a: {why_not(la)}"] += 1
         if not good_b:
-            why[f"facing b: {why_not(lb)}"] += 1
+            why[f"{kind} b: {why_not(lb)}"] += 1
         if good_a and good_b:
             ang = facing_geometry([sa, sb])["angle_deg"]
             cva, cvb = segment_cover(sa).coverage, segment_cover(sb).coverage
             if abs(ang[0] - ang[1]) > ANGLE_TOL_DEG or abs(cva - cvb) > COVER_TOL:
-                why["facing: image-plane values apart"] += 1
+                why[f"{kind}: image-plane values apart"] += 1
                 continue
-            return ConflictPair("facing", base.index, sa, sb, la, lb, float(ang[0]), float(ang[1]), cva, cvb,
+            return ConflictPair(kind, base.index, sa, sb, la, lb, float(ang[0]), float(ang[1]), cva, cvb,
                                 {"visible_nearer": visible_nearer, "yaw": picks[k // 2][0],
                                  "stand_a": sa.occluders[-1].size[2], "stand_b": sb.occluders[-1].size[2],
-                                 "turn_a": la.viewer_turn_deg, "turn_b": lb.viewer_turn_deg})
+                                 "turn_a": la.viewer_turn_deg, "turn_b": lb.viewer_turn_deg,
+                                 "observer_height": base.observer.position[2],
+                                 "viewer_height": base.viewer.position[2]})
     return None
 
 
@@ -219,53 +250,17 @@ def _rho_near_viewer(base: SceneSpec, cfg: SamplingSettings, rng: np.random.Gene
     return base.observer.focal_px * float(np.sqrt(r_lo * r_hi)) / z_view * float(rng.uniform(0.85, 1.15))
 
 
-def vary_heights(base: SceneSpec, rng: np.random.Generator) -> SceneSpec:
+def vary_heights(base: SceneSpec, rng: np.random.Generator, kind: str = "facing") -> SceneSpec:
     """``base`` with the observer's height and the viewer's height (on its pole) drawn from
-    :data:`OBSERVER_HEIGHT_M` and :data:`VIEWER_HEIGHT_M`."""
+    :data:`OBSERVER_HEIGHT_M` and :data:`VIEWER_HEIGHT_M` (depth pairs:
+    :data:`DEPTH_OBSERVER_HEIGHT_M`, :data:`DEPTH_VIEWER_HEIGHT_M`). Both halves of a pair
+    share them, so they say nothing about either label."""
     obs = base.observer
-    h = float(rng.uniform(*OBSERVER_HEIGHT_M))
+    o_range, v_range = ((DEPTH_OBSERVER_HEIGHT_M, DEPTH_VIEWER_HEIGHT_M) if kind == "depth"
+                        else (OBSERVER_HEIGHT_M, VIEWER_HEIGHT_M))
+    h = float(rng.uniform(*o_range))
     observer = ObserverSpec(position=(obs.position[0], obs.position[1], h), look_at=obs.look_at, hfov_deg=obs.hfov_deg,
                             width=obs.width, height=obs.height)
     p = base.viewer.position
-    viewer = replace(base.viewer, position=(p[0], p[1], float(rng.uniform(*VIEWER_HEIGHT_M))))
+    viewer = replace(base.viewer, position=(p[0], p[1], float(rng.uniform(*v_range))))
     return replace(base, observer=observer, viewer=viewer)
-
-
-def solve_depth_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, rng: np.random.Generator,
-                     tries: int = 6, why: Counter | None = None) -> ConflictPair | None:
-    """A depth pair from ``base`` (see the module docstring), or None."""
-    why = why if why is not None else Counter()
-    base = vary_heights(base, rng)
-    g = ray_grid(base, cfg, labels, np.array([base.viewer.yaw_deg]), _rho_near_viewer(base, cfg, rng),
-                 DEPTH_STAND_MIN_RADII)
-    ok = g["ok"] & g["dist_ok"][0] & (g["clear_in"][0] | g["clear_out"][0])
-    near, far = ok & g["depth1"], ok & ~g["depth1"]
-    rays = np.flatnonzero(near.any(-1) & far.any(-1))
-    if not len(rays):
-        why["depth: no view ray with the ball on both sides of the viewer's depth"] += 1
-        return None
-    specs = []
-    for _ in range(tries):
-        qi = int(rays[rng.integers(len(rays))])
-        nv, fv = np.flatnonzero(near[qi]), np.flatnonzero(far[qi])
-        i1, i0 = int(nv[rng.integers(len(nv))]), int(fv[rng.integers(len(fv))])
-        (c1, r1), (c0, r0) = (g["ball"][qi, i1], g["r"][i1]), (g["ball"][qi, i0], g["r"][i0])
-        clean = _keep_clear(base, [(c1, r1), (c0, r0)], segments=False)
-        specs += [_half(clean, c1, r1, "a", "depth"), _half(clean, c0, r0, "b", "depth")]
-    labs = label_scenes(specs, labels)
-    for k in range(0, len(specs), 2):
-        (sa, sb), (la, lb) = specs[k:k + 2], labs[k:k + 2]
-        good_a = la.observer_ok and la.depth_label == 1 and la.vpt_label is not None
-        good_b = lb.observer_ok and lb.depth_label == 0 and lb.vpt_label is not None
-        if not good_a:
-            why[f"depth a: {why_not(la)}"] += 1
-        if not good_b:
-            why[f"depth b: {why_not(lb)}"] += 1
-        if good_a and good_b:
-            ang = facing_geometry([sa, sb])["angle_deg"]
-            return ConflictPair("depth", base.index, sa, sb, la, lb, float(ang[0]), float(ang[1]),
-                                segment_cover(sa).coverage, segment_cover(sb).coverage,
-                                {"observer_height": base.observer.position[2], "viewer_height": base.viewer.position[2],
-                                 "stand_a": sa.occluders[-1].size[2], "stand_b": sb.occluders[-1].size[2],
-                                 "vpt_a": la.vpt_label, "vpt_b": lb.vpt_label})
-    return None

@@ -11,6 +11,13 @@ The columns, their types and the checks are declared once, in :mod:`vpt.datasets
 (:data:`~vpt.datasets.index.COLUMNS`); :func:`load_dataset` reads through
 :func:`~vpt.datasets.index.read_index`.
 
+**Tasks.** An item is scored only on the tasks it serves (the index column ``tasks``:
+``vpt,depth`` where absent). The item table keeps the label of a task the item does not serve
+as null, so every evaluator (the trial table, the baselines, probes, fine-tuning, people)
+leaves it out of that task as it leaves out an unlabelled sweep step; the index keeps the
+true label. A conflict set's facing and cover pairs serve VPT only: their depth order is
+read off the picture as on any floor (docs/conflict.md).
+
 **Trial splits.** An item's trial ``split`` (the trial table's column) is its index split
 (``train``, ``val``, ``test``, ``ood``); every sweep step (``sweep_id`` set; the index
 calls their split ``strategy``) gets ``sweep``. The human set (drawn from ``test``) and the
@@ -77,7 +84,8 @@ def items_table(root: Path, index: pd.DataFrame) -> pd.DataFrame:
     ``mask``, ``human_image`` (None where absent) and ``scene_json`` paths, ``vpt_label``,
     ``depth_label`` (Int64, NA where undefined), ``hidden_reason``, ``cell``, ``sweep_id``,
     ``sweep_kind``, ``sweep_step`` (None / NA outside sweeps), ``sweep_value``,
-    ``sweep_step_label``, ``human_set``, ``warmup``, ``rendered``, ``style``."""
+    ``sweep_step_label``, ``human_set``, ``warmup``, ``rendered``, ``style``, ``tasks``. A
+    label is null where the item does not serve its task (see the module docstring)."""
     root = root.resolve()
 
     def paths(col: str) -> list[str | None]:
@@ -86,13 +94,16 @@ def items_table(root: Path, index: pd.DataFrame) -> pd.DataFrame:
         return [str(root / p) if isinstance(p, str) and p else None for p in index[col]]
 
     sweep = index["sweep_id"] != ""
+    tasks = index["tasks"].astype(str) if "tasks" in index else pd.Series("vpt,depth", index=index.index)
+    serves = {t: tasks.str.split(",").map(lambda ts, t=t: t in ts) for t in TASK_LABEL}
     items = pd.DataFrame({
         "scene_id": index["scene_id"].astype(str),
         "split": index["split"].where(~sweep, "sweep").astype(str),
         "index_split": index["split"].astype(str),
         "image": paths("image"), "mask": paths("mask"), "human_image": paths("human_image"),
         "scene_json": paths("scene_json"),
-        "vpt_label": index["vpt_label"], "depth_label": index["depth_label"],
+        "vpt_label": index["vpt_label"].astype("Int64").where(serves["vpt"], pd.NA),
+        "depth_label": index["depth_label"].astype("Int64").where(serves["depth"], pd.NA),
         "hidden_reason": index["hidden_reason"], "cell": index["cell"],
         "sweep_id": index["sweep_id"].where(sweep, None),
         "sweep_kind": index["sweep_kind"].where(sweep, None),
@@ -100,7 +111,7 @@ def items_table(root: Path, index: pd.DataFrame) -> pd.DataFrame:
         "sweep_value": index["sweep_value"] if "sweep_value" in index else float("nan"),
         "sweep_step_label": index["sweep_step_label"],
         "human_set": index["human_set"], "warmup": index["warmup"], "rendered": index["rendered"],
-        "style": index["style"] if "style" in index else "",
+        "style": index["style"] if "style" in index else "", "tasks": tasks,
     })
     return items.reset_index(drop=True)
 
