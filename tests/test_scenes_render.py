@@ -92,6 +92,7 @@ def test_export_loads_with_hugging_face_datasets(rendered, tmp_path):
     assert len(ds["train"]) == 12 and len(ds["test"]) == 12
     row = ds["test"][0]
     assert row["image"].size == (64, 64) and row["vpt_label"] in (0, 1) and row["depth_label"] in (0, 1)
+    assert row["tasks"] == "vpt,depth"  # a basic item serves both tasks (a conflict set's items say which)
 
 
 def _vpt_scenes(recipe: Path, out: Path) -> subprocess.Popen:

@@ -87,8 +87,9 @@ def _write_folder(root: Path, g: pd.DataFrame, out: Path, folder: Path, image_co
         if getattr(row, mask_col):
             mask = f"{mask_dir}/{Path(getattr(row, mask_col)).name}"
             _link(root / getattr(row, mask_col), out / mask)
+        tasks = {"tasks": row.tasks} if hasattr(row, "tasks") else {}  # the tasks the item serves (newer indexes)
         rows.append({"file_name": name, **extra(row), **{c: getattr(row, c) for c in METADATA_COLUMNS if c != "mask_file"},
-                     "mask_file": mask})
+                     **tasks, "mask_file": mask})
     atomic_write_text(folder / "metadata.csv", pd.DataFrame(rows).to_csv(index=False))
 
 
