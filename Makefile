@@ -88,7 +88,7 @@ test-fast: $(STAMP) chromium human-assets
 # files, plan-time audit), its peak memory and its audit's figures; SCALE=paper for the paper
 # size, BEFORE=<another checkout> to print that checkout's figures beside these.
 bench: $(RENDER_STAMP)
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/plan_speed.py --seconds 10
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/plan_speed.py --sizes 64,128,256
 	$(BIN)/python benchmarks/plan_time.py $(if $(SCALE),--scale $(SCALE)) $(if $(BEFORE),--before $(BEFORE))
 
 # Feature extraction against a bare forward pass, and a cached re-probe of 1,000 images, with
