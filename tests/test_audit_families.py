@@ -161,7 +161,7 @@ def test_invariance_and_conflict_sets_are_judged_beside_a_basic_set():
 
 
 def test_conflict_sets_beside_a_basic_set_are_found(tmp_path, monkeypatch):
-    from vpt.datasets import audit as audit_mod
+    from vpt.datasets import audit_families as fam
 
     indexes = {"depth-vpt": pd.DataFrame({"scene_id": ["a"], "sweep_id": [""], "recipe": ["depth-vpt"]}),
                "conflict": pd.DataFrame({"scene_id": ["c"], "sweep_id": [""], "pair_id": ["p0"]}),
@@ -169,7 +169,9 @@ def test_conflict_sets_beside_a_basic_set_are_found(tmp_path, monkeypatch):
                "vpt-strategy": pd.DataFrame({"scene_id": ["s"], "sweep_id": ["inv-0"], "recipe": ["vpt-strategy"]})}
     for name in [*indexes, "not-a-dataset"]:
         (tmp_path / name).mkdir()
-    monkeypatch.setattr(audit_mod, "is_dataset", lambda p: p.name in indexes)
-    monkeypatch.setattr(audit_mod, "read_index", lambda p, columns=None: indexes[p.name])
-    found = audit_mod.conflict_folders_beside(tmp_path / "depth-vpt")
+    import vpt.datasets.index as index_mod
+
+    monkeypatch.setattr(index_mod, "is_dataset", lambda p: p.name in indexes)
+    monkeypatch.setattr(index_mod, "read_index", lambda p, columns=None: indexes[p.name])
+    found = fam.conflict_folders_beside(tmp_path / "depth-vpt")
     assert [p.name for p in found] == ["conflict", "named"]

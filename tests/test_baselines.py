@@ -225,7 +225,7 @@ def test_the_conflict_set_beside_is_answered_as_a_set_of_its_own(tiny_conflict_b
     """`vpt baseline` finds the conflict set beside the benchmark as the audit does, answers it
     with the models fitted on the benchmark's train split (never on the conflict set's), keeps
     its rows under its own dataset name and shows them as `test · tiny-conflict`."""
-    from vpt.datasets.audit import conflict_folders_beside
+    from vpt.datasets.audit_families import conflict_folders_beside
     from vpt.deciders.run import conflict_sets_beside, evaluation_sets, set_names
 
     basic = load_dataset(tiny_conflict_beside)

@@ -397,9 +397,10 @@ def audit_dataset(root: Path, sweeps: list[Path] | None = None, folds: int = 5, 
                   conflicts: list[Path] | None = None) -> AuditResult:
     """Audit a rendered dataset folder from its images and masks; ``sweeps`` are dataset
     folders whose sweep steps become extra evaluation sets, and ``conflicts`` conflict-set
-    folders whose items do (default: those beside a basic set, :func:`conflict_folders_beside`)."""
+    folders whose items do (default: those beside a basic set,
+    :func:`vpt.datasets.audit_families.conflict_folders_beside`)."""
     profile = fam.profile_of(_index_columns(Path(root)))
-    extra = (conflict_folders_beside(root) if conflicts is None else conflicts) if profile == "basic" else []
+    extra = (fam.conflict_folders_beside(root) if conflicts is None else conflicts) if profile == "basic" else []
     table, thumbs, source = dataset_table(root, sweeps, extra)
     return audit_cues(table, thumbs, source, folds, method=method, profile=profile)
 
@@ -452,19 +453,6 @@ def sweep_folders_beside(root: Path) -> list[Path]:
             continue
         idx = read_index(p, columns=["sweep_id", "image"])
         if (idx["sweep_id"] != "").any() and (idx["image"] != "").any():
-            out.append(p)
-    return out
-
-
-def conflict_folders_beside(root: Path) -> list[Path]:
-    """Sibling dataset folders (same parent) that hold a conflict set (see
-    :func:`vpt.datasets.audit_families.profile_of`) with images or planned items."""
-    out = []
-    for p in sorted(Path(root).resolve().parent.iterdir()):
-        if p == Path(root).resolve() or not is_dataset(p):
-            continue
-        idx = read_index(p)
-        if (idx["sweep_id"].fillna("") == "").any() and fam.profile_of(idx) == "conflict":
             out.append(p)
     return out
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -59,6 +60,22 @@ def profile_of(table: pd.DataFrame) -> str:
     if "recipe" in table.columns and table["recipe"].fillna("").astype(str).str.contains("conflict").any():
         return "conflict"
     return "basic"
+
+
+def is_conflict_index(idx: pd.DataFrame) -> bool:
+    """A dataset index of a conflict set: binary items (not sweep steps) of the ``conflict``
+    profile (:func:`profile_of`)."""
+    return bool((idx["sweep_id"].fillna("") == "").any()) and profile_of(idx) == "conflict"
+
+
+def conflict_folders_beside(root: Path) -> list[Path]:
+    """Sibling dataset folders (same parent) that hold a conflict set (:func:`is_conflict_index`)
+    with images or planned items."""
+    from vpt.datasets.index import is_dataset, read_index
+
+    here = Path(root).resolve()
+    return [p for p in sorted(here.parent.iterdir())
+            if p != here and is_dataset(p) and is_conflict_index(read_index(p))]
 
 
 def family_single(single: pd.DataFrame) -> pd.DataFrame:

@@ -73,10 +73,9 @@ def run_all(deciders: Sequence[Decider], datasets: Sequence[Dataset], results: s
 
 def conflict_sets_beside(root: str | Path) -> list[Dataset]:
     """The conflict sets beside a basic benchmark, found as the audit finds them
-    (:func:`vpt.datasets.audit.conflict_folders_beside`); none beside a conflict set itself
+    (:func:`vpt.datasets.audit_families.conflict_folders_beside`); none beside a conflict set itself
     (as the audit, which evaluates conflict sets beside a ``basic`` profile only)."""
-    from vpt.datasets.audit import conflict_folders_beside
-    from vpt.datasets.audit_families import profile_of
+    from vpt.datasets.audit_families import conflict_folders_beside, profile_of
     from vpt.datasets.index import read_index
     from vpt.trials.items import load_dataset
 

@@ -27,26 +27,21 @@ from vpt.trials.items import Dataset, load_dataset
 
 def is_conflict_set(root: Path) -> bool:
     """A dataset folder of look-alike pairs (binary items, not sweep steps)."""
-    from vpt.datasets.audit_families import profile_of
+    from vpt.datasets.audit_families import is_conflict_index
 
-    idx = read_index(root)
-    return bool((idx["sweep_id"].fillna("") == "").any()) and profile_of(idx) == "conflict"
+    return is_conflict_index(read_index(root))
 
 
 def conflict_sets_beside(dataset: Dataset) -> list[Dataset]:
     """The conflict sets with a human set in the folders beside ``dataset`` (same parent), by
     name; none when ``dataset`` is a conflict set itself (a study of the conflict set alone)."""
+    from vpt.datasets.audit_families import conflict_folders_beside
+
     root = Path(dataset.root)
     if is_conflict_set(root):
         return []
-    out = []
-    for p in sorted(root.parent.iterdir()):
-        if p == root or not p.is_dir() or not is_dataset(p) or not is_conflict_set(p):
-            continue
-        d = load_dataset(p)
-        if d.items["human_set"].any():
-            out.append(d)
-    return out
+    found = [load_dataset(p) for p in conflict_folders_beside(root)]
+    return [d for d in found if d.items["human_set"].any()]
 
 
 def study_sets(dataset: str | Path, conflict: bool = True) -> tuple[Dataset, list[Dataset]]:
