@@ -160,11 +160,21 @@ def _aim(st: Stratum, wanted: list[list[int]], k: int) -> Target:
 
 
 def _aims(st: Stratum, wanted: list[list[int]]) -> Callable[[int], Target]:
-    """``j -> _aim(st, wanted, j)``, one object per distinct target (the hints cycle with
-    the least common multiple of the wanted lists' lengths)."""
-    period = math.lcm(*(len(w) for w in wanted if w))
-    cycle = [_aim(st, wanted, j) for j in range(period)]
-    return lambda j: cycle[j % period]
+    """``j -> _aim(st, wanted, j)``, one object per distinct target (the wanted lists repeat
+    a bin as often as it is behind, so their periods' least common multiple can be large:
+    targets are made as the hints first occur)."""
+    if not any(wanted):
+        plain = st.target()
+        return lambda j: plain
+    made: dict[tuple, Target] = {}
+
+    def aim(j: int) -> Target:
+        key = tuple(w[j % len(w)] if w else None for w in wanted)
+        t = made.get(key)
+        if t is None:
+            t = made[key] = _aim(st, wanted, j)
+        return t
+    return aim
 
 
 @dataclass

@@ -64,9 +64,18 @@ class Matcher:
         return out if any(x is not None for x in out) else None
 
     def wanted(self, group: tuple, label: int) -> list[list[int]]:
-        """Per cue, the bins where the other label is ahead, sorted (what :meth:`hint` cycles through)."""
+        """Per cue, the bins where the other label is ahead (what :meth:`hint` cycles through),
+        each as often as it is behind: a bin short of 3 items comes 3 times, spread evenly over
+        the list (the ``i``-th of a bin short of ``g`` at ``(i + 0.5) / g``). A batch of
+        candidates aims with the hints of its start; weighting by the gap keeps a large batch
+        from overshooting the bins that one or two items would match (generator version 3)."""
         h = self._h(group)
-        return [sorted(b for b in h[1 - label][d] if h[1 - label][d][b] > h[label][d][b]) for d in range(3)]
+        out = []
+        for d in range(3):
+            mine, other = h[label][d], h[1 - label][d]
+            gaps = {b: other[b] - mine[b] for b in other if other[b] > mine[b]}
+            out.append([b for _, b in sorted(((i + 0.5) / g, b) for b, g in gaps.items() for i in range(g))])
+        return out
 
     def relax(self, group: tuple) -> str:
         self.extra[group] += 2
