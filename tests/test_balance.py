@@ -167,3 +167,46 @@ def test_fill_settings_come_from_the_recipe():
         fill("train", q, make, r.labels)
     with pytest.raises(TypeError):
         fill("train", q, make, s, 64)
+
+
+def test_matcher_wants_each_bin_as_often_as_it_is_behind():
+    from vpt.datasets.matcher import Matcher
+
+    m = Matcher()
+    g = ("cell", 0)
+    m.add(g, 1, (0, 2, 1), n=3)   # label 1: three items in coverage bin 0, angle bin 2, turn bin 1
+    m.add(g, 1, (1, 2, 1), n=1)
+    m.add(g, 0, (0, 2, 0), n=1)   # label 0 already matches one of them in coverage and angle
+    cover, angle, turn = m.wanted(g, 0)
+    assert Counter(cover) == {0: 2, 1: 1}
+    assert Counter(angle) == {2: 3}
+    assert Counter(turn) == {1: 4}
+    assert cover == [0, 1, 0]  # spread: the bin behind by 2 at 1/4 and 3/4, the other at 1/2
+    assert m.wanted(g, 1)[2] == [0]  # label 1 lacks the turn bin label 0 holds
+    m.add(g, 0, (0, 2, 1), n=2)
+    m.add(g, 0, (1, 2, 1), n=2)
+    assert m.wanted(g, 0) == [[], [], []]
+    assert m.wanted(g, 1) == [[1], [2], [0]]
+
+
+def test_aims_cycle_through_long_weighted_hints():
+    from vpt.datasets.balance import _aim, _aims
+
+    st = Stratum("left", "left", False, 1, None, 0)
+    wanted = [[0] * 6 + [1], [2, 3, 2, 3, 4], [0] * 10 + [1]]  # periods 7, 5, 11: 385 distinct j
+    aim = _aims(st, wanted)
+    assert [aim(j) for j in range(800)] == [_aim(st, wanted, j) for j in range(800)]
+    assert aim(3) is aim(3 + 385)
+    assert _aims(st, [[], [], []])(5) == st.target()
+
+
+def test_admits_with_a_wider_slack():
+    from vpt.datasets.matcher import Matcher
+
+    m = Matcher(slack=2)
+    g = ("cell", 1)
+    m.add(g, 0, (0, 0, 0), n=5)   # five items of label 0 no item of label 1 matches yet
+    assert not m.admits(g, 0, (0, 0, 0))          # 5 unmatched per cue >= 2
+    assert m.admits(g, 0, (0, 0, 0), slack=6)     # 5 < 6
+    assert not m.admits(g, 0, (0, 0, 0), slack=5)
+    assert m.admits(g, 1, (0, 0, 0))              # label 1 matches label 0's bins

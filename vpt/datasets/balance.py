@@ -240,7 +240,8 @@ class FillSettings:
     ``max_candidates_per_item`` bounds the candidates per item of quota. A stratum that
     ``starve_after`` candidates aimed at it have not hit gives quota to its other-depth
     sibling; after ``relax_after`` candidates without success its matching group gets more
-    slack. ``pool``: how many times its quota :func:`fill_matched` samples before keeping the
+    slack. ``steer_slack``: the slack while the matcher only steers (see :func:`fill`).
+    ``pool``: how many times its quota :func:`fill_matched` samples before keeping the
     matched subset (:func:`fill` ignores it). ``progress``: show a progress bar."""
 
     labels: LabelConfig
@@ -248,6 +249,7 @@ class FillSettings:
     batch_size: int
     max_candidates_per_item: int
     pool: float = 1.0
+    steer_slack: int | None = 8
     starve_after: float = 1500
     relax_after: int = 600
     progress: bool = True
@@ -319,8 +321,11 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     :func:`_swap_depth`). Candidates whose image-cue bins the other VPT label has not matched
     are refused beyond the matcher's slack (see :class:`Matcher`); after
     ``settings.relax_after`` candidates without success a stratum's group gets more slack and
-    the stratum is aimed without hints. With ``enforce_match=False`` the matcher only steers
-    (its hints) and admits everything; ``matcher`` carries its histograms between calls.
+    the stratum is aimed without hints. With ``enforce_match=False`` the matcher steers (its
+    hints) and refuses only beyond ``settings.steer_slack`` unmatched items per group and cue
+    (None: admits everything), and not for a stratum dry for ``relax_after`` candidates: the
+    hints of a batch are those of its start, and this keeps a batch of 2,048 from piling
+    items into bins the other label does not fill; ``matcher`` carries its histograms between calls.
     Candidate indices start at ``start_index``; with ``partial`` the candidate bound returns
     what was found instead of raising; with ``recorded=False`` accepted candidates keep
     ``label_scenes``' labels at the steering ray count (``Accepted.recorded`` False: the
@@ -333,7 +338,7 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
         settings = replace(settings, progress=progress)
     cfg, steer_rays = settings.labels, settings.steer_rays
     batch_size, max_candidates_per_item = settings.batch_size, settings.max_candidates_per_item
-    starve_after, relax_after = settings.starve_after, settings.relax_after
+    starve_after, relax_after, steer_slack = settings.starve_after, settings.relax_after, settings.steer_slack
     need = Counter({s: n for s, n in quota.items() if n > 0})
     total = sum(need.values())
     report = FillReport(split)
@@ -395,6 +400,9 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
                     report.rejections["cell already full"] += 1
                 elif enforce_match and not matcher.admits(_group(st), st.vpt, bins):
                     report.rejections["image cues unmatched by the other VPT label"] += 1
+                elif not enforce_match and steer_slack is not None and dry[st] < relax_after \
+                        and not matcher.admits(_group(st), st.vpt, bins, steer_slack):
+                    report.rejections["image cues far from the other VPT label's (steering only)"] += 1
                 else:
                     chosen.append((make_spec(), st, bins))
                     taken[st] += 1

@@ -43,11 +43,14 @@ class Matcher:
             got = self._unmatched[group, dim] = sum(abs(h0[b] - h1[b]) for b in set(h0) | set(h1))
         return got
 
-    def admits(self, group: tuple, label: int, bins: Bins) -> bool:
+    def admits(self, group: tuple, label: int, bins: Bins, slack: int | None = None) -> bool:
+        """Whether an item of ``label`` with ``bins`` may join ``group`` (``slack``: instead of
+        the matcher's own, without its relaxations)."""
         h = self._h(group)
         mine, other = h[label], h[1 - label]
+        limit = self.slack + self.extra[group] if slack is None else slack
         for d, b in enumerate(bins):
-            if other[d][b] <= mine[d][b] and self.unmatched(group, d) >= self.slack + self.extra[group]:
+            if other[d][b] <= mine[d][b] and self.unmatched(group, d) >= limit:
                 return False
         return True
 
