@@ -133,6 +133,6 @@ def test_batched_balls_keep_the_labels_margins(vpt):
 def test_scene_json_records_the_generator_version():
     spec = _as_list(_batch([130], _targets(1)))[0]
     rec = seeds_record(spec)
-    assert rec["generator_version"] == GENERATOR_VERSION == 3
-    assert rec["streams"][0] == f"depth-vpt/train/layout-v3 (block {130 // BLOCK}, row {130 % BLOCK})"
+    assert rec["generator_version"] == GENERATOR_VERSION == 2
+    assert rec["streams"][0] == f"depth-vpt/train/layout-v2 (block {130 // BLOCK}, row {130 % BLOCK})"
 

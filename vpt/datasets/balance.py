@@ -160,21 +160,11 @@ def _aim(st: Stratum, wanted: list[list[int]], k: int) -> Target:
 
 
 def _aims(st: Stratum, wanted: list[list[int]]) -> Callable[[int], Target]:
-    """``j -> _aim(st, wanted, j)``, one object per distinct target (the wanted lists repeat
-    a bin as often as it is behind, so their periods' least common multiple can be large:
-    targets are made as the hints first occur)."""
-    if not any(wanted):
-        plain = st.target()
-        return lambda j: plain
-    made: dict[tuple, Target] = {}
-
-    def aim(j: int) -> Target:
-        key = tuple(w[j % len(w)] if w else None for w in wanted)
-        t = made.get(key)
-        if t is None:
-            t = made[key] = _aim(st, wanted, j)
-        return t
-    return aim
+    """``j -> _aim(st, wanted, j)``, one object per distinct target (the hints cycle with
+    the least common multiple of the wanted lists' lengths)."""
+    period = math.lcm(*(len(w) for w in wanted if w))
+    cycle = [_aim(st, wanted, j) for j in range(period)]
+    return lambda j: cycle[j % period]
 
 
 @dataclass
@@ -240,8 +230,7 @@ class FillSettings:
     ``max_candidates_per_item`` bounds the candidates per item of quota. A stratum that
     ``starve_after`` candidates aimed at it have not hit gives quota to its other-depth
     sibling; after ``relax_after`` candidates without success its matching group gets more
-    slack. ``steer_slack``: the slack while the matcher only steers (see :func:`fill`).
-    ``pool``: how many times its quota :func:`fill_matched` samples before keeping the
+    slack. ``pool``: how many times its quota :func:`fill_matched` samples before keeping the
     matched subset (:func:`fill` ignores it). ``progress``: show a progress bar."""
 
     labels: LabelConfig
@@ -249,7 +238,6 @@ class FillSettings:
     batch_size: int
     max_candidates_per_item: int
     pool: float = 1.0
-    steer_slack: int | None = 8
     starve_after: float = 1500
     relax_after: int = 600
     progress: bool = True
@@ -321,11 +309,8 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
     :func:`_swap_depth`). Candidates whose image-cue bins the other VPT label has not matched
     are refused beyond the matcher's slack (see :class:`Matcher`); after
     ``settings.relax_after`` candidates without success a stratum's group gets more slack and
-    the stratum is aimed without hints. With ``enforce_match=False`` the matcher steers (its
-    hints) and refuses only beyond ``settings.steer_slack`` unmatched items per group and cue
-    (None: admits everything), and not for a stratum dry for ``relax_after`` candidates: the
-    hints of a batch are those of its start, and this keeps a batch of 2,048 from piling
-    items into bins the other label does not fill; ``matcher`` carries its histograms between calls.
+    the stratum is aimed without hints. With ``enforce_match=False`` the matcher only steers
+    (its hints) and admits everything; ``matcher`` carries its histograms between calls.
     Candidate indices start at ``start_index``; with ``partial`` the candidate bound returns
     what was found instead of raising; with ``recorded=False`` accepted candidates keep
     ``label_scenes``' labels at the steering ray count (``Accepted.recorded`` False: the
@@ -338,7 +323,7 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
         settings = replace(settings, progress=progress)
     cfg, steer_rays = settings.labels, settings.steer_rays
     batch_size, max_candidates_per_item = settings.batch_size, settings.max_candidates_per_item
-    starve_after, relax_after, steer_slack = settings.starve_after, settings.relax_after, settings.steer_slack
+    starve_after, relax_after = settings.starve_after, settings.relax_after
     need = Counter({s: n for s, n in quota.items() if n > 0})
     total = sum(need.values())
     report = FillReport(split)
@@ -400,9 +385,6 @@ def fill(split: str, quota: dict[Stratum, int], make: Callable[[int, Target], Sc
                     report.rejections["cell already full"] += 1
                 elif enforce_match and not matcher.admits(_group(st), st.vpt, bins):
                     report.rejections["image cues unmatched by the other VPT label"] += 1
-                elif not enforce_match and steer_slack is not None and dry[st] < relax_after \
-                        and not matcher.admits(_group(st), st.vpt, bins, steer_slack):
-                    report.rejections["image cues far from the other VPT label's (steering only)"] += 1
                 else:
                     chosen.append((make_spec(), st, bins))
                     taken[st] += 1

@@ -43,14 +43,11 @@ class Matcher:
             got = self._unmatched[group, dim] = sum(abs(h0[b] - h1[b]) for b in set(h0) | set(h1))
         return got
 
-    def admits(self, group: tuple, label: int, bins: Bins, slack: int | None = None) -> bool:
-        """Whether an item of ``label`` with ``bins`` may join ``group`` (``slack``: instead of
-        the matcher's own, without its relaxations)."""
+    def admits(self, group: tuple, label: int, bins: Bins) -> bool:
         h = self._h(group)
         mine, other = h[label], h[1 - label]
-        limit = self.slack + self.extra[group] if slack is None else slack
         for d, b in enumerate(bins):
-            if other[d][b] <= mine[d][b] and self.unmatched(group, d) >= limit:
+            if other[d][b] <= mine[d][b] and self.unmatched(group, d) >= self.slack + self.extra[group]:
                 return False
         return True
 
@@ -67,18 +64,9 @@ class Matcher:
         return out if any(x is not None for x in out) else None
 
     def wanted(self, group: tuple, label: int) -> list[list[int]]:
-        """Per cue, the bins where the other label is ahead (what :meth:`hint` cycles through),
-        each as often as it is behind: a bin short of 3 items comes 3 times, spread evenly over
-        the list (the ``i``-th of a bin short of ``g`` at ``(i + 0.5) / g``). A batch of
-        candidates aims with the hints of its start; weighting by the gap keeps a large batch
-        from overshooting the bins that one or two items would match (generator version 3)."""
+        """Per cue, the bins where the other label is ahead, sorted (what :meth:`hint` cycles through)."""
         h = self._h(group)
-        out = []
-        for d in range(3):
-            mine, other = h[label][d], h[1 - label][d]
-            gaps = {b: other[b] - mine[b] for b in other if other[b] > mine[b]}
-            out.append([b for _, b in sorted(((i + 0.5) / g, b) for b, g in gaps.items() for i in range(g))])
-        return out
+        return [sorted(b for b in h[1 - label][d] if h[1 - label][d][b] > h[label][d][b]) for d in range(3)]
 
     def relax(self, group: tuple) -> str:
         self.extra[group] += 2

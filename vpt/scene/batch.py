@@ -18,7 +18,7 @@ from vpt.rng import stream
 from vpt.scene import geometry as geo
 from vpt.scene.spec import VIEWER_GEOMETRY, BallSpec, ObserverSpec, OccluderSpec, SceneSpec, ViewerSpec
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 2
 BLOCK = 64  # candidates per random stream
 BALL_TRIES = 32  # ball proposals per candidate (three times as many with an angle hint)
 OCC_TRIES = 8  # placements tried per occluder

@@ -8,7 +8,7 @@ layout depends only on its index and target, never on the batch it was drawn in.
 
 Random streams (generator version :data:`GENERATOR_VERSION`): candidates come in blocks of
 :data:`BLOCK` consecutive indices; block ``b`` of a split draws its rows from the stream
-``(dataset seed, b, "<recipe>/<split>/layout-v{version}")``. A seed therefore gives the same
+``(dataset seed, b, "<recipe>/<split>/layout-v2")``. A seed therefore gives the same
 candidates however the indices are batched and whatever the number of processes.
 Version 1 (vpt up to 0.x of 2026-12-07) drew each candidate from its own stream with scalar
 draws; plans made by the two versions differ.

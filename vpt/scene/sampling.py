@@ -1,7 +1,7 @@
 """Sampling scene specs from a recipe.
 
 The planner draws candidate layouts with :mod:`vpt.scene.candidates`, in batches of arrays,
-from the layout streams described there (one stream per block of 64
+from the layout streams described there (generator version 2: one stream per block of 64
 candidates); a candidate's appearance comes from its own stream ``(dataset seed, candidate
 index, "<recipe>/<split>/appearance")``, so changing materials or lights never moves
 geometry. The scalar functions here (:func:`sample_observer`, :func:`sample_viewer`,
