@@ -106,7 +106,8 @@ bench-pretrained: $(STAMP)
 
 # Render speed against quality (every candidate setting and a 1,024-sample reference on 24
 # scenes; references cached in .bench/reference), throughput per preset on scenes planned
-# from the default recipe, and worker memory over 500 renders in one unrecycled process.
+# from the default recipe (one worker on all cores, then two of one thread each), where one
+# image's time goes (render_profile.py), and worker memory over 500 renders in one unrecycled process.
 BENCH_SPECS := .bench/depth-vpt/scenes/train
 # Where the time of `make scenes` goes (install, plan, audit, 256 px and 512 px renders,
 # sweeps, files), from a fresh clone of HEAD into a temporary folder; a dated record.
@@ -117,6 +118,8 @@ bench-render: $(RENDER_STAMP)
 	$(BIN)/python benchmarks/render_quality.py --specs $(BENCH_SPECS) -n 24 --json .bench/quality.json
 	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset preview -n 24
 	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset standard -n 24
+	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset standard -n 24 --workers 2 --threads 1
+	$(BIN)/python benchmarks/render_profile.py --specs $(BENCH_SPECS) -n 20 --presets standard draft
 	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset paper -n 4
 	$(BIN)/python benchmarks/render_speed.py --specs $(BENCH_SPECS) --preset preview -n 500 --recycle-every 1000
 

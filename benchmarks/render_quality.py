@@ -131,6 +131,14 @@ CANDIDATES: dict[str, dict[str, Any] | None] = {
     "8 accurate, albedo only": STANDARD_1207 | {"denoise_passes": "RGB_ALBEDO"},
     "8 accurate, adaptive 0.05 min 4": STANDARD_1207 | {"adaptive_threshold": 0.05, "adaptive_min_samples": 4},
 }
+# 2026-12-08, later: one change at a time to the 7-sample, albedo-guided `standard` (S7A)
+S7A: dict[str, Any] = STANDARD_1207 | {"samples": 7, "denoise_passes": "RGB_ALBEDO"}
+CANDIDATES.update({"6 albedo, OIDN high": S7A | {"samples": 6, "denoise_quality": "HIGH"},
+                   "7 albedo, OIDN fast": S7A | {"denoise_quality": "FAST"},
+                   "8 samples, no guide": S7A | {"samples": 8, "denoise_passes": "RGB"},
+                   **{f"{n} albedo, {'fast prefilter, ' * f}clamp indirect {c:g}": S7A | {
+                       "samples": n, "clamp_indirect": c, **({"denoise_prefilter": "FAST"} if f else {})}
+                      for n in (5, 6, 7) for c in (1.0, 3.0, 10.0) for f in (0, 1)}})
 SCENE_KEYS = ("seed", "lights", "backdrop_steps")
 # The rows run by default (the 2026-12-07 record); the others are kept by name for reruns
 # of earlier records (--candidates).

@@ -2,6 +2,9 @@
 
 Renders the canonical example scenes (every style, several layouts) through the local
 executor, as ``make scenes`` does, and reports seconds per image, images per hour, the
+CPU seconds per image of the workers (their user and system time: the figure to compare on a
+busy machine; ``--workers 2 --threads 1`` against ``--workers 1`` shows what splitting the
+cores between processes buys), the
 share of per-scene time spent outside Blender's render call (scene build, ray casts,
 writes) and the workers' memory. Pass ``--specs DIR`` to time scene JSON files instead
 (each file a ``to_dict(spec)``, or a scene JSON with the spec under ``"spec"``).
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import tempfile
 import time
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=12, help="number of scenes")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="Cycles threads per worker (default: the cores divided among the workers)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     ap.add_argument("--recycle-every", type=int, default=DEFAULT_RECYCLE_EVERY)
     ap.add_argument("--specs", type=Path, help="folder of scene JSON files to render instead of the examples")
@@ -79,12 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [{"scene_id": f"{i:05d}-{s.scene_id}", "spec": to_dict(s), "out_stem": str(out / f"{i:05d}"),
                  "analytic_fraction": analytic_visible_fraction(s), "depth": False,
                  **({"overrides": overrides} if overrides else {})} for i, s in enumerate(specs)]
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         results = list(render_jobs(jobs, args.preset, workers=args.workers, device=args.device,
-                                   recycle_every=args.recycle_every))
+                                   recycle_every=args.recycle_every, threads=args.threads))
         wall = time.perf_counter() - t0
-    summary = {"preset": args.preset, "overrides": overrides, "load_1min": os.getloadavg()[0], "workers": args.workers, "device": results[0]["settings"]["device"],
-               **summarize(results, wall)}
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers have exited by now
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    summary = {"preset": args.preset, "overrides": overrides, "load_1min": os.getloadavg()[0], "workers": args.workers,
+               "threads_per_worker": results[0]["settings"]["threads"], "device": results[0]["settings"]["device"],
+               "cpu_s_per_image": cpu / len(results), **summarize(results, wall)}
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -176,3 +176,32 @@ def test_default_rows_are_known_candidates():
 
     assert set(DEFAULT_CANDIDATES) <= set(CANDIDATES) and DEFAULT_CANDIDATES[0] == "baseline"
     assert {"standard", "draft"} <= set(DEFAULT_CANDIDATES)
+
+
+def test_every_candidate_is_a_valid_override():
+    from benchmarks.render_quality import CANDIDATES, SCENE_KEYS
+
+    for name, row in CANDIDATES.items():
+        if row is not None:
+            preset_values("standard", {k: v for k, v in row.items() if k not in SCENE_KEYS})  # raises if unknown
+
+
+@pytest.mark.render
+def test_speed_bench_splits_cores_between_workers_and_counts_their_cpu(tmp_path, capsys):
+    """``render_speed.py --workers 2 --threads 1`` renders with one thread a worker, counts
+    the workers' CPU seconds, and the images are the bytes one 2-thread worker renders."""
+    pytest.importorskip("bpy", reason="bpy (Blender as a Python module) is not installed")
+    import json
+
+    from benchmarks import render_speed
+
+    figures = {}
+    for label, extra in (("one", ["--workers", "1", "--threads", "2"]), ("two", ["--workers", "2", "--threads", "1"])):
+        assert render_speed.main(["-n", "2", "--size", "48", "--preset", "preview", "--out", str(tmp_path / label),
+                                  *extra]) == 0
+        out = capsys.readouterr().out
+        figures[label] = json.loads(out[out.index("{"):])
+    assert figures["two"]["threads_per_worker"] == 1 and figures["one"]["threads_per_worker"] == 2
+    assert all(f["cpu_s_per_image"] > 0 and f["failed"] == 0 for f in figures.values())
+    for png in sorted((tmp_path / "one").glob("*.png")):
+        assert png.read_bytes() == (tmp_path / "two" / png.name).read_bytes(), png.name
