@@ -51,6 +51,10 @@ ORBIT_WINDOW = (80.0, 110.0)
 RULE_WRONG_SHARE = (0.25, 0.75)
 BALL_DISTANCE = (1.5, 2.4)  # metres from the viewer's eye, the same range for every pair
 ROLES = ("visible", "hidden")
+EDGE_SPREAD = 7.5  # the ball's angle from the field of view's edge: margin + its angular radius + 1.5 to this
+# out-of-view pairs: each hidden step's 2D facing angle (read off the masks) within this many
+# degrees of one visible step's (see matched_orbit)
+FACING_MATCH_DEG = 3.0
 
 
 def _flat(yaw_deg: float) -> np.ndarray:
@@ -96,9 +100,13 @@ def variants_pair(cfg, rng, shapes, catalogue, bal):
     side = 1.0 if rng.random() < 0.5 else -1.0
     room = max(0.0, hfov / 2 - lab.fov_margin_deg - alpha - 1.5)
     if bal["hidden"] == "out_of_view":
-        # the ball near the edge of the field of view: just inside it, or just past it
-        lo = hfov / 2 + lab.fov_margin_deg + alpha + 1.5
-        ang = {"visible": side * float(rng.uniform(0.75, 1.0)) * room, "hidden": side * float(rng.uniform(lo, lo + 6.0))}
+        # the ball near the edge of the field of view, the same angle either side of it: just
+        # inside it for the visible partner, just past it for the hidden one (so neither viewer
+        # is turned further from the edge than the other)
+        edge = float(rng.uniform(lab.fov_margin_deg + alpha + 1.5, lab.fov_margin_deg + alpha + EDGE_SPREAD))
+        if edge > hfov / 2:
+            raise Rejected("the ball is too large for a view just inside the field of view")
+        ang = {"visible": side * (hfov / 2 - edge), "hidden": side * (hfov / 2 + edge)}
     else:
         a = float(rng.uniform(-0.3, 0.3)) * room  # near the axis, behind the wall or beside it
         ang = {"visible": a, "hidden": a}
@@ -232,6 +240,32 @@ def orbit_window(grid: np.ndarray, pair: dict[str, tuple[list[SceneSpec], list[S
     if best is None:
         return "no window of the orbit where the image-plane rules read off the masks flip for both partners"
     return grid[best]
+
+
+def matched_orbit(grid: np.ndarray, specs: list[SceneSpec], labels: list[SceneLabels],
+                  target: np.ndarray) -> np.ndarray | str:
+    """The hidden partner's orbit values of an out-of-view pair, one per visible step: distinct
+    values of ``grid`` (in sweep order; ``specs``, ``labels``: the hidden partner's scene and
+    labels at each) where the observer sees ball and viewer and whose 2D facing angles, read
+    off the masks as the audit's cues read them, match the visible steps' angles ``target``
+    one to one (each within :data:`FACING_MATCH_DEG`, the sum of the differences least).
+
+    At one observer position the hidden viewer, turned past the edge of its field of view,
+    shows the larger 2D angle; matched step by step, the two partners show the same angles,
+    so the 2D facing rule is wrong on the hidden partner's steps exactly where it is right on
+    the visible partner's, and no threshold on the angle tells the partners apart. The values,
+    or why there are none."""
+    from scipy.optimize import linear_sum_assignment
+
+    idx = np.flatnonzero([not lab.observer_problems for lab in labels])
+    if len(idx) < len(target):
+        return "the hidden partner's orbit keeps ball and viewer in view at too few values"
+    _, ang = _cue_values([specs[i] for i in idx], [labels[i] for i in idx])
+    cost = np.abs(ang[:, None] - np.asarray(target, float)[None, :])
+    rows, cols = linear_sum_assignment(cost)
+    if cost[rows, cols].max() > FACING_MATCH_DEG:
+        return "the hidden partner's orbit does not reach the visible partner's 2D facing angles"
+    return grid[np.sort(idx[rows])]
 
 
 def _cue_values(specs: list[SceneSpec], labels: list[SceneLabels]) -> tuple[np.ndarray, np.ndarray]:
