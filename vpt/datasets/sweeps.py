@@ -29,8 +29,9 @@ the intended pattern and the ball and the viewer stay clearly visible in every s
   viewer's yaw (out of view: the ball just inside or just past the edge of its field of view)
   or the height of a thin wall on the line of sight (occluded: the eye sees over the low one)
   differs. The steps are evenly spaced on a window :data:`ORBIT_WINDOW` degrees wide (shared
-  by an occluded pair's partners; an out-of-view pair's hidden partner takes the window whose
-  2D facing angles match the visible one's), on which the rules' answer
+  by an occluded pair's partners; an out-of-view pair's hidden partner's steps are solved for
+  one by one, each where its 2D facing angle read off the masks matches a visible step's:
+  :func:`~vpt.datasets.sweeps_invariance.matched_orbit`), on which the rules' answer
   is wrong on a share :data:`RULE_WRONG_SHARE` of each partner's steps, computed analytically
   and as the audit's cues read it off the masks (the graded values and the rules' answer per
   step are in the sweep summary, with the partner's sweep id and the orbit direction). A model
