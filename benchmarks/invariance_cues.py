@@ -1,14 +1,20 @@
-"""Do the audit's cue models read the invariance sweeps? (issue 26, analytic cues, no render)
+"""Do the audit's cue models read the invariance sweeps? (issue 26)
 
-    python benchmarks/invariance_cues.py [--sweeps 40] [--steps 9]
+    python benchmarks/invariance_cues.py [--sweeps 40] [--steps 9] [--first N]
+    python benchmarks/invariance_cues.py --rendered BASIC_DIR SWEEPS_DIR [--first N]
 
-Plans the default binary recipe (depth-vpt) and ``--sweeps`` invariance sweeps of the default
-sweep recipe (vpt-strategy, the other kinds left out), computes the audit's cues from the
-analytic projection of both, and runs the audit (models trained on the basic train split).
-Prints, for the invariance steps: every cue model's accuracy (all cues, each family, the
-thumbnail), the image-plane rules' accuracy (2D facing angle and 2D coverage with the rules'
-default thresholds), and both per target of the sweep (visible, occluded, out of view), with
-the number of sweeps behind each figure. Takes minutes (planning the binary recipe).
+Planned (default, no render): plans the default binary recipe (depth-vpt) and ``--sweeps``
+invariance sweeps of the default sweep recipe (vpt-strategy, the other kinds left out) and
+computes the audit's cues from the analytic projection of both. Rendered (``--rendered``): the
+cues of a rendered basic set and a rendered sweep set, from the pixels, as ``vpt audit``
+computes them. ``--first N`` keeps invariance sweeps 0 to N-1 only (the sweeps a recipe with
+``count: N`` has: a sweep's plan does not depend on the count). Runs the audit (models trained
+on the basic train split) and prints, for the invariance steps: every cue model's accuracy
+(all cues, each family, the thumbnail), the image-plane rules' accuracy (planned: 2D facing
+angle and 2D coverage from the geometry with the rules' default thresholds; rendered: the
+rules read off the masks, ``image_plane_rule``), both per target of the sweep (visible,
+occluded, out of view), with the number of sweeps behind each figure, and 95 % intervals that
+resample whole look-alike pairs of sweeps. Planning takes minutes.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweeps", type=int, default=40, help="invariance sweeps (default 40, as SCALE=paper)")
     ap.add_argument("--steps", type=int, default=9)
+    ap.add_argument("--rendered", nargs=2, metavar=("BASIC_DIR", "SWEEPS_DIR"),
+                    help="score a rendered basic set and sweep set (cues from the pixels) instead of planning")
+    ap.add_argument("--first", type=int, default=None, help="keep invariance sweeps 0 to N-1 only")
     args = ap.parse_args(argv)
 
     from sklearn.base import clone
@@ -36,27 +45,41 @@ def main(argv: list[str] | None = None) -> None:
     from vpt.scene.imageplane import facing_angle_2d, image_plane_answer, segment_coverage_2d
 
     t0 = time.perf_counter()
-    basic = plan_recipe(load_recipe("depth-vpt"), progress=False)
-    import yaml
+    from vpt.datasets.sweeps import balance_of
 
-    d = yaml.safe_load(resolve_recipe("vpt-strategy").read_text())
-    d = copy.deepcopy(d)
-    for kind in list(d["sweeps"]):
-        if isinstance(d["sweeps"][kind], dict):
-            d["sweeps"][kind]["count"] = args.sweeps if kind == "invariance" else 0
-            d["sweeps"][kind]["steps"] = args.steps if kind == "invariance" else d["sweeps"][kind]["steps"]
-    sweeps = plan_recipe(parse_recipe(d), progress=False)
+    if args.rendered:
+        from pathlib import Path
+
+        table, thumbs, source = A.dataset_table(Path(args.rendered[0]), [Path(args.rendered[1])])
+        specs_of = None
+    else:
+        basic = plan_recipe(load_recipe("depth-vpt"), progress=False)
+        import yaml
+
+        d = copy.deepcopy(yaml.safe_load(resolve_recipe("vpt-strategy").read_text()))
+        for kind in list(d["sweeps"]):
+            if isinstance(d["sweeps"][kind], dict):
+                d["sweeps"][kind]["count"] = args.sweeps if kind == "invariance" else 0
+                d["sweeps"][kind]["steps"] = args.steps if kind == "invariance" else d["sweeps"][kind]["steps"]
+        sweeps = plan_recipe(parse_recipe(d), progress=False)
+        table, thumbs = A.plan_table(basic.items, sweeps.items)
+        specs_of, source = {it.spec.scene_id: it.spec for it in sweeps.items}, "analytic"
     t_plan = time.perf_counter() - t0
-    table, thumbs = A.plan_table(basic.items, sweeps.items)
-    res = A.audit_cues(table, thumbs, "analytic", permutations=0)
+    number = table["sweep_id"].fillna("").map(lambda s: int(s.rsplit("-", 1)[1]) if s.startswith("invariance-") else -1)
+    keep = ((table["sweep_kind"].fillna("") != "invariance") if "sweep_kind" in table.columns else True) | (
+        number < (args.first if args.first is not None else 10**9))
+    table, thumbs = table[keep].reset_index(drop=True), thumbs[keep.to_numpy()]
+    res = A.audit_cues(table, thumbs, source, permutations=0)
     t_all = time.perf_counter() - t0
 
     inv = table[table["sweep_kind"] == "invariance"].copy()
     inv["label"] = inv["sweep_step_label"].astype(int)
-    by_id = {it.spec.scene_id: it for it in sweeps.items}
-    specs = [by_id[s].spec for s in inv["scene_id"]]
-    rule = image_plane_answer(facing_angle_2d(specs), segment_coverage_2d(specs))
-    inv["target"] = [by_id[s].sweep["balance"]["target"] for s in inv["scene_id"]]
+    inv["target"] = [balance_of("invariance", int(s.rsplit("-", 1)[1]))["target"] for s in inv["sweep_id"]]
+    if specs_of is None:  # the rules as read off the rendered masks
+        rule = inv["image_plane_rule"].to_numpy(int)
+    else:
+        specs = [specs_of[s] for s in inv["scene_id"]]
+        rule = image_plane_answer(facing_angle_2d(specs), segment_coverage_2d(specs))
     inv["rules"] = rule == inv["label"].to_numpy()
 
     # every cue model again, to score it per target
@@ -95,12 +118,13 @@ def main(argv: list[str] | None = None) -> None:
             m = clone(model).fit(design(train, cols, style), train["vpt_label"].to_numpy(int))
             ok = m.predict(design(inv, cols, style)) == inv["label"].to_numpy()
             rows[f"{gname} · {mname}"] = row(ok)
-    rows["image-plane rules (thresholds 35 deg, 0.25)"] = row(inv["rules"].to_numpy())
+    rows["image-plane rules (" + ("read off the masks" if args.rendered else "thresholds 35 deg, 0.25") + ")"] = row(
+        inv["rules"].to_numpy())
     out = pd.DataFrame.from_dict(rows, orient="index")
     n = inv.groupby("target")["sweep_id"].nunique()
     print(f"{inv['sweep_id'].nunique()} invariance sweeps, {len(inv)} steps "
-          f"({', '.join(f'{t}: {k} sweeps' for t, k in n.items())}); basic: {len(binary)} planned items, "
-          f"{len(train)} train")
+          f"({', '.join(f'{t}: {k} sweeps' for t, k in n.items())}); basic: {len(binary)} items, "
+          f"{len(train)} train; {'rendered, cues from the pixels' if args.rendered else 'planned, analytic cues'}")
     print("\n".join(A.frame_markdown(out.drop(columns=["95% CI (sweeps)"]), head="cue model")))
     print("\n95 % intervals of the first column, whole look-alike pairs of sweeps resampled:")
     print("\n".join(f"- {k}: {v}" for k, v in out["95% CI (sweeps)"].items()))
@@ -109,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(A.frame_markdown(pd.concat([res.combined, res.family_vpt])[["test", "sweep invariance"]])))
     print()
     print("\n".join(f"- {c.name}: {c.value:.3f} ({c.limit}): {'PASS' if c.passed else 'FAIL'}" for c in res.checks()))
-    print(f"\nplanning {t_plan:.0f} s, total {t_all:.0f} s (shared 2-core machine under load: timings are rough)")
+    print(f"\n{'reading' if args.rendered else 'planning'} {t_plan:.0f} s, total {t_all:.0f} s (shared 2-core machine under load: timings are rough)")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from vpt.datasets.build import plan_recipe
 from vpt.datasets.recipe import SWEEP_KINDS, load_catalogue, parse_recipe
 from vpt.datasets.sweeps import (FACTORS, FIT_FRACTION, RULE_WRONG_SHARE, balance_of, cycle_length, dense_steps,
                                  plan_sweep, transitions_of)
+from vpt.datasets.sweeps_invariance import FACING_MATCH_DEG, ORBIT_REACH, _cue_values, matched_orbit
 from vpt.scene.imageplane import facing_angle_2d, image_plane_answer, segment_coverage_2d
 from vpt.scene import geometry as geo
 from vpt.scene.spec import camera_basis, to_json
@@ -194,8 +195,12 @@ def test_invariance_keeps_the_answer_while_the_image_plane_rules_flip(sweeps):
         assert np.allclose(radii, radii[0]) and len({it.spec.observer.position[2] for it in steps}) == 1
         assert all(it.spec.observer.look_at == steps[0].spec.observer.look_at for it in steps)
         orbit = [it.sweep["value"] for it in steps]
-        assert 77 <= abs(orbit[-1] - orbit[0]) <= 110  # the window's width, to the grid value inside it
+        if bal["target"] != "out_of_view":  # the window's width, to the grid value inside it
+            assert 77 <= abs(orbit[-1] - orbit[0]) <= 110
+        else:  # solved for step by step (matched_orbit): within the searched orbit
+            assert abs(orbit[-1] - orbit[0]) <= 2 * ORBIT_REACH
         assert (orbit[-1] > orbit[0]) == (summary["orbit"] == "counter-clockwise")
+        assert np.all(np.diff(orbit) > 0) or np.all(np.diff(orbit) < 0)
         # the depth answer is recorded per step
         assert [it.sweep["depth_label"] for it in steps] == [it.labels.depth_label for it in steps]
     assert targets == {"visible": 2, "occluded": 1, "out_of_view": 1}
@@ -225,12 +230,28 @@ def test_invariance_partners_look_alike(sweeps):
             assert b.labels.hidden_reason == bal["hidden"]
             if bal["hidden"] == "out_of_view":
                 assert sa.occluders == sb.occluders and sa.viewer.yaw_deg != sb.viewer.yaw_deg
+                # the two yaws the same turn either side of the field of view's edge (the ball's
+                # direction taken from the visible partner's eye): inside it, and past it
+                to_ball = math.degrees(math.atan2(*(np.asarray(sa.ball.position[:2]) - sa.viewer.eye[:2])[::-1]))
+                rel = [abs((to_ball - s.viewer.yaw_deg + 180) % 360 - 180) for s in (sa, sb)]
+                assert rel[0] < sa.viewer.hfov_deg / 2 < rel[1] and abs(sum(rel) - sa.viewer.hfov_deg) < 1e-6, rel
             else:
                 assert sa.observer == sb.observer
                 assert sa.viewer == sb.viewer and sa.occluders[1:] == sb.occluders[1:]
                 wa, wb = sa.occluders[0], sb.occluders[0]
                 assert wa.position[:2] == wb.position[:2] and wa.size[:2] == wb.size[:2]
                 assert wa.size[2] < wb.size[2]  # the visible partner's wall is lower
+        if bal["hidden"] == "out_of_view":
+            # the 2D facing angles read off the masks match step for step (as sorted lists)
+            angles = [_cue_values([it.spec for it in sw], [it.labels for it in sw])[1] for sw in (steps, other)]
+            assert np.abs(np.sort(angles[0]) - np.sort(angles[1])).max() <= FACING_MATCH_DEG + 1e-6, angles
+            # the solver: the hidden steps themselves are found for their own angles, and angles
+            # out of reach give a reason instead of values
+            hs, hl = [it.spec for it in other], [it.labels for it in other]
+            grid = np.arange(len(hs), dtype=float)
+            assert np.array_equal(matched_orbit(grid, hs, hl, angles[1]), grid)
+            assert "does not reach" in matched_orbit(grid, hs, hl, angles[1] + 5 * FACING_MATCH_DEG)
+            assert "too few" in matched_orbit(grid[:3], hs[:3], hl[:3], angles[1])
     assert pairs == 2
 
 

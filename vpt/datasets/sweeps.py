@@ -29,8 +29,9 @@ the intended pattern and the ball and the viewer stay clearly visible in every s
   viewer's yaw (out of view: the ball just inside or just past the edge of its field of view)
   or the height of a thin wall on the line of sight (occluded: the eye sees over the low one)
   differs. The steps are evenly spaced on a window :data:`ORBIT_WINDOW` degrees wide (shared
-  by an occluded pair's partners; an out-of-view pair's hidden partner takes the window whose
-  2D facing angles match the visible one's), on which the rules' answer
+  by an occluded pair's partners; an out-of-view pair's hidden partner's steps are solved for
+  one by one, each where its 2D facing angle read off the masks matches a visible step's:
+  :func:`~vpt.datasets.sweeps_invariance.matched_orbit`), on which the rules' answer
   is wrong on a share :data:`RULE_WRONG_SHARE` of each partner's steps, computed analytically
   and as the audit's cues read it off the masks (the graded values and the rules' answer per
   step are in the sweep summary, with the partner's sweep id and the orbit direction). A model
@@ -70,8 +71,8 @@ import numpy as np
 
 from vpt.datasets.recipe import SWEEP_KINDS
 from vpt.datasets.sweeps_invariance import (ORBIT_REACH, ORBIT_WINDOW, RULE_WRONG_SHARE, _flat, _walls,  # noqa: F401
-                                            _cue_values, image_plane_summary, orbit_window, pair_number, rule_answers,
-                                            rules_flip, target_of, variants_pair)
+                                            _cue_values, image_plane_summary, matched_orbit, orbit_window,
+                                            pair_number, rule_answers, rules_flip, target_of, variants_pair)
 from vpt.errors import UserError
 from vpt.rng import stream
 from vpt.scene import geometry as geo
@@ -433,21 +434,22 @@ def _plan_invariance(recipe_name: str, cfg: SamplingSettings, number: int, n_ste
             _count(rejections, str(err))
             continue
         reason = next((x for r in bals if (x := _check_fine(kind, bals[r], fine_labs[r], []))), None)
-        # evenly spaced steps on the orbit: the same for both partners of an occluded pair; an
-        # out-of-view pair's partners each get their own window, so that both see the 2D facing
-        # angle spread around the rule's threshold (at the same observer position the hidden
-        # partner's is larger: its viewer is turned further away)
-        groups = [tuple(bals)] if bal["hidden"] == "occluded" else [(r,) for r in bals]
+        # evenly spaced steps on the orbit: the same for both partners of an occluded pair; for
+        # an out-of-view pair the visible partner's, and the hidden partner's orbit values are
+        # solved for step by step, so that its 2D facing angles match the visible ones (at the
+        # same observer position the hidden partner's is larger: its viewer is turned further)
+        occluded = bal["hidden"] == "occluded"
         values: dict[str, Any] = {}
-        for g in groups:  # the hidden partner's window matches the visible one's 2D facing angles
-            if reason:
-                break
-            match = None if len(g) == 2 or not values else _cue_values(
-                [at(float(x), "visible") for x in values["visible"]], label_scenes(
-                    [at(float(x), "visible") for x in values["visible"]], fine_cfg))[1]
-            v = orbit_window(grid, {r: (fine[r], fine_labs[r]) for r in g}, n_steps, rng, match)
+        if not reason:
+            g = tuple(bals) if occluded else ("visible",)
+            v = orbit_window(grid, {r: (fine[r], fine_labs[r]) for r in g}, n_steps, rng)
             reason = v if isinstance(v, str) else None
             values.update({r: v for r in g})
+        if not reason and not occluded:
+            vis = [at(float(x), "visible") for x in values["visible"]]
+            v = matched_orbit(grid, fine["hidden"], fine_labs["hidden"], _cue_values(vis, label_scenes(vis, fine_cfg))[1])
+            reason = v if isinstance(v, str) else None
+            values["hidden"] = v
         if reason:
             _count(rejections, reason)
             continue
