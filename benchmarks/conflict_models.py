@@ -7,7 +7,9 @@ it, found as the commands find it) and each task: accuracy on the basic val and 
 on the conflict set's test split, with 95 % bootstrap intervals (basic items resampled one by
 one, conflict items pair by pair, since the two halves of a look-alike pair share a base scene),
 the difference conflict minus basic (the two sets resampled independently), accuracy on each
-pair kind, and per pair whether both halves were answered correctly and whether the two halves
+pair kind that serves the task (the index column ``tasks``: a conflict set's facing and cover
+pairs serve VPT only, its depth pairs both tasks; the item table keeps the label of a task an
+item does not serve as null, so those items are left out of that task), and per pair whether both halves were answered correctly and whether the two halves
 got the same answer (a decision maker that reads only the image plane answers both halves of a
 VPT pair alike: the same answer in 100 % of pairs, 50 % accuracy).
 
@@ -85,6 +87,27 @@ def pick_rows(trials: pd.DataFrame, train_name: str) -> list[tuple[str, str, str
     return out
 
 
+def task_kinds(items: pd.DataFrame, task: str) -> list[str]:
+    """The pair kinds (``cell``) with at least one item that serves ``task`` (its label not null)."""
+    col = "vpt_label" if task == "vpt" else "depth_label"
+    return sorted(items.loc[items[col].notna(), "cell"].astype(str).unique())
+
+
+def opposite_pairs(items: pd.DataFrame, task: str) -> str:
+    """Per pair kind: how many pairs, of those whose items serve ``task``, have halves with
+    opposite ``task`` labels (``facing 21 of 22, ...``). Items that do not serve the task (label
+    null) are left out, so a kind that serves only VPT is not counted for depth."""
+    from vpt.datasets.conflict_set import pair_id
+
+    col = "vpt_label" if task == "vpt" else "depth_label"
+    served = items[items[col].notna()]
+    if served.empty:
+        return "none serve this task"
+    served = served.assign(pair=[pair_id(s) for s in served["scene_id"]])
+    opposite = served.groupby(["cell", "pair"])[col].nunique() == 2
+    return ", ".join(f"{kind} {int(o.sum())} of {len(o)}" for kind, o in opposite.groupby(level=0))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results")
@@ -114,9 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     for task in ("vpt", "depth"):
         rows = [r for r in pick_rows(trials, train.name) if r[0] == task]
         print(f"### {task}\n")
+        ct = conflict.items[conflict.items["split"] == "test"]
+        kind_names = task_kinds(ct, task)
         print("| decision maker | basic val | basic test [95 % CI] | conflict test [95 % CI] | conflict - basic "
-              "[95 % CI] | facing pairs | cover pairs | pairs both right | pairs answered alike |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              "[95 % CI] | " + " | ".join(f"{k} pairs" for k in kind_names) + " | pairs both right | pairs answered alike |")
+        print("|---|---|---|---|---|" + "---|" * len(kind_names) + "---|---|")
         for _, dm, why in rows:
             t = trials[(trials["task"] == task) & (trials["decision_maker"] == dm)]
             b = t[(t["dataset"] == train.name)]
@@ -138,22 +163,17 @@ def main(argv: list[str] | None = None) -> int:
             lo_c, hi_c = ci(sc)
             lo_d, hi_d = ci(sc - sb)
             name = f"`{dm}`" + (f" ({why})" if why else "")
-            facing = c.loc[kind.eq("facing").to_numpy(), "correct"].mean()
-            cover = c.loc[kind.eq("cover").to_numpy(), "correct"].mean()
+            per_kind = " | ".join(pct(c.loc[kind.eq(k).to_numpy(), "correct"].mean()) for k in kind_names)
             print(f"| {name} | {pct(bv['correct'].mean()) if len(bv) else '-'} | {pct(ok_b.mean())} [{pct(lo_b)}, "
                   f"{pct(hi_b)}] | {pct(ok_c.mean())} [{pct(lo_c)}, {pct(hi_c)}] | "
                   f"{100 * (ok_c.mean() - ok_b.mean()):+.1f} [{100 * lo_d:+.1f}, {100 * hi_d:+.1f}] | "
-                  f"{pct(facing)} | {pct(cover)} | {pct(both)} | {pct(alike)} |")
+                  f"{per_kind} | {pct(both)} | {pct(alike)} |")
         n_b = int(((trials["dataset"] == train.name) & (trials["split"] == "test")
                    & (trials["task"] == task)).groupby(trials["decision_maker"]).sum().max())
         n_c = int(((trials["dataset"] == conflict.name) & (trials["split"] == "test")
                    & (trials["task"] == task)).groupby(trials["decision_maker"]).sum().max())
-        ct = conflict.items[conflict.items["split"] == "test"]
-        col = "vpt_label" if task == "vpt" else "depth_label"
-        opposite = ct.assign(pair=[pair_id(s) for s in ct["scene_id"]]).groupby(["cell", "pair"])[col].nunique() == 2
-        split_by = ", ".join(f"{kind} {int(o.sum())} of {len(o)}" for kind, o in opposite.groupby(level=0))
-        print(f"\n(basic test: {n_b} items; conflict test: {n_c} items in {n_c // 2} pairs; pairs whose two halves "
-              f"have opposite {task} labels: {split_by})\n")
+        print(f"\n(basic test: {n_b} items; conflict test: {n_c} items in {n_c // 2} pairs, those that serve {task}; "
+              f"pairs whose two halves have opposite {task} labels: {opposite_pairs(ct, task)})\n")
     return 0
 
 
