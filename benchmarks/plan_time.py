@@ -63,6 +63,19 @@ def _rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+def _cpu_s(pids: list[int]) -> dict[int, float]:
+    """User and system CPU seconds so far of each of ``pids`` (from /proc; gone ones left out)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            out[p] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
 def plan_once(checkout: Path, recipe: str, scale: str | None, out: Path) -> dict:
     """Run the planner of ``checkout``; wall seconds, peak resident MB (the process and its
     workers together, polled every 0.2 s), and the audit's figures."""
@@ -75,8 +88,11 @@ def plan_once(checkout: Path, recipe: str, scale: str | None, out: Path) -> dict
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=checkout, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = 0.0
+    per_process: dict[int, float] = {}  # CPU seconds of each process, as last seen
     while proc.poll() is None:
-        peak = max(peak, _rss_mb(_children(proc.pid)))
+        pids = _children(proc.pid)
+        peak = max(peak, _rss_mb(pids))
+        per_process.update(_cpu_s(pids))
         time.sleep(0.2)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and its workers, once waited for
@@ -87,7 +103,7 @@ def plan_once(checkout: Path, recipe: str, scale: str | None, out: Path) -> dict
     name = Path(recipe).stem
     audit = json.loads((out / name / "audit.json").read_text(encoding="utf-8"))
     stages = json.loads((out / name / "timings.json").read_text(encoding="utf-8")).get("stage_seconds", {})
-    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak, "load": load, "audit": audit, "stages": stages}
+    return {"wall_s": wall, "cpu_s": cpu, "per_process": per_process, "peak_rss_mb": peak, "load": load, "audit": audit, "stages": stages}
 
 
 def figure(audit: dict, key: str) -> float | None:
@@ -120,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    CPU time of all its processes {r['cpu_s']:.1f} s (user and system; on a busy machine this, "
               f"not the wall clock, compares two runs); stages (wall s): "
               + ", ".join(f"{k} {v}" for k, v in r["stages"].items() if k != "render"))
+        procs = sorted(r["per_process"].values(), reverse=True)
+        print(f"    CPU s per process (the command and its planning workers, largest first; as last seen, polled every 0.2 s): "
+              + ", ".join(f"{c:.1f}" for c in procs if c >= 0.5))
     limit = 180.0 if args.scale == "paper" else 30.0 if args.scale is None else None
     if limit is not None:
         wall = runs["this checkout"]["wall_s"]

@@ -63,3 +63,52 @@ def test_coordinates_add_the_propensity():
     # one weighted rank for the matched cue, one for the propensity logit
     assert c.shape == (len(cues), 2)
     assert 0.0 <= c[:, 0].min() and c[:, 0].max() == pytest.approx(4.0)
+
+
+def _greedy_by_full_sort(coords, groups, strata, is_hidden, quota):
+    """The pairing phase by its definition: every (hidden, visible) pair of a group in one
+    stable sort of their distances, closest first (the rest phase is not exercised: quotas
+    here are equal for both labels)."""
+    from collections import Counter
+
+    from scipy.spatial.distance import cdist
+
+    keep = []
+    for g in sorted(set(groups), key=str):
+        members = [i for i, x in enumerate(groups) if x == g]
+        hid = [i for i in members if is_hidden[i]]
+        vis = [i for i in members if not is_hidden[i]]
+        left = Counter({s: quota.get(s, 0) for s in {strata[i] for i in members}})
+        used = set()
+        for flat in np.argsort(cdist(coords[hid], coords[vis]), axis=None, kind="stable"):
+            h, v = hid[flat // len(vis)], vis[flat % len(vis)]
+            if h in used or v in used or left[strata[h]] <= 0 or left[strata[v]] <= 0:
+                continue
+            used.update((h, v))
+            left[strata[h]] -= 1
+            left[strata[v]] -= 1
+        keep.extend(used)
+    return sorted(keep)
+
+
+def test_chunked_pairing_is_the_full_sort_greedy(monkeypatch):
+    """Pairs found a chunk of distances at a time (partitions, not one sort of the whole
+    matrix) are the pairs of the greedy over the fully sorted distances, ties included."""
+    from vpt.datasets import matching
+
+    rng = np.random.default_rng(3)
+    for chunk in (5, 64, matching.PAIR_CHUNK):
+        monkeypatch.setattr(matching, "PAIR_CHUNK", chunk)
+        for _ in range(30):
+            n = int(rng.integers(4, 160))
+            coords = np.round(rng.random((n, 2)) * 3)  # many equal distances
+            groups = rng.integers(0, 2, n).tolist()
+            hidden = (rng.random(n) < 0.5).tolist()
+            strata = [(g, int(h), int(rng.integers(0, 2))) for g, h in zip(groups, hidden)]
+            quota = {}
+            for g in set(groups):
+                for d in (0, 1):
+                    k = min(sum(1 for s in strata if s == (g, h, d)) for h in (0, 1)) // 2
+                    quota[(g, 0, d)] = quota[(g, 1, d)] = k
+            want = _greedy_by_full_sort(coords, groups, strata, hidden, quota)
+            assert matching.select_pairs(coords, groups, strata, hidden, quota) == want

@@ -22,7 +22,7 @@ Deterministic: the same pool gives the same selection (stable sort, ties by pool
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from scipy.spatial.distance import cdist
@@ -100,6 +100,66 @@ def coordinates(cues: np.ndarray, names: Sequence[str], labels: np.ndarray,
     return np.hstack(coords)
 
 
+PAIR_CHUNK = 1 << 16  # closest pairs sorted at a time (the rest of the distances only partitioned)
+PREFILTER = 2048  # pairs checked at once against the items already used, before the exact loop
+
+
+def _closest_first(d: np.ndarray) -> Iterator[np.ndarray]:
+    """The flat indices of ``d``, closest first (ties by flat index, as a stable argsort of
+    the whole matrix orders them), in chunks: each chunk is found by a partition of the
+    distances not yet given, so a caller that stops early never sorts the whole matrix."""
+    flat = d.ravel()
+    rest = np.arange(flat.size)
+    while rest.size:
+        vals = flat[rest]
+        if rest.size > PAIR_CHUNK:
+            thr = np.partition(vals, PAIR_CHUNK - 1)[PAIR_CHUNK - 1]
+            low = vals <= thr
+            take, vals_take, rest = rest[low], vals[low], rest[~low]
+        else:
+            take, vals_take, rest = rest, vals, rest[:0]
+        yield take[np.argsort(vals_take, kind="stable")]
+
+
+def _pair_greedily(d: np.ndarray, hid: list[int], vis: list[int], strata: Sequence[Any], left: Counter,
+                   used: set[int], pairs: int) -> None:
+    """Pair ``hid`` and ``vis`` items closest first (distances ``d``), each item once and each
+    stratum up to ``left``, until ``pairs`` pairs are made (updates ``used`` and ``left``)."""
+    if pairs <= 0:
+        return
+    nv = len(vis)
+    codes = {s: c for c, s in enumerate(left)}
+    left_of = np.array([left[s] for s in left])
+    h_code = np.array([codes[strata[i]] for i in hid])
+    v_code = np.array([codes[strata[i]] for i in vis])
+    h_used, v_used = np.zeros(len(hid), bool), np.zeros(nv, bool)
+    made = 0
+    for order in _closest_first(d):
+        for start in range(0, order.size, PREFILTER):
+            block = order[start:start + PREFILTER]
+            hr, vr = block // nv, block % nv
+            # entries already impossible (an item used, a stratum full) are skipped in bulk;
+            # both only grow, so this drops nothing the loop below would take
+            ok = ~h_used[hr] & ~v_used[vr] & (left_of[h_code[hr]] > 0) & (left_of[v_code[vr]] > 0)
+            for a, b in zip(hr[ok].tolist(), vr[ok].tolist()):
+                if h_used[a] or v_used[b] or left_of[h_code[a]] <= 0 or left_of[v_code[b]] <= 0:
+                    continue
+                h_used[a] = v_used[b] = True
+                left_of[h_code[a]] -= 1
+                left_of[v_code[b]] -= 1
+                made += 1
+                if made >= pairs:
+                    break
+            if made >= pairs:
+                break
+        if made >= pairs:
+            break
+    used.update(hid[a] for a in np.flatnonzero(h_used).tolist())
+    used.update(vis[b] for b in np.flatnonzero(v_used).tolist())
+    for s, c in codes.items():
+        left[s] = int(left_of[c])
+
+
 def select_pairs(coords: np.ndarray, groups: Sequence[Any], strata: Sequence[Any], is_hidden: Sequence[bool],
                  quota: dict[Any, int]) -> list[int]:
     """Indices of the pool items to keep.
@@ -120,22 +180,10 @@ def select_pairs(coords: np.ndarray, groups: Sequence[Any], strata: Sequence[Any
         left = Counter({s: quota.get(s, 0) for s in {strata[i] for i in members}})
         used: set[int] = set()
         if hid and vis:
-            d = cdist(coords[hid], coords[vis])
-            order = np.argsort(d, axis=None, kind="stable")
             n_vis_free = sum(left[s] for s in {strata[i] for i in vis})
             n_hid_free = sum(left[s] for s in {strata[i] for i in hid})
-            pairs = min(n_vis_free, n_hid_free)
-            made = 0
-            for flat in order:
-                if made >= pairs:
-                    break
-                h, v = hid[flat // len(vis)], vis[flat % len(vis)]
-                if h in used or v in used or left[strata[h]] <= 0 or left[strata[v]] <= 0:
-                    continue
-                used.update((h, v))
-                left[strata[h]] -= 1
-                left[strata[v]] -= 1
-                made += 1
+            _pair_greedily(cdist(coords[hid], coords[vis]), hid, vis, strata, left, used,
+                           min(n_vis_free, n_hid_free))
         # the rest (unequal quotas, or a reason's quota its pairs did not reach): nearest to the
         # other label's kept items, else in pool order
         for side, other in ((hid, vis), (vis, hid)):
