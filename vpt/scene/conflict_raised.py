@@ -110,19 +110,30 @@ def ray_grid(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, yaws: 
     ok &= (np.linalg.norm(q - body_px, axis=-1) > rho + 1.5 * view_px)[:, None]
     fwd = np.stack([direction_from_angles(float(y), v.pitch_deg) for y in yaws])  # (Y, 3)
     eyes = pos + fwd * v.geometry["eye"]
-    shape = (len(yaws),) + ball.shape
+    # the yaw-dependent checks only where the yaw-free ones pass (most grid points fail those)
+    sel = np.nonzero(ok)
+    bsel, rsel = ball[sel], rr[sel]  # (P, 3), (P,)
+    shape = (len(yaws),) + bsel.shape
     # the stand touches the ball's bottom: seen from below, the margin ring of the labels'
     # dilated ball meets the stand before the ball (the label is then partial), so a ball in
     # view stays below the eye (its cone's lowest rays slope down)
-    below_eye = ball[None, ..., 2] <= eyes[:, None, None, 2] + EYE_SLACK * rr[None]
-    eye_b = np.broadcast_to(eyes[:, None, None, :], shape)
-    ball_b = np.broadcast_to(ball[None], shape)
+    below_eye = bsel[None, :, 2] <= eyes[:, None, 2] + EYE_SLACK * rsel[None]
+    eye_b = np.broadcast_to(eyes[:, None, :], shape)
+    ball_b = np.broadcast_to(bsel[None], shape)
     dist = np.linalg.norm(ball_b - eye_b, axis=-1)
     d_lo, d_hi = cfg.ball.distance
-    cin, cout = frustum_margins(eye_b, ball_b, np.broadcast_to(rr, dist.shape), np.broadcast_to(fwd[:, None, None, :], shape),
+    cin, cout = frustum_margins(eye_b, ball_b, np.broadcast_to(rsel, dist.shape), np.broadcast_to(fwd[:, None, :], shape),
                                 v.hfov_deg, v.vfov_deg, 1.0 + labels.ball_margin, labels.fov_margin_deg + CLEAR_BUFFER_DEG)
+    full = (len(yaws),) + ok.shape
+
+    def scatter(x: np.ndarray) -> np.ndarray:
+        out = np.zeros(full, bool)
+        out[(slice(None),) + sel] = x
+        return out
+
     return {"q": q, "r": r, "rho": rho, "ball": ball, "ok": ok, "depth1": d_ball < d_view,
-            "dist_ok": (dist >= d_lo) & (dist <= d_hi), "clear_in": (cin > 0) & below_eye, "clear_out": cout > 0}
+            "dist_ok": scatter((dist >= d_lo) & (dist <= d_hi)), "clear_in": scatter((cin > 0) & below_eye),
+            "clear_out": scatter(cout > 0)}
 
 
 def _half(base: SceneSpec, ball_c: np.ndarray, radius: float, tag: str, kind: str, **changes) -> SceneSpec:
