@@ -20,6 +20,7 @@ import numpy as np
 from vpt.scene.conflict_parts import COVER_TOL, ConflictPair, clear_of, usable, why_not
 from vpt.scene.imageplane import SegmentFrame, clip_segment, facing_geometry, occluder_silhouettes, segment_cover
 from vpt.scene.labels import LabelConfig, label_scenes
+from vpt.scene.raster import BALL_ID, OCCLUDER_BASE, VIEWER_ID, analytic_mask
 from vpt.scene.sampling import footprint_gap, make_occluder
 from vpt.scene.settings import SamplingSettings
 from vpt.scene.spec import OccluderSpec, SceneSpec
@@ -200,6 +201,32 @@ def band_cover(spec: SceneSpec, occ: OccluderSpec) -> float:
     return float(np.mean(shares))
 
 
+RINGS = ((BALL_ID, 2.5), (BALL_ID, 5.0), (VIEWER_ID, 2.0))  # the audit's rings of occluder pixels (cues.py)
+RING_TOL = 0.03  # the halves' ring shares differ by at most this much
+
+
+def ring_covers(spec: SceneSpec) -> np.ndarray:
+    """The shares of occluder pixels in the audit's rings around the ball (2.5 and 5 image
+    radii) and the viewer (2), less their own pixels, on the scene's analytic mask, as
+    :mod:`vpt.datasets.cues` counts them (``near_ball_occ``, ``near_ball_occ_wide``,
+    ``near_viewer_occ``: centre the object's pixel centroid, radius that of a disc of its
+    pixel area)."""
+    mask = analytic_mask(spec)
+    occ = mask >= OCCLUDER_BASE
+    gy, gx = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+    out = []
+    for which, k in RINGS:
+        own = mask == which
+        if not own.any():
+            out.append(0.0)
+            continue
+        cy, cx = gy[own].mean() + 0.5, gx[own].mean() + 0.5
+        r = np.sqrt(own.sum() / np.pi)
+        sel = ((gx + 0.5 - cx) ** 2 + (gy + 0.5 - cy) ** 2 <= (k * r) ** 2) & ~own
+        out.append(float(occ[sel].mean()) if sel.any() else 0.0)
+    return np.array(out)
+
+
 def _strip_for_cover(spec: SceneSpec) -> SceneSpec:
     seen = set(segment_cover(spec).occluders)
     return replace(spec, occluders=tuple(o for o in spec.occluders if o.id not in seen))
@@ -261,9 +288,17 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
         # is less covered than the line), nearest first
         band_b = band_cover(spec_b, blk)
         cands = sorted((c for c in cands if abs(band_cover(clean, c[0]) - band_b) <= BAND_TOL),
-                       key=lambda c: abs(band_cover(clean, c[0]) - band_b))[:3]
+                       key=lambda c: abs(band_cover(clean, c[0]) - band_b))
         if not cands:
             why["cover a: no placement covers the wide band alike"] += 1
+            continue
+        # ... and the audit's rings around the ball and the viewer alike (off the line of sight the
+        # moved occluder tends to sit farther from the ball in the image)
+        rings_b = ring_covers(spec_b)
+        cands = [c for c in cands if np.abs(ring_covers(replace(clean, occluders=clean.occluders + (c[0],)))
+                                            - rings_b).max() <= RING_TOL][:3]
+        if not cands:
+            why["cover a: no placement covers the rings around ball and viewer alike"] += 1
             continue
         specs_a = [replace(clean, occluders=clean.occluders + (o,), scene_id=f"{base.scene_id}-cover-a")
                    for o, _, _ in cands]

@@ -53,11 +53,13 @@ from vpt.scene.spec import ObserverSpec, SceneSpec, direction_from_angles
 N_GRID = 24  # image points per side of the grid
 N_RADII = 20  # ball radii (depths) per view ray
 YAW_STEP_DEG = 6.0
-STAND_MIN_RADII = 1.8  # a stand's image length at least this many ball radii (pixels)
+STAND_MIN_RADII = 4.3  # a stand's image length at least this many ball radii (pixels): past the audit's
+# widest ring around the ball (5 radii from its centre, 4 from its bottom) with a margin
 EYE_SLACK = 0.0  # a raised ball in view has its centre at most this many radii above the viewer's eye
 DEPTH_GAP_FACTOR = 1.2  # every raised ball keeps this many times the labels' depth margin from the viewer
 OBSERVER_HEIGHT_M = (1.8, 4.2)  # the observer's height in raised pairs (the recipe's range is narrower)
-VIEWER_HEIGHT_M = (0.35, 1.4)  # the viewer's height on its pole in raised pairs
+VIEWER_HEIGHT_M = (0.7, 1.8)  # the viewer's height on its pole in raised pairs (tall enough for balls on stands past
+# the audit's rings to be in view)
 # depth pairs: the visible ball and the hidden one on one view ray, on both sides of the viewer's
 # depth, need a tall viewer (the nearer ball stays below its eye) and a flatter view ray
 DEPTH_OBSERVER_HEIGHT_M = (1.4, 3.4)
@@ -85,8 +87,9 @@ def ray_grid(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, yaws: 
     rr = np.broadcast_to(r, (len(q), len(r)))
     h = ball[..., 2] - rr
     ok = (h >= STAND_MIN_M) & (h <= STAND_MAX_M)
-    # the stand's image reaches past the ring of occluder pixels the audit counts around the ball
-    # (``near_ball_occ``: 2.5 ball radii), so that ring looks the same whatever the stand's height
+    # the stand's image reaches past the rings of occluder pixels the audit counts around the ball
+    # (``near_ball_occ``, ``near_ball_occ_wide``: 2.5 and 5 ball radii from its centre), so that
+    # both halves' stands (same image width: radius in proportion to the ball's) fill the rings alike
     foot = ball.copy()
     foot[..., 2] = 0.0
     top = ball.copy()
