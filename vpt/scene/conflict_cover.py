@@ -126,7 +126,8 @@ def _scaled(occ: OccluderSpec, scale: float, entry: dict[str, Any]) -> OccluderS
 def _match_height(frame: SegmentFrame, occ: OccluderSpec, target: float, lo: float, hi: float,
                   above: bool) -> OccluderSpec | None:
     """``occ`` at the height (within ``lo``..``hi``) where it covers ``target`` of the segment
-    (bisection: coverage grows with height), just above the target (``above``) or just below
+    (bisection: coverage grows with height, stopped once a height covers within half of
+    :data:`MATCH_TOL` on the asked-for side), just above the target (``above``) or just below
     it, within :data:`MATCH_TOL`; None where no height does. Where the coverage cannot reach
     the target (it no longer changes with height, e.g. at a shape's lowest height) the end
     height is kept only on its own side, so the visible half is as often the more covered as
@@ -138,7 +139,10 @@ def _match_height(frame: SegmentFrame, occ: OccluderSpec, target: float, lo: flo
         return _with_height(occ, hi) if not above and target - c_hi <= MATCH_TOL else None
     for _ in range(12):
         mid = 0.5 * (lo + hi)
-        if _cover_with(frame, _with_height(occ, mid)) < target:
+        c = _cover_with(frame, _with_height(occ, mid))
+        if above and target <= c <= target + MATCH_TOL / 2 or not above and target - MATCH_TOL / 2 <= c < target:
+            return _with_height(occ, mid)  # on the asked-for side and close enough: no need to go on
+        if c < target:
             lo = mid
         else:
             hi = mid
@@ -270,36 +274,37 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
         larger = bool(rng.random() < 0.5)  # ... and whether its occluder looks a little larger or smaller
         hz = catalogue[shape].get("size_z", catalogue[shape]["size_x"])
         area_b = silhouette_area(spec_b, blk)
-        cands = []
+        # along the floor, nearest first, until 3 placements also cover the audit's wide band
+        # about as much as the blocking occluder (off the line of sight the segment tends to lie
+        # along a silhouette's edge, so the band is less covered than the line) and the audit's
+        # rings around the ball and the viewer alike (the moved occluder tends to sit farther
+        # from the ball in the image)
+        band_b, rings_b = band_cover(spec_b, blk), ring_covers(spec_b)
+        cands, n_matched, n_band = [], 0, 0
         for sgn in (side, -side):
             for delta in np.arange(0.1, 3.01, 0.15):
                 xy = np.asarray(blk.position[:2]) + sgn * delta * toward
                 best = _match_area(frame, clean, replace(blk, position=(float(xy[0]), float(xy[1]), blk.position[2])),
                                    catalogue[shape], target, area_b, above, larger)
-                if best is not None and best[0] <= AREA_TOL:
-                    cands.append((best[1], "front" if sgn > 0 else "behind", float(delta)))
-            if len(cands) >= 8:
+                if best is None or best[0] > AREA_TOL:
+                    continue
+                n_matched += 1
+                band = abs(band_cover(clean, best[1]) - band_b)
+                if band > BAND_TOL:
+                    continue
+                n_band += 1
+                if np.abs(ring_covers(replace(clean, occluders=clean.occluders + (best[1],))) - rings_b).max() <= RING_TOL:
+                    cands.append((best[1], "front" if sgn > 0 else "behind", float(delta), band))
+                if len(cands) >= 3:
+                    break
+            if len(cands) >= 3:
                 break
         if not cands:
-            why["cover a: no height and footprint match the coverage and area off the line of sight"] += 1
+            why["cover a: " + ("no height and footprint match the coverage and area off the line of sight"
+                               if not n_matched else "no placement covers the wide band alike" if not n_band
+                               else "no placement covers the rings around ball and viewer alike")] += 1
             continue
-        # the placements that cover the audit's wide band about as much as the blocking occluder
-        # (off the line of sight the segment tends to lie along a silhouette's edge, so the band
-        # is less covered than the line), nearest first
-        band_b = band_cover(spec_b, blk)
-        cands = sorted((c for c in cands if abs(band_cover(clean, c[0]) - band_b) <= BAND_TOL),
-                       key=lambda c: abs(band_cover(clean, c[0]) - band_b))
-        if not cands:
-            why["cover a: no placement covers the wide band alike"] += 1
-            continue
-        # ... and the audit's rings around the ball and the viewer alike (off the line of sight the
-        # moved occluder tends to sit farther from the ball in the image)
-        rings_b = ring_covers(spec_b)
-        cands = [c for c in cands if np.abs(ring_covers(replace(clean, occluders=clean.occluders + (c[0],)))
-                                            - rings_b).max() <= RING_TOL][:3]
-        if not cands:
-            why["cover a: no placement covers the rings around ball and viewer alike"] += 1
-            continue
+        cands = [c[:3] for c in sorted(cands, key=lambda c: c[3])]
         specs_a = [replace(clean, occluders=clean.occluders + (o,), scene_id=f"{base.scene_id}-cover-a")
                    for o, _, _ in cands]
         for spec_a, lab_a, (occ_a, where, delta) in zip(specs_a, label_scenes(specs_a, labels), cands):
