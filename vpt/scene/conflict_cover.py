@@ -95,6 +95,7 @@ def _cover_with(frame: SegmentFrame, occ: OccluderSpec) -> float:
 FOOTPRINT_SCALES = (1.0, 0.8, 1.25, 0.65, 1.5, 0.5)  # footprint scales tried for the moved occluder
 MATCH_TOL = COVER_TOL / 2  # the coverage the height is solved to (where the coverage no longer grows with
 # height, e.g. at a shape's lowest height, the footprint scale has to bring it within this)
+STOP_TOL = 0.003  # the bisection stops once a height covers this close to the target (on the asked-for side)
 AREA_TOL = math.log(1.1)  # its silhouette's image area within 10 % of the blocking one's
 
 
@@ -126,8 +127,8 @@ def _scaled(occ: OccluderSpec, scale: float, entry: dict[str, Any]) -> OccluderS
 def _match_height(frame: SegmentFrame, occ: OccluderSpec, target: float, lo: float, hi: float,
                   above: bool) -> OccluderSpec | None:
     """``occ`` at the height (within ``lo``..``hi``) where it covers ``target`` of the segment
-    (bisection: coverage grows with height, stopped once a height covers within half of
-    :data:`MATCH_TOL` on the asked-for side), just above the target (``above``) or just below
+    (bisection: coverage grows with height, stopped once a height covers within
+    :data:`STOP_TOL` of the target on the asked-for side), just above the target (``above``) or just below
     it, within :data:`MATCH_TOL`; None where no height does. Where the coverage cannot reach
     the target (it no longer changes with height, e.g. at a shape's lowest height) the end
     height is kept only on its own side, so the visible half is as often the more covered as
@@ -140,7 +141,7 @@ def _match_height(frame: SegmentFrame, occ: OccluderSpec, target: float, lo: flo
     for _ in range(12):
         mid = 0.5 * (lo + hi)
         c = _cover_with(frame, _with_height(occ, mid))
-        if above and target <= c <= target + MATCH_TOL / 2 or not above and target - MATCH_TOL / 2 <= c < target:
+        if above and target <= c <= target + STOP_TOL or not above and target - STOP_TOL <= c < target:
             return _with_height(occ, mid)  # on the asked-for side and close enough: no need to go on
         if c < target:
             lo = mid
