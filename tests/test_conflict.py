@@ -12,8 +12,6 @@ from tests.conftest import recipe_dict
 from vpt.datasets.conflict import DEPTH_CUES, PIXEL_CUES, criteria_met, main, pixel_cue_values, single_cue_misses
 from vpt.datasets.recipe import load_catalogue, parse_recipe
 from vpt.scene import conflict as cf
-from vpt.datasets.cues import image_cues
-from vpt.scene.conflict_cover import ring_covers
 from vpt.scene.conflict_parts import STAND, is_stand, raised_ball
 from vpt.scene.imageplane import facing_angle_2d, segment_coverage_2d
 from vpt.scene.labels import LabelConfig, label_scenes
@@ -94,26 +92,17 @@ def test_the_rings_around_ball_and_viewer_look_alike_in_both_halves(built):
     """The audit's rings of occluder pixels (2.5 and 5 ball radii around the ball, 2 viewer
     radii around the viewer) are what boosted trees read at SCALE=paper when a facing pair's
     stands ended inside the wide ring: each stand now reaches past it (same image width in
-    both halves), and a cover pair's moved occluder is kept only where it covers the rings
-    alike (analytic masks; the pixel tolerance allows for the raster's edge pixels)."""
+    both halves). Cover pairs are not matched on the rings yet (docs/conflict.md), so only
+    facing pairs are held to it (analytic masks; the tolerance allows for edge pixels)."""
     pairs, _ = built
     names = ["near_ball_occ", "near_ball_occ_wide", "near_viewer_occ"]
     pix = pixel_cue_values(pairs, names)
     for p, i in zip(pairs, range(len(pairs))):
+        if p.kind != "facing":
+            continue
         for n in names:
             a, b = pix[n][0][i], pix[n][1][i]
-            assert abs(a - b) <= (0.02 if p.kind == "facing" else 0.06), (p.kind, n, a, b)
-
-
-def test_ring_covers_are_the_audits_ring_cues(built):
-    pairs, _ = built
-    for p in pairs[:4]:
-        for spec, lab in ((p.a, p.labels_a), (p.b, p.labels_b)):
-            c = image_cues(analytic_mask(spec), None, tuple(lab.image.viewer_eye_px))
-            want = [c["near_ball_occ"], c["near_ball_occ_wide"], c["near_viewer_occ"]]
-            assert ring_covers(spec) == pytest.approx(want, abs=1e-9)
-    spec = next(p.b for p in pairs if p.kind == "cover")
-    assert ring_covers(replace(spec, occluders=())).max() == 0
+            assert abs(a - b) <= 0.02, (p.kind, n, a, b)
 
 
 def test_the_build_is_deterministic_for_a_seed(recipe, built):

@@ -20,7 +20,6 @@ import numpy as np
 from vpt.scene.conflict_parts import COVER_TOL, ConflictPair, clear_of, usable, why_not
 from vpt.scene.imageplane import SegmentFrame, clip_segment, facing_geometry, occluder_silhouettes, segment_cover
 from vpt.scene.labels import LabelConfig, label_scenes
-from vpt.scene.raster import BALL_ID, OCCLUDER_BASE, VIEWER_ID, analytic_mask
 from vpt.scene.sampling import footprint_gap, make_occluder
 from vpt.scene.settings import SamplingSettings
 from vpt.scene.spec import OccluderSpec, SceneSpec
@@ -95,7 +94,6 @@ def _cover_with(frame: SegmentFrame, occ: OccluderSpec) -> float:
 FOOTPRINT_SCALES = (1.0, 0.8, 1.25, 0.65, 1.5, 0.5)  # footprint scales tried for the moved occluder
 MATCH_TOL = COVER_TOL / 2  # the coverage the height is solved to (where the coverage no longer grows with
 # height, e.g. at a shape's lowest height, the footprint scale has to bring it within this)
-STOP_TOL = 0.003  # the bisection stops once a height covers this close to the target (on the asked-for side)
 AREA_TOL = math.log(1.1)  # its silhouette's image area within 10 % of the blocking one's
 
 
@@ -127,8 +125,7 @@ def _scaled(occ: OccluderSpec, scale: float, entry: dict[str, Any]) -> OccluderS
 def _match_height(frame: SegmentFrame, occ: OccluderSpec, target: float, lo: float, hi: float,
                   above: bool) -> OccluderSpec | None:
     """``occ`` at the height (within ``lo``..``hi``) where it covers ``target`` of the segment
-    (bisection: coverage grows with height, stopped once a height covers within
-    :data:`STOP_TOL` of the target on the asked-for side), just above the target (``above``) or just below
+    (bisection: coverage grows with height), just above the target (``above``) or just below
     it, within :data:`MATCH_TOL`; None where no height does. Where the coverage cannot reach
     the target (it no longer changes with height, e.g. at a shape's lowest height) the end
     height is kept only on its own side, so the visible half is as often the more covered as
@@ -140,10 +137,7 @@ def _match_height(frame: SegmentFrame, occ: OccluderSpec, target: float, lo: flo
         return _with_height(occ, hi) if not above and target - c_hi <= MATCH_TOL else None
     for _ in range(12):
         mid = 0.5 * (lo + hi)
-        c = _cover_with(frame, _with_height(occ, mid))
-        if above and target <= c <= target + STOP_TOL or not above and target - STOP_TOL <= c < target:
-            return _with_height(occ, mid)  # on the asked-for side and close enough: no need to go on
-        if c < target:
+        if _cover_with(frame, _with_height(occ, mid)) < target:
             lo = mid
         else:
             hi = mid
@@ -206,34 +200,6 @@ def band_cover(spec: SceneSpec, occ: OccluderSpec) -> float:
     return float(np.mean(shares))
 
 
-RINGS = ((BALL_ID, 2.5), (BALL_ID, 5.0), (VIEWER_ID, 2.0))  # the audit's rings of occluder pixels (cues.py)
-RING_TOL = 0.03  # the halves' ring shares differ by at most this much
-DELTA_STEP_M = 0.15  # the moved occluder is tried at 0.1, 0.25, ... 2.95 m along the floor from the blocking one
-# (0.3 m: CPU 16 -> 11 s on 2 jobs, but cover pairs from 3 % of base scenes instead of 7 to 14 %)
-
-
-def ring_covers(spec: SceneSpec) -> np.ndarray:
-    """The shares of occluder pixels in the audit's rings around the ball (2.5 and 5 image
-    radii) and the viewer (2), less their own pixels, on the scene's analytic mask, as
-    :mod:`vpt.datasets.cues` counts them (``near_ball_occ``, ``near_ball_occ_wide``,
-    ``near_viewer_occ``: centre the object's pixel centroid, radius that of a disc of its
-    pixel area)."""
-    mask = analytic_mask(spec)
-    occ = mask >= OCCLUDER_BASE
-    gy, gx = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
-    out = []
-    for which, k in RINGS:
-        own = mask == which
-        if not own.any():
-            out.append(0.0)
-            continue
-        cy, cx = gy[own].mean() + 0.5, gx[own].mean() + 0.5
-        r = np.sqrt(own.sum() / np.pi)
-        sel = ((gx + 0.5 - cx) ** 2 + (gy + 0.5 - cy) ** 2 <= (k * r) ** 2) & ~own
-        out.append(float(occ[sel].mean()) if sel.any() else 0.0)
-    return np.array(out)
-
-
 def _strip_for_cover(spec: SceneSpec) -> SceneSpec:
     seen = set(segment_cover(spec).occluders)
     return replace(spec, occluders=tuple(o for o in spec.occluders if o.id not in seen))
@@ -277,38 +243,28 @@ def solve_cover_pair(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig
         larger = bool(rng.random() < 0.5)  # ... and whether its occluder looks a little larger or smaller
         hz = catalogue[shape].get("size_z", catalogue[shape]["size_x"])
         area_b = silhouette_area(spec_b, blk)
-        # along the floor, nearest first: the placements that also cover the audit's wide band
-        # about as much as the blocking occluder (off the line of sight the segment tends to lie
-        # along a silhouette's edge, so the band is less covered than the line) and the audit's
-        # rings around the ball and the viewer alike (the moved occluder tends to sit farther
-        # from the ball in the image); the search stops at 3 with the band within a third of
-        # its tolerance, or (as before the rings) once one side gave 8 matches
-        band_b, rings_b = band_cover(spec_b, blk), ring_covers(spec_b)
-        cands, n_matched, n_band = [], 0, 0
+        cands = []
         for sgn in (side, -side):
-            for delta in np.arange(0.1, 3.01, DELTA_STEP_M):
+            for delta in np.arange(0.1, 3.01, 0.15):
                 xy = np.asarray(blk.position[:2]) + sgn * delta * toward
                 best = _match_area(frame, clean, replace(blk, position=(float(xy[0]), float(xy[1]), blk.position[2])),
                                    catalogue[shape], target, area_b, above, larger)
-                if best is None or best[0] > AREA_TOL:
-                    continue
-                n_matched += 1
-                band = abs(band_cover(clean, best[1]) - band_b)
-                if band > BAND_TOL:
-                    continue
-                n_band += 1
-                if np.abs(ring_covers(replace(clean, occluders=clean.occluders + (best[1],))) - rings_b).max() <= RING_TOL:
-                    cands.append((best[1], "front" if sgn > 0 else "behind", float(delta), band))
-                if sum(c[3] <= BAND_TOL / 3 for c in cands) >= 3:
-                    break
-            if n_matched >= 8 or sum(c[3] <= BAND_TOL / 3 for c in cands) >= 3:
+                if best is not None and best[0] <= AREA_TOL:
+                    cands.append((best[1], "front" if sgn > 0 else "behind", float(delta)))
+            if len(cands) >= 8:
                 break
         if not cands:
-            why["cover a: " + ("no height and footprint match the coverage and area off the line of sight"
-                               if not n_matched else "no placement covers the wide band alike" if not n_band
-                               else "no placement covers the rings around ball and viewer alike")] += 1
+            why["cover a: no height and footprint match the coverage and area off the line of sight"] += 1
             continue
-        cands = [c[:3] for c in sorted(cands, key=lambda c: c[3])[:3]]
+        # the placements that cover the audit's wide band about as much as the blocking occluder
+        # (off the line of sight the segment tends to lie along a silhouette's edge, so the band
+        # is less covered than the line), nearest first
+        band_b = band_cover(spec_b, blk)
+        cands = sorted((c for c in cands if abs(band_cover(clean, c[0]) - band_b) <= BAND_TOL),
+                       key=lambda c: abs(band_cover(clean, c[0]) - band_b))[:3]
+        if not cands:
+            why["cover a: no placement covers the wide band alike"] += 1
+            continue
         specs_a = [replace(clean, occluders=clean.occluders + (o,), scene_id=f"{base.scene_id}-cover-a")
                    for o, _, _ in cands]
         for spec_a, lab_a, (occ_a, where, delta) in zip(specs_a, label_scenes(specs_a, labels), cands):
