@@ -88,6 +88,23 @@ def test_the_image_plane_cues_sit_at_chance_across_the_pairs(built):
     assert np.all(np.abs(a - b) <= 0.08)
 
 
+def test_the_rings_around_ball_and_viewer_look_alike_in_both_halves(built):
+    """The audit's rings of occluder pixels (2.5 and 5 ball radii around the ball, 2 viewer
+    radii around the viewer) are what boosted trees read at SCALE=paper when a facing pair's
+    stands ended inside the wide ring: each stand now reaches past it (same image width in
+    both halves). Cover pairs are not matched on the rings yet (docs/conflict.md), so only
+    facing pairs are held to it (analytic masks; the tolerance allows for edge pixels)."""
+    pairs, _ = built
+    names = ["near_ball_occ", "near_ball_occ_wide", "near_viewer_occ"]
+    pix = pixel_cue_values(pairs, names)
+    for p, i in zip(pairs, range(len(pairs))):
+        if p.kind != "facing":
+            continue
+        for n in names:
+            a, b = pix[n][0][i], pix[n][1][i]
+            assert abs(a - b) <= 0.02, (p.kind, n, a, b)
+
+
 def test_the_build_is_deterministic_for_a_seed(recipe, built):
     pairs, _ = built
     again, _ = cf.build_pairs(recipe.sampling, recipe.labels, recipe.name, recipe.config["occluders"]["shapes"],

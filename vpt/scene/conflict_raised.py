@@ -53,11 +53,13 @@ from vpt.scene.spec import ObserverSpec, SceneSpec, direction_from_angles
 N_GRID = 24  # image points per side of the grid
 N_RADII = 20  # ball radii (depths) per view ray
 YAW_STEP_DEG = 6.0
-STAND_MIN_RADII = 1.8  # a stand's image length at least this many ball radii (pixels)
+STAND_MIN_RADII = 4.3  # a stand's image length at least this many ball radii (pixels): past the audit's
+# widest ring around the ball (5 radii from its centre, 4 from its bottom) with a margin
 EYE_SLACK = 0.0  # a raised ball in view has its centre at most this many radii above the viewer's eye
 DEPTH_GAP_FACTOR = 1.2  # every raised ball keeps this many times the labels' depth margin from the viewer
 OBSERVER_HEIGHT_M = (1.8, 4.2)  # the observer's height in raised pairs (the recipe's range is narrower)
-VIEWER_HEIGHT_M = (0.35, 1.4)  # the viewer's height on its pole in raised pairs
+VIEWER_HEIGHT_M = (0.7, 1.8)  # the viewer's height on its pole in raised pairs (tall enough for balls on stands past
+# the audit's rings to be in view)
 # depth pairs: the visible ball and the hidden one on one view ray, on both sides of the viewer's
 # depth, need a tall viewer (the nearer ball stays below its eye) and a flatter view ray
 DEPTH_OBSERVER_HEIGHT_M = (1.4, 3.4)
@@ -85,8 +87,9 @@ def ray_grid(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, yaws: 
     rr = np.broadcast_to(r, (len(q), len(r)))
     h = ball[..., 2] - rr
     ok = (h >= STAND_MIN_M) & (h <= STAND_MAX_M)
-    # the stand's image reaches past the ring of occluder pixels the audit counts around the ball
-    # (``near_ball_occ``: 2.5 ball radii), so that ring looks the same whatever the stand's height
+    # the stand's image reaches past the rings of occluder pixels the audit counts around the ball
+    # (``near_ball_occ``, ``near_ball_occ_wide``: 2.5 and 5 ball radii from its centre), so that
+    # both halves' stands (same image width: radius in proportion to the ball's) fill the rings alike
     foot = ball.copy()
     foot[..., 2] = 0.0
     top = ball.copy()
@@ -110,19 +113,30 @@ def ray_grid(base: SceneSpec, cfg: SamplingSettings, labels: LabelConfig, yaws: 
     ok &= (np.linalg.norm(q - body_px, axis=-1) > rho + 1.5 * view_px)[:, None]
     fwd = np.stack([direction_from_angles(float(y), v.pitch_deg) for y in yaws])  # (Y, 3)
     eyes = pos + fwd * v.geometry["eye"]
-    shape = (len(yaws),) + ball.shape
+    # the yaw-dependent checks only where the yaw-free ones pass (most grid points fail those)
+    sel = np.nonzero(ok)
+    bsel, rsel = ball[sel], rr[sel]  # (P, 3), (P,)
+    shape = (len(yaws),) + bsel.shape
     # the stand touches the ball's bottom: seen from below, the margin ring of the labels'
     # dilated ball meets the stand before the ball (the label is then partial), so a ball in
     # view stays below the eye (its cone's lowest rays slope down)
-    below_eye = ball[None, ..., 2] <= eyes[:, None, None, 2] + EYE_SLACK * rr[None]
-    eye_b = np.broadcast_to(eyes[:, None, None, :], shape)
-    ball_b = np.broadcast_to(ball[None], shape)
+    below_eye = bsel[None, :, 2] <= eyes[:, None, 2] + EYE_SLACK * rsel[None]
+    eye_b = np.broadcast_to(eyes[:, None, :], shape)
+    ball_b = np.broadcast_to(bsel[None], shape)
     dist = np.linalg.norm(ball_b - eye_b, axis=-1)
     d_lo, d_hi = cfg.ball.distance
-    cin, cout = frustum_margins(eye_b, ball_b, np.broadcast_to(rr, dist.shape), np.broadcast_to(fwd[:, None, None, :], shape),
+    cin, cout = frustum_margins(eye_b, ball_b, np.broadcast_to(rsel, dist.shape), np.broadcast_to(fwd[:, None, :], shape),
                                 v.hfov_deg, v.vfov_deg, 1.0 + labels.ball_margin, labels.fov_margin_deg + CLEAR_BUFFER_DEG)
+    full = (len(yaws),) + ok.shape
+
+    def scatter(x: np.ndarray) -> np.ndarray:
+        out = np.zeros(full, bool)
+        out[(slice(None),) + sel] = x
+        return out
+
     return {"q": q, "r": r, "rho": rho, "ball": ball, "ok": ok, "depth1": d_ball < d_view,
-            "dist_ok": (dist >= d_lo) & (dist <= d_hi), "clear_in": (cin > 0) & below_eye, "clear_out": cout > 0}
+            "dist_ok": scatter((dist >= d_lo) & (dist <= d_hi)), "clear_in": scatter((cin > 0) & below_eye),
+            "clear_out": scatter(cout > 0)}
 
 
 def _half(base: SceneSpec, ball_c: np.ndarray, radius: float, tag: str, kind: str, **changes) -> SceneSpec:
