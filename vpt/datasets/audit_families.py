@@ -136,9 +136,11 @@ def auc_smd(values: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 def serves(table: pd.DataFrame, task: str) -> pd.Series:
     """Whether each row's item serves ``task`` (its ``tasks`` column, the index's; every row
     where the table has none)."""
+    from vpt.datasets.index import serves as serves_task
+
     if "tasks" not in table.columns:
         return pd.Series(True, index=table.index)
-    return table["tasks"].fillna("vpt,depth").astype(str).str.split(",").map(lambda ts: task in ts)
+    return serves_task(table["tasks"], task)
 
 
 def _depth_items(binary: pd.DataFrame) -> pd.DataFrame:
@@ -193,9 +195,9 @@ def balance_table(binary: pd.DataFrame, used: list[str]) -> pd.DataFrame:
     reason = _pair_reason(binary)
     groups = [("VPT, all", np.ones(len(binary), bool))]
     if reason is not None:
+        paired = _pair_key(binary) is not None
         for why, name in (("occluded", "VPT, visible vs occluded"), ("out_of_view", "VPT, visible vs out of view")):
-            sel = ((reason == why) if _pair_key(binary) is not None
-                   else (binary["vpt_label"] == 1) | (reason == why)).to_numpy()
+            sel = ((reason == why) if paired else (binary["vpt_label"] == 1) | (reason == why)).to_numpy()
             groups.append((name, sel))
     for cue in GRADED_IMAGE_PLANE:
         if cue not in used:

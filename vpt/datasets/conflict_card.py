@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from vpt.datasets.cues import GEOMETRY_CUES, RGB_CUES
-from vpt.datasets.index import is_dataset, read_index
+from vpt.datasets.index import ALL_TASKS, is_dataset, read_index
 from vpt.errors import UserError
 from vpt.fileio import atomic_write_text
 
@@ -197,7 +197,7 @@ def measure(root: Path, audit: Any = None, basic_root: Path | None = None) -> di
                                                         [c for c in cues if family(c) == "depth"] + ["depth_label_cue"]),
                            "combined_test": combined_rows(binary, cues)}
     if "tasks" in binary.columns:
-        out["tasks"] = {str(k): sorted(set(g.fillna("vpt,depth").astype(str))) for k, g in binary.groupby("kind")["tasks"]}
+        out["tasks"] = {str(k): sorted(set(g.fillna(ALL_TASKS).astype(str))) for k, g in binary.groupby("kind")["tasks"]}
     dl = binary[binary["depth_label"].notna()]
     judged = [c for c in DEPTH_JUDGED if c in cues]
     out["depth_vs_depth"] = balance_rows(dl, judged, "depth_label", by_reason=False)

@@ -33,6 +33,7 @@ SPLITS = ("train", "val", "test", "ood", "strategy")
 HIDDEN_REASONS = ("", "occluded", "out_of_view", "partial")
 SIDES = ("left", "right")
 TASK_SETS = ("vpt,depth", "vpt", "depth")  # the values of the tasks column
+ALL_TASKS = TASK_SETS[0]  # what an item serves where its index has no tasks column
 
 
 
@@ -95,6 +96,11 @@ COLUMNS: tuple[Column, ...] = (
 NAMES = tuple(c.name for c in COLUMNS)
 BY_NAME = {c.name: c for c in COLUMNS}
 REQUIRED = tuple(c.name for c in COLUMNS if c.required)
+
+
+def serves(tasks: pd.Series, task: str) -> pd.Series:
+    """Whether each item serves ``task``, from its ``tasks`` values (null: :data:`ALL_TASKS`)."""
+    return tasks.fillna(ALL_TASKS).astype(str).str.split(",").map(lambda ts: task in ts)
 TASK_LABEL = {"vpt": "vpt_label", "depth": "depth_label"}
 
 

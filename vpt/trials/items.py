@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vpt.datasets.index import INDEX_FILE, REQUIRED, SPLITS, TASK_LABEL, content_hash, read_index
+from vpt.datasets.index import ALL_TASKS, INDEX_FILE, REQUIRED, SPLITS, TASK_LABEL, content_hash, read_index, serves
 from vpt.errors import UserError
 
 INDEX_COLUMNS = REQUIRED  # the columns evaluators rely on (declared in vpt.datasets.index)
@@ -94,16 +94,16 @@ def items_table(root: Path, index: pd.DataFrame) -> pd.DataFrame:
         return [str(root / p) if isinstance(p, str) and p else None for p in index[col]]
 
     sweep = index["sweep_id"] != ""
-    tasks = index["tasks"].astype(str) if "tasks" in index else pd.Series("vpt,depth", index=index.index)
-    serves = {t: tasks.str.split(",").map(lambda ts, t=t: t in ts) for t in TASK_LABEL}
+    tasks = index["tasks"].astype(str) if "tasks" in index else pd.Series(ALL_TASKS, index=index.index)
+    on = {t: serves(tasks, t) for t in TASK_LABEL}
     items = pd.DataFrame({
         "scene_id": index["scene_id"].astype(str),
         "split": index["split"].where(~sweep, "sweep").astype(str),
         "index_split": index["split"].astype(str),
         "image": paths("image"), "mask": paths("mask"), "human_image": paths("human_image"),
         "scene_json": paths("scene_json"),
-        "vpt_label": index["vpt_label"].astype("Int64").where(serves["vpt"], pd.NA),
-        "depth_label": index["depth_label"].astype("Int64").where(serves["depth"], pd.NA),
+        "vpt_label": index["vpt_label"].astype("Int64").where(on["vpt"], pd.NA),
+        "depth_label": index["depth_label"].astype("Int64").where(on["depth"], pd.NA),
         "hidden_reason": index["hidden_reason"], "cell": index["cell"],
         "sweep_id": index["sweep_id"].where(sweep, None),
         "sweep_kind": index["sweep_kind"].where(sweep, None),
