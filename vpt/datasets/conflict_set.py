@@ -29,7 +29,6 @@ nuisance cues) are measured by :mod:`vpt.datasets.conflict_card` and written int
 
 from __future__ import annotations
 
-import inspect
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
@@ -40,12 +39,6 @@ from vpt.datasets.planned import DatasetItem, DatasetPlan, plan_workers
 from vpt.datasets.recipe import Recipe, RecipeError, load_catalogue
 from vpt.scene import conflict as solver
 from vpt.scene.conflict import ConflictPair, build_pairs
-
-
-def tasks_of(kind: str) -> tuple[str, ...]:
-    """The tasks a pair of ``kind`` serves (:func:`vpt.scene.conflict.tasks_of`; both where
-    the solver does not say)."""
-    return solver.tasks_of(kind) if hasattr(solver, "tasks_of") else ("vpt", "depth")
 from vpt.scene.sampling import dress
 
 SPLITS = ("train", "val", "test", "ood")
@@ -72,15 +65,10 @@ def pair_id(scene_id: str) -> str:
 def solver_kinds(recipe: Recipe) -> tuple[str, ...]:
     """The recipe's pair kinds, checked against what the solver can make."""
     kinds = tuple(recipe.config["conflict"]["kinds"])
-    if "kinds" in inspect.signature(build_pairs).parameters:
-        known = tuple(getattr(solver, "KINDS", ()))
-        bad = [k for k in kinds if known and k not in known]
-        if bad:
-            raise RecipeError(f"{recipe.path}: conflict.kinds: the pair solver makes no {bad[0]!r} pairs; "
-                              f"known kinds: {', '.join(known)}")
-    elif set(kinds) != {"facing", "cover"}:
-        raise RecipeError(f"{recipe.path}: conflict.kinds: this version of the pair solver makes facing and cover "
-                          f"pairs only, in turn; set conflict.kinds to [facing, cover]")
+    bad = [k for k in kinds if k not in solver.KINDS]
+    if bad:
+        raise RecipeError(f"{recipe.path}: conflict.kinds: the pair solver makes no {bad[0]!r} pairs; "
+                          f"known kinds: {', '.join(solver.KINDS)}")
     return kinds
 
 
@@ -114,13 +102,10 @@ def solve_job(recipe: Recipe, job: Job) -> tuple[list[ConflictPair], Any]:
     """One job's pairs and the solver's report (runs in a worker process)."""
     cfg = recipe.config
     shapes = cfg["ood"]["occluder_shapes"] if job.split == "ood" else cfg["occluders"]["shapes"]
-    kw: dict[str, Any] = {}
-    if "kinds" in inspect.signature(build_pairs).parameters:
-        kw["kinds"] = kinds_for(solver_kinds(recipe), job)
-    if "nearer_first" in inspect.signature(build_pairs).parameters:
-        kw["nearer_first"] = job.number % 2 == 0  # the order a kind's odd pair takes alternates
     return build_pairs(recipe.sampling, recipe.labels, recipe.name, list(shapes), load_catalogue("occluders"),
-                       job.n_pairs, start=job.start, max_attempts=job.attempts, **kw)
+                       job.n_pairs, start=job.start, max_attempts=job.attempts,
+                       kinds=kinds_for(solver_kinds(recipe), job),
+                       nearer_first=job.number % 2 == 0)  # the order a kind's odd pair takes alternates
 
 
 def pair_items(recipe: Recipe, pair: ConflictPair, split: str, styles: Sequence[str],
@@ -132,7 +117,7 @@ def pair_items(recipe: Recipe, pair: ConflictPair, split: str, styles: Sequence[
     mats = {o.id: o.material for o in a.occluders}
     b = replace(b, appearance=a.appearance, lights=a.lights,
                 occluders=tuple(replace(o, material=mats.get(o.id, o.material)) for o in b.occluders))
-    tasks = ",".join(tasks_of(pair.kind))
+    tasks = ",".join(solver.tasks_of(pair.kind))
     return [DatasetItem(a, pair.labels_a, split, pair.kind, tasks=tasks),
             DatasetItem(b, pair.labels_b, split, pair.kind, tasks=tasks)]
 
