@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vpt.datasets.legibility import (CLASSES, HUMAN_ROW, crop_viewer, facing_class, load_crops, measure_legibility,
-                                     viewer_bbox, write_legibility)
+from vpt.datasets.legibility import (CLASSES, HUMAN_ROW, body_bbox, crop_viewer, facing_class, load_crops,
+                                     measure_legibility, write_legibility)
 
 OBSERVER = (0.0, -5.0, 3.0)
 
@@ -84,13 +84,23 @@ def test_crop_is_located_by_the_mask_only():
     mask = np.zeros((40, 40), np.uint8)
     mask[20:30, 5:15] = 2
     mask[0:3, 0:3] = 1  # the ball is not the viewer
-    assert viewer_bbox(mask) == (5, 20, 15, 30)
+    assert body_bbox(mask) == (5, 20, 15, 30)
     crop = crop_viewer(img, mask, size=20, pad=0.0)
     assert crop.shape == (20, 20, 3)
     assert (crop[..., 1] < 50).mean() > 0.9  # the magenta square fills the unpadded crop
     edge = crop_viewer(img, np.pad(np.full((5, 5), 2, np.uint8), ((0, 35), (0, 35))), size=16)  # at the corner
     assert edge.shape == (16, 16, 3)
     assert crop_viewer(img, np.zeros((40, 40), np.uint8)) is None
+
+
+def test_the_crop_leaves_the_stand_out():
+    mask = np.zeros((60, 40), np.uint8)
+    mask[10:20, 8:22] = 2  # the body: 14 px wide
+    mask[20:55, 14:16] = 2  # the pole below it: 2 px wide, taller than the body
+    assert body_bbox(mask) == (8, 10, 22, 20)
+    mask[55:58, 10:20] = 2  # a tripod's foot, wider than a third of the body, below the pole
+    assert body_bbox(mask) == (8, 10, 22, 20)  # the body is the first run of wide rows from the top
+    assert body_bbox(np.zeros((8, 8), np.uint8)) is None
 
 
 def test_legibility_learns_a_readable_viewer_and_writes_its_report(fake_dataset):

@@ -48,14 +48,6 @@ SEED = 0
 
 
 # ---------------------------------------------------------------------------- crops
-def viewer_bbox(mask: np.ndarray, index: int = VIEWER_INDEX) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) of the mask pixels equal to ``index`` (x1, y1 exclusive), or None."""
-    ys, xs = np.nonzero(np.asarray(mask) == index)
-    if xs.size == 0:
-        return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-
-
 def body_bbox(mask: np.ndarray, index: int = VIEWER_INDEX) -> tuple[int, int, int, int] | None:
     """The bounding box of the viewer's body without its stand, from the mask only: the
     rows of ``mask == index`` that hold at least :data:`BODY_ROW_SHARE` of the widest row's
@@ -67,10 +59,10 @@ def body_bbox(mask: np.ndarray, index: int = VIEWER_INDEX) -> tuple[int, int, in
     counts = m.sum(axis=1)
     if not counts.any():
         return None
-    wide = np.nonzero(counts >= max(1.0, BODY_ROW_SHARE * counts.max()))[0]
-    y0 = int(wide[0])
+    body = counts >= max(1.0, BODY_ROW_SHARE * counts.max())
+    y0 = int(np.argmax(body))
     y1 = y0
-    while y1 < len(counts) and counts[y1] >= BODY_ROW_SHARE * counts.max():
+    while y1 < len(counts) and body[y1]:
         y1 += 1
     xs = np.nonzero(m[y0:y1].any(axis=0))[0]
     return int(xs.min()), y0, int(xs.max()) + 1, y1
